@@ -1,0 +1,53 @@
+/**
+ * Layers built from primitives. They need no gradient rules of their own: autodiff goes through
+ * the primitives they are made of.
+ */
+import type { Value } from '../ir.js';
+import { add, cast, div, equal, max, mul, neg, pow, sub, tanh } from './elementwise.js';
+import { logSoftmax } from './nn.js';
+import { reduceSum } from './reduce.js';
+import { unsqueeze } from './shape.js';
+
+/**
+ * GELU, tanh form (GPT-2's). The erf form has no float64 kernel in ONNX Runtime's CPU build, so it
+ * could not be gradient-checked in float64; the two differ by under 1e-3.
+ */
+export function gelu(x: Value): Value {
+  const inner = mul(add(x, mul(pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+  return mul(mul(x, 0.5), add(tanh(inner), 1));
+}
+
+/** 0..n-1 as an int64 vector. */
+export function range(like: Value, n: number): Value {
+  const g = like.graph;
+  return g.constant(BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), 'int64', [n]);
+}
+
+/** One-hot encoding of integer `targets` over `classes` classes, in the float type of `like`. */
+export function oneHot(targets: Value, classes: number, like: Value): Value {
+  return cast(equal(unsqueeze(targets, [-1]), range(targets, classes)), like.dtype);
+}
+
+/**
+ * Mean cross-entropy of `logits` [..., V] against integer `targets` [...], counting each position
+ * by `weights` [...] (1 at answer positions, 0 elsewhere): Σ w·nll / Σ w.
+ */
+export function crossEntropy(logits: Value, targets: Value, weights: Value): Value {
+  const V = logits.shape[logits.rank - 1] as number;
+  const nll = neg(reduceSum(mul(logSoftmax(logits), oneHot(targets, V, logits)), [-1]));
+  return weightedMean(nll, weights);
+}
+
+/** Mean squared error over the last axis, averaged over positions by `weights` as above. */
+export function meanSquaredError(predictions: Value, targets: Value, weights: Value): Value {
+  const d = sub(predictions, targets);
+  const perPosition = div(reduceSum(mul(d, d), [-1]), predictions.shape[predictions.rank - 1] as number);
+  return weightedMean(perPosition, weights);
+}
+
+/** Σ w·x / max(Σ w, tiny), over every axis. */
+export function weightedMean(x: Value, weights: Value): Value {
+  const axes = [...x.shape.keys()];
+  const total = reduceSum(weights, axes);
+  return div(reduceSum(mul(x, weights), axes), max(total, 1e-12));
+}

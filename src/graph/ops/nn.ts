@@ -1,0 +1,54 @@
+/** Normalisations over the last axis. Their rules are written out rather than derived, for speed. */
+import { ShapeError } from '../../errors.js';
+import type { Value } from '../ir.js';
+import { defineOp } from '../registry.js';
+import { fmt, normAxis } from '../shapes.js';
+import { apply1 } from './apply.js';
+import { exp, mul, sub } from './elementwise.js';
+import { reduceMean, reduceSum, unbroadcast } from './reduce.js';
+
+const lastAxis = (x: Value, axis: number, node: string) => {
+  if (normAxis(axis, x.rank, node) !== x.rank - 1) throw new ShapeError(`only the last axis is supported, got axis ${axis} of ${fmt(x.shape)}`, node);
+};
+
+export const softmax = (x: Value, axis = -1): Value => apply1('Softmax', [x], { axis });
+defineOp('Softmax', {
+  infer: ([x], { axis }, node) => (lastAxis(x, axis as number, node), [{ dtype: x.dtype, shape: x.shape }]),
+  // dx = y ⊙ (gy − Σ gy ⊙ y)
+  grad: (gy, { outputs: [y] }) => [mul(y, sub(gy, reduceSum(mul(gy, y), [-1], true)))],
+});
+
+export const logSoftmax = (x: Value, axis = -1): Value => apply1('LogSoftmax', [x], { axis });
+defineOp('LogSoftmax', {
+  infer: ([x], { axis }, node) => (lastAxis(x, axis as number, node), [{ dtype: x.dtype, shape: x.shape }]),
+  // dx = gy − softmax(x) Σ gy
+  grad: (gy, { outputs: [y] }) => [sub(gy, mul(exp(y), reduceSum(gy, [-1], true)))],
+});
+
+/**
+ * LayerNorm over the last axis, with gain and bias. The fused ONNX op (opset 17) is used because it
+ * is several times faster than the composite, and it also returns the mean and 1/σ its rule needs.
+ */
+export function layerNorm(x: Value, gain: Value, bias: Value, epsilon = 1e-5): Value {
+  return x.graph.apply('LayerNormalization', [x, gain, bias], { axis: -1, epsilon })[0];
+}
+defineOp('LayerNormalization', {
+  floatAttrs: ['epsilon'],
+  infer: ([x, gain], { axis }, node) => {
+    lastAxis(x, axis as number, node);
+    if (gain.rank !== 1 || gain.shape[0] !== x.shape[x.rank - 1]) throw new ShapeError(`gain ${fmt(gain.shape)} does not fit input ${fmt(x.shape)}`, node);
+    const stat = [...x.shape.slice(0, -1), 1];
+    return [
+      { dtype: x.dtype, shape: x.shape },
+      { dtype: x.dtype, shape: stat },
+      { dtype: x.dtype, shape: stat },
+    ];
+  },
+  // With x̂ = (x − μ)/σ and ĝ = gy ⊙ gain: dx = (ĝ − mean(ĝ) − x̂ ⊙ mean(ĝ ⊙ x̂)) / σ.
+  grad: (gy, { inputs: [x, gain, bias], outputs: [, mean, invStd] }) => {
+    const xhat = mul(sub(x, mean), invStd);
+    const gh = mul(gy, gain);
+    const dx = mul(sub(sub(gh, reduceMean(gh, [-1], true)), mul(xhat, reduceMean(mul(gh, xhat), [-1], true))), invStd);
+    return [dx, unbroadcast(mul(gy, xhat), gain), unbroadcast(gy, bias)];
+  },
+});
