@@ -51,6 +51,8 @@ export interface Node {
 export interface Initializer {
   readonly value: Value;
   data: TypedData;
+  /** Whether AdamW's weight decay applies (not to biases or LayerNorm gains). */
+  readonly decay?: boolean;
 }
 
 export class Graph {
@@ -86,10 +88,10 @@ export class Graph {
     return v;
   }
 
-  param(name: string, shape: readonly number[], data: TypedData): Value {
+  param(name: string, shape: readonly number[], data: TypedData, options: { decay?: boolean } = {}): Value {
     checkDataSize(name, shape, data);
     const v = this.newValue(name, this.floatType, shape, null);
-    this.params.push({ value: v, data });
+    this.params.push({ value: v, data, decay: options.decay ?? true });
     return v;
   }
 

@@ -6,3 +6,4 @@ export * from './linalg.js';
 export * from './nn.js';
 export { constLike, scalar, int64s, shapeOf, reshapeLike } from './constants.js';
 export * from './composite.js';
+export * from './positions.js';

@@ -1,0 +1,81 @@
+/**
+ * Foundation figures: the machine's matmul rate through ONNX Runtime, and the cost of a training
+ * step against a forward pass of the reference model (4 layers, d_model 128, 4 heads, vocab 128,
+ * batch 64 × 64 tokens).
+ */
+import { Graph, op, toOnnxBytes } from '../graph/index.js';
+import { resolveModelConfig } from '../model/config.js';
+import { Transformer, declareParams } from '../model/transformer.js';
+import { type HostTensor, Session } from '../runtime/session.js';
+import { iclLossProgram, modelInputs } from '../train/icl-loss.js';
+import { resolveOptimizerConfig } from '../train/optimizer.js';
+import { Trainer } from '../train/step.js';
+import { timeInterleaved, timeIt } from './timing.js';
+
+export const REFERENCE = { layers: 4, dModel: 128, heads: 4, vocab: 128, maxSeq: 64 } as const;
+export const BATCH = 64;
+export const SEQ = 64;
+
+export async function matmulGflops(n = 2048, repeats = 5): Promise<number> {
+  const g = new Graph('float32');
+  g.output(op.matmul(g.input('a', 'float32', [n, n]), g.input('b', 'float32', [n, n])), 'y');
+  const s = await Session.open(toOnnxBytes(g));
+  const m: HostTensor = { dtype: 'float32', shape: [n, n], data: new Float32Array(n * n).fill(0.5) };
+  const ms = await timeIt(() => s.run({ a: m, b: m }), repeats);
+  await s.release();
+  return (2 * n ** 3) / ms / 1e6;
+}
+
+/** A token batch of the reference size with every position scored. */
+export function referenceBatch(vocab: number): Record<string, HostTensor> {
+  const n = BATCH * SEQ;
+  const tokens = BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7919) % vocab));
+  const targets = BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7919 + 3) % vocab));
+  return {
+    tokens: { dtype: 'int64', shape: [BATCH, SEQ], data: tokens },
+    targets: { dtype: 'int64', shape: [BATCH, SEQ], data: targets },
+    weights: { dtype: 'float32', shape: [BATCH, SEQ], data: new Float32Array(n).fill(1) },
+  };
+}
+
+export async function forwardSession(cfg = resolveModelConfig(REFERENCE)): Promise<Session> {
+  const g = new Graph('float32');
+  const { output } = new Transformer(cfg, declareParams(g, cfg, 0)).forward(modelInputs(g, cfg));
+  g.output(output, 'logits');
+  return Session.open(toOnnxBytes(g));
+}
+
+export async function trainStepFigures(repeats = 8): Promise<Record<string, number>> {
+  const cfg = resolveModelConfig(REFERENCE);
+  const batch = referenceBatch(cfg.vocab);
+  const forward = await forwardSession(cfg);
+  const opt = resolveOptimizerConfig({ schedule: 'constant' });
+  const fused = await Trainer.create(() => iclLossProgram(cfg, 0), opt, { layout: 'fused' });
+  const split = await Trainer.create(() => iclLossProgram(cfg, 0), opt, { layout: 'split' });
+  const t = await timeInterleaved(
+    {
+      forward: () => forward.run({ tokens: batch.tokens }),
+      fused: () => fused.step(batch, 1e-4),
+      split: () => split.step(batch, 1e-4),
+    },
+    repeats,
+  );
+  const best = Math.min(t.fused, t.split);
+  return {
+    forward_ms: t.forward,
+    train_step_fused_ms: t.fused,
+    train_step_split_ms: t.split,
+    train_step_over_forward: best / t.forward,
+    train_step_over_forward_fused: t.fused / t.forward,
+    train_step_over_forward_split: t.split / t.forward,
+    train_tokens_per_s: (BATCH * SEQ * 1000) / best,
+    forward_gflops: (forwardFlops(cfg.layers, cfg.dModel, cfg.vocab) / t.forward) / 1e6,
+  };
+}
+
+/** Matmul FLOPs of one forward pass of the reference model on one batch. */
+function forwardFlops(layers: number, d: number, vocab: number): number {
+  const rows = BATCH * SEQ;
+  const perLayer = 2 * rows * d * d * 4 + 2 * rows * d * 4 * d * 2 + 2 * 2 * BATCH * SEQ * SEQ * d;
+  return layers * perLayer + 2 * rows * d * vocab;
+}

@@ -1,0 +1,185 @@
+/**
+ * A GPT-2-style decoder-only transformer, pre-LayerNorm with a causal mask, built in the graph.
+ * It reads bottom-up like the math: x = x + attn(ln1(x)); x = x + mlp(ln2(x)).
+ *
+ * Every activation passes through a hook point. `forward` takes an optional `intervene` callback
+ * that sees each hook's value and returns the value to continue with: that is how patching and the
+ * TVP-loss write a task vector into the residual stream inside one graph.
+ */
+import { type Graph, type Value, floatArray, op } from '../graph/index.js';
+import { Rng } from '../util/rng.js';
+import { type ModelConfig, dHeadOf, dMlpOf } from './config.js';
+import { type HookKind, type HookPoint, hookPoint } from './hooks.js';
+
+export type Intervene = (hook: HookPoint, x: Value) => Value;
+
+/** The model's inputs: token ids, or vectors with marker ids (0 data, 1 arrow, 2 separator). */
+export type ModelInputs = { tokens: Value } | { inputs: Value; markers: Value };
+
+export interface ForwardResult {
+  /** `logits` [batch, pos, vocab] or `predictions` [batch, pos, dOut]. */
+  readonly output: Value;
+  /** Every hook's value, by name. */
+  readonly hooks: ReadonlyMap<string, Value>;
+}
+
+export const MARKERS = 3;
+
+/** The model's weights as graph values. Parameter names follow TransformerLens (W_Q, b_in, ...). */
+export type Params = Readonly<Record<string, Value>>;
+
+/**
+ * Declares the parameters with GPT-2's initialisation: N(0, initStd²) weights, residual output
+ * projections scaled by 1/√(2·layers), zero biases, unit LayerNorm gains.
+ */
+export function declareParams(g: Graph, cfg: ModelConfig, seed: number): Params {
+  const rng = new Rng(seed);
+  const D = cfg.dModel;
+  const p: Record<string, Value> = {};
+  const normal = (name: string, shape: number[], std = cfg.initStd) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    p[name] = g.param(name, shape, floatArray(g.floatType, Array.from({ length: n }, () => rng.normal() * std)));
+  };
+  const fill = (name: string, shape: number[], value: number) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    p[name] = g.param(name, shape, floatArray(g.floatType, new Array(n).fill(value)), { decay: false });
+  };
+  const residStd = cfg.initStd / Math.sqrt(2 * cfg.layers);
+
+  if (cfg.input === 'tokens') normal('embed.W_E', [cfg.vocab, D]);
+  else {
+    normal('embed.W_in', [cfg.dIn, D]);
+    normal('embed.W_marker', [MARKERS, D]);
+  }
+  if (cfg.positional === 'learned') normal('pos_embed.W_pos', [cfg.maxSeq, D]);
+  for (let l = 0; l < cfg.layers; l++) {
+    const b = `blocks.${l}`;
+    fill(`${b}.ln1.w`, [D], 1);
+    fill(`${b}.ln1.b`, [D], 0);
+    for (const m of ['Q', 'K', 'V']) {
+      normal(`${b}.attn.W_${m}`, [D, D]);
+      fill(`${b}.attn.b_${m}`, [D], 0);
+    }
+    normal(`${b}.attn.W_O`, [D, D], residStd);
+    fill(`${b}.attn.b_O`, [D], 0);
+    fill(`${b}.ln2.w`, [D], 1);
+    fill(`${b}.ln2.b`, [D], 0);
+    normal(`${b}.mlp.W_in`, [D, dMlpOf(cfg)]);
+    fill(`${b}.mlp.b_in`, [dMlpOf(cfg)], 0);
+    normal(`${b}.mlp.W_out`, [dMlpOf(cfg), D], residStd);
+    fill(`${b}.mlp.b_out`, [D], 0);
+  }
+  fill('ln_final.w', [D], 1);
+  fill('ln_final.b', [D], 0);
+  const out = cfg.output === 'logits' ? cfg.vocab : cfg.dOut;
+  normal('unembed.W_U', [D, out]);
+  fill('unembed.b_U', [out], 0);
+  return p;
+}
+
+export class Transformer {
+  constructor(
+    readonly cfg: ModelConfig,
+    readonly params: Params,
+  ) {}
+
+  forward(inputs: ModelInputs, intervene?: Intervene): ForwardResult {
+    const hooks = new Map<string, Value>();
+    const hook = (kind: HookKind, layer: number | null, x: Value): Value => {
+      const point = hookPoint(kind, layer);
+      const y = intervene ? intervene(point, x) : x;
+      hooks.set(point.name, y);
+      return y;
+    };
+    const p = this.params;
+    const first = 'tokens' in inputs ? inputs.tokens : inputs.markers; // [batch, pos]
+    const g = first.graph;
+    const seqLen = op.dimOf(first, 1);
+    const positions = op.arange(seqLen, first.shape[1]); // [pos]
+
+    // ---- embeddings
+    let x = g.scope('embed', () =>
+      'tokens' in inputs
+        ? op.gather(p['embed.W_E'], inputs.tokens) // [batch, pos, d_model]
+        : op.add(op.matmul(inputs.inputs, p['embed.W_in']), op.gather(p['embed.W_marker'], inputs.markers)),
+    );
+    x = hook('hook_embed', null, x);
+    if (this.cfg.positional === 'learned') {
+      const pos = hook('hook_pos_embed', null, op.unsqueeze(op.gather(p['pos_embed.W_pos'], positions), [0])); // [1, pos, d_model]
+      x = op.add(x, pos);
+    }
+    const mask = causalMaskBias(positions, x); // [pos, pos]
+    const rotary = this.cfg.positional === 'rotary' ? rotaryTables(positions, dHeadOf(this.cfg), x) : null;
+
+    // ---- blocks
+    for (let l = 0; l < this.cfg.layers; l++) {
+      g.scope(`blocks.${l}`, () => {
+        const b = `blocks.${l}`;
+        x = hook('hook_resid_pre', l, x);
+        const h1 = op.layerNorm(x, p[`${b}.ln1.w`], p[`${b}.ln1.b`], this.cfg.lnEpsilon);
+        const attnOut = hook('hook_attn_out', l, this.attention(l, h1, mask, rotary, hook));
+        x = hook('hook_resid_mid', l, op.add(x, attnOut));
+        const h2 = op.layerNorm(x, p[`${b}.ln2.w`], p[`${b}.ln2.b`], this.cfg.lnEpsilon);
+        const hidden = op.gelu(op.add(op.matmul(h2, p[`${b}.mlp.W_in`]), p[`${b}.mlp.b_in`])); // [batch, pos, d_mlp]
+        const mlpOut = hook('hook_mlp_out', l, op.add(op.matmul(hidden, p[`${b}.mlp.W_out`]), p[`${b}.mlp.b_out`]));
+        x = hook('hook_resid_post', l, op.add(x, mlpOut));
+      });
+    }
+
+    // ---- read-out
+    const normalized = hook('ln_final.hook_normalized', null, op.layerNorm(x, p['ln_final.w'], p['ln_final.b'], this.cfg.lnEpsilon));
+    const output = op.add(op.matmul(normalized, p['unembed.W_U']), p['unembed.b_U']); // [batch, pos, vocab | dOut]
+    return { output, hooks };
+  }
+
+  private attention(
+    l: number,
+    x: Value,
+    maskBias: Value,
+    rotary: RotaryTables | null,
+    hook: (kind: HookKind, layer: number | null, x: Value) => Value,
+  ): Value {
+    const { heads } = this.cfg;
+    const dh = dHeadOf(this.cfg);
+    const p = this.params;
+    const b = `blocks.${l}.attn`;
+    const project = (m: string) => op.add(op.matmul(x, p[`${b}.W_${m}`]), p[`${b}.b_${m}`]);
+    const split = (t: Value) => op.reshape(t, [0, 0, heads, dh]); // [batch, pos, head, d_head]
+    let q = op.transpose(split(project('Q')), [0, 2, 1, 3]); // [batch, head, pos, d_head]
+    let k = op.transpose(split(project('K')), [0, 2, 1, 3]); // [batch, head, pos, d_head]
+    const v = op.transpose(split(project('V')), [0, 2, 1, 3]); // [batch, head, pos, d_head]
+    if (rotary) [q, k] = [rotate(q, rotary), rotate(k, rotary)];
+    const scores = op.add(op.mul(op.matmul(q, op.transposeLast(k)), 1 / Math.sqrt(dh)), maskBias); // [batch, head, q, k]
+    const pattern = hook('attn.hook_pattern', l, op.softmax(scores));
+    const z = hook('attn.hook_z', l, op.transpose(op.matmul(pattern, v), [0, 2, 1, 3])); // [batch, pos, head, d_head]
+    return op.add(op.matmul(op.reshape(z, [0, 0, -1]), p[`${b}.W_O`]), p[`${b}.b_O`]); // [batch, pos, d_model]
+  }
+}
+
+/** 0 where key ≤ query, −1e9 where the key is in the future. */
+function causalMaskBias(positions: Value, like: Value): Value {
+  const future = op.greater(op.unsqueeze(positions, [0]), op.unsqueeze(positions, [1])); // [q, k]
+  return op.mul(op.cast(future, like.dtype), -1e9);
+}
+
+interface RotaryTables {
+  readonly cos: Value; // [pos, d_head/2]
+  readonly sin: Value;
+}
+
+/** GPT-NeoX rotary embedding tables, θ_i = 10000^(−2i/d_head), computed in the graph for any length. */
+function rotaryTables(positions: Value, dh: number, like: Value): RotaryTables {
+  const g = like.graph;
+  const half = dh / 2;
+  const inv = g.constant(floatArray(g.floatType, Array.from({ length: half }, (_, i) => 10000 ** (-(2 * i) / dh))), like.dtype, [1, half]);
+  const angles = op.mul(op.unsqueeze(op.cast(positions, like.dtype), [1]), inv); // [pos, half]
+  return { cos: op.cos(angles), sin: op.sin(angles) };
+}
+
+/** Rotates the two halves of the head dimension by the position's angles. */
+function rotate(x: Value, { cos, sin }: RotaryTables): Value {
+  const half = (x.shape[3] as number) / 2;
+  const x1 = op.slice(x, [0], [half], [3]);
+  const x2 = op.slice(x, [half], [Infinity], [3]);
+  return op.concat([op.sub(op.mul(x1, cos), op.mul(x2, sin)), op.add(op.mul(x2, cos), op.mul(x1, sin))], 3);
+}

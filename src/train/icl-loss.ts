@@ -1,0 +1,29 @@
+/** The in-context-learning loss of a model on a batch: every scored position counts equally. */
+import { Graph, op, type Value } from '../graph/index.js';
+import type { ModelConfig } from '../model/config.js';
+import { type ModelInputs, Transformer, declareParams } from '../model/transformer.js';
+import type { LossProgram } from './step.js';
+
+/** The model's batch inputs as graph inputs, with symbolic batch and sequence sizes. */
+export function modelInputs(g: Graph, cfg: ModelConfig, seq = 'seq', prefix = ''): ModelInputs {
+  return cfg.input === 'tokens'
+    ? { tokens: g.input(`${prefix}tokens`, 'int64', ['batch', seq]) }
+    : { inputs: g.input(`${prefix}inputs`, g.floatType, ['batch', seq, cfg.dIn]), markers: g.input(`${prefix}markers`, 'int64', ['batch', seq]) };
+}
+
+/** Targets and position weights: int64 token ids for logits, floats [batch, seq, dOut] for vectors. */
+export function lossOf(output: Value, cfg: ModelConfig, seq = 'seq', prefix = ''): Value {
+  const g = output.graph;
+  const weights = g.input(`${prefix}weights`, g.floatType, ['batch', seq]);
+  return cfg.output === 'logits'
+    ? op.crossEntropy(output, g.input(`${prefix}targets`, 'int64', ['batch', seq]), weights)
+    : op.meanSquaredError(output, g.input(`${prefix}targets`, g.floatType, ['batch', seq, cfg.dOut]), weights);
+}
+
+/** The ICL loss program for a fresh model initialised from `seed`. */
+export function iclLossProgram(cfg: ModelConfig, seed: number, floatType: 'float32' | 'float64' = 'float32'): LossProgram {
+  const g = new Graph(floatType);
+  const model = new Transformer(cfg, declareParams(g, cfg, seed));
+  const { output } = model.forward(modelInputs(g, cfg));
+  return { graph: g, loss: lossOf(output, cfg) };
+}

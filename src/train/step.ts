@@ -1,0 +1,156 @@
+/**
+ * The training step: forward, loss, backward and AdamW, run by ONNX Runtime.
+ *
+ * Two layouts, built from the same pieces:
+ * - 'fused': one graph from batch and weights to loss and updated weights; one `run` per step.
+ * - 'split': a training model (loss and gradients) and an optimizer model, as in ONNX Runtime's
+ *   on-device training artifacts; two `run`s per step, gradients passing through the host.
+ * The bench measures both; 'fused' is the default because it is faster (see README).
+ */
+import { Graph, type Initializer, type TypedData, type Value, gradients, toOnnxBytes } from '../graph/index.js';
+import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
+import { type AdamSlot, type OptimizerConfig, adamScalarValues, adamScalars, addAdamW, stateName } from './optimizer.js';
+
+/** A graph whose batch inputs and parameters lead to a scalar loss. */
+export interface LossProgram {
+  readonly graph: Graph;
+  readonly loss: Value;
+}
+
+export type StepLayout = 'fused' | 'split';
+
+/** Everything a checkpoint needs to continue training exactly. */
+export interface OptimizerState {
+  /** Steps taken so far. */
+  step: number;
+  params: Map<string, TypedData>;
+  m: Map<string, TypedData>;
+  v: Map<string, TypedData>;
+}
+
+export interface StepResult {
+  readonly loss: number;
+  readonly gradNorm: number;
+}
+
+/** The ONNX models of a step, as bytes: what `tvlens tvp` writes out as training artifacts. */
+export interface StepModels {
+  /** 'fused': the whole step. 'split': loss and gradients. */
+  readonly training: Uint8Array;
+  /** 'split' only: the AdamW update. */
+  readonly optimizer?: Uint8Array;
+}
+
+export function buildStepModels(build: () => LossProgram, opt: OptimizerConfig, layout: StepLayout): StepModels {
+  const { graph: g, loss } = build();
+  const params = g.params;
+  const grads = gradients(loss, params.map((p) => p.value));
+  g.output(loss, 'loss');
+  if (layout === 'fused') {
+    addAdamW(g, slots(g, params, grads), adamScalars(g), opt);
+    return { training: toOnnxBytes(g, { paramsAs: 'inputs', name: 'tvlens_train_step' }) };
+  }
+  grads.forEach((gr, i) => g.output(gr, stateName.grad(params[i].value.name)));
+  const o = new Graph(g.floatType);
+  const optParams = params.map((p) => o.input(p.value.name, p.value.dtype, p.value.shape));
+  const optGrads = params.map((p) => o.input(stateName.grad(p.value.name), p.value.dtype, p.value.shape));
+  addAdamW(o, slots(o, params, optGrads, optParams), adamScalars(o), opt);
+  return {
+    training: toOnnxBytes(g, { paramsAs: 'inputs', name: 'tvlens_training_model' }),
+    optimizer: toOnnxBytes(o, { name: 'tvlens_optimizer_model' }),
+  };
+}
+
+function slots(g: Graph, params: readonly Initializer[], grads: readonly Value[], values?: readonly Value[]): AdamSlot[] {
+  return params.map((p, i) => {
+    const name = p.value.name;
+    return {
+      name,
+      param: values ? values[i] : p.value,
+      grad: grads[i],
+      m: g.input(stateName.m(name), p.value.dtype, p.value.shape),
+      v: g.input(stateName.v(name), p.value.dtype, p.value.shape),
+      decay: p.decay ?? true,
+    };
+  });
+}
+
+/** Runs training steps and owns the weights and the optimizer state between them. */
+export class Trainer {
+  private constructor(
+    private readonly training: Session,
+    private readonly optimizer: Session | null,
+    private readonly shapes: ReadonlyMap<string, readonly number[]>,
+    private readonly opt: OptimizerConfig,
+    readonly state: OptimizerState,
+  ) {}
+
+  static async create(
+    build: () => LossProgram,
+    opt: OptimizerConfig,
+    options: { layout?: StepLayout; session?: SessionOptions; initial?: OptimizerState } = {},
+  ): Promise<Trainer> {
+    const layout = options.layout ?? 'fused';
+    const probe = build(); // the initial weights, and the shapes of the parameters
+    const models = buildStepModels(build, opt, layout);
+    const training = await Session.open(models.training, options.session);
+    const optimizer = models.optimizer ? await Session.open(models.optimizer, options.session) : null;
+    const shapes = new Map(probe.graph.params.map((p) => [p.value.name, p.value.shape as number[]]));
+    const zeros = (p: Initializer) => new (p.data.constructor as new (n: number) => TypedData)(p.data.length);
+    const state = options.initial ?? {
+      step: 0,
+      params: new Map(probe.graph.params.map((p) => [p.value.name, p.data])),
+      m: new Map(probe.graph.params.map((p) => [p.value.name, zeros(p)])),
+      v: new Map(probe.graph.params.map((p) => [p.value.name, zeros(p)])),
+    };
+    return new Trainer(training, optimizer, shapes, opt, state);
+  }
+
+  /** One step on `batch` (feeds by input name) at learning rate `lr`. */
+  async step(batch: Readonly<Record<string, HostTensor>>, lr: number): Promise<StepResult> {
+    const s = this.state;
+    const dtype = this.floatType();
+    const scalar = (x: number): HostTensor => ({ dtype, shape: [], data: dtype === 'float64' ? Float64Array.of(x) : Float32Array.of(x) });
+    const sc = adamScalarValues(this.opt, s.step + 1, lr);
+    const scalars = { lr: scalar(sc.lr), 'adam.c1': scalar(sc.c1), 'adam.c2': scalar(sc.c2) };
+    const weights = this.tensors((name) => [name, s.params.get(name)!]);
+    const moments = this.tensors((name) => [stateName.m(name), s.m.get(name)!], (name) => [stateName.v(name), s.v.get(name)!]);
+
+    let out: Record<string, HostTensor>;
+    if (!this.optimizer) {
+      out = await this.training.run({ ...batch, ...weights, ...moments, ...scalars });
+    } else {
+      const grads = await this.training.run({ ...batch, ...weights });
+      const gradFeeds = this.tensors((name) => [stateName.grad(name), grads[stateName.grad(name)].data]);
+      out = { ...(await this.optimizer.run({ ...weights, ...gradFeeds, ...moments, ...scalars })), loss: grads.loss };
+    }
+    for (const name of this.shapes.keys()) {
+      s.params.set(name, out[stateName.updated(name)].data);
+      s.m.set(name, out[stateName.updated(stateName.m(name))].data);
+      s.v.set(name, out[stateName.updated(stateName.v(name))].data);
+    }
+    s.step++;
+    return { loss: Number(out.loss.data[0]), gradNorm: Number(out.grad_norm.data[0]) };
+  }
+
+  async release(): Promise<void> {
+    await this.training.release();
+    await this.optimizer?.release();
+  }
+
+  private floatType(): 'float32' | 'float64' {
+    return this.state.params.values().next().value instanceof Float64Array ? 'float64' : 'float32';
+  }
+
+  private tensors(...entries: ((name: string) => [string, TypedData])[]): Record<string, HostTensor> {
+    const dtype = this.floatType();
+    const out: Record<string, HostTensor> = {};
+    for (const [name, shape] of this.shapes) {
+      for (const entry of entries) {
+        const [key, data] = entry(name);
+        out[key] = { dtype, shape, data };
+      }
+    }
+    return out;
+  }
+}
