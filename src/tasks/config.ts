@@ -160,7 +160,8 @@ export function resolveTaskConfig(user?: unknown, where = 'task'): TaskConfig {
 
   int(cfg.dfa.states, at('dfa.states'), 1);
   int(cfg.dfa.alphabet, at('dfa.alphabet'), 1);
-  if (cfg.dfa.alphabet > cfg.vocab) throw new ConfigError(`${cfg.dfa.alphabet} exceeds vocab = ${cfg.vocab}`, at('dfa.alphabet'));
+  // Only a DFA suite draws its alphabet from the symbols; other kinds may have a smaller vocab.
+  if (cfg.kind === 'dfa' && cfg.dfa.alphabet > cfg.vocab) throw new ConfigError(`${cfg.dfa.alphabet} exceeds vocab = ${cfg.vocab}`, at('dfa.alphabet'));
   int(cfg.dfa.edges, at('dfa.edges'), 1);
   if (cfg.dfa.edges > cfg.dfa.alphabet) throw new ConfigError(`${cfg.dfa.edges} exceeds dfa.alphabet = ${cfg.dfa.alphabet}`, at('dfa.edges'));
   int(cfg.dfa.length, at('dfa.length'), 2);
