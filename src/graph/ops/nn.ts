@@ -4,7 +4,7 @@ import type { Value } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { fmt, normAxis } from '../shapes.js';
 import { apply1 } from './apply.js';
-import { exp, mul, sub } from './elementwise.js';
+import { add, div, DTYPE_OF_ONNX, exp, mul, ONNX_DTYPE, sqrt, sub } from './elementwise.js';
 import { reduceMean, reduceSum, unbroadcast } from './reduce.js';
 
 const lastAxis = (x: Value, axis: number, node: string) => {
@@ -28,24 +28,28 @@ defineOp('LogSoftmax', {
 /**
  * LayerNorm over the last axis, with gain and bias. The fused ONNX op (opset 17) is used because it
  * is several times faster than the composite, and it also returns the mean and 1/σ its rule needs.
+ * Those two come in the op's `stash_type`, float32 by default; ONNX Runtime's CPU build has no
+ * kernel with a float64 stash, so for a float64 input the rule recomputes them in float64.
  */
 export function layerNorm(x: Value, gain: Value, bias: Value, epsilon = 1e-5): Value {
   return x.graph.apply('LayerNormalization', [x, gain, bias], { axis: -1, epsilon })[0];
 }
 defineOp('LayerNormalization', {
   floatAttrs: ['epsilon'],
-  infer: ([x, gain], { axis }, node) => {
+  infer: ([x, gain], { axis, stash_type }, node) => {
     lastAxis(x, axis as number, node);
     if (gain.rank !== 1 || gain.shape[0] !== x.shape[x.rank - 1]) throw new ShapeError(`gain ${fmt(gain.shape)} does not fit input ${fmt(x.shape)}`, node);
-    const stat = [...x.shape.slice(0, -1), 1];
-    return [
-      { dtype: x.dtype, shape: x.shape },
-      { dtype: x.dtype, shape: stat },
-      { dtype: x.dtype, shape: stat },
-    ];
+    const stat = { dtype: DTYPE_OF_ONNX[(stash_type as number | undefined) ?? ONNX_DTYPE.float32], shape: [...x.shape.slice(0, -1), 1] };
+    return [{ dtype: x.dtype, shape: x.shape }, stat, stat];
   },
   // With x̂ = (x − μ)/σ and ĝ = gy ⊙ gain: dx = (ĝ − mean(ĝ) − x̂ ⊙ mean(ĝ ⊙ x̂)) / σ.
-  grad: (gy, { inputs: [x, gain, bias], outputs: [, mean, invStd] }) => {
+  grad: (gy, { inputs: [x, gain, bias], outputs: [, stashedMean, stashedInvStd], attrs }) => {
+    let [mean, invStd] = [stashedMean, stashedInvStd];
+    if (mean.dtype !== x.dtype) {
+      mean = reduceMean(x, [-1], true);
+      const d = sub(x, mean);
+      invStd = div(1, sqrt(add(reduceMean(mul(d, d), [-1], true), (attrs.epsilon as number | undefined) ?? 1e-5)));
+    }
     const xhat = mul(sub(x, mean), invStd);
     const gh = mul(gy, gain);
     const dx = mul(sub(sub(gh, reduceMean(gh, [-1], true)), mul(xhat, reduceMean(mul(gh, xhat), [-1], true))), invStd);

@@ -182,12 +182,18 @@ defineOp('Concat', {
   },
 });
 
+// The sizes are a run-time tensor when the split axis is symbolic (the gradient of a Concat along a
+// batch axis); their count, which fixes the number of outputs, is known either way.
 defineOp('Split', {
   infer: ([x, sizes], { axis }, node) => {
     const ax = normAxis(axis as number, x.rank, node);
-    return ints(sizes, node).length > 0
-      ? Array.from(sizes.graph.constantValue(sizes) as BigInt64Array, (n) => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === ax ? Number(n) : d)) }))
-      : [];
+    const count = sizes.shape[0];
+    if (sizes.rank !== 1 || typeof count !== 'number') throw new ShapeError(`split sizes ${fmt(sizes.shape)} must be a vector of known length`, node);
+    const known = sizes.graph.constantValue(sizes) as BigInt64Array | undefined;
+    return Array.from({ length: count }, (_, k) => ({
+      dtype: x.dtype,
+      shape: x.shape.map((d, i) => (i !== ax ? d : known ? Number(known[k]) : `${d}/${k}`)),
+    }));
   },
 });
 
