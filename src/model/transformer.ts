@@ -83,11 +83,18 @@ export class Transformer {
     readonly params: Params,
   ) {}
 
-  forward(inputs: ModelInputs, intervene?: Intervene): ForwardResult {
+  /**
+   * Builds the forward pass. `intervene` may replace any hook's value. `nameHooks` gives each hook's
+   * tensor its TransformerLens name (through an Identity), as a checkpoint wants; a graph holding
+   * two forward passes (TVP-loss) leaves it off, since names must be unique.
+   */
+  forward(inputs: ModelInputs, options: { intervene?: Intervene; nameHooks?: boolean } = {}): ForwardResult {
+    const { intervene, nameHooks } = options;
     const hooks = new Map<string, Value>();
     const hook = (kind: HookKind, layer: number | null, x: Value): Value => {
       const point = hookPoint(kind, layer);
-      const y = intervene ? intervene(point, x) : x;
+      let y = intervene ? intervene(point, x) : x;
+      if (nameHooks) y = x.graph.apply('Identity', [y], {}, { outputNames: [point.name], nodeName: `hook/${point.name}` })[0];
       hooks.set(point.name, y);
       return y;
     };

@@ -113,7 +113,7 @@ export class Trainer {
     const scalar = (x: number): HostTensor => ({ dtype, shape: [], data: dtype === 'float64' ? Float64Array.of(x) : Float32Array.of(x) });
     const sc = adamScalarValues(this.opt, s.step + 1, lr);
     const scalars = { lr: scalar(sc.lr), 'adam.c1': scalar(sc.c1), 'adam.c2': scalar(sc.c2) };
-    const weights = this.tensors((name) => [name, s.params.get(name)!]);
+    const weights = this.weights();
     const moments = this.tensors((name) => [stateName.m(name), s.m.get(name)!], (name) => [stateName.v(name), s.v.get(name)!]);
 
     let out: Record<string, HostTensor>;
@@ -131,6 +131,11 @@ export class Trainer {
     }
     s.step++;
     return { loss: Number(out.loss.data[0]), gradNorm: Number(out.grad_norm.data[0]) };
+  }
+
+  /** The current weights as session feeds (for an evaluation model that takes them as inputs). */
+  weights(): Record<string, HostTensor> {
+    return this.tensors((name) => [name, this.state.params.get(name)!]);
   }
 
   async release(): Promise<void> {

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * `tvlens <command>`: one entry point. A TvlensError becomes one line on stderr and exit code 1;
+ * anything else is a bug, reported the same way with a hint to rerun with TVLENS_DEBUG=1.
+ */
+import { TvlensError } from '../errors.js';
+import { type Command, help, parse } from './command.js';
+import { trainCommand } from './train.js';
+
+const COMMANDS: readonly Command[] = [trainCommand];
+
+function usage(): string {
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);
+  return `tvlens: task vectors in in-context learning\n\nUsage: tvlens <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tvlens <command> --help' for a command's options.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 1;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    process.stderr.write(`tvlens: unknown command '${name}'. Should be one of: ${COMMANDS.map((c) => c.name).join(', ')}\n`);
+    return 2;
+  }
+  try {
+    const { values, positionals } = parse(cmd, rest);
+    if (values.help) {
+      process.stdout.write(help(cmd));
+      return 0;
+    }
+    await cmd.run(values, positionals);
+    return 0;
+  } catch (e) {
+    if (e instanceof TvlensError) {
+      process.stderr.write(`tvlens ${name}: error: ${e.message}\n`);
+      return 1;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`tvlens ${name}: internal error: ${msg.split('\n')[0]} (rerun with TVLENS_DEBUG=1 for the stack)\n`);
+    if (process.env.TVLENS_DEBUG) console.error(e);
+    return 70;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

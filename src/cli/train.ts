@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { type RunConfig, loadRunConfig, presetNames } from '../train/config.js';
+import { type MetricsLine, train } from '../train/loop.js';
+import type { Command } from './command.js';
+import { numberOption, required } from './command.js';
+import { Progress } from './progress.js';
+
+/** One line on a metrics line: ICL score at 0 shots and at the most shots, on train and held-out tasks. */
+export function describeEval(line: MetricsLine): string {
+  const fmt = (c: MetricsLine['eval']['train']) => {
+    const k = c.byShots.length - 1;
+    return `${c.metric} 0-shot ${c.byShots[0].toFixed(3)}, ${k}-shot ${c.byShots[k].toFixed(3)}`;
+  };
+  const held = line.eval.heldout ? `; held-out tasks: ${fmt(line.eval.heldout)}` : '';
+  return `step ${line.step}: loss ${line.trainLoss.toFixed(4)}; train tasks: ${fmt(line.eval.train)}${held}`;
+}
+
+export async function runTraining(cfg: RunConfig, out: string, opts: { resume?: boolean; json?: boolean; stopAfter?: number; label?: string }) {
+  const progress = new Progress(opts.label ?? 'train', cfg.train.steps, !opts.json);
+  const summary = await train(cfg, out, {
+    resume: opts.resume,
+    stopAfter: opts.stopAfter,
+    onStep: (s) => progress.update(s.step, { loss: s.loss.toFixed(4), 'tok/s': Math.round(s.tokensPerSec).toString() }),
+    onEval: (line) => progress.log(describeEval(line)),
+  });
+  return summary;
+}
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a transformer from scratch on synthetic ICL tasks, writing ONNX checkpoints',
+  usage: 'tvlens train --config <preset or file.json> --out runs/<name> [--resume]',
+  options: {
+    config: { type: 'string', description: `a preset (${presetNames().join(', ')}) or a JSON config file` },
+    out: { type: 'string', description: 'the run folder' },
+    resume: { type: 'boolean', description: 'continue from the newest checkpoint in --out' },
+    'stop-after': { type: 'string', description: 'stop after this step, as if interrupted (resume later)' },
+  },
+  async run(values) {
+    const cfg = loadRunConfig(required(values, 'config'));
+    const out = path.resolve(required(values, 'out'));
+    const summary = await runTraining(cfg, out, { resume: values.resume === true, json: values.json === true, stopAfter: numberOption(values, 'stop-after') });
+    if (values.json) console.log(JSON.stringify(summary));
+    else console.log(`trained ${summary.steps} steps; checkpoint ${path.relative(process.cwd(), summary.lastCheckpoint)}.onnx`);
+  },
+};

@@ -1,0 +1,96 @@
+/**
+ * A training run's config: model, task, optimizer and loop settings, each its own typed config.
+ * Presets are JSON files in src/presets/; `loadRunConfig` takes a preset name or a file path.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors.js';
+import { type ModelConfig, resolveModelConfig } from '../model/config.js';
+import { type TaskConfig, resolveTaskConfig, taskIO, promptLayout } from '../tasks/index.js';
+import { oneOf, resolveConfig } from '../util/config.js';
+import { type OptimizerConfig, resolveOptimizerConfig } from './optimizer.js';
+
+export interface LoopConfig {
+  /** Optimizer steps. */
+  steps: number;
+  /** Prompts per step. */
+  batchSize: number;
+  /** Seed of the weights' initialisation and of the training data stream. */
+  seed: number;
+  /** Evaluate every this many steps (and after the last). */
+  evalEvery: number;
+  /** Held-out prompts per evaluation, for each of train tasks and held-out tasks. */
+  evalPrompts: number;
+  /** Write a checkpoint every this many steps (and after the last). */
+  checkpointEvery: number;
+  /** 'fused' (one ONNX Runtime call per step) or 'split' (training model + optimizer model). */
+  layout: 'fused' | 'split';
+}
+
+export const LOOP_DEFAULTS: Readonly<LoopConfig> = Object.freeze({
+  steps: 1000,
+  batchSize: 64,
+  seed: 0,
+  evalEvery: 100,
+  evalPrompts: 256,
+  checkpointEvery: 500,
+  layout: 'fused',
+});
+
+export interface RunConfig {
+  /** The model's input and output sizes are filled in from the task. */
+  model: ModelConfig;
+  task: TaskConfig;
+  optimizer: OptimizerConfig;
+  train: LoopConfig;
+}
+
+const TOP_KEYS = ['model', 'task', 'optimizer', 'train', 'description'];
+
+export function resolveRunConfig(user: unknown): RunConfig {
+  if (typeof user !== 'object' || user === null || Array.isArray(user)) throw new ConfigError('a run config must be a JSON object');
+  const top = user as Record<string, unknown>;
+  for (const key of Object.keys(top)) {
+    if (!TOP_KEYS.includes(key)) throw new ConfigError(`unknown key. Should be one of: ${TOP_KEYS.join(', ')}`, key);
+  }
+  const task = resolveTaskConfig(top.task);
+  const io = taskIO(task);
+  const model = resolveModelConfig({
+    ...(top.model as object),
+    input: io.input,
+    output: io.output === 'logits' ? 'logits' : 'vector',
+    ...(io.input === 'tokens' ? { vocab: io.vocabSize } : { dIn: io.dIn, dOut: io.outDim }),
+  });
+  const train = resolveConfig(LOOP_DEFAULTS, top.train, 'train');
+  oneOf(train.layout, ['fused', 'split'], 'train.layout');
+  for (const key of ['steps', 'batchSize', 'evalEvery', 'evalPrompts', 'checkpointEvery'] as const) {
+    if (!Number.isInteger(train[key]) || train[key] < 1) throw new ConfigError(`must be a positive integer, got ${train[key]}`, `train.${key}`);
+  }
+  const longest = promptLayout(task, task.demos.max).seq;
+  if (longest > model.maxSeq) {
+    throw new ConfigError(`prompts with ${task.demos.max} demos are ${longest} positions long, more than model.maxSeq ${model.maxSeq}`, 'model.maxSeq');
+  }
+  return { model, task, optimizer: resolveOptimizerConfig(top.optimizer), train };
+}
+
+export const PRESET_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/presets');
+
+export function presetNames(): string[] {
+  return fs.readdirSync(PRESET_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+}
+
+/** A run config from a preset name (`tiny`, `small-discrete`, …) or a JSON file path. */
+export function loadRunConfig(nameOrFile: string): RunConfig {
+  const file = fs.existsSync(nameOrFile) ? nameOrFile : path.join(PRESET_DIR, `${nameOrFile}.json`);
+  if (!fs.existsSync(file)) {
+    throw new ConfigError(`'${nameOrFile}' is neither a file nor a preset. Presets: ${presetNames().join(', ')}`, '--config');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${file} is not valid JSON: ${(e as Error).message}`, '--config');
+  }
+  return resolveRunConfig(json);
+}

@@ -1,0 +1,205 @@
+/**
+ * `tvlens train`: the ICL training loop. Every `evalEvery` steps it scores fresh prompts by number
+ * of shots and appends a line to metrics.jsonl; every `checkpointEvery` steps it writes an ONNX
+ * checkpoint with its manifest and a training-state file, so `--resume` continues exactly.
+ *
+ * Run folder layout:
+ *   config.json                    the resolved run config
+ *   metrics.jsonl                  one line per evaluation
+ *   checkpoints/step-000100.onnx   inference model, weights as initializers
+ *   checkpoints/step-000100.json   its manifest
+ *   checkpoints/step-000100.state  weights, AdamW moments, step and data RNG (see checkpoint/state.ts)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { type Manifest, inferenceGraph, outputName, writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { readState, writeState } from '../checkpoint/state.js';
+import { InputError, TvlensError } from '../errors.js';
+import { type TypedData, toOnnxBytes } from '../graph/index.js';
+import { type HostTensor, Session } from '../runtime/session.js';
+import { type Batch, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
+import { writeJsonAtomic } from '../util/fs.js';
+import { Rng } from '../util/rng.js';
+import type { RunConfig } from './config.js';
+import { type ShotCurve, batchFeeds, scorePositions, shotCurve } from './evaluate.js';
+import { iclLossProgram } from './icl-loss.js';
+import { learningRate } from './optimizer.js';
+import { type LossProgram, Trainer } from './step.js';
+
+export class TrainingDivergedError extends TvlensError {
+  override name = 'TrainingDivergedError';
+}
+
+export interface StepInfo {
+  readonly step: number;
+  readonly total: number;
+  readonly loss: number;
+  readonly lr: number;
+  readonly tokensPerSec: number;
+}
+
+export interface MetricsLine {
+  readonly step: number;
+  /** Mean training loss over the steps since the previous line. */
+  readonly trainLoss: number;
+  readonly lr: number;
+  readonly tokensPerSec: number;
+  readonly eval: { readonly train: ShotCurve; readonly heldout?: ShotCurve };
+}
+
+export interface TrainOptions {
+  /** Continue from the newest checkpoint in the run folder. */
+  readonly resume?: boolean;
+  /** Stop after this step (as if interrupted); the run can be resumed later. */
+  readonly stopAfter?: number;
+  readonly onStep?: (info: StepInfo) => void;
+  readonly onEval?: (line: MetricsLine) => void;
+  /** Builds the loss program; the default is the plain ICL loss. TVP-loss passes its own. */
+  readonly program?: (cfg: RunConfig) => LossProgram;
+  /** Feeds for one step beyond the batch's (TVP-loss adds its zero-shot prompts). */
+  readonly extraFeeds?: (cfg: RunConfig, batch: Batch, rng: Rng) => Record<string, HostTensor>;
+  /** Initial weights (a fine-tune); optimizer state starts fresh. */
+  readonly initialParams?: ReadonlyMap<string, TypedData>;
+  /** Extra manifest fields. */
+  readonly manifestExtra?: Record<string, unknown>;
+}
+
+export interface RunSummary {
+  readonly dir: string;
+  readonly steps: number;
+  readonly lastCheckpoint: string;
+  readonly last: MetricsLine | null;
+}
+
+const stepFile = (dir: string, step: number) => path.join(dir, 'checkpoints', `step-${String(step).padStart(6, '0')}`);
+
+/** The newest checkpoint of a run folder, or null. */
+export function latestCheckpoint(dir: string): { step: number; file: string } | null {
+  const ckpt = path.join(dir, 'checkpoints');
+  if (!fs.existsSync(ckpt)) return null;
+  const steps = fs
+    .readdirSync(ckpt)
+    .map((f) => /^step-(\d+)\.state$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => b - a);
+  return steps.length ? { step: steps[0], file: stepFile(dir, steps[0]) } : null;
+}
+
+export async function train(cfg: RunConfig, dir: string, options: TrainOptions = {}): Promise<RunSummary> {
+  const { train: loop } = cfg;
+  const configFile = path.join(dir, 'config.json');
+  const metricsFile = path.join(dir, 'metrics.jsonl');
+  let rng = new Rng(loop.seed);
+  let initial;
+  if (options.resume) {
+    const latest = latestCheckpoint(dir);
+    if (!latest) throw new InputError(`nothing to resume: ${dir} has no checkpoints`);
+    const saved = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    if (JSON.stringify(saved) !== JSON.stringify(cfg)) throw new InputError(`the config differs from the one ${dir} was started with; resume with the same config`);
+    const state = readState(`${latest.file}.state`);
+    rng = new Rng(state.rng);
+    initial = state;
+    truncateMetrics(metricsFile, state.step);
+  } else {
+    if (latestCheckpoint(dir)) throw new InputError(`${dir} already holds a run; pass --resume to continue it, or choose another --out`);
+    fs.mkdirSync(dir, { recursive: true });
+    writeJsonAtomic(configFile, cfg);
+    fs.rmSync(metricsFile, { force: true });
+  }
+
+  const build = options.program ? () => options.program!(cfg) : () => iclLossProgram(cfg.model, loop.seed);
+  const trainer = await Trainer.create(build, cfg.optimizer, { layout: loop.layout, initial });
+  if (options.initialParams && !initial) {
+    for (const [name, data] of options.initialParams) {
+      if (!trainer.state.params.has(name)) throw new InputError(`the initial weights have a parameter '${name}' this model lacks`);
+      trainer.state.params.set(name, data);
+    }
+  }
+  const evalSession = await Session.open(toOnnxBytes(inferenceGraph(cfg.model).graph, { paramsAs: 'inputs' }));
+
+  const end = Math.min(loop.steps, options.stopAfter ?? loop.steps);
+  let lossSum = 0;
+  let lossCount = 0;
+  let last: MetricsLine | null = null;
+  let lastCheckpoint = '';
+  let tokens = 0;
+  let t0 = performance.now();
+  try {
+    for (let step = trainer.state.step; step < end; step++) {
+      const batch = sampleTrainBatch(cfg.task, rng, loop.batchSize, undefined, step);
+      const feeds = { ...batchFeeds(batch), ...options.extraFeeds?.(cfg, batch, rng) };
+      const lr = learningRate(cfg.optimizer, step, loop.steps);
+      const { loss } = await trainer.step(feeds, lr);
+      if (!Number.isFinite(loss)) {
+        throw new TrainingDivergedError(
+          `the loss became ${loss} at step ${step + 1}; stopped. The last good checkpoint is ${lastCheckpoint || latestCheckpoint(dir)?.file || '(none yet)'}; try a lower optimizer.lr`,
+        );
+      }
+      lossSum += loss;
+      lossCount++;
+      tokens += batch.batch * batch.seq;
+      const done = step + 1;
+      const tokensPerSec = (tokens * 1000) / (performance.now() - t0);
+      options.onStep?.({ step: done, total: loop.steps, loss, lr, tokensPerSec });
+      const isLast = done === loop.steps;
+      if (done % loop.evalEvery === 0 || isLast) {
+        const evalResult = await evaluate(cfg, evalSession, trainer.weights());
+        last = { step: done, trainLoss: lossSum / lossCount, lr, tokensPerSec, eval: evalResult };
+        fs.appendFileSync(metricsFile, `${JSON.stringify(last)}\n`);
+        options.onEval?.(last);
+        lossSum = lossCount = 0;
+      }
+      if (done % loop.checkpointEvery === 0 || isLast) {
+        lastCheckpoint = saveCheckpoint(cfg, dir, trainer, rng, last, options.manifestExtra).file;
+        tokens = 0;
+        t0 = performance.now();
+      }
+    }
+  } finally {
+    await trainer.release();
+    await evalSession.release();
+  }
+  return { dir, steps: trainer.state.step, lastCheckpoint: lastCheckpoint || (latestCheckpoint(dir)?.file ?? ''), last };
+}
+
+function saveCheckpoint(cfg: RunConfig, dir: string, trainer: Trainer, rng: Rng, last: MetricsLine | null, extra?: Record<string, unknown>): { file: string; manifest: Manifest } {
+  const s = trainer.state;
+  const file = stepFile(dir, s.step);
+  // The state file first: a checkpoint counts (for --resume) once its .state exists.
+  const manifest = writeCheckpoint(file, cfg.model, s.params, {
+    step: s.step,
+    seed: cfg.train.seed,
+    task: cfg.task,
+    train: { optimizer: cfg.optimizer, loop: cfg.train },
+    metrics: last && last.step === s.step ? { train: { loss: last.trainLoss }, eval: last.eval } : {},
+    extra,
+  });
+  writeState(`${file}.state`, { ...s, rng: rng.state() });
+  return { file, manifest };
+}
+
+/** ICL curves on fresh prompts from a fixed evaluation stream (the same prompts at every eval). */
+export async function evaluate(
+  cfg: RunConfig,
+  session: Session,
+  weights: Readonly<Record<string, HostTensor>>,
+): Promise<{ train: ShotCurve; heldout?: ShotCurve }> {
+  const run = async (split: 'train' | 'heldout') => {
+    const rng = new Rng(cfg.train.seed + 0x5eed);
+    const batch = sampleBatch(cfg.task, rng, cfg.train.evalPrompts, { split, demos: cfg.task.demos.max });
+    const out = await session.run({ ...weights, ...batchFeeds(batch, false) });
+    return shotCurve(batch.kind, scorePositions(batch, out[outputName(cfg.model)]));
+  };
+  return { train: await run('train'), ...(cfg.task.heldoutTasks > 0 ? { heldout: await run('heldout') } : {}) };
+}
+
+/** Drops metrics lines past `step`, which a resumed run will write again. */
+function truncateMetrics(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l && (JSON.parse(l) as MetricsLine).step <= step);
+  fs.writeFileSync(file, kept.map((l) => `${l}\n`).join(''));
+}
