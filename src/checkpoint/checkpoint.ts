@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import onnxProto from 'onnx-proto';
 import { InputError } from '../errors.js';
 import { Graph, type TypedData, toOnnxBytes } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
@@ -88,4 +89,54 @@ export function readManifest(file: string): Manifest {
   const m = JSON.parse(fs.readFileSync(json, 'utf8')) as Manifest;
   if (m.format !== 'tvlens-checkpoint/1') throw new InputError(`${json} is not a tvlens checkpoint manifest`);
   return m;
+}
+
+export interface LoadedCheckpoint {
+  readonly manifest: Manifest;
+  /** The .onnx path. */
+  readonly file: string;
+  readonly bytes: Uint8Array;
+  /** The weights, by parameter name, read from the model's initializers. */
+  readonly params: Map<string, Float32Array>;
+}
+
+/** Reads a tvlens checkpoint (the .onnx or its .json) and checks its weights against the manifest's hash. */
+export function loadCheckpoint(file: string): LoadedCheckpoint {
+  const manifest = readManifest(file);
+  const onnxFile = path.join(path.dirname(file), manifest.onnx);
+  if (!fs.existsSync(onnxFile)) throw new InputError(`the manifest names ${onnxFile}, which does not exist`);
+  const bytes = new Uint8Array(fs.readFileSync(onnxFile));
+  const params = readInitializers(bytes, onnxFile);
+  const wanted = new Set(inferenceGraph(manifest.model).graph.params.map((p) => p.value.name));
+  for (const name of [...params.keys()]) if (!wanted.has(name)) params.delete(name);
+  const hash = weightsHash(params);
+  if (hash !== manifest.weightsSha256) {
+    throw new InputError(`${onnxFile}: its weights hash ${hash.slice(0, 12)}… does not match the manifest's ${manifest.weightsSha256.slice(0, 12)}…`);
+  }
+  return { manifest, file: onnxFile, bytes, params };
+}
+
+/** The float32 initializers of an ONNX model, by name. */
+export function readInitializers(bytes: Uint8Array, where: string): Map<string, Float32Array> {
+  const model = decodeModel(bytes, where);
+  const out = new Map<string, Float32Array>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataType !== 1 || !t.name) continue;
+    const raw = t.rawData && t.rawData.length ? t.rawData : null;
+    const data = raw ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) : Float32Array.from(t.floatData ?? []);
+    out.set(t.name, data);
+  }
+  return out;
+}
+
+/** Decodes ONNX bytes, with a clear error when they are not an ONNX model. */
+export function decodeModel(bytes: Uint8Array, where: string): onnxProto.onnx.ModelProto {
+  let model: onnxProto.onnx.ModelProto;
+  try {
+    model = onnxProto.onnx.ModelProto.decode(bytes);
+  } catch {
+    throw new InputError(`${where} is not an ONNX model (it does not parse as a ModelProto)`);
+  }
+  if (!model.graph || (model.graph.node ?? []).length === 0) throw new InputError(`${where} is not an ONNX model (it has no graph)`);
+  return model;
 }
