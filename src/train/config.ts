@@ -4,11 +4,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import { type ModelConfig, resolveModelConfig } from '../model/config.js';
 import { type TaskConfig, resolveTaskConfig, taskIO, promptLayout } from '../tasks/index.js';
 import { oneOf, resolveConfig } from '../util/config.js';
+import { PACKAGE_ROOT } from '../version.js';
 import { type OptimizerConfig, resolveOptimizerConfig } from './optimizer.js';
 
 export interface LoopConfig {
@@ -74,7 +74,7 @@ export function resolveRunConfig(user: unknown): RunConfig {
   return { model, task, optimizer: resolveOptimizerConfig(top.optimizer), train };
 }
 
-export const PRESET_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/presets');
+export const PRESET_DIR = path.join(PACKAGE_ROOT, 'src', 'presets');
 
 export function presetNames(): string[] {
   return fs.readdirSync(PRESET_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();

@@ -1,0 +1,87 @@
+/**
+ * An exported checkpoint computes the same function as an independent plain-TS transformer, for
+ * each positional encoding and input kind; hooks obey their definitions.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { inferenceGraph, loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { toOnnxBytes } from '../src/graph/index.js';
+import { resolveModelConfig } from '../src/model/config.js';
+import { Session } from '../src/runtime/session.js';
+import { Rng } from '../src/util/rng.js';
+import { referenceForward } from './support/reference-transformer.js';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-export-'));
+
+/** max |a − b| ÷ max(1, max |b|): a relative error that is not fooled by entries near zero. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let err = 0, scale = 1;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return err / scale;
+}
+
+const VARIANTS = [
+  { name: 'learned positions, token input', cfg: { layers: 2, dModel: 16, heads: 2, vocab: 11, maxSeq: 12, positional: 'learned' } },
+  { name: 'rotary positions, token input', cfg: { layers: 2, dModel: 16, heads: 4, vocab: 11, maxSeq: 12, positional: 'rotary', dMlp: 24 } },
+  { name: 'no positions, vector input and read-out', cfg: { layers: 3, dModel: 12, heads: 3, maxSeq: 12, positional: 'none', input: 'vectors', dIn: 3, output: 'vector', dOut: 2 } },
+] as const;
+
+describe('exported checkpoints', () => {
+  for (const v of VARIANTS) {
+    it(`match an independent plain-TS forward pass within 1e-5 relative (${v.name})`, async () => {
+      // A large init scale makes attention patterns far from uniform, so mistakes show.
+      const cfg = resolveModelConfig({ ...v.cfg, initStd: 0.3 });
+      const params = new Map(inferenceGraph(cfg, 42).graph.params.map((p) => [p.value.name, p.data as Float32Array]));
+      const file = path.join(tmp(), 'ckpt');
+      writeCheckpoint(file, cfg, params, { step: 0, seed: 42, task: null, metrics: {} });
+      const loaded = loadCheckpoint(`${file}.onnx`);
+      const session = await Session.open(loaded.bytes);
+
+      const rng = new Rng(9);
+      const B = 2, T = 7;
+      const prompts = Array.from({ length: B }, () =>
+        cfg.input === 'tokens'
+          ? { tokens: Array.from({ length: T }, () => rng.int(cfg.vocab)) }
+          : { inputs: Array.from({ length: T }, () => Array.from({ length: cfg.dIn }, () => rng.normal())), markers: Array.from({ length: T }, () => rng.int(3)) },
+      );
+      const feeds =
+        cfg.input === 'tokens'
+          ? { tokens: { dtype: 'int64' as const, shape: [B, T], data: BigInt64Array.from(prompts.flatMap((p) => ('tokens' in p ? p.tokens : [])), BigInt) } }
+          : {
+              inputs: { dtype: 'float32' as const, shape: [B, T, cfg.dIn], data: Float32Array.from(prompts.flatMap((p) => ('inputs' in p ? p.inputs.flat() : []))) },
+              markers: { dtype: 'int64' as const, shape: [B, T], data: BigInt64Array.from(prompts.flatMap((p) => ('markers' in p ? p.markers : [])), BigInt) },
+            };
+      const out = await session.run(feeds);
+      const got = out[loaded.manifest.output].data as Float32Array;
+      const want = prompts.flatMap((p) => referenceForward(cfg, loaded.params, p).output.flat());
+      expect(got.length).toBe(want.length);
+      expect(relErr(got, want)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('exposes hooks whose values obey their definitions (resid_post = resid_mid + mlp_out, resid_mid = resid_pre + attn_out)', async () => {
+    const cfg = resolveModelConfig({ layers: 2, dModel: 16, heads: 2, vocab: 11, maxSeq: 12, initStd: 0.3 });
+    const { graph, hooks } = inferenceGraph(cfg, 3);
+    for (const name of hooks) graph.output([...graph.nodes].find((n) => n.outputs[0].name === name)!.outputs[0]);
+    const session = await Session.open(toOnnxBytes(graph));
+    const tokens = BigInt64Array.from({ length: 10 }, (_, i) => BigInt(i % 11));
+    const out = await session.run({ tokens: { dtype: 'int64', shape: [1, 10], data: tokens } });
+    for (let l = 0; l < cfg.layers; l++) {
+      const get = (h: string) => out[`blocks.${l}.${h}`].data as Float32Array;
+      const sum = (a: Float32Array, b: Float32Array) => a.map((x, i) => x + b[i]);
+      expect(relErr(get('hook_resid_post'), sum(get('hook_resid_mid'), get('hook_mlp_out')))).toBeLessThan(1e-6);
+      expect(relErr(get('hook_resid_mid'), sum(get('hook_resid_pre'), get('hook_attn_out')))).toBeLessThan(1e-6);
+      expect(out[`blocks.${l}.attn.hook_pattern`].shape).toEqual([1, 2, 10, 10]);
+      expect(out[`blocks.${l}.attn.hook_z`].shape).toEqual([1, 10, 2, 8]);
+      // Causal: no query attends to a later key.
+      const pattern = out[`blocks.${l}.attn.hook_pattern`].data as Float32Array;
+      for (let q = 0; q < 10; q++) for (let k = q + 1; k < 10; k++) expect(pattern[q * 10 + k]).toBe(0);
+    }
+    if (cfg.layers > 1) expect(relErr(out['blocks.1.hook_resid_pre'].data as Float32Array, out['blocks.0.hook_resid_post'].data as Float32Array)).toBe(0);
+  });
+});
