@@ -51,10 +51,10 @@ describe('exported checkpoints', () => {
       );
       const feeds =
         cfg.input === 'tokens'
-          ? { tokens: { dtype: 'int64' as const, shape: [B, T], data: BigInt64Array.from(prompts.flatMap((p) => ('tokens' in p ? p.tokens : [])), (t) => BigInt(t)) } }
+          ? { tokens: { dtype: 'int64' as const, shape: [B, T], data: BigInt64Array.from(prompts.flatMap((p) => (p as { tokens: number[] }).tokens), (t) => BigInt(t)) } }
           : {
-              inputs: { dtype: 'float32' as const, shape: [B, T, cfg.dIn], data: Float32Array.from(prompts.flatMap((p) => ('inputs' in p ? p.inputs.flat() : []))) },
-              markers: { dtype: 'int64' as const, shape: [B, T], data: BigInt64Array.from(prompts.flatMap((p) => ('markers' in p ? p.markers : [])), (t) => BigInt(t)) },
+              inputs: { dtype: 'float32' as const, shape: [B, T, cfg.dIn], data: Float32Array.from(prompts.flatMap((p) => (p as { inputs: number[][] }).inputs.flat())) },
+              markers: { dtype: 'int64' as const, shape: [B, T], data: BigInt64Array.from(prompts.flatMap((p) => (p as { markers: number[] }).markers), (t) => BigInt(t)) },
             };
       const out = await session.run(feeds);
       const got = out[loaded.manifest.output].data as Float32Array;
