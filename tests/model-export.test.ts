@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { inferenceGraph, loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { toOnnxBytes } from '../src/graph/index.js';
 import { resolveModelConfig } from '../src/model/config.js';
-import { Session } from '../src/runtime/session.js';
+import { type HostTensor, Session } from '../src/runtime/session.js';
 import { Rng } from '../src/util/rng.js';
 import { referenceForward } from './support/reference-transformer.js';
 
@@ -49,7 +49,7 @@ describe('exported checkpoints', () => {
           ? { tokens: Array.from({ length: T }, () => rng.int(cfg.vocab)) }
           : { inputs: Array.from({ length: T }, () => Array.from({ length: cfg.dIn }, () => rng.normal())), markers: Array.from({ length: T }, () => rng.int(3)) },
       );
-      const feeds =
+      const feeds: Record<string, HostTensor> =
         cfg.input === 'tokens'
           ? { tokens: { dtype: 'int64' as const, shape: [B, T], data: BigInt64Array.from(prompts.flatMap((p) => (p as { tokens: number[] }).tokens), (t) => BigInt(t)) } }
           : {
