@@ -17,14 +17,14 @@ import { readState, writeState } from '../checkpoint/state.js';
 import { InputError, TvlensError } from '../errors.js';
 import { type TypedData, toOnnxBytes } from '../graph/index.js';
 import { type HostTensor, Session } from '../runtime/session.js';
-import { type Batch, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
+import { sampleBatch, sampleTrainBatch } from '../tasks/index.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import type { RunConfig } from './config.js';
 import { type ShotCurve, batchFeeds, scorePositions, shotCurve } from './evaluate.js';
 import { iclLossProgram } from './icl-loss.js';
 import { learningRate } from './optimizer.js';
-import { type LossProgram, Trainer } from './step.js';
+import { type LossProgram, type StepModels, Trainer } from './step.js';
 
 export class TrainingDivergedError extends TvlensError {
   override name = 'TrainingDivergedError';
@@ -56,12 +56,26 @@ export interface TrainOptions {
   readonly onEval?: (line: MetricsLine) => void;
   /** Builds the loss program; the default is the plain ICL loss. TVP-loss passes its own. */
   readonly program?: (cfg: RunConfig) => LossProgram;
-  /** Feeds for one step beyond the batch's (TVP-loss adds its zero-shot prompts). */
-  readonly extraFeeds?: (cfg: RunConfig, batch: Batch, rng: Rng) => Record<string, HostTensor>;
+  /** Draws one step's feeds; the default is a batch of training prompts. TVP-loss adds its zero-shot prompts. */
+  readonly sample?: (cfg: RunConfig, rng: Rng, step: number) => StepData;
+  /** Prebuilt step models (training artifacts read from disk), used instead of building them. */
+  readonly models?: StepModels;
   /** Initial weights (a fine-tune); optimizer state starts fresh. */
   readonly initialParams?: ReadonlyMap<string, TypedData>;
   /** Extra manifest fields. */
   readonly manifestExtra?: Record<string, unknown>;
+}
+
+export interface StepData {
+  readonly feeds: Record<string, HostTensor>;
+  /** Tokens processed, for the throughput figure. */
+  readonly tokens: number;
+}
+
+/** One step of plain ICL training: a batch of prompts from the training tasks. */
+export function iclStepData(cfg: RunConfig, rng: Rng, step: number): StepData {
+  const batch = sampleTrainBatch(cfg.task, rng, cfg.train.batchSize, undefined, step);
+  return { feeds: batchFeeds(batch), tokens: batch.batch * batch.seq };
 }
 
 export interface RunSummary {
@@ -109,7 +123,7 @@ export async function train(cfg: RunConfig, dir: string, options: TrainOptions =
   }
 
   const build = options.program ? () => options.program!(cfg) : () => iclLossProgram(cfg.model, loop.seed);
-  const trainer = await Trainer.create(build, cfg.optimizer, { layout: loop.layout, initial });
+  const trainer = await Trainer.create(build, cfg.optimizer, { layout: loop.layout, initial, models: options.models });
   if (options.initialParams && !initial) {
     for (const [name, data] of options.initialParams) {
       if (!trainer.state.params.has(name)) throw new InputError(`the initial weights have a parameter '${name}' this model lacks`);
@@ -127,10 +141,9 @@ export async function train(cfg: RunConfig, dir: string, options: TrainOptions =
   let t0 = performance.now();
   try {
     for (let step = trainer.state.step; step < end; step++) {
-      const batch = sampleTrainBatch(cfg.task, rng, loop.batchSize, undefined, step);
-      const feeds = { ...batchFeeds(batch), ...options.extraFeeds?.(cfg, batch, rng) };
+      const data = (options.sample ?? iclStepData)(cfg, rng, step);
       const lr = learningRate(cfg.optimizer, step, loop.steps);
-      const { loss } = await trainer.step(feeds, lr);
+      const { loss } = await trainer.step(data.feeds, lr);
       if (!Number.isFinite(loss)) {
         throw new TrainingDivergedError(
           `the loss became ${loss} at step ${step + 1}; stopped. The last good checkpoint is ${lastCheckpoint || latestCheckpoint(dir)?.file || '(none yet)'}; try a lower optimizer.lr`,
@@ -138,7 +151,7 @@ export async function train(cfg: RunConfig, dir: string, options: TrainOptions =
       }
       lossSum += loss;
       lossCount++;
-      tokens += batch.batch * batch.seq;
+      tokens += data.tokens;
       const done = step + 1;
       const tokensPerSec = (tokens * 1000) / (performance.now() - t0);
       options.onStep?.({ step: done, total: loop.steps, loss, lr, tokensPerSec });

@@ -39,9 +39,12 @@ export interface StepModels {
   readonly training: Uint8Array;
   /** 'split' only: the AdamW update. */
   readonly optimizer?: Uint8Array;
+  /** 'split' only: the losses alone, no gradients. */
+  readonly eval?: Uint8Array;
 }
 
 export function buildStepModels(build: () => LossProgram, opt: OptimizerConfig, layout: StepLayout): StepModels {
+  const evalModel = layout === 'split' ? lossOnlyModel(build()) : undefined;
   const { graph: g, loss } = build();
   const params = g.params;
   const grads = gradients(loss, params.map((p) => p.value));
@@ -58,7 +61,13 @@ export function buildStepModels(build: () => LossProgram, opt: OptimizerConfig, 
   return {
     training: toOnnxBytes(g, { paramsAs: 'inputs', name: 'tvlens_training_model' }),
     optimizer: toOnnxBytes(o, { name: 'tvlens_optimizer_model' }),
+    eval: evalModel,
   };
+}
+
+function lossOnlyModel({ graph, loss }: LossProgram): Uint8Array {
+  graph.output(loss, 'loss');
+  return toOnnxBytes(graph, { paramsAs: 'inputs', name: 'tvlens_eval_model' });
 }
 
 function slots(g: Graph, params: readonly Initializer[], grads: readonly Value[], values?: readonly Value[]): AdamSlot[] {
@@ -88,11 +97,11 @@ export class Trainer {
   static async create(
     build: () => LossProgram,
     opt: OptimizerConfig,
-    options: { layout?: StepLayout; session?: SessionOptions; initial?: OptimizerState } = {},
+    options: { layout?: StepLayout; session?: SessionOptions; initial?: OptimizerState; models?: StepModels } = {},
   ): Promise<Trainer> {
     const layout = options.layout ?? 'fused';
     const probe = build(); // the initial weights, and the shapes of the parameters
-    const models = buildStepModels(build, opt, layout);
+    const models = options.models ?? buildStepModels(build, opt, layout);
     const training = await Session.open(models.training, options.session);
     const optimizer = models.optimizer ? await Session.open(models.optimizer, options.session) : null;
     const shapes = new Map(probe.graph.params.map((p) => [p.value.name, p.value.shape as number[]]));
