@@ -6,8 +6,9 @@
 import { TvlensError } from '../errors.js';
 import { type Command, help, parse } from './command.js';
 import { trainCommand } from './train.js';
+import { tvpCommand } from './tvp.js';
 
-const COMMANDS: readonly Command[] = [trainCommand];
+const COMMANDS: readonly Command[] = [trainCommand, tvpCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

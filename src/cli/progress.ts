@@ -9,7 +9,7 @@ export class Progress {
 
   constructor(
     private readonly label: string,
-    private readonly total: number,
+    public total: number,
     private readonly enabled = true,
   ) {}
 

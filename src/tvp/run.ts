@@ -1,0 +1,80 @@
+/**
+ * `tvlens tvp`: TVP-loss training from scratch (from a config) or as a fine-tune (from a
+ * checkpoint, with its weights and a fresh optimizer state). It writes the training artifacts,
+ * then trains THROUGH them (the models read back from disk), writing checkpoints, metrics and
+ * manifests as `tvlens train` does.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadCheckpoint } from '../checkpoint/checkpoint.js';
+import { readBundle } from '../checkpoint/bundle.js';
+import { InputError } from '../errors.js';
+import type { TypedData } from '../graph/index.js';
+import { type RunConfig, loadRunConfig, resolveRunConfig } from '../train/config.js';
+import { type RunSummary, type TrainOptions, train } from '../train/loop.js';
+import { writeJsonAtomic } from '../util/fs.js';
+import { ARTIFACT_FILES, readArtifacts, writeArtifacts } from './artifacts.js';
+import { tvpStepData } from './data.js';
+import { type TvpConfig, resolveTvpConfig, tvpLossProgram } from './loss.js';
+
+export interface TvpRunOptions extends Pick<TrainOptions, 'onStep' | 'onEval' | 'stopAfter'> {
+  /** A checkpoint (.onnx or .json) to fine-tune, or a preset name / config file to train from scratch. */
+  readonly from: string;
+  readonly out: string;
+  /** TVP options (layer, lambda, …), validated against the model. */
+  readonly tvp: Partial<TvpConfig>;
+  /** Overrides train.steps. */
+  readonly steps?: number;
+  readonly resume?: boolean;
+}
+
+/** The run config and the starting weights for `from`. */
+export function tvpSource(from: string, steps?: number): { run: RunConfig; initial?: Map<string, TypedData>; kind: 'fine-tune' | 'from-scratch' } {
+  const isCheckpoint = from.endsWith('.onnx') || (from.endsWith('.json') && fs.existsSync(from) && JSON.parse(fs.readFileSync(from, 'utf8')).format);
+  let run: RunConfig;
+  let initial: Map<string, TypedData> | undefined;
+  if (isCheckpoint) {
+    const c = loadCheckpoint(from);
+    const trainCfg = (c.manifest.train ?? {}) as { optimizer?: unknown; loop?: unknown };
+    run = resolveRunConfig({ model: c.manifest.model, task: c.manifest.task, optimizer: trainCfg.optimizer, train: trainCfg.loop });
+    initial = c.params;
+  } else {
+    run = loadRunConfig(from);
+  }
+  if (steps !== undefined) {
+    if (!Number.isInteger(steps) || steps < 1) throw new InputError(`--steps must be a positive integer, got ${steps}`);
+    run = { ...run, train: { ...run.train, steps } };
+  }
+  return { run, initial, kind: isCheckpoint ? 'fine-tune' : 'from-scratch' };
+}
+
+export async function runTvp(options: TvpRunOptions): Promise<RunSummary & { tvp: TvpConfig; kind: string }> {
+  const { run, initial, kind } = tvpSource(options.from, options.steps);
+  const tvp = resolveTvpConfig(options.tvp, run);
+  const artifacts = path.join(options.out, 'artifacts');
+  const recorded = { tvp, from: options.from, kind };
+  const tvpFile = path.join(options.out, 'tvp.json');
+  if (options.resume) {
+    if (!fs.existsSync(tvpFile)) throw new InputError(`nothing to resume: ${options.out} is not a TVP run`);
+    if (JSON.stringify(JSON.parse(fs.readFileSync(tvpFile, 'utf8'))) !== JSON.stringify(recorded)) {
+      throw new InputError(`the TVP options differ from the ones ${options.out} was started with; resume with the same options`);
+    }
+  } else {
+    if (fs.existsSync(artifacts)) throw new InputError(`${options.out} already holds a TVP run; pass --resume to continue it, or choose another --out`);
+    writeArtifacts(artifacts, run, tvp, initial);
+    writeJsonAtomic(tvpFile, recorded);
+  }
+  const start = readBundle(path.join(artifacts, ARTIFACT_FILES.checkpoint));
+  const summary = await train(run, options.out, {
+    resume: options.resume,
+    stopAfter: options.stopAfter,
+    onStep: options.onStep,
+    onEval: options.onEval,
+    models: readArtifacts(artifacts),
+    program: (c) => tvpLossProgram(c, tvp, c.train.seed),
+    sample: (c, rng, step) => tvpStepData(c, tvp, rng, step),
+    initialParams: new Map([...start.tensors].filter(([k]) => !k.startsWith('adam.')).map(([k, t]) => [k, t.data])),
+    manifestExtra: { tvp: recorded },
+  });
+  return { ...summary, tvp, kind };
+}
