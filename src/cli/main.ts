@@ -5,10 +5,13 @@
  */
 import { TvlensError } from '../errors.js';
 import { type Command, help, parse } from './command.js';
+import { cacheCommand, cacheInfoCommand } from './cache.js';
+import { hooksCommand } from './hooks.js';
 import { trainCommand } from './train.js';
 import { tvpCommand } from './tvp.js';
+import { demoCommand } from './demo.js';
 
-const COMMANDS: readonly Command[] = [trainCommand, tvpCommand];
+const COMMANDS: readonly Command[] = [trainCommand, tvpCommand, hooksCommand, cacheCommand, cacheInfoCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);
