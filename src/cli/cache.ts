@@ -1,0 +1,111 @@
+/**
+ * `tvlens cache`: run prompts through a model and stream chosen hooks to an Arrow IPC file.
+ * `tvlens cache-info`: what a cache holds, and whether it was made from a given model.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { type PositionSpec, parsePositions, readCache, selectHooks, writeCache } from '../analysis/cache.js';
+import { ModelSource } from '../analysis/source.js';
+import { ConfigError, InputError } from '../errors.js';
+import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import { loadRunConfig, presetNames } from '../train/config.js';
+import { oneOf } from '../util/config.js';
+import { type Command, numberOption, required } from './command.js';
+import { Progress } from './progress.js';
+
+/** A task config from a preset, a run config file (its "task"), or a task config file. */
+export function loadTaskConfig(nameOrFile: string): TaskConfig {
+  if (!fs.existsSync(nameOrFile)) return loadRunConfig(nameOrFile).task;
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(nameOrFile, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${nameOrFile} is not valid JSON: ${(e as Error).message}`, '--task');
+  }
+  return typeof json === 'object' && json !== null && 'task' in json ? loadRunConfig(nameOrFile).task : resolveTaskConfig(json);
+}
+
+/** "0,2" or "1-3" or "0,2-3" → block indices. */
+export function parseLayers(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new ConfigError(`'${text}' is not a layer list (like 0,2 or 1-3)`, '--layers');
+    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    for (let l = a; l <= b; l++) out.push(l);
+  }
+  return out;
+}
+
+function positiveInt(values: Record<string, unknown>, key: string): number | undefined {
+  const n = numberOption(values, key);
+  if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`expected a positive integer, got ${n}`, `--${key}`);
+  return n;
+}
+
+export const cacheCommand: Command = {
+  name: 'cache',
+  summary: 'run prompts through a model and stream chosen hooks to an Arrow IPC file',
+  usage: 'tvlens cache <model.onnx> --out cache.arrow [--hooks resid] [--layers 0-1] [--positions last-arrow] [--prompts 256] [--seed 0]',
+  options: {
+    out: { type: 'string', description: 'the Arrow IPC file to write' },
+    'hook-map': { type: 'string', description: 'for a foreign model: JSON map from tensor names to hook names' },
+    hooks: { type: 'string', description: "comma-separated hook names or globs (blocks.*.hook_resid_post); 'resid' = the residual stream at every task-vector layer", default: 'resid' },
+    layers: { type: 'string', description: 'keep only hooks of these blocks (0,2 or 0-1); drops hooks outside the blocks' },
+    positions: { type: 'string', description: "'last-arrow' (each prompt's query), 'arrows' (every scored position), 'all', or indices (negative from the end)", default: 'last-arrow' },
+    prompts: { type: 'string', description: 'number of prompts', default: '256' },
+    seed: { type: 'string', description: 'prompt seed', default: '0' },
+    demos: { type: 'string', description: "demos per prompt (default: the task config's largest)" },
+    split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
+    task: { type: 'string', description: `task config: a preset (${presetNames().join(', ')}), a run config or a task config file (default: the checkpoint's; required for a foreign model)` },
+    chunk: { type: 'string', description: 'prompts per forward pass and per Arrow record batch', default: '32' },
+    threads: { type: 'string', description: 'ONNX Runtime threads (default: one per core)' },
+  },
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${cacheCommand.usage}`);
+    const out = path.resolve(required(values, 'out'));
+    const source = ModelSource.open(positionals[0], { hookMap: values['hook-map'] as string | undefined, threads: positiveInt(values, 'threads') });
+    try {
+      const task = values.task ? loadTaskConfig(values.task as string) : source.taskConfig;
+      if (!task) throw new ConfigError(`${positionals[0]} is not a tvlens checkpoint, so it has no task config: name one`, '--task');
+      const layers = values.layers ? parseLayers(values.layers as string) : undefined;
+      const hooks = selectHooks(source, (values.hooks as string).split(',').map((s) => s.trim()), layers);
+      const positions: PositionSpec = parsePositions(values.positions as string);
+      const prompts = positiveInt(values, 'prompts')!;
+      const seed = numberOption(values, 'seed')!;
+      if (!Number.isInteger(seed)) throw new ConfigError(`expected an integer, got ${seed}`, '--seed');
+      const demos = numberOption(values, 'demos');
+      if (demos !== undefined && (!Number.isInteger(demos) || demos < 0)) throw new ConfigError(`expected a non-negative integer, got ${demos}`, '--demos');
+      const split = oneOf(values.split as string, ['train', 'heldout'], '--split') as Split;
+      const progress = new Progress('cache', prompts, !values.json);
+      const summary = await writeCache(source, out, { task, prompts, seed, demos, split, positions, hooks, chunk: positiveInt(values, 'chunk') }, (done) => progress.update(done));
+      if (values.json) console.log(JSON.stringify(summary));
+      else console.log(`cached ${summary.hooks.length} hooks × ${summary.rows} rows from ${summary.prompts} prompts → ${path.relative(process.cwd(), out)} (${(summary.bytes / 2 ** 20).toFixed(1)} MiB)`);
+    } finally {
+      await source.close();
+    }
+  },
+};
+
+export const cacheInfoCommand: Command = {
+  name: 'cache-info',
+  summary: 'show what an activation cache holds; with --model, check it was made from that model',
+  usage: 'tvlens cache-info <cache.arrow> [--model model.onnx [--hook-map map.json]]',
+  options: {
+    model: { type: 'string', description: 'fail unless the cache was made from this model (its weights hash)' },
+    'hook-map': { type: 'string', description: 'the hook map of a foreign --model' },
+  },
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw new InputError(`expected one cache file, got ${positionals.length}. Usage: ${cacheInfoCommand.usage}`);
+    const expectModelHash = values.model ? ModelSource.open(values.model as string, { hookMap: values['hook-map'] as string | undefined }).modelHash : undefined;
+    const cache = readCache(positionals[0], { expectModelHash, hooks: [] });
+    const m = cache.meta;
+    if (values.json) {
+      console.log(JSON.stringify({ rows: cache.rows, ...m }));
+      return;
+    }
+    console.log(`${positionals[0]}: ${cache.rows} rows from ${m.prompts} prompts (seed ${m.seed}, ${m.demos} demos, ${m.split} tasks, positions ${JSON.stringify(m.positions)})`);
+    console.log(`model ${m.modelFile} (${m.modelKind}), hash ${m.modelHash.slice(0, 12)}…${expectModelHash ? ' — matches --model' : ''}; tvlens ${m.tvlensVersion}`);
+    for (const h of m.hooks) console.log(`  ${h.name.padEnd(30)} [${h.shape.join(', ')}] (${h.axes.join(', ')})`);
+  },
+};
