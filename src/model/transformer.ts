@@ -21,6 +21,16 @@ export interface ForwardResult {
   readonly output: Value;
   /** Every hook's value, by name. */
   readonly hooks: ReadonlyMap<string, Value>;
+  /**
+   * Each block's attention keys and values [batch, head, pos, d_head] (keys after rotary): what a
+   * suffix forward (suffix.ts) attends to instead of recomputing the unchanged prefix.
+   */
+  readonly kv: readonly KeysValues[];
+}
+
+export interface KeysValues {
+  readonly k: Value;
+  readonly v: Value;
 }
 
 export const MARKERS = 3;
@@ -91,6 +101,7 @@ export class Transformer {
   forward(inputs: ModelInputs, options: { intervene?: Intervene; nameHooks?: boolean } = {}): ForwardResult {
     const { intervene, nameHooks } = options;
     const hooks = new Map<string, Value>();
+    const kv: KeysValues[] = [];
     const hook = (kind: HookKind, layer: number | null, x: Value): Value => {
       const point = hookPoint(kind, layer);
       let y = intervene ? intervene(point, x) : x;
@@ -124,7 +135,7 @@ export class Transformer {
         const b = `blocks.${l}`;
         x = hook('hook_resid_pre', l, x);
         const h1 = op.layerNorm(x, p[`${b}.ln1.w`], p[`${b}.ln1.b`], this.cfg.lnEpsilon);
-        const attnOut = hook('hook_attn_out', l, this.attention(l, h1, mask, rotary, hook));
+        const attnOut = hook('hook_attn_out', l, this.attention(l, h1, mask, rotary, hook, kv));
         x = hook('hook_resid_mid', l, op.add(x, attnOut));
         const h2 = op.layerNorm(x, p[`${b}.ln2.w`], p[`${b}.ln2.b`], this.cfg.lnEpsilon);
         const hidden = op.gelu(op.add(op.matmul(h2, p[`${b}.mlp.W_in`]), p[`${b}.mlp.b_in`])); // [batch, pos, d_mlp]
@@ -136,7 +147,7 @@ export class Transformer {
     // ---- read-out
     const normalized = hook('ln_final.hook_normalized', null, op.layerNorm(x, p['ln_final.w'], p['ln_final.b'], this.cfg.lnEpsilon));
     const output = op.add(op.matmul(normalized, p['unembed.W_U']), p['unembed.b_U']); // [batch, pos, vocab | dOut]
-    return { output, hooks };
+    return { output, hooks, kv };
   }
 
   private attention(
@@ -145,6 +156,7 @@ export class Transformer {
     maskBias: Value,
     rotary: RotaryTables | null,
     hook: (kind: HookKind, layer: number | null, x: Value) => Value,
+    kv: KeysValues[],
   ): Value {
     const { heads } = this.cfg;
     const dh = dHeadOf(this.cfg);
@@ -156,6 +168,7 @@ export class Transformer {
     let k = op.transpose(split(project('K')), [0, 2, 1, 3]); // [batch, head, pos, d_head]
     const v = op.transpose(split(project('V')), [0, 2, 1, 3]); // [batch, head, pos, d_head]
     if (rotary) [q, k] = [rotate(q, rotary), rotate(k, rotary)];
+    kv.push({ k, v });
     const scores = op.add(op.mul(op.matmul(q, op.transposeLast(k)), 1 / Math.sqrt(dh)), maskBias); // [batch, head, q, k]
     const pattern = hook('attn.hook_pattern', l, op.softmax(scores));
     const z = hook('attn.hook_z', l, op.transpose(op.matmul(pattern, v), [0, 2, 1, 3])); // [batch, pos, head, d_head]
@@ -169,13 +182,13 @@ function causalMaskBias(positions: Value, like: Value): Value {
   return op.mul(op.cast(future, like.dtype), -1e9);
 }
 
-interface RotaryTables {
+export interface RotaryTables {
   readonly cos: Value; // [pos, d_head/2]
   readonly sin: Value;
 }
 
 /** GPT-NeoX rotary embedding tables, θ_i = 10000^(−2i/d_head), computed in the graph for any length. */
-function rotaryTables(positions: Value, dh: number, like: Value): RotaryTables {
+export function rotaryTables(positions: Value, dh: number, like: Value): RotaryTables {
   const g = like.graph;
   const half = dh / 2;
   const inv = g.constant(floatArray(g.floatType, Array.from({ length: half }, (_, i) => 10000 ** (-(2 * i) / dh))), like.dtype, [1, half]);
@@ -183,10 +196,11 @@ function rotaryTables(positions: Value, dh: number, like: Value): RotaryTables {
   return { cos: op.cos(angles), sin: op.sin(angles) };
 }
 
-/** Rotates the two halves of the head dimension by the position's angles. */
-function rotate(x: Value, { cos, sin }: RotaryTables): Value {
-  const half = (x.shape[3] as number) / 2;
-  const x1 = op.slice(x, [0], [half], [3]);
-  const x2 = op.slice(x, [half], [Infinity], [3]);
-  return op.concat([op.sub(op.mul(x1, cos), op.mul(x2, sin)), op.add(op.mul(x2, cos), op.mul(x1, sin))], 3);
+/** Rotates the two halves of the head dimension (the last axis, after pos) by the position's angles. */
+export function rotate(x: Value, { cos, sin }: RotaryTables): Value {
+  const last = x.rank - 1;
+  const half = (x.shape[last] as number) / 2;
+  const x1 = op.slice(x, [0], [half], [last]);
+  const x2 = op.slice(x, [half], [Infinity], [last]);
+  return op.concat([op.sub(op.mul(x1, cos), op.mul(x2, sin)), op.add(op.mul(x2, cos), op.mul(x1, sin))], last);
 }

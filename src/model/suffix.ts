@@ -1,0 +1,180 @@
+/**
+ * The suffix forward: the transformer run only where a patch can change anything.
+ *
+ * A patch at position p and layer ℓ leaves every position before p untouched at every layer, and
+ * every layer below ℓ untouched everywhere. So the analyses run one full forward pass (the base
+ * run), keep each block's keys and values, and then push many patched *copies* of the suffix
+ * (positions p..T−1) through the blocks from their entry layer upward. Copies attend to the
+ * base run's cached keys and values for the prefix, and causally to their own suffix rows.
+ *
+ * Copies enter at different layers in one graph: at block ℓ the copies that entered earlier are
+ * carried on, and those that enter at ℓ are concatenated to them, so a copy that starts late
+ * costs nothing below its layer. Only the last position's output is read out, so the last block
+ * computes its queries, attention and MLP for that one row.
+ *
+ * Shapes: N prompts, C copies, S suffix positions, P prefix positions, H heads, dh = d_head.
+ *   activations  [N, C, S, D]
+ *   attention    [N, H, C, S, dh]; the prefix's keys and values [N, H, P, dh] broadcast over C
+ */
+import { GraphError } from '../errors.js';
+import { type Graph, type Value, op } from '../graph/index.js';
+import { type ModelConfig, dHeadOf } from './config.js';
+import { type Params, type RotaryTables, rotaryTables, rotate } from './transformer.js';
+
+/** Which copies enter where. Copies are ordered by entry: resid 0, z 0, resid 1, z 1, …, resid L. */
+export interface SuffixPlan {
+  /** resid[ℓ], ℓ = 0..L: copies that start from the residual stream at layer ℓ (TV convention). */
+  readonly resid: readonly number[];
+  /** z[ℓ], ℓ = 0..L−1: copies that start from block ℓ's attn.hook_z (its output is recomputed). */
+  readonly z: readonly number[];
+  /** Residual layers where every copy active there is rewritten in the graph as x·keep + add. */
+  readonly inject: readonly number[];
+  /** Whether there are positions before the suffix; their keys and values are then inputs. */
+  readonly prefix: boolean;
+}
+
+/** An entry point of a copy, in forward order: resid ℓ comes before z ℓ, which comes before resid ℓ+1. */
+export type EntrySite = { readonly kind: 'resid' | 'z'; readonly layer: number };
+
+export const siteOrder = (s: EntrySite): number => 2 * s.layer + (s.kind === 'z' ? 1 : 0);
+
+/** Copies active at the residual of layer ℓ: those that entered at or before it. */
+export function activeAt(plan: SuffixPlan, layer: number): number {
+  let n = 0;
+  for (let j = 0; j <= layer; j++) n += (plan.resid[j] ?? 0) + (j < layer ? (plan.z[j] ?? 0) : 0);
+  return n;
+}
+
+/**
+ * The graph inputs the suffix forward declares (all optional per plan; see `suffixForward`):
+ *   positions       int64 [S]               absolute positions of the suffix rows
+ *   k.ℓ, v.ℓ        [N, H, P, dh]           the base run's keys and values of block ℓ, prefix positions
+ *   resid.ℓ         [N, resid[ℓ], S, D]     entry rows of the copies that start at layer ℓ
+ *   z.ℓ             [N, z[ℓ], S, H, dh]     entry z of the copies that start at block ℓ's z
+ *   zbase.ℓ         [N, 1, S, D]            the base residual entering block ℓ, for those copies
+ *   keep.ℓ, add.ℓ   [1, C_ℓ, S, 1], [N, C_ℓ, S, D]   the in-graph rewrite at an inject layer
+ * Returns the output at the last position of every copy: [N, C, vocab | dOut].
+ */
+export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: SuffixPlan): Value {
+  const L = cfg.layers;
+  const [H, dh, D] = [cfg.heads, dHeadOf(cfg), cfg.dModel];
+  if (plan.resid.length !== L + 1 || plan.z.length !== L) {
+    throw new GraphError(`a suffix plan for ${L} layers needs ${L + 1} resid counts and ${L} z counts, got ${plan.resid.length} and ${plan.z.length}`);
+  }
+  if (plan.resid.every((c) => c === 0) && plan.z.every((c) => c === 0)) throw new GraphError('a suffix plan with no copies');
+  const positions = g.input('positions', 'int64', ['s']);
+  let tables: RotaryTables | null = null;
+  const rotary = (like: Value) => (tables ??= rotaryTables(positions, dh, like));
+  const lastRow = (t: Value, axis: number) => op.slice(t, [-1], [Infinity], [axis]);
+
+  let x: Value | null = null; // [N, C, S, D], or [N, C, 1, D] after the last block
+  let trimmed = false;
+  const join = (a: Value | null, b: Value) => (a ? op.concat([a, b], 1) : b);
+  const enter = (layer: number) => {
+    if (plan.resid[layer] > 0) {
+      const rows = g.input(`resid.${layer}`, g.floatType, ['n', plan.resid[layer], 's', D]);
+      x = join(x, trimmed ? lastRow(rows, 2) : rows);
+    }
+    if (x && plan.inject.includes(layer)) {
+      const C = activeAt(plan, layer);
+      let keep = g.input(`keep.${layer}`, g.floatType, [1, C, 's', 1]);
+      let add = g.input(`add.${layer}`, g.floatType, ['n', C, 's', D]);
+      if (trimmed) [keep, add] = [lastRow(keep, 2), lastRow(add, 2)];
+      x = op.add(op.mul(x, keep), add);
+    }
+  };
+
+  for (let l = 0; l < L; l++) {
+    enter(l);
+    const zCopies = plan.z[l];
+    if (!x && zCopies === 0) continue;
+    const b = `blocks.${l}`;
+    const last = l === L - 1;
+    const prefix = plan.prefix ? { k: g.input(`k.${l}`, g.floatType, ['n', H, 'p', dh]), v: g.input(`v.${l}`, g.floatType, ['n', H, 'p', dh]) } : null;
+    const cur: Value | null = x;
+    x = g.scope(`suffix/${b}`, () => {
+      let mid: Value | null = null;
+      if (cur) {
+        const h1 = op.layerNorm(cur, p[`${b}.ln1.w`], p[`${b}.ln1.b`], cfg.lnEpsilon);
+        const z = attend(cfg, p, l, h1, prefix, cfg.positional === 'rotary' ? rotary(h1) : null, positions, last); // [N, C, S', H, dh]
+        mid = op.add(last ? lastRow(cur, 2) : cur, outProject(p, b, z));
+      }
+      if (zCopies > 0) {
+        let z = g.input(`z.${l}`, g.floatType, ['n', zCopies, 's', H, dh]);
+        let base = g.input(`zbase.${l}`, g.floatType, ['n', 1, 's', D]);
+        if (last) [z, base] = [lastRow(z, 2), lastRow(base, 2)];
+        mid = join(mid, op.add(base, outProject(p, b, z))); // [N, zCopies, S', D]
+      }
+      const m = mid!;
+      const h2 = op.layerNorm(m, p[`${b}.ln2.w`], p[`${b}.ln2.b`], cfg.lnEpsilon);
+      const hidden = op.gelu(op.add(op.matmul(h2, p[`${b}.mlp.W_in`]), p[`${b}.mlp.b_in`])); // [N, C, S', d_mlp]
+      return op.add(m, op.add(op.matmul(hidden, p[`${b}.mlp.W_out`]), p[`${b}.mlp.b_out`]));
+    });
+    trimmed ||= last;
+  }
+  enter(L);
+  let final = x as Value | null;
+  if (!final) throw new GraphError('the suffix plan leaves no copy at the read-out');
+  if (!trimmed) final = lastRow(final, 2);
+  const normalized = op.layerNorm(final, p['ln_final.w'], p['ln_final.b'], cfg.lnEpsilon);
+  const out = op.add(op.matmul(normalized, p['unembed.W_U']), p['unembed.b_U']); // [N, C, 1, vocab | dOut]
+  return op.reshape(out, [0, 0, -1]); // [N, C, vocab | dOut]
+}
+
+/** z [N, C, S, H, dh] → attention output [N, C, S, D]. */
+function outProject(p: Params, b: string, z: Value): Value {
+  return op.add(op.matmul(op.reshape(z, [0, 0, 0, -1]), p[`${b}.attn.W_O`]), p[`${b}.attn.b_O`]);
+}
+
+/**
+ * Attention of the suffix rows: to the prefix's cached keys (all visible) and causally to the
+ * copy's own suffix rows. The two score blocks share one softmax, merged by hand (a common max,
+ * then summed numerators and denominators), so no slicing at a run-time split point is needed.
+ * With `lastOnly`, only the last row asks: that is all the read-out needs from the last block.
+ * Returns z [N, C, S', H, dh] (S' = 1 with lastOnly).
+ */
+function attend(
+  cfg: ModelConfig,
+  p: Params,
+  l: number,
+  h1: Value,
+  prefix: { k: Value; v: Value } | null,
+  tables: RotaryTables | null,
+  positions: Value,
+  lastOnly: boolean,
+): Value {
+  const [H, dh] = [cfg.heads, dHeadOf(cfg)];
+  const b = `blocks.${l}.attn`;
+  const project = (m: string, t: Value) => op.add(op.matmul(t, p[`${b}.W_${m}`]), p[`${b}.b_${m}`]);
+  const heads = (t: Value) => op.transpose(op.reshape(t, [0, 0, 0, H, dh]), [0, 3, 1, 2, 4]); // [N, H, C, S, dh]
+  const lastRow = (t: Value, axis: number) => op.slice(t, [-1], [Infinity], [axis]);
+  let k = heads(project('K', h1));
+  const v = heads(project('V', h1));
+  let q = heads(project('Q', lastOnly ? lastRow(h1, 2) : h1)); // [N, H, C, S', dh]
+  if (tables) {
+    k = rotate(k, tables);
+    q = rotate(q, lastOnly ? { cos: lastRow(tables.cos, 0), sin: lastRow(tables.sin, 0) } : tables);
+  }
+  const scale = 1 / Math.sqrt(dh);
+  let own = op.mul(op.matmul(q, op.transposeLast(k)), scale); // [N, H, C, S', S]
+  if (!lastOnly) {
+    const future = op.greater(op.unsqueeze(positions, [0]), op.unsqueeze(positions, [1])); // [S, S]
+    own = op.add(own, op.mul(op.cast(future, own.dtype), -1e9));
+  }
+  let max = op.reduceMax(own, [-1], true); // [N, H, C, S', 1]
+  let pre: Value | null = null;
+  if (prefix) {
+    // The prefix's keys broadcast over the copies: [N, H, 1, dh, P].
+    pre = op.mul(op.matmul(q, op.unsqueeze(op.transposeLast(prefix.k), [2])), scale); // [N, H, C, S', P]
+    max = op.max(max, op.reduceMax(pre, [-1], true));
+  }
+  const e = op.exp(op.sub(own, max));
+  let num = op.matmul(e, v); // [N, H, C, S', dh]
+  let den = op.reduceSum(e, [-1], true);
+  if (pre && prefix) {
+    const ep = op.exp(op.sub(pre, max));
+    num = op.add(num, op.matmul(ep, op.unsqueeze(prefix.v, [2])));
+    den = op.add(den, op.reduceSum(ep, [-1], true));
+  }
+  return op.transpose(op.div(num, den), [0, 2, 3, 1, 4]); // [N, C, S', H, dh]
+}
