@@ -10,8 +10,9 @@ import { hooksCommand } from './hooks.js';
 import { trainCommand } from './train.js';
 import { tvpCommand } from './tvp.js';
 import { demoCommand } from './demo.js';
+import { evalCommand } from './eval.js';
 
-const COMMANDS: readonly Command[] = [trainCommand, tvpCommand, hooksCommand, cacheCommand, cacheInfoCommand];
+const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, InputError } from '../errors.js';
+import { type GroupSummary, type ModelReport, SUITE_DEFAULTS, evaluateModel, summarise } from '../eval/suite.js';
+import { latestCheckpoint } from '../train/loop.js';
+import { writeJsonAtomic } from '../util/fs.js';
+import { VERSION } from '../version.js';
+import type { Command } from './command.js';
+import { numberOption } from './command.js';
+import { Progress } from './progress.js';
+
+/** A checkpoint file, or a run folder (its newest checkpoint). */
+export function resolveModel(arg: string): string {
+  if (fs.existsSync(arg) && fs.statSync(arg).isDirectory()) {
+    const latest = latestCheckpoint(arg);
+    if (!latest) throw new InputError(`${arg} holds no checkpoints`);
+    return `${latest.file}.onnx`;
+  }
+  if (!fs.existsSync(arg)) throw new InputError(`${arg} does not exist`);
+  return arg;
+}
+
+function table(groups: readonly GroupSummary[]): string {
+  const keys = [...new Set(groups.flatMap((g) => Object.keys(g.figures)))];
+  const cell = (g: GroupSummary, k: string) => {
+    const e = g.figures[k];
+    return e ? `${e.mean.toFixed(3)} [${e.low.toFixed(3)}, ${e.high.toFixed(3)}]` : 'n/a';
+  };
+  const head = ['figure (mean [95% CI] over models)', ...groups.map((g) => `${g.name} (n=${g.models.length})`)];
+  const rows = keys.map((k) => [k, ...groups.map((g) => cell(g, k))]);
+  const widths = head.map((_, i) => Math.max(...[head, ...rows].map((r) => r[i].length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+export const evalCommand: Command = {
+  name: 'eval',
+  summary: 'compare groups of models (baseline vs TVP): ICL, OOD, length generalisation, task vectors, with 95% CIs',
+  usage: 'tvlens eval --group baseline=runs/b0,runs/b1,runs/b2 --group tvp=runs/t0,runs/t1,runs/t2 [--out eval.json]',
+  options: {
+    group: { type: 'string', multiple: true, description: 'name=model,model,… (checkpoints or run folders); repeat per group' },
+    out: { type: 'string', description: 'write the JSON here' },
+    prompts: { type: 'string', description: `prompts per condition (default ${SUITE_DEFAULTS.prompts})` },
+    seed: { type: 'string', description: `seed of the evaluation prompts (default ${SUITE_DEFAULTS.seed})` },
+  },
+  async run(values) {
+    const specs = (values.group as string[] | undefined) ?? [];
+    if (specs.length === 0) throw new ConfigError('give at least one --group name=model,…', '--group');
+    const groups = specs.map((s) => {
+      const [name, list] = s.includes('=') ? s.split('=', 2) : [`group${specs.indexOf(s)}`, s];
+      return { name, files: list.split(',').filter(Boolean).map(resolveModel) };
+    });
+    const options = { ...SUITE_DEFAULTS, prompts: numberOption(values, 'prompts') ?? SUITE_DEFAULTS.prompts, seed: numberOption(values, 'seed') ?? SUITE_DEFAULTS.seed };
+    const total = groups.reduce((n, g) => n + g.files.length, 0);
+    const progress = new Progress('eval', total, !values.json);
+    const reports: ModelReport[][] = [];
+    let done = 0;
+    for (const g of groups) {
+      const rs: ModelReport[] = [];
+      for (const f of g.files) {
+        rs.push(await evaluateModel(f, options));
+        progress.update(++done, { model: path.basename(f) });
+      }
+      reports.push(rs);
+    }
+    const summaries = groups.map((g, i) => summarise(g.name, reports[i]));
+    const result = { tvlensVersion: VERSION, options: { ...options, taskVectors: undefined }, groups: summaries, models: reports.flat() };
+    if (values.out) writeJsonAtomic(values.out as string, result);
+    if (values.json) console.log(JSON.stringify(result));
+    else console.log(table(summaries));
+  },
+};
