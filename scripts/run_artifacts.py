@@ -65,7 +65,8 @@ def main():
         names = [o.name for o in training.get_outputs()]
         grads = dict(zip(names, training.run(names, feeds)))
         step += 1
-        opt = {"lr": np.float32(batches[f"{prefix}lr"]), "adam.c1": np.float32(1 / (1 - beta1**step)), "adam.c2": np.float32(1 / (1 - beta2**step))}
+        scalar = lambda x: np.array(x, dtype=np.float32)
+        opt = {"lr": scalar(batches[f"{prefix}lr"]), "adam.c1": scalar(1 / (1 - beta1**step)), "adam.c2": scalar(1 / (1 - beta2**step))}
         for p in params:
             opt.update({p: state[p], f"grad.{p}": grads[f"grad.{p}"], f"adam.m.{p}": state[f"adam.m.{p}"], f"adam.v.{p}": state[f"adam.v.{p}"]})
         names = [o.name for o in optimizer.get_outputs()]
