@@ -1,0 +1,36 @@
+/**
+ * A real PyTorch export (torch 2.11, torch.onnx.export, legacy exporter, opset 17) of a tiny
+ * nn.MultiheadAttention GPT, with its block outputs recorded by PyTorch forward hooks
+ * (tests/fixtures/torch-gpt-reference.json). The foreign-model path must find its residual stream
+ * and fetch the same residuals.
+ */
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
+import { ModelSource } from '../src/analysis/source.js';
+import { decodeModel } from '../src/checkpoint/checkpoint.js';
+
+const FILE = 'tests/fixtures/torch-gpt.onnx';
+const ref = JSON.parse(fs.readFileSync('tests/fixtures/torch-gpt-reference.json', 'utf8')) as {
+  input_ids: number[][];
+  logits: number[][][];
+  resid_post: number[][][][];
+};
+
+const maxDiff = (a: ArrayLike<number>, b: readonly number[]) => b.reduce((m, v, i) => Math.max(m, Math.abs(a[i] - v)), 0);
+
+describe('a model exported by PyTorch', () => {
+  it('has its residual stream found, and its fetched residuals and logits equal what PyTorch computed', async () => {
+    const model = decodeModel(new Uint8Array(fs.readFileSync(FILE)), FILE);
+    const map = suggestHookMap(residualCandidates(model));
+    expect(Object.values(map)).toContain('blocks.1.hook_resid_post');
+    const source = ModelSource.open(FILE, { hookMap: map });
+    expect(source.layers).toBe(2);
+    const ids = ref.input_ids[0];
+    const feeds = { input_ids: { dtype: 'int64' as const, shape: [1, ids.length], data: BigInt64Array.from(ids, (v) => BigInt(v)) } };
+    const { output, hooks } = await source.run(feeds, { fetch: ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post'] });
+    expect(maxDiff(output.data as Float32Array, ref.logits.flat(2))).toBeLessThan(1e-5);
+    for (const l of [0, 1]) expect(maxDiff(hooks[`blocks.${l}.hook_resid_post`].data as Float32Array, ref.resid_post[l].flat(2))).toBeLessThan(1e-5);
+    await source.close();
+  });
+});
