@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
 import { ModelSource } from '../src/analysis/source.js';
 import { inferenceGraph, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { InputError } from '../src/errors.js';
@@ -112,6 +113,23 @@ describe('a tvlens checkpoint as a model source', () => {
       // Unmasked positions are untouched.
       expect(maxDiff(logits.subarray(0, at * V), (clean.output.data as Float32Array).subarray(0, at * V))).toBe(0);
     }
+  });
+});
+
+describe('a checkpoint opened as a foreign model (its .onnx alone)', () => {
+  it('has its residual path found through the Identity hook nodes, and the suggested map fetches the same values as its named hooks', async () => {
+    const bare = path.join(fs.mkdtempSync(path.join(dir, 'bare-')), 'model.onnx');
+    fs.copyFileSync(file, bare);
+    const plain = ModelSource.open(bare);
+    expect(plain.kind).toBe('foreign');
+    const cands = residualCandidates(plain.model);
+    expect(cands.map((c) => c.suggested)).toEqual(['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_mid', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_mid', 'blocks.1.hook_resid_post']);
+    const mapped = ModelSource.open(bare, { hookMap: suggestHookMap(cands) });
+    const batch = sampleBatch(TASK, new Rng(8), 2, { demos: 2 });
+    const names = cands.map((c) => c.suggested);
+    const [a, b] = [await mapped.run(mapped.feeds(batch), { fetch: names }), await source.run(source.feeds(batch), { fetch: names })];
+    for (const n of names) expect(a.hooks[n].data).toEqual(b.hooks[n].data);
+    await Promise.all([plain.close(), mapped.close()]);
   });
 });
 

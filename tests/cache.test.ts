@@ -9,9 +9,11 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import * as arrow from 'apache-arrow';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { positionsOf, readCache, selectHooks, writeCache } from '../src/analysis/cache.js';
 import { ModelSource } from '../src/analysis/source.js';
+import { cacheCommand, cacheInfoCommand, parseLayers } from '../src/cli/cache.js';
+import { type Command, parse } from '../src/cli/command.js';
 import { inferenceGraph, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { InputError } from '../src/errors.js';
 import { type ModelConfig, resolveModelConfig } from '../src/model/config.js';
@@ -144,6 +146,30 @@ describe('activation cache files', () => {
     const file = path.join(dir, 'too-long.arrow');
     await expect(writeCache(source, file, { task: TASK, prompts: 2, demos: 3, hooks: ['blocks.0.hook_resid_post'] })).rejects.toThrow(/prompts longer than the model's context: they have 14 positions/);
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('too-long'))).toEqual([]);
+  });
+});
+
+describe('the cache commands', () => {
+  const cli = async (cmd: Command, argv: string[]) => {
+    const { values, positionals } = parse(cmd, argv);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      await cmd.run(values, positionals);
+      return log.mock.calls.map((c) => String(c[0])).join('\n');
+    } finally {
+      log.mockRestore();
+    }
+  };
+
+  it('write a cache with the checkpoint\'s own task config, and check it against a model', async () => {
+    const out = path.join(dir, 'cli.arrow');
+    const summary = JSON.parse(await cli(cacheCommand, [source.file, '--out', out, '--prompts', '5', '--layers', '1', '--hooks', '*resid_post', '--positions=-1,0', '--json']));
+    expect(summary).toMatchObject({ prompts: 5, rows: 10, hooks: ['blocks.1.hook_resid_post'], modelHash: source.modelHash });
+    const info = JSON.parse(await cli(cacheInfoCommand, [out, '--model', source.file, '--json']));
+    expect(info).toMatchObject({ rows: 10, positions: [-1, 0], seed: 0, demos: 2 });
+    await expect(cli(cacheInfoCommand, [out, '--model', other.file])).rejects.toThrow(/was made from model/);
+    expect(parseLayers('0,2-3')).toEqual([0, 2, 3]);
+    expect(() => parseLayers('1..3')).toThrow(/not a layer list/);
   });
 });
 

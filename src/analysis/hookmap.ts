@@ -121,12 +121,16 @@ export function residualCandidates(model: ModelProto): ResidualCandidate[] {
   const nodes = model.graph!.node ?? [];
   const producer = new Map<string, number>();
   const consumers = new Map<string, number>();
+  // Identity nodes (hook points, in tvlens's own graphs) are looked through: their output is their input.
+  const same = new Map<string, string>();
+  const resolve = (x: string): string => (same.has(x) ? resolve(same.get(x)!) : x);
   nodes.forEach((n, i) => {
-    for (const o of n.output ?? []) producer.set(o, i);
-    for (const x of n.input ?? []) consumers.set(x, (consumers.get(x) ?? 0) + 1);
+    if (n.opType === 'Identity') same.set(n.output![0], n.input![0]);
+    else for (const o of n.output ?? []) producer.set(o, i);
+    for (const x of n.input ?? []) if (n.opType !== 'Identity') consumers.set(resolve(x), (consumers.get(resolve(x)) ?? 0) + 1);
   });
   const depth = new Map<number, number>();
-  const addInputs = (i: number) => (nodes[i].input ?? []).filter((x) => depth.has(producer.get(x) ?? -1));
+  const addInputs = (i: number) => (nodes[i].input ?? []).map(resolve).filter((x) => depth.has(producer.get(x) ?? -1));
   const better = (a: string, b: string) => {
     const da = depth.get(producer.get(a)!)!;
     const db = depth.get(producer.get(b)!)!;
@@ -149,7 +153,7 @@ export function residualCandidates(model: ModelProto): ResidualCandidate[] {
   const tensors = chain.map((i) => ({ node: nodes[i].name ?? '', tensor: nodes[i].output![0] }));
   if (chain.length % 2 === 0) {
     // The stream enters the first residual Add from outside the chain: the input with more consumers.
-    const ins = nodes[chain[0]].input ?? [];
+    const ins = (nodes[chain[0]].input ?? []).map(resolve);
     const entry = ins.reduce((a, b) => ((consumers.get(b) ?? 0) > (consumers.get(a) ?? 0) ? b : a));
     tensors.unshift({ node: producer.has(entry) ? (nodes[producer.get(entry)!].name ?? '') : '', tensor: entry });
   }

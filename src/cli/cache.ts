@@ -52,7 +52,7 @@ export const cacheCommand: Command = {
     'hook-map': { type: 'string', description: 'for a foreign model: JSON map from tensor names to hook names' },
     hooks: { type: 'string', description: "comma-separated hook names or globs (blocks.*.hook_resid_post); 'resid' = the residual stream at every task-vector layer", default: 'resid' },
     layers: { type: 'string', description: 'keep only hooks of these blocks (0,2 or 0-1); drops hooks outside the blocks' },
-    positions: { type: 'string', description: "'last-arrow' (each prompt's query), 'arrows' (every scored position), 'all', or indices (negative from the end)", default: 'last-arrow' },
+    positions: { type: 'string', description: "'last-arrow' (each prompt's query), 'arrows' (every scored position), 'all', or indices, negative from the end (write --positions=-1)", default: 'last-arrow' },
     prompts: { type: 'string', description: 'number of prompts', default: '256' },
     seed: { type: 'string', description: 'prompt seed', default: '0' },
     demos: { type: 'string', description: "demos per prompt (default: the task config's largest)" },
