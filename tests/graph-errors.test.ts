@@ -94,4 +94,21 @@ describe('runtime errors', () => {
       new RegExp(`unknown execution provider 'tpu'\\. Should be one of: ${PROVIDERS.join(', ')}`),
     );
   });
+
+  it('the cuda provider either runs the model or fails with one line naming the install flag for its binaries', async () => {
+    const g = new Graph('float32');
+    g.output(op.neg(g.input('x', 'float32', [2])), 'y');
+    let session: Session | null = null;
+    try {
+      session = await Session.open(toOnnxBytes(g), { provider: 'cuda' });
+    } catch (e) {
+      expect(e).toBeInstanceOf(RuntimeSetupError);
+      expect((e as Error).message).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12/);
+      expect((e as Error).message).not.toContain('\n');
+    }
+    if (session) {
+      const { y } = await session.run({ x: { dtype: 'float32', shape: [2], data: Float32Array.of(1, -2) } });
+      expect(Array.from(y.data as Float32Array)).toEqual([-1, 2]);
+    }
+  });
 });

@@ -6,6 +6,10 @@ import * as ort from 'onnxruntime-node';
 import { RuntimeSetupError } from '../errors.js';
 import type { DType, TypedData } from '../graph/ir.js';
 
+// ONNX Runtime's own log lines (a failed CUDA load, optimizer notes) would break the one-line
+// errors and the progress bar; failures still reach us as exceptions.
+ort.env.logLevel = 'fatal';
+
 export const PROVIDERS = ['cpu', 'cuda'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
@@ -38,6 +42,7 @@ export class Session {
     }
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
+      logSeverityLevel: 3,
       graphOptimizationLevel: options.optimization ?? 'all',
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
     };
