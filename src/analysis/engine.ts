@@ -58,9 +58,9 @@ export interface SitePatch {
   readonly mode: 'replace' | 'add';
   /**
    * The vector written for prompt n at positions[i]: d_model floats (resid), d_head (z, one head)
-   * or heads·d_head (z, all heads).
+   * or heads·d_head (z, all heads); null leaves that prompt as it is (a patch for some prompts only).
    */
-  readonly value: (n: number, i: number) => ArrayLike<number>;
+  readonly value: (n: number, i: number) => ArrayLike<number> | null;
 }
 
 /** A patched variant of a base run: its patches, all applied. */
@@ -134,11 +134,11 @@ export class Engine {
     return r['out.last'].data as Float32Array;
   }
 
-  /** The residual at every layer at one position [B, L+1, D], and the output there [B, O]. */
-  async at(feeds: Record<string, HostTensor>, position: number): Promise<{ resid: Float32Array; out: Float32Array }> {
+  /** The residual at every layer at one position [B, L+1, D], and the output at the last position [B, O]. */
+  async at(feeds: Record<string, HostTensor>, position: number): Promise<{ resid: Float32Array; last: Float32Array }> {
     const s = await this.session('base', () => this.baseGraph());
-    const r = await s.run({ ...feeds, at: atFeed(position) }, ['at.resid', 'out.at']);
-    return { resid: r['at.resid'].data as Float32Array, out: r['out.at'].data as Float32Array };
+    const r = await s.run({ ...feeds, at: atFeed(position) }, ['at.resid', 'out.last']);
+    return { resid: r['at.resid'].data as Float32Array, last: r['out.last'].data as Float32Array };
   }
 
   /** A full forward pass that keeps what patched variants reuse. */
@@ -201,6 +201,7 @@ export class Engine {
           for (let n = 0; n < B; n++) {
             p.positions.forEach((pos, i) => {
               const value = p.value(n, i);
+              if (value === null) return;
               const heads = site.kind === 'z' && p.head !== undefined ? [p.head] : range(w[0]);
               const width = heads.length * w[1];
               if (value.length !== width) throw new InputError(`a patch at ${siteKey(site)} writes ${value.length} numbers where ${width} are needed`);
@@ -255,7 +256,6 @@ export class Engine {
       g.output(hooks.get(hookPoint('attn.hook_z', l).name)!, `z.${l}`);
     });
     g.output(op.concat(resid.map((r) => op.gather(r, at, 1)), 1), 'at.resid'); // [B, L+1, D]
-    g.output(op.reshape(op.gather(output, at, 1), [0, -1]), 'out.at'); // [B, O]
     g.output(op.reshape(op.slice(output, [-1], [Infinity], [1]), [0, -1]), 'out.last'); // [B, O]
     return g;
   }
@@ -383,7 +383,7 @@ export class Engine {
       }
       for (const l of plan.inject) {
         const Cl = activeAt(plan, l);
-        const keep = new Float32Array(Cl * S).fill(1);
+        const keep = new Float32Array(N * Cl * S).fill(1);
         const add = new Float32Array(N * Cl * S * D);
         order.slice(0, Cl).forEach((vi, c) => {
           for (const p of variants[vi]) {
@@ -391,16 +391,17 @@ export class Engine {
             for (let n = 0; n < N; n++) {
               p.positions.forEach((pos, i) => {
                 const value = p.value(n0 + n, i);
+                if (value === null) return;
                 const at = ((n * Cl + c) * S + pos - start) * D;
                 if (p.mode === 'replace') {
-                  keep[c * S + pos - start] = 0;
+                  keep[(n * Cl + c) * S + pos - start] = 0;
                   for (let d = 0; d < D; d++) add[at + d] = value[d];
                 } else for (let d = 0; d < D; d++) add[at + d] += value[d];
               });
             }
           }
         });
-        feeds[`keep.${l}`] = { dtype: 'float32', shape: [1, Cl, S, 1], data: keep };
+        feeds[`keep.${l}`] = { dtype: 'float32', shape: [N, Cl, S, 1], data: keep };
         feeds[`add.${l}`] = { dtype: 'float32', shape: [N, Cl, S, D], data: add };
       }
       const out = (await session.run(feeds, ['out']))['out'].data as Float32Array; // [N, C, O]
@@ -416,6 +417,7 @@ export class Engine {
 function writePatch(data: Float32Array, at: number, p: SitePatch, n: number, start: number, width: number, heads: number): void {
   p.positions.forEach((pos, i) => {
     const value = p.value(n, i);
+    if (value === null) return;
     const z = p.site.kind === 'z';
     const row = at + (pos - start) * (z ? heads * width : width);
     const offset = z && p.head !== undefined ? row + p.head * width : row;
@@ -426,12 +428,41 @@ function writePatch(data: Float32Array, at: number, p: SitePatch, n: number, sta
   });
 }
 
+/** The prompts `indices` of a base run, as a base run of their own. */
+export function subsetBase(base: BaseRun, indices: readonly number[]): BaseRun {
+  const pick = (a: Float32Array) => {
+    const per = a.length / base.batch;
+    const out = new Float32Array(indices.length * per);
+    indices.forEach((n, i) => out.set(a.subarray(n * per, (n + 1) * per), i * per));
+    return out;
+  };
+  return {
+    batch: indices.length,
+    seq: base.seq,
+    resid: base.resid.map(pick),
+    k: base.k.map(pick),
+    v: base.v.map(pick),
+    z: base.z ? base.z.map(pick) : null,
+    out: pick(base.out),
+  };
+}
+
 export const siteKey = (s: Site): string => `${s.kind}.${s.layer}`;
 
 function uniqueSites(v: Variant): Site[] {
   const seen = new Map<string, Site>();
   for (const p of v) seen.set(siteKey(p.site), p.site);
   return [...seen.values()].sort((a, b) => siteOrder(a) - siteOrder(b));
+}
+
+/** Prompts [from, to) of a set of feeds (every feed has the prompt on axis 0). */
+export function sliceFeeds(feeds: Readonly<Record<string, HostTensor>>, from: number, to: number): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    const per = t.data.length / t.shape[0];
+    out[name] = { dtype: t.dtype, shape: [to - from, ...t.shape.slice(1)], data: t.data.subarray(from * per, to * per) as HostTensor['data'] };
+  }
+  return out;
 }
 
 const atFeed = (position: number): HostTensor => ({ dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(position)) });

@@ -52,7 +52,7 @@ export function activeAt(plan: SuffixPlan, layer: number): number {
  *   resid.ℓ         [N, resid[ℓ], S, D]     entry rows of the copies that start at layer ℓ
  *   z.ℓ             [N, z[ℓ], S, H, dh]     entry z of the copies that start at block ℓ's z
  *   zbase.ℓ         [N, 1, S, D]            the base residual entering block ℓ, for those copies
- *   keep.ℓ, add.ℓ   [1, C_ℓ, S, 1], [N, C_ℓ, S, D]   the in-graph rewrite at an inject layer
+ *   keep.ℓ, add.ℓ   [N, C_ℓ, S, 1], [N, C_ℓ, S, D]   the in-graph rewrite at an inject layer
  * Returns the output at the last position of every copy: [N, C, vocab | dOut].
  */
 export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: SuffixPlan): Value {
@@ -77,7 +77,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
     }
     if (x && plan.inject.includes(layer)) {
       const C = activeAt(plan, layer);
-      let keep = g.input(`keep.${layer}`, g.floatType, [1, C, 's', 1]);
+      let keep = g.input(`keep.${layer}`, g.floatType, ['n', C, 's', 1]);
       let add = g.input(`add.${layer}`, g.floatType, ['n', C, 's', D]);
       if (trimmed) [keep, add] = [lastRow(keep, 2), lastRow(add, 2)];
       x = op.add(op.mul(x, keep), add);

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { Engine, RangeInputError } from '../src/analysis/engine.js';
+import { tvSearch } from '../src/analysis/tv-search.js';
+import { InputError } from '../src/errors.js';
+import { handModel, handTaskConfig, handTasks } from './support/tv-hand-model.js';
+
+const opts = { tasks: handTasks, prompts: 12, queries: 32, seed: 3 } as const;
+const acc = (r: Awaited<ReturnType<typeof tvSearch>>, l: number) => r.average.curve[l].all.mean;
+
+describe('task-vector search', { timeout: 60000 }, () => {
+  const engine = Engine.open(handModel());
+  const cfg = handTaskConfig();
+
+  it('finds the layer that the hand-built model copies the task into', async () => {
+    const r = await tvSearch(engine, cfg, opts);
+    expect(r.metric).toBe('accuracy');
+    expect(r.average.icl.mean).toBeGreaterThan(0.95);
+    expect(r.average.baseline.all.mean).toBeLessThan(0.3);
+    expect(acc(r, 2)).toBeGreaterThan(0.95);
+    for (const l of [0, 1, 3]) expect(acc(r, l), `layer ${l}`).toBeLessThan(0.5);
+    expect(r.average.best.layer).toBe(2);
+    for (const t of r.tasks) expect(t.best).toMatchObject({ layer: 2 });
+    expect(r.average.best.test).toBeGreaterThan(0.95);
+    expect(r.convention).toMatch(/ℓ = 0 is the embeddings/);
+  });
+
+  it('finds the same layer when the centred task vector is added instead of written over', async () => {
+    // Uncentred, the sum doubles the residual's constant part and LayerNorm halves τ: centring
+    // leaves only the task-specific direction, as function vectors are.
+    const r = await tvSearch(engine, cfg, { ...opts, mode: 'add', center: true });
+    expect(r.average.best.layer).toBe(2);
+    expect(acc(r, 2)).toBeGreaterThan(0.95);
+  });
+
+  it('injects at several layers at once, the later write winning at the injected position', async () => {
+    const r = await tvSearch(engine, cfg, { ...opts, sets: [[0, 2], [2, 3]], combine: [2] });
+    expect(r.average.sets[0].all.mean).toBe(acc(r, 2));
+    expect(r.average.sets[1].all.mean).toBe(acc(r, 3));
+    // The best two layers on dev are 2 and one other; together they do what layer 2 alone does,
+    // unless the other is 3, which overwrites it.
+    for (const t of r.tasks) expect(t.combined[0].layers).toContain(2);
+  });
+
+  it('gives the same curve through the suffix forward as with one full forward pass per layer', async () => {
+    const fast = await tvSearch(engine, cfg, { ...opts, mode: 'add', sets: [[1, 3]] });
+    const naive = await tvSearch(engine, cfg, { ...opts, mode: 'add', sets: [[1, 3]], method: 'naive' });
+    expect(naive.tasks.map((t) => t.curve.map((c) => c.all.mean))).toEqual(fast.tasks.map((t) => t.curve.map((c) => c.all.mean)));
+    expect(naive.average.sets[0].all.mean).toBe(fast.average.sets[0].all.mean);
+  });
+
+  it('leaves the baseline unchanged when a centred vector of a single task is added', async () => {
+    const r = await tvSearch(engine, cfg, { ...opts, tasks: [handTasks[1]], mode: 'add', center: true });
+    for (const point of r.average.curve) expect(point.all.mean).toBe(r.average.baseline.all.mean);
+  });
+
+  it('rejects a layer out of range, naming the valid range', async () => {
+    await expect(tvSearch(engine, cfg, { ...opts, layers: [4] })).rejects.toThrow(RangeInputError);
+    await expect(tvSearch(engine, cfg, { ...opts, layers: [4] })).rejects.toThrow(/valid layers are 0\.\.3/);
+    await expect(tvSearch(engine, cfg, { ...opts, sets: [[1, -1]] })).rejects.toThrow(/valid layers are 0\.\.3/);
+  });
+
+  it('rejects demo prompts longer than the model context', async () => {
+    await expect(tvSearch(engine, cfg, { ...opts, shots: 6 })).rejects.toThrow(InputError);
+    await expect(tvSearch(engine, cfg, { ...opts, shots: 6 })).rejects.toThrow(/longer than the model's context of 24/);
+  });
+});
