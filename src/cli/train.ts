@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type RunConfig, loadRunConfig, presetNames } from '../train/config.js';
+import { type RunConfig, loadRunConfig, presetNames, resolveRunConfig } from '../train/config.js';
 import { type MetricsLine, train } from '../train/loop.js';
 import type { Command } from './command.js';
 import { numberOption, required } from './command.js';
@@ -26,6 +26,12 @@ export async function runTraining(cfg: RunConfig, out: string, opts: { resume?: 
   return summary;
 }
 
+/** A run config with `--seed` / `--steps` applied (checked like the config's own values). */
+export function withOverrides(cfg: RunConfig, o: { seed?: number; steps?: number }): RunConfig {
+  const train = { ...cfg.train, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.steps !== undefined ? { steps: o.steps } : {}) };
+  return resolveRunConfig({ model: cfg.model, task: cfg.task, optimizer: cfg.optimizer, train });
+}
+
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a transformer from scratch on synthetic ICL tasks, writing ONNX checkpoints',
@@ -35,9 +41,11 @@ export const trainCommand: Command = {
     out: { type: 'string', description: 'the run folder' },
     resume: { type: 'boolean', description: 'continue from the newest checkpoint in --out' },
     'stop-after': { type: 'string', description: 'stop after this step, as if interrupted (resume later)' },
+    seed: { type: 'string', description: "override train.seed (weights' initialisation and the data stream)" },
+    steps: { type: 'string', description: 'override train.steps' },
   },
   async run(values) {
-    const cfg = loadRunConfig(required(values, 'config'));
+    const cfg = withOverrides(loadRunConfig(required(values, 'config')), { seed: numberOption(values, 'seed'), steps: numberOption(values, 'steps') });
     const out = path.resolve(required(values, 'out'));
     const summary = await runTraining(cfg, out, { resume: values.resume === true, json: values.json === true, stopAfter: numberOption(values, 'stop-after') });
     if (values.json) console.log(JSON.stringify(summary));

@@ -20,6 +20,7 @@ export const tvpCommand: Command = {
     average: { type: 'string', description: 'average h over groups of this many prompts of one task (default: 1, no averaging)' },
     demos: { type: 'string', description: 'demos k in the few-shot prompt (default: the task config\'s range)' },
     resume: { type: 'boolean', description: 'continue from the newest checkpoint in --out' },
+    seed: { type: 'string', description: 'override train.seed' },
   },
   async run(values) {
     const opt = (k: string) => numberOption(values, k);
@@ -34,6 +35,7 @@ export const tvpCommand: Command = {
       out,
       tvp,
       steps,
+      seed: opt('seed'),
       resume: values.resume === true,
       onStep: (s) => {
         progress.total = s.total;

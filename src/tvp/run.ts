@@ -25,11 +25,13 @@ export interface TvpRunOptions extends Pick<TrainOptions, 'onStep' | 'onEval' | 
   readonly tvp: Partial<TvpConfig>;
   /** Overrides train.steps. */
   readonly steps?: number;
+  /** Overrides train.seed. */
+  readonly seed?: number;
   readonly resume?: boolean;
 }
 
 /** The run config and the starting weights for `from`. */
-export function tvpSource(from: string, steps?: number): { run: RunConfig; initial?: Map<string, TypedData>; kind: 'fine-tune' | 'from-scratch' } {
+export function tvpSource(from: string, steps?: number, seed?: number): { run: RunConfig; initial?: Map<string, TypedData>; kind: 'fine-tune' | 'from-scratch' } {
   const isCheckpoint = from.endsWith('.onnx') || (from.endsWith('.json') && fs.existsSync(from) && JSON.parse(fs.readFileSync(from, 'utf8')).format);
   let run: RunConfig;
   let initial: Map<string, TypedData> | undefined;
@@ -41,15 +43,12 @@ export function tvpSource(from: string, steps?: number): { run: RunConfig; initi
   } else {
     run = loadRunConfig(from);
   }
-  if (steps !== undefined) {
-    if (!Number.isInteger(steps) || steps < 1) throw new InputError(`--steps must be a positive integer, got ${steps}`);
-    run = { ...run, train: { ...run.train, steps } };
-  }
+  run = resolveRunConfig({ ...run, train: { ...run.train, ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}) } });
   return { run, initial, kind: isCheckpoint ? 'fine-tune' : 'from-scratch' };
 }
 
 export async function runTvp(options: TvpRunOptions): Promise<RunSummary & { tvp: TvpConfig; kind: string }> {
-  const { run, initial, kind } = tvpSource(options.from, options.steps);
+  const { run, initial, kind } = tvpSource(options.from, options.steps, options.seed);
   const tvp = resolveTvpConfig(options.tvp, run);
   const artifacts = path.join(options.out, 'artifacts');
   const recorded = { tvp, from: options.from, kind };
