@@ -1,0 +1,62 @@
+/**
+ * The cost of caching: a forward pass of the reference model that also returns every residual
+ * hook (what `tvlens cache --hooks resid` asks ONNX Runtime for), against the plain forward pass
+ * on the same batch. The target is at most 1.2×. A model source rewrites the graph per hook set,
+ * so the plain pass runs the checkpoint exactly as written.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { selectHooks, writeCache } from '../analysis/cache.js';
+import { ModelSource } from '../analysis/source.js';
+import { inferenceGraph, writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { resolveModelConfig } from '../model/config.js';
+import { resolveTaskConfig } from '../tasks/index.js';
+import { BATCH, REFERENCE, SEQ, referenceBatch } from './foundation.js';
+import { timeInterleaved } from './timing.js';
+
+export const CACHE_OVERHEAD_TARGET = 1.2;
+
+export async function cacheFigures(repeats = 10): Promise<Record<string, number>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-bench-cache-'));
+  try {
+    const cfg = resolveModelConfig(REFERENCE);
+    const params = new Map(inferenceGraph(cfg, 0).graph.params.map((p) => [p.value.name, p.data as Float32Array]));
+    // A task whose prompts fill the reference context: 15 demos × 4 + 2 = 62 positions.
+    const task = resolveTaskConfig({ kind: 'discrete', vocab: REFERENCE.vocab - 2, demos: { min: 15, max: 15 } });
+    writeCheckpoint(path.join(dir, 'ref'), cfg, params, { step: 0, seed: 0, task, metrics: {} });
+    const source = ModelSource.open(path.join(dir, 'ref.onnx'));
+    const resid = selectHooks(source, ['resid']);
+    const all = source.hooks.map((h) => h.name);
+    const feeds = { tokens: referenceBatch(cfg.vocab).tokens };
+    const t = await timeInterleaved(
+      {
+        plain: () => source.run(feeds),
+        resid: () => source.run(feeds, { fetch: resid }),
+        all: () => source.run(feeds, { fetch: all }),
+      },
+      repeats,
+    );
+    // The whole `tvlens cache` path on as many prompts as one batch: prompt generation, the
+    // forward pass, gathering rows and streaming Arrow to disk, every residual at every position.
+    const write = await timeInterleaved(
+      { write: () => writeCache(source, path.join(dir, 'c.arrow'), { task, prompts: BATCH, hooks: resid, positions: 'all', chunk: BATCH }) },
+      Math.max(3, repeats >> 1),
+      1,
+    );
+    await source.close();
+    return {
+      cache_forward_ms: t.plain,
+      cache_resid_forward_ms: t.resid,
+      cache_overhead_ratio: t.resid / t.plain,
+      cache_all_hooks_overhead_ratio: t.all / t.plain,
+      cache_write_all_positions_ms: write.write,
+      cache_write_over_forward: write.write / t.plain,
+      cache_resid_hooks: resid.length,
+      cache_batch_tokens: BATCH * SEQ,
+      cache_overhead_target: CACHE_OVERHEAD_TARGET,
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
