@@ -11,8 +11,9 @@ import { trainCommand } from './train.js';
 import { tvpCommand } from './tvp.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
+import { reportCommand } from './report.js';
 
-const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand];
+const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, reportCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

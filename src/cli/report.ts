@@ -1,0 +1,54 @@
+/** `tvlens report`: one self-contained HTML report over runs, checkpoints and analysis outputs. */
+import path from 'node:path';
+import { ConfigError } from '../errors.js';
+import { writeReport } from '../report/index.js';
+import type { Command } from './command.js';
+import { numberOption, required } from './command.js';
+
+export const reportCommand: Command = {
+  name: 'report',
+  summary: 'write one self-contained HTML report (charts and an in-browser explorer) over runs and analyses',
+  usage: 'tvlens report <run folder | checkpoint.onnx | analysis.json> [more …] --out reports/<name>.html',
+  options: {
+    out: { type: 'string', description: 'the HTML file to write' },
+    title: { type: 'string', description: 'the page title (default: the model names)' },
+    'no-analyse': { type: 'boolean', description: 'draw only the analysis outputs given; do not run the task-vector search on models without one' },
+    'no-series': { type: 'boolean', description: 'do not search every checkpoint of a run (no emergence section)' },
+    'no-explorer': { type: 'boolean', description: 'leave out the in-browser explorer (the report shrinks by about 5 MB)' },
+    prompts: { type: 'string', description: 'searches run here: demo prompts per task that θ averages over (default 16)' },
+    queries: { type: 'string', description: 'searches run here: zero-shot queries per task, half dev, half test (default 64)' },
+    shots: { type: 'string', description: 'searches run here: demos per prompt (default: the task config’s most)' },
+    seed: { type: 'string', description: 'searches run here: seed of the prompts (default 0)' },
+  },
+  async run(values, positionals) {
+    if (positionals.length === 0) throw new ConfigError('give at least one run folder, checkpoint or analysis output. See tvlens report --help');
+    const out = required(values, 'out');
+    if (!out.endsWith('.html')) throw new ConfigError(`expected a .html file, got '${out}'`, '--out');
+    const search = Object.fromEntries(
+      (['prompts', 'queries', 'shots', 'seed'] as const).map((k) => [k, numberOption(values, k)]).filter(([, v]) => v !== undefined),
+    );
+    const summary = await writeReport(positionals, out, {
+      title: values.title as string | undefined,
+      analyse: values['no-analyse'] !== true,
+      series: values['no-series'] !== true,
+      explorer: values['no-explorer'] !== true,
+      search,
+      command: reportCommandLine(positionals, values),
+    });
+    if (values.json) console.log(JSON.stringify(summary));
+    else {
+      const mb = (summary.bytes / 1e6).toFixed(1);
+      console.log(`wrote ${path.relative(process.cwd(), summary.file) || summary.file} (${mb} MB; sections: ${summary.sections.join(', ')})`);
+      if (summary.problems.length) console.log(`${summary.problems.length} problem(s) noted at the top of the report`);
+    }
+  },
+};
+
+/** The command line as a user would retype it (options in a fixed order, so reports stay deterministic). */
+function reportCommandLine(positionals: readonly string[], values: Record<string, unknown>): string {
+  const opts = Object.entries(values)
+    .filter(([k, v]) => v !== undefined && v !== false && k !== 'json')
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v}`));
+  return ['tvlens report', ...positionals, ...opts].join(' ');
+}

@@ -1,0 +1,42 @@
+/** Methods: what made every figure (configs, seeds, model hashes, versions, commands). */
+import { type Section, esc, table } from '../html.js';
+import { type ModelInput, describeTask } from '../inputs.js';
+
+export interface MethodsInput {
+  readonly models: readonly ModelInput[];
+  readonly tvlensVersion: string;
+  readonly ortWebVersion: string | null;
+  readonly reportCommand: string;
+  /** Figure → the command that produced its data, in report order. */
+  readonly commands: readonly (readonly [string, string])[];
+  readonly notes: readonly string[];
+}
+
+export function methodsSection(x: MethodsInput): Section {
+  const rows = x.models.map((m) => {
+    const c = m.checkpoint?.manifest;
+    const mc = c?.model;
+    return [
+      esc(m.label),
+      `<code>${esc(m.source)}</code>`,
+      c ? String(c.step) : '—',
+      c ? String(c.seed) : '—',
+      mc ? esc(`${mc.layers} layers, d_model ${mc.dModel}, ${mc.heads} heads, ${mc.positional} positions`) : '—',
+      esc(describeTask(m.task)),
+      c ? `<code title="sha256 of the weights">${esc(c.weightsSha256)}</code>` : '—',
+    ];
+  });
+  const configs = x.models
+    .map((m) => {
+      const cfg = m.config ?? (m.checkpoint ? { model: m.checkpoint.manifest.model, task: m.checkpoint.manifest.task, train: m.checkpoint.manifest.train } : null);
+      return cfg ? `<details><summary>config of ${esc(m.label)}</summary><pre>${esc(JSON.stringify(cfg, null, 2))}</pre></details>` : '';
+    })
+    .join('');
+  const cmds = table(['figure', 'command that produced its data'], x.commands.map(([f, c]) => [esc(f), `<code>${esc(c)}</code>`]));
+  const html = `<p>tvlens ${esc(x.tvlensVersion)}${x.ortWebVersion ? `; explorer on onnxruntime-web ${esc(x.ortWebVersion)}` : ''}. This report: <code>${esc(x.reportCommand)}</code></p>
+${table(['model', 'source', 'step', 'seed', 'architecture', 'tasks', 'weights sha256'], rows)}
+<h3>Commands</h3>${cmds}
+${x.notes.length ? `<h3>Notes</h3><ul>${x.notes.map((n) => `<li>${n}</li>`).join('')}</ul>` : ''}
+<h3>Configs</h3>${configs}`;
+  return { id: 'methods', title: 'Methods', html };
+}

@@ -1,0 +1,117 @@
+/**
+ * Task-vector accuracy against layer (from tv-search output), and emergence across checkpoints
+ * (the search repeated on each checkpoint of a run).
+ */
+import type { TvSearchResult } from '../../analysis/tv-search.js';
+import { type Section, esc, figure, table } from '../html.js';
+import type { ModelInput } from '../inputs.js';
+import { PALETTE, type Series, lineChart, num } from '../svg.js';
+import { metricTitle, modelColor } from './training.js';
+
+const BASELINE = '#6b7280';
+const ICL = '#009E73';
+
+export const layerName = (l: number): string => (l === 0 ? 'ℓ=0 (embeddings)' : `ℓ=${l}`);
+
+/** One model's curve: the mean over tasks with its 95% band, each task thin, baseline, ICL, best layer. */
+export function tvFigure(label: string, r: TvSearchResult, color: string, command: string): string {
+  const a = r.average;
+  const L = Math.max(...a.curve.map((c) => c.layers[0]));
+  const families = [...new Set(r.tasks.map((t) => t.task.family))].sort();
+  const famColor = (f: string) => PALETTE[(families.indexOf(f) + 3) % PALETTE.length];
+  const series: Series[] = [
+    ...r.tasks.map((t) => ({ label: `${t.task.name}: best ${layerName(t.best.layer)}`, color: famColor(t.task.family), thin: true, points: t.curve.map((c) => [c.layers[0], c.all.mean] as const) })),
+    { label: `mean over ${r.tasks.length} tasks (95% CI)`, color, dots: true, points: a.curve.map((c) => [c.layers[0], c.all.mean] as const), band: a.curve.map((c) => [c.layers[0], c.all.low, c.all.high] as const) },
+  ];
+  const acc = r.metric === 'accuracy';
+  const best = a.best.layer;
+  const svg = lineChart({
+    label: `task-vector ${r.metric} against layer, ${label}`,
+    xTitle: 'layer ℓ the task vector is injected at (0 = embeddings)',
+    yTitle: `zero-shot + task vector: ${metricTitle(r.metric)}`,
+    series,
+    hlines: [
+      { value: a.icl.mean, label: `${r.options.shots}-shot ICL`, color: ICL },
+      { value: a.baseline.all.mean, label: 'zero-shot baseline', color: BASELINE },
+    ],
+    vlines: best >= 0 ? [{ value: best, label: `best ℓ=${best}`, color: '#b3261e' }] : [],
+    legendExtra: families.map((f) => ({ label: `one task (${f})`, color: famColor(f) })),
+    integerX: true,
+    yDomain: acc ? [0, 1] : undefined,
+    width: Math.max(460, 120 + L * 60),
+  });
+  const caption =
+    `${label}: a task vector θ_ℓ (the mean residual at the last arrow of ${r.options.prompts} prompts with ${r.options.shots} demos) ` +
+    `${r.options.mode === 'replace' ? 'replaces' : 'is added to'} the arrow state of zero-shot prompts <code>x_q →</code> at layer ℓ. ` +
+    `Best layer ${best} is chosen on the dev half of the queries; its score on the test half is ${num(a.best.test)} ` +
+    `(ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}). ${acc ? 'Higher is better.' : 'Lower is better.'}`;
+  return figure(svg, caption, command);
+}
+
+export function tvTable(r: TvSearchResult): string {
+  const rows = r.tasks.map((t) => [
+    esc(t.task.name),
+    esc(t.task.family),
+    `<span class="num">${t.best.layer}</span>`,
+    num(t.best.test),
+    num(Math.max(...t.curve.map((c) => c.all.mean))),
+    num(t.baseline.all.mean),
+    num(t.icl.mean),
+  ]);
+  return `<details><summary>per-task scores (${r.tasks.length} tasks)</summary>${table(['task', 'family', 'best ℓ (dev)', 'task vector at best ℓ (test)', 'peak over ℓ (all queries)', 'zero-shot', 'ICL'], rows)}</details>`;
+}
+
+export function tvSection(models: readonly { m: ModelInput; i: number; r: TvSearchResult; command: string }[]): Section | null {
+  if (models.length === 0) return null;
+  const figs = models.map(({ m, i, r, command }) => `<div>${tvFigure(m.label, r, modelColor(i), command)}${tvTable(r)}</div>`);
+  const conv = esc(models[0].r.convention ?? '');
+  return {
+    id: 'task-vectors',
+    title: 'Task-vector accuracy against layer',
+    html: `<p class="lead">Where does the model encode which task it is doing? Each curve injects the task vector at one layer of a zero-shot prompt; a peak means the task is recoverable from that layer alone. Layer convention: ${conv}.</p><div class="figs">${figs.join('')}</div>`,
+  };
+}
+
+export interface SeriesPoint {
+  readonly step: number;
+  readonly r: TvSearchResult;
+}
+
+/** Emergence: for each run, the best-layer score, ICL score, strength and peak layer at every checkpoint. */
+export function emergenceSection(runs: readonly { m: ModelInput; i: number; points: readonly SeriesPoint[] }[], command: string): Section | null {
+  const usable = runs.filter((r) => r.points.length >= 2);
+  if (usable.length === 0) return null;
+  const metric = usable[0].points[0].r.metric;
+  const score: Series[] = usable.flatMap(({ m, i, points }) => [
+    { label: `${m.label}: task vector at best ℓ`, color: modelColor(i), dots: true, points: points.map((p) => [p.step, p.r.average.best.test] as const) },
+    { label: `${m.label}: ICL`, color: modelColor(i), dashed: true, dots: true, points: points.map((p) => [p.step, p.r.average.icl.mean] as const) },
+    { label: `${m.label}: zero-shot`, color: modelColor(i), thin: true, points: points.map((p) => [p.step, p.r.average.baseline.all.mean] as const) },
+  ]);
+  const strength: Series[] = usable.map(({ m, i, points }) => ({ label: m.label, color: modelColor(i), dots: true, points: points.map((p) => [p.step, strengthOf(p.r)] as const) }));
+  const peak: Series[] = usable.map(({ m, i, points }) => ({ label: m.label, color: modelColor(i), dots: true, points: points.map((p) => [p.step, p.r.average.best.layer] as const) }));
+  const maxL = Math.max(...usable.flatMap((u) => u.points.map((p) => Math.max(...p.r.average.curve.map((c) => c.layers[0])))));
+  const figs = [
+    figure(
+      lineChart({ label: 'task-vector and ICL score against step', xTitle: 'training step of the checkpoint', yTitle: metricTitle(metric), series: score, yDomain: metric === 'accuracy' ? [0, 1] : undefined }),
+      'Solid: zero-shot prompts with the task vector injected at the best layer (test half). Dashed: k-shot ICL. Thin: zero-shot without injection.',
+    ),
+    figure(
+      lineChart({ label: 'task-vector strength against step', xTitle: 'training step of the checkpoint', yTitle: 'strength = task vector ÷ ICL', series: strength }),
+      metric === 'accuracy'
+        ? 'Strength: the task vector’s accuracy at its best layer divided by the ICL accuracy. 1 means the task vector alone recovers all of ICL.'
+        : 'Strength for regression: ICL nMSE divided by the task vector’s nMSE at its best layer (so that higher is better here too).',
+    ),
+    figure(
+      lineChart({ label: 'peak layer against step', xTitle: 'training step of the checkpoint', yTitle: 'best layer ℓ (dev)', series: peak, yDomain: [0, Math.max(1, maxL)] }),
+      'The layer where the injected task vector works best, per checkpoint. A stable peak means a task vector has formed at that layer.',
+    ),
+  ];
+  return { id: 'emergence', title: 'Emergence across checkpoints', html: `<p class="lead">The task-vector search repeated on every checkpoint of a run: when does a task vector appear, and where?</p><div class="figs">${figs.join('')}</div><div class="cmd">made by: <code>${esc(command)}</code></div>` };
+}
+
+/** Peak task-vector score over ICL score (inverted for nMSE, so higher always means stronger). */
+export function strengthOf(r: TvSearchResult): number {
+  const tv = r.average.best.test;
+  const icl = r.average.icl.mean;
+  return r.metric === 'accuracy' ? tv / icl : icl / tv;
+}
