@@ -90,17 +90,18 @@ export function emergenceSection(runs: readonly { m: ModelInput; i: number; poin
   const strength: Series[] = usable.map(({ m, i, points }) => ({ label: m.label, color: modelColor(i), dots: true, points: points.map((p) => [p.step, strengthOf(p.r)] as const) }));
   const peak: Series[] = usable.map(({ m, i, points }) => ({ label: m.label, color: modelColor(i), dots: true, points: points.map((p) => [p.step, p.r.average.best.layer] as const) }));
   const maxL = Math.max(...usable.flatMap((u) => u.points.map((p) => Math.max(...p.r.average.curve.map((c) => c.layers[0])))));
+  const finite = strength.some((s) => s.points.some((p) => Number.isFinite(p[1])));
   const figs = [
     figure(
       lineChart({ label: 'task-vector and ICL score against step', xTitle: 'training step of the checkpoint', yTitle: metricTitle(metric), series: score, yDomain: metric === 'accuracy' ? [0, 1] : undefined }),
       'Solid: zero-shot prompts with the task vector injected at the best layer (test half). Dashed: k-shot ICL. Thin: zero-shot without injection.',
     ),
-    figure(
+    finite ? figure(
       lineChart({ label: 'task-vector strength against step', xTitle: 'training step of the checkpoint', yTitle: 'strength = task vector ÷ ICL', series: strength }),
       metric === 'accuracy'
         ? 'Strength: the task vector’s accuracy at its best layer divided by the ICL accuracy. 1 means the task vector alone recovers all of ICL.'
         : 'Strength for regression: ICL nMSE divided by the task vector’s nMSE at its best layer (so that higher is better here too).',
-    ),
+    ) : '<p>No strength curve: it divides by the ICL score, which is 0 at every checkpoint here.</p>',
     figure(
       lineChart({ label: 'peak layer against step', xTitle: 'training step of the checkpoint', yTitle: 'best layer ℓ (dev)', series: peak, yDomain: [0, Math.max(1, maxL)] }),
       'The layer where the injected task vector works best, per checkpoint. A stable peak means a task vector has formed at that layer.',
@@ -113,5 +114,6 @@ export function emergenceSection(runs: readonly { m: ModelInput; i: number; poin
 export function strengthOf(r: TvSearchResult): number {
   const tv = r.average.best.test;
   const icl = r.average.icl.mean;
-  return r.metric === 'accuracy' ? tv / icl : icl / tv;
+  const v = r.metric === 'accuracy' ? tv / icl : icl / tv;
+  return Number.isFinite(v) ? v : NaN;
 }
