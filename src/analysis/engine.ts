@@ -324,6 +324,7 @@ export class Engine {
       z: range(L).map((l) => entries.filter((e) => e.kind === 'z' && e.layer === l).length),
       inject: [...new Set(variants.flatMap((v, i) => v.filter((p) => siteKey(p.site) !== siteKey(entries[i])).map((p) => p.site.layer)))].sort((a, b) => a - b),
       prefix: start > 0,
+      single: S === 1,
     };
     const session = await this.session(`suffix:${JSON.stringify(plan)}`, () => {
       const g = new Graph('float32');
@@ -332,7 +333,9 @@ export class Engine {
     });
     const wanted = new Set(session.inputNames);
     const C = variants.length;
-    const chunk = Math.max(1, Math.floor((this.options.rowsPerRun ?? 16384) / (C * S)));
+    // A one-position suffix holds its scores against every prefix key at once: count those too.
+    const rowsPerPrompt = C * S * (plan.single ? start + 1 : 1);
+    const chunk = Math.max(1, Math.floor((this.options.rowsPerRun ?? 16384) / rowsPerPrompt));
     const results = variants.map(() => new Float32Array(B * O));
     const positions: HostTensor = { dtype: 'int64', shape: [S], data: BigInt64Array.from(range(S), (i) => BigInt(start + i)) };
 

@@ -31,6 +31,11 @@ export interface SuffixPlan {
   readonly inject: readonly number[];
   /** Whether there are positions before the suffix; their keys and values are then inputs. */
   readonly prefix: boolean;
+  /**
+   * Whether the suffix is one position (S = 1, as in task-vector search): attention then runs as
+   * elementwise products in z's own layout, with no transposes and no tiny per-head matmuls.
+   */
+  readonly single?: boolean;
 }
 
 /** An entry point of a copy, in forward order: resid ℓ comes before z ℓ, which comes before resid ℓ+1. */
@@ -96,7 +101,8 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
       let mid: Value | null = null;
       if (cur) {
         const h1 = op.layerNorm(cur, p[`${b}.ln1.w`], p[`${b}.ln1.b`], cfg.lnEpsilon);
-        const z = attend(cfg, p, l, h1, prefix, cfg.positional === 'rotary' ? rotary(h1) : null, positions, last); // [N, C, S', H, dh]
+        const tables = cfg.positional === 'rotary' ? rotary(h1) : null;
+        const z = plan.single ? attendOne(cfg, p, l, h1, prefix, tables) : attend(cfg, p, l, h1, prefix, tables, positions, last); // [N, C, S', H, dh]
         mid = op.add(last ? lastRow(cur, 2) : cur, outProject(p, b, z));
       }
       if (zCopies > 0) {
@@ -124,6 +130,35 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
 /** z [N, C, S, H, dh] → attention output [N, C, S, D]. */
 function outProject(p: Params, b: string, z: Value): Value {
   return op.add(op.matmul(op.reshape(z, [0, 0, 0, -1]), p[`${b}.attn.W_O`]), p[`${b}.attn.b_O`]);
+}
+
+/**
+ * `attend` for a one-position suffix, in z's layout [N, C, 1, H, dh]: the scores against the
+ * copy's own key and the P prefix keys are products summed over dh, and the softmax is merged by
+ * hand as in `attend`. The prefix's [N, H, P, dh] is turned to [N, 1, P, H, dh] once per block.
+ */
+function attendOne(cfg: ModelConfig, p: Params, l: number, h1: Value, prefix: { k: Value; v: Value } | null, tables: RotaryTables | null): Value {
+  const [H, dh] = [cfg.heads, dHeadOf(cfg)];
+  const b = `blocks.${l}.attn`;
+  const project = (m: string) => op.reshape(op.add(op.matmul(h1, p[`${b}.W_${m}`]), p[`${b}.b_${m}`]), [0, 0, 0, H, dh]); // [N, C, 1, H, dh]
+  const [q, k] = (['Q', 'K'] as const).map((m) => {
+    const t = project(m);
+    // Tables are [S, dh/2]; here the position axis is 2 of 5, ahead of the head axis.
+    return tables ? rotate(t, { cos: op.unsqueeze(tables.cos, [1]), sin: op.unsqueeze(tables.sin, [1]) }) : t;
+  });
+  const v = project('V');
+  const scale = 1 / Math.sqrt(dh);
+  const own = op.mul(op.reduceSum(op.mul(q, k), [-1], true), scale); // [N, C, 1, H, 1]
+  if (!prefix) return v; // a lone key: softmax weight 1
+  const keys = op.unsqueeze(op.transpose(prefix.k, [0, 2, 1, 3]), [1]); // [N, 1, P, H, dh]
+  const values = op.unsqueeze(op.transpose(prefix.v, [0, 2, 1, 3]), [1]);
+  const pre = op.mul(op.reduceSum(op.mul(q, keys), [-1], true), scale); // [N, C, P, H, 1]
+  const max = op.max(own, op.reduceMax(pre, [2], true)); // [N, C, 1, H, 1]
+  const eOwn = op.exp(op.sub(own, max));
+  const ePre = op.exp(op.sub(pre, max));
+  const num = op.add(op.mul(eOwn, v), op.reduceSum(op.mul(ePre, values), [2], true)); // [N, C, 1, H, dh]
+  const den = op.add(eOwn, op.reduceSum(ePre, [2], true));
+  return op.div(num, den);
 }
 
 /**
