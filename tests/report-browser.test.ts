@@ -89,7 +89,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
       expect(c.width * c.height, `${c.label} has a size`).toBeGreaterThan(10000);
     }
     const sections = await page.$$eval('section', (s) => s.map((x) => x.id));
-    expect(sections).toEqual(expect.arrayContaining(['training', 'shots', 'task-vectors', 'emergence', 'explorer', 'methods']));
+    expect(sections).toEqual(expect.arrayContaining(['training', 'shots', 'task-vectors', 'patching', 'emergence', 'explorer', 'methods']));
   });
 
   it('predicts in the browser what onnxruntime-node predicts for the same prompt and layer', async () => {

@@ -13,7 +13,7 @@ import { type RunConfig, resolveRunConfig } from '../src/train/config.js';
 import type { MetricsLine } from '../src/train/loop.js';
 
 export const FIXTURE_CONFIG = {
-  model: { layers: 2, dModel: 32, heads: 2, maxSeq: 32 },
+  model: { layers: 2, dModel: 32, heads: 2, maxSeq: 32, positional: 'rotary' }, // as the demo's tiny preset
   task: { kind: 'discrete', vocab: 10, demos: { min: 4, max: 4 }, heldoutTasks: 2, discrete: { families: ['offset', 'permutation'], permutations: 4 } },
   train: { steps: 200, batchSize: 8, evalEvery: 50, evalPrompts: 16, checkpointEvery: 100 },
 };

@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import { Engine, fromCheckpoint } from '../analysis/engine.js';
+import { type PatchResult, patch } from '../analysis/patching.js';
 import { type TvSearchOptions, type TvSearchResult, tvSearch } from '../analysis/tv-search.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { InputError, TvlensError } from '../errors.js';
@@ -21,6 +22,7 @@ import { type CheckpointRef, type ModelInput, describeTask, readInputs, taskSetK
 import { ortAssets } from './ort-assets.js';
 import { explorerSection } from './sections/explorer.js';
 import { methodsSection } from './sections/methods.js';
+import { patchSection } from './sections/patching.js';
 import { type SeriesPoint, emergenceSection, tvSection } from './sections/task-vectors.js';
 import { shotsSection, trainingSection } from './sections/training.js';
 import { webScript } from './web-script.js';
@@ -60,7 +62,9 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   const { models, problems } = readInputs(inputs);
   if (models.length === 0) throw new InputError(`nothing to report on: ${problems.join('; ') || 'no models given'}`);
   const search = { ...options.search };
-  const tvCommand = (file: string) => `tvlens tv-search ${file}${Object.entries(search).map(([k, v]) => ` --${k} ${v}`).join('')}`;
+  const flags = Object.entries(search).map(([k, v]) => ` --${k} ${v}`).join('');
+  const tvCommand = (file: string) => `tvlens tv-search ${file}${flags}`;
+  const patchCommand = (file: string) => `tvlens patch ${file}${flags}`;
   const commands: [string, string][] = [];
   const notes: string[] = [];
 
@@ -76,12 +80,19 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   // Task-vector search: given as output, or run here on the model's checkpoint.
   const searches = new Map<ModelInput, { r: TvSearchResult; command: string }>();
   const series = new Map<ModelInput, SeriesPoint[]>();
+  const patches = new Map<ModelInput, { r: PatchResult; command: string }>();
   for (const m of models) {
     const given = m.analyses.get('tv-search') as unknown as TvSearchResult | undefined;
     if (given) searches.set(m, { r: given, command: `given: ${m.source}` });
     else if (m.checkpoint && options.analyse !== false) {
       const r = await guarded(problems, m.label, () => runSearch(m.checkpoint!, m.task, search, log, m.label));
       if (r) searches.set(m, { r, command: tvCommand(m.checkpoint.file) });
+    }
+    const givenPatch = m.analyses.get('patch') as unknown as PatchResult | undefined;
+    if (givenPatch) patches.set(m, { r: givenPatch, command: `given: ${m.source}` });
+    else if (m.checkpoint && options.analyse !== false) {
+      const r = await guarded(problems, m.label, () => runPatch(m.checkpoint!, m.task, search, log, m.label));
+      if (r) patches.set(m, { r, command: patchCommand(m.checkpoint.file) });
     }
     if (options.series !== false && options.analyse !== false && m.checkpoints.length >= 2) {
       const points: SeriesPoint[] = [];
@@ -105,11 +116,13 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
         problems.push(`${m.label}: no explorer: ${why}`);
         continue;
       }
+      // Layer 0 at the arrow is the arrow's own embedding, the same in every prompt (without
+      // learned positions), so injecting there changes nothing: start the slider elsewhere.
       const best = searches.get(m)?.r.average.best.layer;
       const s = searches.get(m)?.r.options;
       log(`report: task vectors for the explorer (${m.label})`);
       const ex = await guarded(problems, m.label, () =>
-        explorerModel(m.label, loadCheckpoint(m.checkpoint!.file), task!, { prompts: s?.prompts, shots: s?.shots, seed: s?.seed, defaultLayer: best !== undefined && best >= 0 ? best : undefined }),
+        explorerModel(m.label, loadCheckpoint(m.checkpoint!.file), task!, { prompts: s?.prompts, shots: s?.shots, seed: s?.seed, defaultLayer: best !== undefined && best >= 1 ? best : undefined }),
       );
       if (ex) explorers.push(ex);
     }
@@ -129,6 +142,8 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   add(shotsSection(models), 'ICL against shots', models.filter((m) => m.metrics.length).map(trainCmd).join('; ') || undefined);
   const tvModels = indexed.filter(({ m }) => searches.has(m)).map(({ m, i }) => ({ m, i, ...searches.get(m)! }));
   add(tvSection(tvModels), 'task-vector accuracy against layer', tvModels.map((t) => t.command).join('; '));
+  const patched = indexed.filter(({ m }) => patches.has(m)).map(({ m }) => ({ label: m.label, ...patches.get(m)! }));
+  add(patchSection(patched), 'activation patching', patched.map((p) => p.command).join('; '));
   const seriesRuns = indexed.filter(({ m }) => series.has(m)).map(({ m, i }) => ({ m, i, points: series.get(m)! }));
   const seriesCmd = seriesRuns.map(({ m }) => m.checkpoints.map((c) => tvCommand(c.file)).join('; ')).join('; ');
   add(emergenceSection(seriesRuns, seriesCmd), 'emergence across checkpoints', seriesCmd);
@@ -160,19 +175,31 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   return { file: outFile, bytes: Buffer.byteLength(html), sections: sections.map((s) => s.id), problems, ms: performance.now() - t0 };
 }
 
-async function runSearch(c: CheckpointRef, task: TaskConfig | null, search: ReportOptions['search'], log: (l: string) => void, label: string): Promise<TvSearchResult> {
+/** Runs an analysis on a checkpoint with the analysis engine; timings are dropped (a report must not vary). */
+async function analyse<T>(c: CheckpointRef, task: TaskConfig | null, what: string, label: string, log: (l: string) => void, f: (engine: Engine, cfg: TaskConfig) => Promise<T>): Promise<T> {
   const cfg = safeTask(task ?? (c.manifest.task as TaskConfig));
-  if (!cfg) throw new InputError(`${label}: its task config is missing or invalid, so the task-vector search cannot make prompts`);
-  log(`report: task-vector search on ${label}`);
+  if (!cfg) throw new InputError(`${label}: its task config is missing or invalid, so the ${what} cannot make prompts`);
+  log(`report: ${what} on ${label}`);
   const engine = Engine.open(fromCheckpoint(loadCheckpoint(c.file)));
   try {
-    const r = await tvSearch(engine, cfg, { ...search });
-    // Timings differ from run to run; a report must not.
-    return { ...r, cost: { ...r.cost, ms: {} } };
+    return await f(engine, cfg);
   } finally {
     await engine.release();
   }
 }
+
+const runSearch = (c: CheckpointRef, task: TaskConfig | null, search: ReportOptions['search'], log: (l: string) => void, label: string): Promise<TvSearchResult> =>
+  analyse(c, task, 'task-vector search', label, log, async (engine, cfg) => {
+    const r = await tvSearch(engine, cfg, { ...search });
+    return { ...r, cost: { ...r.cost, ms: {} } };
+  });
+
+const runPatch = (c: CheckpointRef, task: TaskConfig | null, search: ReportOptions['search'], log: (l: string) => void, label: string): Promise<PatchResult> =>
+  analyse(c, task, 'activation patching', label, log, async (engine, cfg) => {
+    const { maxTasks, prompts, shots, seed } = search ?? {};
+    const r = await patch(engine, cfg, { maxTasks, prompts, shots, seed });
+    return { ...r, ms: 0 };
+  });
 
 function safeTask(t: TaskConfig | null): TaskConfig | null {
   if (!t) return null;

@@ -203,6 +203,8 @@ export interface Heatmap {
   readonly rows: readonly string[];
   /** Column labels, left to right (prompt tokens, with positions). */
   readonly cols: readonly string[];
+  /** A second, smaller line under each column label (the token's role in the prompt). */
+  readonly subCols?: readonly string[];
   /** values[r][c]; NaN is drawn as an empty cell. */
   readonly values: readonly (readonly number[])[];
   readonly xTitle: string;
@@ -213,10 +215,13 @@ export interface Heatmap {
   readonly domain?: readonly [number, number];
 }
 
-/** Diverging blue (positive) / red (negative) on white, through the linear domain. */
+/**
+ * Diverging blue (positive) / red (negative) on white. Both signs share one scale, the larger
+ * end of the domain, so a tiny negative value stays pale instead of saturating.
+ */
 function heatColor(v: number, [lo, hi]: readonly [number, number]): string {
   if (!Number.isFinite(v)) return '#f3f3f3';
-  const t = v >= 0 ? Math.min(1, v / (hi || 1)) : Math.min(1, v / (lo || -1));
+  const t = Math.min(1, Math.abs(v) / (Math.max(Math.abs(lo), Math.abs(hi)) || 1));
   const [r, g, b] = v >= 0 ? [33, 102, 172] : [178, 24, 43];
   const mix = (c: number) => Math.round(255 + (c - 255) * t);
   return `rgb(${mix(r)},${mix(g)},${mix(b)})`;
@@ -224,33 +229,42 @@ function heatColor(v: number, [lo, hi]: readonly [number, number]): string {
 
 export function heatmap(h: Heatmap): string {
   const flat = h.values.flat().filter(Number.isFinite);
-  const domain = h.domain ?? [Math.min(0, ...flat), Math.max(1, ...flat)];
+  // Round the ends outward to one decimal, so the colour bar reads "-0.3 … 1", not "-0.000166".
+  const domain = h.domain ?? [Math.floor(Math.min(0, ...flat) * 10) / 10, Math.ceil(Math.max(1, ...flat) * 10) / 10];
   const cell = Math.max(16, Math.min(34, Math.floor(640 / Math.max(h.cols.length, 1))));
-  const rowH = 26;
-  const f: Frame = { width: 70 + h.cols.length * cell + 110, height: 30 + h.rows.length * rowH + 58, left: 70, right: 110, top: 24, bottom: 58 };
-  const parts = [open(f, 'heatmap', h.label)];
+  const rowH = Math.max(26, Math.min(40, Math.floor(160 / Math.max(h.rows.length, 1))));
+  const left = 30 + Math.max(...h.rows.map((r) => r.length)) * 6.6;
+  const bottom = h.subCols ? 62 : 48;
+  const f: Frame = { width: Math.round(left + h.cols.length * cell + 70), height: 30 + h.rows.length * rowH + bottom, left, right: 70, top: 30, bottom };
+  const parts = [open(f, 'heatmap', h.label), `<text class="title" x="${r1(left)}" y="16">colour: ${esc(h.valueTitle)}</text>`];
   parts.push('<g class="marks">');
   h.values.forEach((row, r) =>
     row.forEach((v, c) => {
-      parts.push(`<rect class="cell" x="${f.left + c * cell}" y="${f.top + r * rowH}" width="${cell - 1}" height="${rowH - 1}" fill="${heatColor(v, domain)}"><title>${esc(h.rows[r])}, ${esc(h.cols[c])}: ${num(v)}</title></rect>`);
+      parts.push(`<rect class="cell" x="${r1(f.left + c * cell)}" y="${f.top + r * rowH}" width="${cell - 1}" height="${rowH - 1}" fill="${heatColor(v, domain)}"><title>${esc(h.rows[r])}, ${esc(h.cols[c])}: ${num(v)}</title></rect>`);
     }),
   );
   parts.push('</g><g class="axes">');
-  h.rows.forEach((l, r) => parts.push(`<text class="tick" x="${f.left - 6}" y="${f.top + r * rowH + rowH / 2 + 4}" text-anchor="end">${esc(l)}</text>`));
-  h.cols.forEach((l, c) => parts.push(`<text class="tick token" x="${f.left + c * cell + cell / 2}" y="${f.top + h.rows.length * rowH + 14}" text-anchor="middle">${esc(l)}</text>`));
+  h.rows.forEach((l, r) => parts.push(`<text class="tick" x="${r1(f.left - 6)}" y="${f.top + r * rowH + rowH / 2 + 4}" text-anchor="end">${esc(l)}</text>`));
+  h.cols.forEach((l, c) => {
+    const x = r1(f.left + c * cell + cell / 2);
+    const y = f.top + h.rows.length * rowH;
+    parts.push(`<text class="tick token" x="${x}" y="${y + 15}" text-anchor="middle">${esc(l)}</text>`);
+    if (h.subCols) parts.push(`<text class="tick" x="${x}" y="${y + 29}" text-anchor="middle" font-size="9.5">${esc(h.subCols[c])}</text>`);
+  });
   const plotW = h.cols.length * cell;
-  parts.push(`<text class="title" x="${f.left + plotW / 2}" y="${f.height - 8}" text-anchor="middle">${esc(h.xTitle)}</text>`);
+  parts.push(`<text class="title" x="${r1(f.left + plotW / 2)}" y="${f.height - 6}" text-anchor="middle">${esc(h.xTitle)}</text>`);
   parts.push(`<text class="title" transform="translate(14 ${f.top + (h.rows.length * rowH) / 2}) rotate(-90)" text-anchor="middle">${esc(h.yTitle)}</text>`);
   // Colour bar: five steps from the low end to the high end of the domain.
-  const bx = f.left + plotW + 24;
-  const bh = Math.max(60, h.rows.length * rowH);
+  const bx = Math.round(f.left + plotW + 20);
+  const bh = h.rows.length * rowH;
   const steps = 20;
   for (let i = 0; i < steps; i++) {
     const v = domain[1] - ((domain[1] - domain[0]) * (i + 0.5)) / steps;
     parts.push(`<rect x="${bx}" y="${r1(f.top + (i * bh) / steps)}" width="14" height="${r1(bh / steps + 0.5)}" fill="${heatColor(v, domain)}"/>`);
   }
+  const zeroAt = r1(f.top + (domain[1] / (domain[1] - domain[0])) * bh);
   parts.push(`<text class="tick" x="${bx + 18}" y="${f.top + 8}">${num(domain[1])}</text><text class="tick" x="${bx + 18}" y="${f.top + bh}">${num(domain[0])}</text>`);
-  parts.push(`<text class="title" transform="translate(${bx + 60} ${f.top + bh / 2}) rotate(-90)" text-anchor="middle">${esc(h.valueTitle)}</text>`);
+  if (domain[0] < 0 && domain[1] > 0 && Number(zeroAt) > f.top + 20 && Number(zeroAt) < f.top + bh - 12) parts.push(`<text class="tick" x="${bx + 18}" y="${zeroAt}">0</text>`);
   parts.push('</g></svg>');
   return parts.join('');
 }

@@ -14,7 +14,7 @@ export function trainingSection(models: readonly ModelInput[], trainCommand: (m:
   const loss: Series[] = withMetrics.map(({ m, i }) => ({ label: m.label, color: modelColor(i), points: m.metrics.map((l) => [l.step, l.trainLoss] as const), dots: m.metrics.length < 12 }));
   const figs = [
     figure(
-      lineChart({ label: 'training loss against step', xTitle: 'training step', yTitle: 'training loss (nats per answer)', series: loss }),
+      lineChart({ label: 'training loss against step', xTitle: 'training step', yTitle: lossTitle(withMetrics.map(({ m }) => m)), series: loss }),
       'Mean training loss (cross-entropy for token tasks, MSE for regression) over the steps since the previous evaluation. Lower is better.',
       withMetrics.map(({ m }) => trainCommand(m)).join('; '),
     ),
@@ -31,9 +31,10 @@ export function trainingSection(models: readonly ModelInput[], trainCommand: (m:
       }
       series.push({ label: `${m.label}: zero-shot`, color: modelColor(i), thin: true, points: lines.map((l) => [l.step, at(l.eval.train, 0)] as const) });
     }
+    const zeroShot = { label: 'zero-shot (thin)', color: '#8a939e' };
     figs.push(
       figure(
-        lineChart({ label: `ICL ${metric} against step`, xTitle: 'training step', yTitle: `ICL ${metricTitle(metric)}`, series, yDomain: metric === 'accuracy' ? [0, 1] : undefined }),
+        lineChart({ label: `ICL ${metric} against step`, xTitle: 'training step', yTitle: `ICL ${metricTitle(metric)}`, series, yDomain: metric === 'accuracy' ? [0, 1] : undefined, legendExtra: [zeroShot] }),
         `ICL ${metricTitle(metric)} at the query after the most demos the model was trained with, on fresh prompts from a fixed evaluation stream. Solid: train tasks; dashed: held-out tasks never seen in training; thin line: the same prompts with zero demos (chance-level context).`,
       ),
     );
@@ -76,3 +77,9 @@ function metricsOf(models: readonly ModelInput[]): string[] {
 }
 
 const at = (c: ShotCurve, k: number): number => c.byShots[Math.min(k, c.byShots.length - 1)] ?? NaN;
+
+/** Cross-entropy for token models, MSE for regression, or both named when a report mixes them. */
+function lossTitle(models: readonly ModelInput[]): string {
+  const kinds = new Set(models.map((m) => (m.checkpoint?.manifest.model.output ?? (m.config?.model as { output?: string } | undefined)?.output) === 'vector' ? 'MSE' : 'cross-entropy, nats'));
+  return `training loss (${[...kinds].sort().join(' or ')})`;
+}
