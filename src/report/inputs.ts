@@ -223,6 +223,22 @@ export function taskSetKey(t: TaskConfig | null): string {
   return JSON.stringify(rest); // configs are resolved over one defaults object, so key order agrees
 }
 
+/** The TVP-loss options a run was trained with (manifest extra.tvp, as `tvlens tvp` records them), or null. */
+export function tvpOf(m: ModelInput): { layer: number; lambda: number; from: string; kind: string; steps: number | null } | null {
+  const rec = m.checkpoint?.manifest.extra?.tvp as { tvp?: { layer?: unknown; lambda?: unknown }; from?: unknown; kind?: unknown } | undefined;
+  if (!rec || typeof rec.tvp?.layer !== 'number') return null;
+  const loop = (m.config?.train ?? null) as { steps?: number } | null;
+  return { layer: rec.tvp.layer, lambda: Number(rec.tvp.lambda), from: String(rec.from), kind: String(rec.kind), steps: loop?.steps ?? null };
+}
+
+/** The command that trained a model, as a user would retype it. */
+export function trainCommand(m: ModelInput): string {
+  if (!m.runDir) return `(checkpoint ${m.source}; its run folder was not given)`;
+  const tvp = tvpOf(m);
+  if (tvp) return `tvlens tvp --from ${tvp.from} --layer ${tvp.layer} --lambda ${tvp.lambda}${tvp.steps ? ` --steps ${tvp.steps}` : ''} --out ${m.runDir}`;
+  return `tvlens train --config ${path.join(m.runDir, 'config.json')} --out ${m.runDir}`;
+}
+
 /** One line describing a task config: "discrete (offset, permutation), vocab 16, triplet". */
 export function describeTask(t: TaskConfig | null): string {
   if (!t) return 'unknown tasks';

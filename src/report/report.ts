@@ -18,12 +18,12 @@ import { writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { type ExplorerModel, explorerModel, explorerSupport } from './explorer.js';
 import { type Section, esc, page } from './html.js';
-import { type CheckpointRef, type ModelInput, describeTask, readInputs, taskSetKey } from './inputs.js';
+import { type CheckpointRef, type ModelInput, describeTask, readInputs, taskSetKey, trainCommand } from './inputs.js';
 import { ortAssets } from './ort-assets.js';
 import { explorerSection } from './sections/explorer.js';
 import { methodsSection } from './sections/methods.js';
 import { patchSection } from './sections/patching.js';
-import { type SeriesPoint, emergenceSection, tvSection } from './sections/task-vectors.js';
+import { type SeriesPoint, emergenceSection, tvSection, verdict } from './sections/task-vectors.js';
 import { shotsSection, trainingSection } from './sections/training.js';
 import { webScript } from './web-script.js';
 
@@ -130,7 +130,7 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
 
   // Sections, in reading order.
   const indexed = models.map((m, i) => ({ m, i }));
-  const trainCmd = (m: ModelInput) => (m.runDir ? `tvlens train --config ${path.join(m.runDir, 'config.json')} --out ${m.runDir}` : `(checkpoint ${m.source})`);
+  const trainCmd = trainCommand;
   const sections: Section[] = [];
   const add = (s: Section | null, figure: string, command?: string) => {
     if (!s) return;
@@ -231,7 +231,8 @@ function overviewSection(models: readonly ModelInput[], searches: Map<ModelInput
       last && k !== null ? `ICL ${last.eval.train.metric} ${last.eval.train.byShots[k].toFixed(3)} at ${k} shots (zero-shot ${last.eval.train.byShots[0].toFixed(3)})` : 'no metrics',
       s ? `task vector: best layer ℓ=${s.average.best.layer}, ${s.metric} ${s.average.best.test.toFixed(3)} on test queries (zero-shot ${s.average.baseline.all.mean.toFixed(3)}, ICL ${s.average.icl.mean.toFixed(3)})` : 'no task-vector search',
     ];
-    return `<div class="card"><h4>${esc(m.label)}</h4><div>${esc(describeTask(m.task))}</div><ul>${items.map((i) => `<li>${esc(i)}</li>`).join('')}</ul></div>`;
+    const finding = s ? `<p><strong>${esc(verdict(s))}</strong></p>` : '';
+    return `<div class="card"><h4>${esc(m.label)}</h4><div>${esc(describeTask(m.task))}</div><ul>${items.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>${finding}</div>`;
   });
   return { id: 'overview', title: 'Overview', html: `<div class="cards">${cards.join('')}</div>` };
 }

@@ -136,6 +136,8 @@ export interface LineChart {
   readonly yDomain?: readonly [number, number];
   /** Tick at every integer x (layers, shots) instead of nice ticks. */
   readonly integerX?: boolean;
+  /** The same for y (a layer index). */
+  readonly integerY?: boolean;
   /** Extra legend items (for thin lines grouped by colour, say). */
   readonly legendExtra?: readonly LegendItem[];
   readonly width?: number;
@@ -162,7 +164,7 @@ export function lineChart(c: LineChart): string {
   const y = scale(yd, [f.height - f.bottom, f.top]);
   const yv = y;
   const xt = c.integerX ? integerTicks(xd) : ticks(xd[0], xd[1], 6);
-  const parts = [open(f, 'line', c.label), lg.svg, axes(f, x, y, xt, ticks(yd[0], yd[1], 5), c.xTitle, c.yTitle)];
+  const parts = [open(f, 'line', c.label), lg.svg, axes(f, x, y, xt, c.integerY ? integerTicks(yd) : ticks(yd[0], yd[1], 5), c.xTitle, c.yTitle)];
   const pts = (p: readonly (readonly [number, number])[]) => p.filter((q) => Number.isFinite(q[1])).map((q) => `${r1(x(q[0]))},${r1(yv(q[1]))}`).join(' ');
   parts.push('<g class="marks">');
   for (const s of c.series.filter((q) => q.band)) {
@@ -181,9 +183,10 @@ export function lineChart(c: LineChart): string {
     if (!Number.isFinite(h.value)) continue;
     parts.push(`<line class="ref" x1="${f.left}" x2="${f.width - f.right}" y1="${r1(yv(h.value))}" y2="${r1(yv(h.value))}" stroke="${h.color}" stroke-width="1.6"${h.dashed === false ? '' : ' stroke-dasharray="5 3"'}><title>${esc(h.label)}: ${num(h.value)}</title></line>`);
   }
-  for (const v of c.vlines ?? []) {
-    parts.push(`<line class="ref" x1="${r1(x(v.value))}" x2="${r1(x(v.value))}" y1="${f.top}" y2="${f.height - f.bottom}" stroke="${v.color}" stroke-width="1.4" stroke-dasharray="2 3"/><text class="mark-label" x="${r1(x(v.value) + 4)}" y="${f.top + 12}" fill="${v.color}">${esc(v.label)}</text>`);
-  }
+  (c.vlines ?? []).forEach((v, i) => {
+    // Labels stack downwards, so two markers at one x stay readable.
+    parts.push(`<line class="ref" x1="${r1(x(v.value))}" x2="${r1(x(v.value))}" y1="${f.top}" y2="${f.height - f.bottom}" stroke="${v.color}" stroke-width="1.4" stroke-dasharray="2 3"/><text class="mark-label" x="${r1(x(v.value) + 4)}" y="${f.top + 12 + 14 * i}" fill="${v.color}">${esc(v.label)}</text>`);
+  });
   parts.push('</g></svg>');
   return parts.join('');
 }

@@ -4,7 +4,7 @@
  */
 import type { TvSearchResult } from '../../analysis/tv-search.js';
 import { type Section, esc, figure, table } from '../html.js';
-import type { ModelInput } from '../inputs.js';
+import { type ModelInput, tvpOf } from '../inputs.js';
 import { PALETTE, type Series, lineChart, num } from '../svg.js';
 import { metricTitle, modelColor } from './training.js';
 
@@ -14,7 +14,7 @@ const ICL = '#009E73';
 export const layerName = (l: number): string => (l === 0 ? 'ℓ=0 (embeddings)' : `ℓ=${l}`);
 
 /** One model's curve: the mean over tasks with its 95% band, each task thin, baseline, ICL, best layer. */
-export function tvFigure(label: string, r: TvSearchResult, color: string, command: string): string {
+export function tvFigure(label: string, r: TvSearchResult, color: string, command: string, tvpLayer: number | null = null): string {
   const a = r.average;
   const L = Math.max(...a.curve.map((c) => c.layers[0]));
   const families = [...new Set(r.tasks.map((t) => t.task.family))].sort();
@@ -34,7 +34,10 @@ export function tvFigure(label: string, r: TvSearchResult, color: string, comman
       { value: a.icl.mean, label: `${r.options.shots}-shot ICL`, color: ICL },
       { value: a.baseline.all.mean, label: 'zero-shot baseline', color: BASELINE },
     ],
-    vlines: best >= 0 ? [{ value: best, label: `best ℓ=${best}`, color: '#b3261e' }] : [],
+    vlines: [
+      ...(best >= 0 ? [{ value: best, label: `best ℓ=${best}`, color: '#b3261e' }] : []),
+      ...(tvpLayer !== null ? [{ value: tvpLayer, label: `TVP-loss ℓ=${tvpLayer}`, color: '#6a3d9a' }] : []),
+    ],
     legendExtra: families.map((f) => ({ label: `one task (${f})`, color: famColor(f) })),
     integerX: true,
     yDomain: acc ? [0, 1] : undefined,
@@ -63,7 +66,7 @@ export function tvTable(r: TvSearchResult): string {
 
 export function tvSection(models: readonly { m: ModelInput; i: number; r: TvSearchResult; command: string }[]): Section | null {
   if (models.length === 0) return null;
-  const figs = models.map(({ m, i, r, command }) => `<div>${tvFigure(m.label, r, modelColor(i), command)}${tvTable(r)}</div>`);
+  const figs = models.map(({ m, i, r, command }) => `<div>${tvFigure(m.label, r, modelColor(i), command, tvpOf(m)?.layer ?? null)}${tvTable(r)}</div>`);
   const conv = esc(models[0].r.convention ?? '');
   return {
     id: 'task-vectors',
@@ -103,7 +106,7 @@ export function emergenceSection(runs: readonly { m: ModelInput; i: number; poin
         : 'Strength for regression: ICL nMSE divided by the task vector’s nMSE at its best layer (so that higher is better here too).',
     ) : '<p>No strength curve: it divides by the ICL score, which is 0 at every checkpoint here.</p>',
     figure(
-      lineChart({ label: 'peak layer against step', xTitle: 'training step of the checkpoint', yTitle: 'best layer ℓ (dev)', series: peak, yDomain: [0, Math.max(1, maxL)] }),
+      lineChart({ label: 'peak layer against step', xTitle: 'training step of the checkpoint', yTitle: 'best layer ℓ (dev)', series: peak, yDomain: [0, Math.max(1, maxL)], integerY: true }),
       'The layer where the injected task vector works best, per checkpoint. A stable peak means a task vector has formed at that layer.',
     ),
   ];
@@ -116,4 +119,19 @@ export function strengthOf(r: TvSearchResult): number {
   const icl = r.average.icl.mean;
   const v = r.metric === 'accuracy' ? tv / icl : icl / tv;
   return Number.isFinite(v) ? v : NaN;
+}
+
+/**
+ * One sentence on what the search found, for the overview. "Beats the baseline" needs the best
+ * layer's test score to clear the zero-shot score by more than the baseline's own 95% half-width.
+ */
+export function verdict(r: TvSearchResult): string {
+  const a = r.average;
+  const acc = r.metric === 'accuracy';
+  const gain = acc ? a.best.test - a.baseline.all.mean : a.baseline.all.mean - a.best.test;
+  const noise = Math.max(0.02, (a.baseline.all.high - a.baseline.all.low) / 2);
+  if (!(gain > noise)) return `No layer's task vector beats the zero-shot baseline: the task is not recoverable from one residual at the arrow (ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}).`;
+  const s = strengthOf(r);
+  const share = Number.isFinite(s) && acc ? `recovers ${Math.round(100 * s)}% of ICL` : 'beats the zero-shot baseline';
+  return `A task vector at ℓ=${a.best.layer} ${share}: ${r.metric} ${num(a.best.test)} against ${num(a.icl.mean)} with all demos and ${num(a.baseline.all.mean)} zero-shot.`;
 }
