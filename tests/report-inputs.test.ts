@@ -2,6 +2,7 @@
  * Bad input to a report: each problem is said once at the top of the report and on the log
  * (stderr by default), and every section that can still be drawn is drawn.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,5 +65,12 @@ describe('reports over bad input', { timeout: 120000 }, () => {
     await expect(writeReport([path.join(tmp, 'nope')], file, { ...quick, log: () => {} })).rejects.toThrow(InputError);
     await expect(writeReport([path.join(tmp, 'nope')], file, { ...quick, log: () => {} })).rejects.toThrow(/nothing to report on: .*nope does not exist/);
     expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it('makes the CLI print one clear line and exit non-zero when no input is usable', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'report', path.join(tmp, 'nope'), '--out', path.join(tmp, 'x.html')], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^tvlens report: error: nothing to report on: .*nope does not exist$/);
+    expect(fs.existsSync(path.join(tmp, 'x.html'))).toBe(false);
   });
 });

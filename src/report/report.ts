@@ -20,6 +20,7 @@ import { type ExplorerModel, explorerModel, explorerSupport } from './explorer.j
 import { type Section, esc, page } from './html.js';
 import { type CheckpointRef, type ModelInput, describeTask, readInputs, taskSetKey, trainCommand } from './inputs.js';
 import { ortAssets } from './ort-assets.js';
+import { compareSection } from './sections/compare.js';
 import { explorerSection } from './sections/explorer.js';
 import { methodsSection } from './sections/methods.js';
 import { patchSection } from './sections/patching.js';
@@ -82,13 +83,13 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   const series = new Map<ModelInput, SeriesPoint[]>();
   const patches = new Map<ModelInput, { r: PatchResult; command: string }>();
   for (const m of models) {
-    const given = m.analyses.get('tv-search') as unknown as TvSearchResult | undefined;
+    const given = usable<TvSearchResult>(m, 'tv-search', ['metric', 'tasks', 'average.curve', 'average.best', 'options.shots'], problems);
     if (given) searches.set(m, { r: given, command: `given: ${m.source}` });
     else if (m.checkpoint && options.analyse !== false) {
       const r = await guarded(problems, m.label, () => runSearch(m.checkpoint!, m.task, search, log, m.label));
       if (r) searches.set(m, { r, command: tvCommand(m.checkpoint.file) });
     }
-    const givenPatch = m.analyses.get('patch') as unknown as PatchResult | undefined;
+    const givenPatch = usable<PatchResult>(m, 'patch', ['rows', 'columns', 'normalized', 'clean', 'corrupted', 'directionNote'], problems);
     if (givenPatch) patches.set(m, { r: givenPatch, command: `given: ${m.source}` });
     else if (m.checkpoint && options.analyse !== false) {
       const r = await guarded(problems, m.label, () => runPatch(m.checkpoint!, m.task, search, log, m.label));
@@ -142,6 +143,7 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   add(shotsSection(models), 'ICL against shots', models.filter((m) => m.metrics.length).map(trainCmd).join('; ') || undefined);
   const tvModels = indexed.filter(({ m }) => searches.has(m)).map(({ m, i }) => ({ m, i, ...searches.get(m)! }));
   add(tvSection(tvModels), 'task-vector accuracy against layer', tvModels.map((t) => t.command).join('; '));
+  if (comparable) add(compareSection(tvModels), 'models compared', tvModels.map((t) => t.command).join('; '));
   const patched = indexed.filter(({ m }) => patches.has(m)).map(({ m }) => ({ label: m.label, ...patches.get(m)! }));
   add(patchSection(patched), 'activation patching', patched.map((p) => p.command).join('; '));
   const seriesRuns = indexed.filter(({ m }) => series.has(m)).map(({ m, i }) => ({ m, i, points: series.get(m)! }));
@@ -200,6 +202,17 @@ const runPatch = (c: CheckpointRef, task: TaskConfig | null, search: ReportOptio
     const r = await patch(engine, cfg, { maxTasks, prompts, shots, seed });
     return { ...r, ms: 0 };
   });
+
+/** A given analysis output, if it has the fields the report draws from; else a problem line. */
+function usable<T>(m: ModelInput, kind: string, fields: readonly string[], problems: string[]): T | undefined {
+  const out = m.analyses.get(kind);
+  if (!out) return undefined;
+  const missing = fields.filter((f) => f.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), out) === undefined);
+  if (missing.length === 0) return out as unknown as T;
+  problems.push(`${m.label}: the ${kind} output given lacks ${missing.join(', ')} (made by another tvlens version?); it is not drawn`);
+  m.analyses.delete(kind);
+  return undefined;
+}
 
 function safeTask(t: TaskConfig | null): TaskConfig | null {
   if (!t) return null;
