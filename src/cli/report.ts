@@ -39,6 +39,7 @@ export const reportCommand: Command = {
     else {
       const mb = (summary.bytes / 1e6).toFixed(1);
       console.log(`wrote ${path.relative(process.cwd(), summary.file) || summary.file} (${mb} MB; sections: ${summary.sections.join(', ')})`);
+      for (const f of summary.findings) console.log(f);
       if (summary.problems.length) console.log(`${summary.problems.length} problem(s) noted at the top of the report`);
     }
   },

@@ -54,6 +54,8 @@ export interface ReportSummary {
   readonly sections: readonly string[];
   /** What could not be drawn, and why. */
   readonly problems: readonly string[];
+  /** One sentence per model on what the task-vector search found (for a console summary). */
+  readonly findings: readonly string[];
   readonly ms: number;
 }
 
@@ -174,7 +176,8 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     scripts,
   });
   writeFileAtomic(outFile, html);
-  return { file: outFile, bytes: Buffer.byteLength(html), sections: sections.map((s) => s.id), problems, ms: performance.now() - t0 };
+  const findings = models.filter((m) => searches.has(m)).map((m) => `${m.label}: ${verdict(searches.get(m)!.r)}`);
+  return { file: outFile, bytes: Buffer.byteLength(html), sections: sections.map((s) => s.id), problems, findings, ms: performance.now() - t0 };
 }
 
 /** Runs an analysis on a checkpoint with the analysis engine; timings are dropped (a report must not vary). */

@@ -81,7 +81,7 @@ export interface LegendItem {
   readonly label: string;
   readonly color: string;
   readonly dashed?: boolean;
-  readonly kind?: 'line' | 'dot' | 'band';
+  readonly kind?: 'line' | 'dot' | 'band' | 'box';
 }
 
 /** A legend laid out in rows under the chart title area (top), wrapping at the plot width. */
@@ -95,8 +95,8 @@ function legend(items: readonly LegendItem[], x0: number, y0: number, maxWidth: 
     const swatch =
       it.kind === 'dot'
         ? `<circle cx="${r1(x + 7)}" cy="${y - 4}" r="4" fill="${it.color}"/>`
-        : it.kind === 'band'
-          ? `<rect x="${r1(x)}" y="${y - 9}" width="16" height="10" fill="${it.color}" opacity="0.25"/>`
+        : it.kind === 'band' || it.kind === 'box'
+          ? `<rect x="${r1(x)}" y="${y - 9}" width="16" height="10" fill="${it.color}"${it.kind === 'band' ? ' opacity="0.25"' : ''}/>`
           : `<line x1="${r1(x)}" x2="${r1(x + 16)}" y1="${y - 4}" y2="${y - 4}" stroke="${it.color}" stroke-width="2.5"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>`;
     parts.push(`${swatch}<text x="${r1(x + 21)}" y="${y}">${esc(it.label)}</text>`);
     x += w;
@@ -317,7 +317,7 @@ export interface Bars {
 
 export function bars(b: Bars): string {
   const width = Math.max(420, 90 + b.categories.length * (b.series.length * 22 + 30));
-  const lg = legend(b.series.map((s) => ({ label: s.label, color: s.color, kind: 'band' as const })), 56, 14, width - 70);
+  const lg = legend(b.series.map((s) => ({ label: s.label, color: s.color, kind: 'box' as const })), 56, 14, width - 70);
   const f: Frame = { width, height: 260 + lg.height, left: 56, right: 14, top: 12 + lg.height, bottom: 42 };
   const vals = b.series.flatMap((s) => [...s.values, ...(s.intervals ?? []).flatMap((i) => (i ? [i[0], i[1]] : []))]).filter(Number.isFinite);
   const yd: [number, number] = b.yDomain ? [b.yDomain[0], b.yDomain[1]] : [Math.min(0, ...vals), Math.max(0, ...vals) * 1.08 || 1];
