@@ -12,7 +12,7 @@ export const reportCommand: Command = {
   options: {
     out: { type: 'string', description: 'the HTML file to write' },
     title: { type: 'string', description: 'the page title (default: the model names)' },
-    'no-analyse': { type: 'boolean', description: 'draw only the analysis outputs given; do not run the task-vector search on models without one' },
+    'no-analyse': { type: 'boolean', description: 'draw only the analysis outputs given; run no task-vector search or patching here' },
     'no-series': { type: 'boolean', description: 'do not search every checkpoint of a run (no emergence section)' },
     'no-explorer': { type: 'boolean', description: 'leave out the in-browser explorer (the report shrinks by about 5 MB)' },
     prompts: { type: 'string', description: 'searches run here: demo prompts per task that θ averages over (default 16)' },

@@ -100,6 +100,7 @@ function main(): void {
     ui.task.innerHTML = '';
     m.tasks.forEach((t, i) => ui.task.add(new Option(`${t.name}${t.split === 'heldout' ? ' (held-out)' : ''}`, String(i))));
     ui.layer.max = String(m.layers);
+    $('ex-layer-ticks').innerHTML = Array.from({ length: m.layers + 1 }, (_, l) => `<option value="${l}"></option>`).join('');
     ui.layer.value = String(m.defaultLayer);
     fillTask();
   }

@@ -13,7 +13,7 @@ The task vector of the chosen task (precomputed in Node: the mean residual at th
 <label for="ex-task">task</label><select id="ex-task"></select>
 <label for="ex-sample">sample prompt</label><select id="ex-sample"></select>
 <label for="ex-prompt">prompt (edit freely)</label><input type="text" id="ex-prompt" spellcheck="false" autocomplete="off">
-<label for="ex-layer">inject the task vector at layer: <span id="ex-layer-label"></span></label><input type="range" id="ex-layer" min="0" max="${m0.layers}" step="1" value="${m0.defaultLayer}">
+<label for="ex-layer">inject the task vector at layer: <span id="ex-layer-label"></span></label><input type="range" id="ex-layer" min="0" max="${m0.layers}" step="1" value="${m0.defaultLayer}" list="ex-layer-ticks"><datalist id="ex-layer-ticks"></datalist>
 <div class="status" id="ex-status">loading onnxruntime-web…</div>
 </div>
 <div>

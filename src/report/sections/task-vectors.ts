@@ -96,7 +96,7 @@ export function emergenceSection(runs: readonly { m: ModelInput; i: number; poin
   const finite = strength.some((s) => s.points.some((p) => Number.isFinite(p[1])));
   const figs = [
     figure(
-      lineChart({ label: 'task-vector and ICL score against step', xTitle: 'training step of the checkpoint', yTitle: metricTitle(metric), series: score, yDomain: metric === 'accuracy' ? [0, 1] : undefined }),
+      lineChart({ label: 'task-vector and ICL score against step', xTitle: 'training step of the checkpoint', yTitle: metricTitle(metric), series: score, yDomain: metric === 'accuracy' ? [0, 1] : undefined, legendExtra: [{ label: 'zero-shot (thin)', color: '#8a939e' }] }),
       'Solid: zero-shot prompts with the task vector injected at the best layer (test half). Dashed: k-shot ICL. Thin: zero-shot without injection.',
     ),
     finite ? figure(
