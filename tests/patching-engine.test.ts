@@ -54,6 +54,12 @@ function variants(cfg: ModelConfig, T: number, B: number): Variant[] {
     [z(1, [2], 0)],
     [z(2, [0, 1, 2, 3, 4, 5, 6, 7].filter((p) => p < T))],
     [z(1, [3], 1), resid(2, [4])],
+    // One-row entries at one position: the rows after it reuse the base's queries, keys and values.
+    [resid(0, [5])],
+    [resid(1, [5], 'add')],
+    [resid(L - 1, [5])],
+    [resid(L, [5])],
+    [z(0, [5], 0)],
   ];
 }
 

@@ -72,7 +72,8 @@ export interface BaseRun {
   readonly seq: number;
   /** resid[ℓ] [B, T, D] for ℓ = 0..L. */
   readonly resid: readonly Float32Array[];
-  /** k[ℓ], v[ℓ] [B, H, T, dh] for each block. */
+  /** q[ℓ], k[ℓ], v[ℓ] [B, H, T, dh] for each block (after rotary). */
+  readonly q: readonly Float32Array[];
   readonly k: readonly Float32Array[];
   readonly v: readonly Float32Array[];
   /** z[ℓ] [B, T, H, dh] for each block, when asked for. */
@@ -87,6 +88,8 @@ export const promptFeeds = (batch: Batch): Record<string, HostTensor> => batchFe
 export interface EngineOptions extends SessionOptions {
   /** Most suffix rows (prompts × variants × positions) per fast run; bounds memory. Default 16384. */
   readonly rowsPerRun?: number;
+  /** Reuse the base run's rows after a one-row patch at its entry block (plan.reuse). Default true; off for comparisons. */
+  readonly reuseRows?: boolean;
 }
 
 export class Engine {
@@ -145,7 +148,7 @@ export class Engine {
   async base(feeds: Record<string, HostTensor>, options: { z?: boolean } = {}): Promise<BaseRun> {
     const L = this.cfg.layers;
     const s = await this.session('base', () => this.baseGraph());
-    const names = ['out.last', ...range(L + 1).map((l) => `resid.${l}`), ...range(L).flatMap((l) => [`k.${l}`, `v.${l}`, ...(options.z ? [`z.${l}`] : [])])];
+    const names = ['out.last', ...range(L + 1).map((l) => `resid.${l}`), ...range(L).flatMap((l) => [`q.${l}`, `k.${l}`, `v.${l}`, ...(options.z ? [`z.${l}`] : [])])];
     const r = await s.run({ ...feeds, at: atFeed(0) }, names);
     const first = Object.values(feeds)[0];
     const get = (n: string) => r[n].data as Float32Array;
@@ -153,6 +156,7 @@ export class Engine {
       batch: first.shape[0],
       seq: first.shape[1],
       resid: range(L + 1).map((l) => get(`resid.${l}`)),
+      q: range(L).map((l) => get(`q.${l}`)),
       k: range(L).map((l) => get(`k.${l}`)),
       v: range(L).map((l) => get(`v.${l}`)),
       z: options.z ? range(L).map((l) => get(`z.${l}`)) : null,
@@ -169,10 +173,16 @@ export class Engine {
     const groups = new Map<number, number[]>();
     variants.forEach((v, i) => {
       this.checkVariant(v, base.seq);
+      // A variant that writes back what is already there is the base run: ICL corruptions leave
+      // most positions of the lower layers untouched, so whole rows of a patching grid are this.
+      if (writesNothing(v, base, this.cfg)) {
+        results[i] = base.out.slice();
+        return;
+      }
       const start = Math.min(...v.map((p) => Math.min(...p.positions)));
       groups.set(start, [...(groups.get(start) ?? []), i]);
     });
-    let done = 0;
+    let done = variants.length - [...groups.values()].reduce((n, m) => n + m.length, 0);
     for (const [start, members] of [...groups].sort((a, b) => a[0] - b[0])) {
       const out = await this.runGroup(base, start, members.map((i) => variants[i]));
       members.forEach((vi, j) => (results[vi] = out[j]));
@@ -250,7 +260,8 @@ export class Engine {
     const at = g.input('at', 'int64', [1]);
     const resid = range(cfg.layers + 1).map((l) => hooks.get(residualAtLayer(l).name)!);
     resid.forEach((r, l) => g.output(r, `resid.${l}`));
-    kv.forEach(({ k, v }, l) => {
+    kv.forEach(({ q, k, v }, l) => {
+      g.output(q, `q.${l}`);
       g.output(k, `k.${l}`);
       g.output(v, `v.${l}`);
       g.output(hooks.get(hookPoint('attn.hook_z', l).name)!, `z.${l}`);
@@ -325,6 +336,13 @@ export class Engine {
       inject: [...new Set(variants.flatMap((v, i) => v.filter((p) => siteKey(p.site) !== siteKey(entries[i])).map((p) => p.site.layer)))].sort((a, b) => a - b),
       prefix: start > 0,
       single: S === 1,
+      // Entries that change only the first suffix row keep the base's other rows at their entry block.
+      reuse:
+        this.options.reuseRows !== false &&
+        S > 1 &&
+        variants.every((v, i) => v.every((p) => p.site.kind !== 'resid' || p.site.layer !== entries[i].layer || (p.positions.length === 1 && p.positions[0] === start))) &&
+        entries.some((e) => e.kind === 'resid' && e.layer < L) &&
+        !variants.some((v, i) => v.some((p) => siteKey(p.site) !== siteKey(entries[i]))),
     };
     const session = await this.session(`suffix:${JSON.stringify(plan)}`, () => {
       const g = new Graph('float32');
@@ -373,7 +391,19 @@ export class Engine {
       };
       for (let l = 0; l <= L; l++) {
         const members = order.filter((i) => entries[i].kind === 'resid' && entries[i].layer === l);
-        if (members.length) feeds[`resid.${l}`] = { dtype: 'float32', shape: [N, members.length, S, D], data: entryFeed({ kind: 'resid', layer: l }, members) };
+        if (!members.length) continue;
+        feeds[`resid.${l}`] = { dtype: 'float32', shape: [N, members.length, S, D], data: entryFeed({ kind: 'resid', layer: l }, members) };
+        if (!plan.reuse || l === L) continue;
+        for (const [m, src] of [['q', base.q[l]], ['k', base.k[l]], ['v', base.v[l]]] as const) {
+          const data = new Float32Array(N * H * S * dh);
+          for (let n = 0; n < N; n++) {
+            for (let h = 0; h < H; h++) {
+              const from = (((n0 + n) * H + h) * T + start) * dh;
+              data.set(src.subarray(from, from + S * dh), (n * H + h) * S * dh);
+            }
+          }
+          feeds[`${m}s.${l}`] = { dtype: 'float32', shape: [N, H, S, dh], data };
+        }
       }
       for (let l = 0; l < L; l++) {
         const members = order.filter((i) => entries[i].kind === 'z' && entries[i].layer === l);
@@ -416,6 +446,26 @@ export class Engine {
   }
 }
 
+/** Whether every patch of `v` writes, for every prompt, exactly the base run's own value. */
+function writesNothing(v: Variant, base: BaseRun, cfg: ModelConfig): boolean {
+  const [H, dh, D, T] = [cfg.heads, dHeadOf(cfg), cfg.dModel, base.seq];
+  for (const p of v) {
+    if (p.site.kind === 'z' && !base.z) return false;
+    const src = p.site.kind === 'resid' ? base.resid[p.site.layer] : base.z![p.site.layer];
+    const stride = p.site.kind === 'resid' ? D : H * dh;
+    const offset = p.site.kind === 'z' && p.head !== undefined ? p.head * dh : 0;
+    for (let n = 0; n < base.batch; n++) {
+      for (let i = 0; i < p.positions.length; i++) {
+        const value = p.value(n, i);
+        if (value === null) continue;
+        const at = (n * T + p.positions[i]) * stride + offset;
+        for (let d = 0; d < value.length; d++) if (p.mode === 'replace' ? value[d] !== src[at + d] : value[d] !== 0) return false;
+      }
+    }
+  }
+  return true;
+}
+
 /** Writes one patch into a variant's entry rows [S, width·(H or 1)] starting at `at`. */
 function writePatch(data: Float32Array, at: number, p: SitePatch, n: number, start: number, width: number, heads: number): void {
   p.positions.forEach((pos, i) => {
@@ -443,6 +493,7 @@ export function subsetBase(base: BaseRun, indices: readonly number[]): BaseRun {
     batch: indices.length,
     seq: base.seq,
     resid: base.resid.map(pick),
+    q: base.q.map(pick),
     k: base.k.map(pick),
     v: base.v.map(pick),
     z: base.z ? base.z.map(pick) : null,

@@ -22,13 +22,14 @@ export interface ForwardResult {
   /** Every hook's value, by name. */
   readonly hooks: ReadonlyMap<string, Value>;
   /**
-   * Each block's attention keys and values [batch, head, pos, d_head] (keys after rotary): what a
-   * suffix forward (suffix.ts) attends to instead of recomputing the unchanged prefix.
+   * Each block's attention queries, keys and values [batch, head, pos, d_head] (after rotary):
+   * what a suffix forward (suffix.ts) reuses instead of recomputing positions a patch leaves alone.
    */
   readonly kv: readonly KeysValues[];
 }
 
 export interface KeysValues {
+  readonly q: Value;
   readonly k: Value;
   readonly v: Value;
 }
@@ -168,7 +169,7 @@ export class Transformer {
     let k = op.transpose(split(project('K')), [0, 2, 1, 3]); // [batch, head, pos, d_head]
     const v = op.transpose(split(project('V')), [0, 2, 1, 3]); // [batch, head, pos, d_head]
     if (rotary) [q, k] = [rotate(q, rotary), rotate(k, rotary)];
-    kv.push({ k, v });
+    kv.push({ q, k, v });
     const scores = op.add(op.mul(op.matmul(q, op.transposeLast(k)), 1 / Math.sqrt(dh)), maskBias); // [batch, head, q, k]
     const pattern = hook('attn.hook_pattern', l, op.softmax(scores));
     const z = hook('attn.hook_z', l, op.transpose(op.matmul(pattern, v), [0, 2, 1, 3])); // [batch, pos, head, d_head]

@@ -1,0 +1,122 @@
+/**
+ * Analysis figures: the cost of a task-vector search over every layer and of a layer × position
+ * patching sweep, each against the naive method (one full forward pass per layer, or per cell)
+ * and against one plain forward pass over the same prompts. The model is the reference size
+ * (4 layers, d_model 128, 4 heads) on discrete tasks with V = 32 and 8 demos (34 positions).
+ * Weights are random: the cost does not depend on them.
+ */
+import { Engine, type ModelWeights, type Variant, promptFeeds } from '../analysis/engine.js';
+import { patch, promptPairs } from '../analysis/patching.js';
+import { tvSearch } from '../analysis/tv-search.js';
+import { inferenceGraph } from '../checkpoint/checkpoint.js';
+import { Graph, toOnnxBytes } from '../graph/index.js';
+import { resolveModelConfig } from '../model/config.js';
+import { declareParams } from '../model/transformer.js';
+import { Session } from '../runtime/session.js';
+import { type Task, resolveTaskConfig, taskList, taskPrompts, zeroShotPrompts } from '../tasks/index.js';
+import { batchFeeds } from '../train/evaluate.js';
+import { Rng } from '../util/rng.js';
+import { concatBatches } from '../analysis/batches.js';
+import { REFERENCE } from './foundation.js';
+import { timeInterleaved } from './timing.js';
+
+const TASK = { kind: 'discrete', vocab: 32, demos: { min: 8, max: 8 }, heldoutTasks: 4 } as const;
+
+function benchModel(): ModelWeights {
+  const cfg = resolveModelConfig({ ...REFERENCE, vocab: TASK.vocab + 2, maxSeq: 64 });
+  const g = new Graph('float32');
+  declareParams(g, cfg, 0);
+  return { cfg, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) };
+}
+
+async function plainForward(model: ModelWeights): Promise<Session> {
+  return Session.open(toOnnxBytes(inferenceGraph(model.cfg).graph, { paramData: model.params }));
+}
+
+/** The task-vector search over all 5 layers: 16 tasks, 16 demo prompts and 64 zero-shot queries each. */
+export async function tvSearchFigures(repeats = 5): Promise<Record<string, number>> {
+  const model = benchModel();
+  const cfg = resolveTaskConfig(TASK);
+  const tasks: Task[] = taskList(cfg, 'train').slice(0, 16);
+  const options = { tasks, prompts: 16, queries: 64, seed: 0 };
+  const engine = Engine.open(model);
+  const forward = await plainForward(model);
+  // The same prompts the search draws (its demo and zero-shot streams), for the plain passes.
+  const rng = new Rng(0);
+  const [demoRng, zsRng] = [rng.fork(), rng.fork()];
+  const demos = batchFeeds(concatBatches(tasks.map((t) => taskPrompts(cfg, t, demoRng.fork(), 16, 8))), false);
+  const zs = batchFeeds(concatBatches(tasks.map((t) => zeroShotPrompts(cfg, t, zsRng.fork(), 64))), false);
+  const t = await timeInterleaved(
+    {
+      forward: async () => {
+        await forward.run(demos);
+        await forward.run(zs);
+      },
+      fast: () => tvSearch(engine, cfg, options),
+      naive: () => tvSearch(engine, cfg, { ...options, method: 'naive' }),
+    },
+    repeats,
+    1,
+  );
+  await engine.release();
+  await forward.release();
+  return {
+    tv_search_forward_ms: t.forward,
+    tv_search_ms: t.fast,
+    tv_search_naive_ms: t.naive,
+    tv_search_over_forward: t.fast / t.forward,
+    tv_search_naive_over_forward: t.naive / t.forward,
+    tv_search_target: 2,
+  };
+}
+
+/**
+ * A resid_pre × position sweep: 4 blocks × 34 positions = 136 cells over 32 prompt pairs. The
+ * naive method's cost is (cells + 2) forward passes with one patched site each (the 2 are the
+ * clean and corrupted runs it also needs): each costs the same, so one is timed, interleaved
+ * with the sweep, rather than running all 138 every repeat.
+ */
+export async function patchFigures(repeats = 5): Promise<Record<string, number>> {
+  const model = benchModel();
+  const cfg = resolveTaskConfig(TASK);
+  const tasks = taskList(cfg, 'train').slice(0, 4);
+  const options = { tasks, prompts: 8, seed: 0, site: 'resid_pre' as const };
+  const engine = Engine.open(model);
+  const plain = Engine.open(model, { reuseRows: false });
+  const forward = await plainForward(model);
+  const pair = promptPairs(cfg, tasks, { count: 8, corruption: 'other-task', seed: 0 });
+  const feeds = promptFeeds(pair.corrupted);
+  const [T, D] = [pair.clean.seq, model.cfg.dModel];
+  const cells = model.cfg.layers * T;
+  const value = new Float32Array(D);
+  const cell: Variant = [{ site: { kind: 'resid', layer: 1 }, positions: [T - 5], mode: 'replace', value: () => value }];
+  const t = await timeInterleaved(
+    {
+      forward: () => forward.run(feeds),
+      naiveCell: () => engine.patchedNaive(feeds, [cell]),
+      sweep: () => patch(engine, cfg, options),
+      sweepNoReuse: () => patch(plain, cfg, options),
+    },
+    repeats,
+    1,
+  );
+  await engine.release();
+  await plain.release();
+  await forward.release();
+  const naive = (cells + 2) * t.naiveCell;
+  return {
+    patch_cells: cells,
+    patch_forward_ms: t.forward,
+    patch_naive_cell_ms: t.naiveCell,
+    patch_sweep_ms: t.sweep,
+    patch_sweep_naive_ms: naive,
+    patch_naive_over_sweep: naive / t.sweep,
+    patch_naive_over_sweep_without_row_reuse: naive / t.sweepNoReuse,
+    patch_forward_per_cell_over_sweep: (cells * t.forward) / t.sweep,
+    patch_sweep_target: 5,
+  };
+}
+
+export async function analysisFigures(): Promise<Record<string, number>> {
+  return { ...(await tvSearchFigures()), ...(await patchFigures()) };
+}
