@@ -20,7 +20,7 @@ describe('report determinism', { timeout: 120000 }, () => {
     await writeReport([run], file, { search: FAST_SEARCH, log: () => {}, now: new Date('2021-06-01T12:00:00Z') });
     const lb = fs.readFileSync(file, 'utf8').split('\n');
     expect(la.length).toBe(lb.length);
-    const differing = la.map((l, i) => i).filter((i) => la[i] !== lb[i]);
+    const differing = la.map((_, i) => i).filter((i) => la[i] !== lb[i]);
     expect(differing).toHaveLength(1);
     expect(la[differing[0]]).toMatch(/^<p class="stamp" id="stamp">Generated 2020-01-01T00:00:00.000Z/);
   });

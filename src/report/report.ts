@@ -7,24 +7,18 @@
  * Bad input never stops the report: each problem becomes a line at the top of the report and on
  * stderr, and every section that can be drawn is drawn.
  */
-import path from 'node:path';
-import { Engine, fromCheckpoint } from '../analysis/engine.js';
-import { type PatchResult, patch } from '../analysis/patching.js';
-import { type TvSearchOptions, type TvSearchResult, tvSearch } from '../analysis/tv-search.js';
-import { loadCheckpoint } from '../checkpoint/checkpoint.js';
-import { InputError, TvlensError } from '../errors.js';
-import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
-import { type ExplorerModel, explorerModel, explorerSupport } from './explorer.js';
+import { type Gathered, type SearchOptions, analysisCommand, gatherAnalyses } from './analyses.js';
 import { type Section, esc, page } from './html.js';
-import { type CheckpointRef, type ModelInput, describeTask, readInputs, taskSetKey, trainCommand } from './inputs.js';
+import { type ModelInput, describeTask, readInputs, taskSetKey, trainCommand } from './inputs.js';
 import { ortAssets } from './ort-assets.js';
 import { compareSection } from './sections/compare.js';
 import { explorerSection } from './sections/explorer.js';
 import { methodsSection } from './sections/methods.js';
 import { patchSection } from './sections/patching.js';
-import { type SeriesPoint, emergenceSection, tvSection, verdict } from './sections/task-vectors.js';
+import { emergenceSection, tvSection, verdict } from './sections/task-vectors.js';
 import { shotsSection, trainingSection } from './sections/training.js';
 import { webScript } from './web-script.js';
 
@@ -38,7 +32,7 @@ export interface ReportOptions {
   /** Embed the interactive explorer (adds about 5 MB: the model and onnxruntime-web). Default true. */
   readonly explorer?: boolean;
   /** Options of the searches the report runs itself. Default: the search's defaults. */
-  readonly search?: Pick<TvSearchOptions, 'prompts' | 'queries' | 'shots' | 'seed' | 'maxTasks'>;
+  readonly search?: SearchOptions;
   /** The command line recorded in the methods section. Default: a writeReport call. */
   readonly command?: string;
   /** The time on the report's one timestamp line. Default: now. */
@@ -65,9 +59,7 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   const { models, problems } = readInputs(inputs);
   if (models.length === 0) throw new InputError(`nothing to report on: ${problems.join('; ') || 'no models given'}`);
   const search = { ...options.search };
-  const flags = Object.entries(search).map(([k, v]) => ` --${k} ${v}`).join('');
-  const tvCommand = (file: string) => `tvlens tv-search ${file}${flags}`;
-  const patchCommand = (file: string) => `tvlens patch ${file}${flags}`;
+  const tvCommand = (file: string) => analysisCommand('tv-search', file, search);
   const commands: [string, string][] = [];
   const notes: string[] = [];
 
@@ -80,60 +72,11 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     );
   }
 
-  // Task-vector search: given as output, or run here on the model's checkpoint.
-  const searches = new Map<ModelInput, { r: TvSearchResult; command: string }>();
-  const series = new Map<ModelInput, SeriesPoint[]>();
-  const patches = new Map<ModelInput, { r: PatchResult; command: string }>();
-  for (const m of models) {
-    const given = usable<TvSearchResult>(m, 'tv-search', ['metric', 'tasks', 'average.curve', 'average.best', 'options.shots'], problems);
-    if (given) searches.set(m, { r: given, command: `given: ${m.source}` });
-    else if (m.checkpoint && options.analyse !== false) {
-      const r = await guarded(problems, m.label, () => runSearch(m.checkpoint!, m.task, search, log, m.label));
-      if (r) searches.set(m, { r, command: tvCommand(m.checkpoint.file) });
-    }
-    const givenPatch = usable<PatchResult>(m, 'patch', ['rows', 'columns', 'normalized', 'clean', 'corrupted', 'directionNote'], problems);
-    if (givenPatch) patches.set(m, { r: givenPatch, command: `given: ${m.source}` });
-    else if (m.checkpoint && options.analyse !== false) {
-      const r = await guarded(problems, m.label, () => runPatch(m.checkpoint!, m.task, search, log, m.label));
-      if (r) patches.set(m, { r, command: patchCommand(m.checkpoint.file) });
-    }
-    if (options.series !== false && options.analyse !== false && m.checkpoints.length >= 2) {
-      const points: SeriesPoint[] = [];
-      for (const c of m.checkpoints) {
-        const r = c === m.checkpoint && searches.get(m) ? searches.get(m)!.r : await guarded(problems, `${m.label} step ${c.manifest.step}`, () => runSearch(c, m.task, search, log, `${m.label} step ${c.manifest.step}`));
-        if (r) points.push({ step: c.manifest.step, r });
-      }
-      series.set(m, points);
-    }
-  }
-  if (options.analyse === false && [...searches.keys()].length < models.length) notes.push('analyse was off: models without a tv-search output have no task-vector section');
-
-  // The explorer: models with a checkpoint whose tasks it can show.
-  const explorers: ExplorerModel[] = [];
-  if (options.explorer !== false) {
-    for (const m of models) {
-      if (!m.checkpoint) continue;
-      const task = safeTask(m.task);
-      const why = task ? explorerSupport(task) : 'its task config is missing';
-      if (why) {
-        problems.push(`${m.label}: no explorer: ${why}`);
-        continue;
-      }
-      // Layer 0 at the arrow is the arrow's own embedding, the same in every prompt (without
-      // learned positions), so injecting there changes nothing: start the slider elsewhere.
-      const best = searches.get(m)?.r.average.best.layer;
-      const s = searches.get(m)?.r.options;
-      log(`report: task vectors for the explorer (${m.label})`);
-      const ex = await guarded(problems, m.label, () =>
-        explorerModel(m.label, loadCheckpoint(m.checkpoint!.file), task!, { prompts: s?.prompts, shots: s?.shots, seed: s?.seed, defaultLayer: best !== undefined && best >= 1 ? best : undefined }),
-      );
-      if (ex) explorers.push(ex);
-    }
-  }
+  const { searches, patches, series, explorers } = await gatherAnalyses(models, options, search, problems, log);
+  if (options.analyse === false && searches.size < models.length) notes.push('analyse was off: models without a tv-search output have no task-vector section');
 
   // Sections, in reading order.
   const indexed = models.map((m, i) => ({ m, i }));
-  const trainCmd = trainCommand;
   const sections: Section[] = [];
   const add = (s: Section | null, figure: string, command?: string) => {
     if (!s) return;
@@ -141,8 +84,8 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     if (command) commands.push([figure, command]);
   };
   add(overviewSection(models, searches), 'overview');
-  add(trainingSection(models, trainCmd), 'training curves, ICL against step', models.filter((m) => m.metrics.length).map(trainCmd).join('; '));
-  add(shotsSection(models), 'ICL against shots', models.filter((m) => m.metrics.length).map(trainCmd).join('; ') || undefined);
+  add(trainingSection(models, trainCommand), 'training curves, ICL against step', models.filter((m) => m.metrics.length).map(trainCommand).join('; '));
+  add(shotsSection(models), 'ICL against shots', models.filter((m) => m.metrics.length).map(trainCommand).join('; ') || undefined);
   const tvModels = indexed.filter(({ m }) => searches.has(m)).map(({ m, i }) => ({ m, i, ...searches.get(m)! }));
   add(tvSection(tvModels), 'task-vector accuracy against layer', tvModels.map((t) => t.command).join('; '));
   if (comparable) add(compareSection(tvModels), 'models compared', tvModels.map((t) => t.command).join('; '));
@@ -180,64 +123,7 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   return { file: outFile, bytes: Buffer.byteLength(html), sections: sections.map((s) => s.id), problems, findings, ms: performance.now() - t0 };
 }
 
-/** Runs an analysis on a checkpoint with the analysis engine; timings are dropped (a report must not vary). */
-async function analyse<T>(c: CheckpointRef, task: TaskConfig | null, what: string, label: string, log: (l: string) => void, f: (engine: Engine, cfg: TaskConfig) => Promise<T>): Promise<T> {
-  const cfg = safeTask(task ?? (c.manifest.task as TaskConfig));
-  if (!cfg) throw new InputError(`${label}: its task config is missing or invalid, so the ${what} cannot make prompts`);
-  log(`report: ${what} on ${label}`);
-  const engine = Engine.open(fromCheckpoint(loadCheckpoint(c.file)));
-  try {
-    return await f(engine, cfg);
-  } finally {
-    await engine.release();
-  }
-}
-
-const runSearch = (c: CheckpointRef, task: TaskConfig | null, search: ReportOptions['search'], log: (l: string) => void, label: string): Promise<TvSearchResult> =>
-  analyse(c, task, 'task-vector search', label, log, async (engine, cfg) => {
-    const r = await tvSearch(engine, cfg, { ...search });
-    return { ...r, cost: { ...r.cost, ms: {} } };
-  });
-
-const runPatch = (c: CheckpointRef, task: TaskConfig | null, search: ReportOptions['search'], log: (l: string) => void, label: string): Promise<PatchResult> =>
-  analyse(c, task, 'activation patching', label, log, async (engine, cfg) => {
-    const { maxTasks, prompts, shots, seed } = search ?? {};
-    const r = await patch(engine, cfg, { maxTasks, prompts, shots, seed });
-    return { ...r, ms: 0 };
-  });
-
-/** A given analysis output, if it has the fields the report draws from; else a problem line. */
-function usable<T>(m: ModelInput, kind: string, fields: readonly string[], problems: string[]): T | undefined {
-  const out = m.analyses.get(kind);
-  if (!out) return undefined;
-  const missing = fields.filter((f) => f.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), out) === undefined);
-  if (missing.length === 0) return out as unknown as T;
-  problems.push(`${m.label}: the ${kind} output given lacks ${missing.join(', ')} (made by another tvlens version?); it is not drawn`);
-  m.analyses.delete(kind);
-  return undefined;
-}
-
-function safeTask(t: TaskConfig | null): TaskConfig | null {
-  if (!t) return null;
-  try {
-    return resolveTaskConfig(t);
-  } catch {
-    return null;
-  }
-}
-
-/** Runs `f`; a tvlens error becomes a problem line (the section is left out), anything else is a bug. */
-async function guarded<T>(problems: string[], label: string, f: () => Promise<T>): Promise<T | null> {
-  try {
-    return await f();
-  } catch (e) {
-    if (!(e instanceof TvlensError)) throw e;
-    problems.push(e.message.startsWith(label) ? e.message : `${label}: ${e.message}`);
-    return null;
-  }
-}
-
-function overviewSection(models: readonly ModelInput[], searches: Map<ModelInput, { r: TvSearchResult }>): Section {
+function overviewSection(models: readonly ModelInput[], searches: Gathered['searches']): Section {
   const cards = models.map((m) => {
     const last = m.metrics.at(-1);
     const k = last ? last.eval.train.byShots.length - 1 : null;

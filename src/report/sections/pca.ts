@@ -1,0 +1,63 @@
+/**
+ * PCA scatter of task vectors at a chosen layer, coloured by task. One SVG per layer is drawn in
+ * Node; radio buttons pick the one shown, with CSS only, so the figure needs no script and every
+ * layer's chart is in the file.
+ */
+import { type Section, esc, figure } from '../html.js';
+import { PALETTE, hues, scatter } from '../svg.js';
+
+/** One layer's projection: each point is one demo prompt's residual at the read position. */
+export interface PcaLayer {
+  readonly layer: number;
+  /** Share of variance on the first two components. */
+  readonly explained: readonly [number, number];
+  readonly points: readonly { readonly x: number; readonly y: number; readonly task: number }[];
+}
+
+export interface PcaInput {
+  readonly label: string;
+  readonly tasks: readonly string[];
+  readonly layers: readonly PcaLayer[];
+  /** The layer shown first (the searched best layer, say). */
+  readonly initial: number;
+  readonly command: string;
+}
+
+const pct = (v: number) => `${Math.round(100 * v)}%`;
+
+export function pcaFigures(p: PcaInput, index: number): string {
+  const colors = p.tasks.length <= PALETTE.length ? [...PALETTE] : hues(p.tasks.length);
+  const groups = p.tasks.map((t, i) => ({ label: t, color: colors[i] }));
+  const name = `pca${index}`;
+  const radios = p.layers
+    .map((l) => `<label><input type="radio" name="${name}" value="${l.layer}"${l.layer === p.initial ? ' checked' : ''}> ℓ=${l.layer}</label>`)
+    .join(' ');
+  const figs = p.layers.map((l) => {
+    const centroids = p.tasks.map((t, ti) => {
+      const own = l.points.filter((q) => q.task === ti);
+      const mean = (k: 'x' | 'y') => own.reduce((s, q) => s + q[k], 0) / (own.length || 1);
+      return { x: mean('x'), y: mean('y'), group: ti, title: `${t}: mean over its ${own.length} prompts` };
+    });
+    const svg = scatter({
+      label: `PCA of task vectors at layer ${l.layer}, ${p.label}`,
+      xTitle: `PC1 (${pct(l.explained[0])} of variance)`,
+      yTitle: `PC2 (${pct(l.explained[1])} of variance)`,
+      points: l.points.map((q, i) => ({ x: q.x, y: q.y, group: q.task, title: `${p.tasks[q.task]}, prompt ${i}` })),
+      groups,
+      highlight: centroids.filter((c) => Number.isFinite(c.x)),
+    });
+    return `<div class="pca-layer" data-layer="${l.layer}">${figure(svg, `${esc(p.label)}, layer ℓ=${l.layer}: each small dot is one demo prompt’s residual at the last arrow, projected on the first two principal components of all prompts at this layer; large dots are each task’s mean (its task vector). Tasks that separate here are told apart by this layer.`, p.command)}</div>`;
+  });
+  // Only the checked layer's figure shows: :has() matches the radio inside this block.
+  const css = p.layers.map((l) => `#${name}:has(input[value="${l.layer}"]:checked) .pca-layer[data-layer="${l.layer}"]{display:block}`).join('');
+  return `<div class="pca" id="${name}"><style>#${name} .pca-layer{display:none}${css}</style><div class="pca-pick">layer: ${radios}</div>${figs.join('')}</div>`;
+}
+
+export function pcaSection(inputs: readonly PcaInput[]): Section | null {
+  if (inputs.length === 0) return null;
+  return {
+    id: 'pca',
+    title: 'Task vectors in PCA',
+    html: `<p class="lead">Do the task vectors of different tasks sit apart? Pick a layer; each colour is one task.</p><div class="figs">${inputs.map((p, i) => pcaFigures(p, i)).join('')}</div>`,
+  };
+}
