@@ -164,6 +164,11 @@ export async function taskVectors(
 
 /** Runs the search. Output shape: see TvSearchResult. */
 export async function tvSearch(engine: Engine, cfg: TaskConfig, options: TvSearchOptions = {}): Promise<TvSearchResult> {
+  return (await tvSearchWithVectors(engine, cfg, options)).result;
+}
+
+/** The search, and the task vectors it made (for locality's separability and PCA). */
+export async function tvSearchWithVectors(engine: Engine, cfg: TaskConfig, options: TvSearchOptions = {}): Promise<{ result: TvSearchResult; vectors: TaskVectors }> {
   const o = { ...DEFAULTS, ...stripUndefined(options) };
   const L = engine.layers;
   const layers = [...(options.layers ?? range(L + 1))];
@@ -242,7 +247,7 @@ export async function tvSearch(engine: Engine, cfg: TaskConfig, options: TvSearc
   }
 
   const average = averageOver(per, scorer.higher);
-  return {
+  const result: TvSearchResult = {
     analysis: 'tv-search',
     convention: LAYER_CONVENTION,
     metric: scorer.metric,
@@ -252,6 +257,7 @@ export async function tvSearch(engine: Engine, cfg: TaskConfig, options: TvSearc
     average,
     cost: { demoPrompts: tv.demos.batch, zeroShotPrompts: zs.batch, ms },
   };
+  return { result, vectors: tv };
 }
 
 /** Per-query scores of the zero-shot prompts, task-major with `queries` each. */
