@@ -31,7 +31,8 @@ export interface Gathered {
 
 /** The CLI commands that reproduce a search or a sweep run here. */
 export function analysisCommand(kind: 'tv-search' | 'patch', file: string, search: SearchOptions): string {
-  return `tvlens ${kind} ${file}${Object.entries(search).map(([k, v]) => ` --${k} ${v}`).join('')}`;
+  const flag = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return `tvlens ${kind} ${file}${Object.entries(search).map(([k, v]) => ` --${flag(k)} ${v}`).join('')}`;
 }
 
 export async function gatherAnalyses(models: readonly ModelInput[], options: GatherOptions, search: SearchOptions, problems: string[], log: (l: string) => void): Promise<Gathered> {

@@ -72,7 +72,9 @@ function axes(f: Frame, x: (v: number) => number, y: (v: number) => number, xt: 
   for (const t of xt) parts.push(`<line class="grid" x1="${r1(x(t))}" x2="${r1(x(t))}" y1="${y0}" y2="${y1}"/><text class="tick" x="${r1(x(t))}" y="${y0 + 16}" text-anchor="middle">${esc(xLabels ? xLabels(t) : num(t))}</text>`);
   parts.push(`<line class="axis" x1="${x0}" x2="${x1}" y1="${y0}" y2="${y0}"/><line class="axis" x1="${x0}" x2="${x0}" y1="${y0}" y2="${y1}"/>`);
   parts.push(`<text class="title" x="${r1((x0 + x1) / 2)}" y="${f.height - 6}" text-anchor="middle">${esc(xTitle)}</text>`);
-  parts.push(`<text class="title" transform="translate(14 ${r1((y0 + y1) / 2)}) rotate(-90)" text-anchor="middle">${esc(yTitle)}</text>`);
+  // A long y title shrinks to fit the plot's height rather than run off the chart.
+  const fit = Math.min(12, Math.max(8, ((y0 - y1) / Math.max(yTitle.length, 1)) * 1.75));
+  parts.push(`<text class="title" transform="translate(14 ${r1((y0 + y1) / 2)}) rotate(-90)" text-anchor="middle"${fit < 12 ? ` style="font-size:${r1(fit)}px"` : ''}>${esc(yTitle)}</text>`);
   parts.push('</g>');
   return parts.join('');
 }
@@ -152,7 +154,7 @@ export function lineChart(c: LineChart): string {
   ];
   const width = c.width ?? 460;
   const lg = legend(items, 56, 14, width - 70);
-  const f: Frame = { width, height: (c.height ?? 260) + lg.height, left: 56, right: 14, top: 12 + lg.height, bottom: 42 };
+  const f: Frame = { width, height: (c.height ?? 280) + lg.height, left: 56, right: 14, top: 12 + lg.height, bottom: 42 };
   const xs = c.series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = [
     ...c.series.flatMap((s) => [...s.points.map((p) => p[1]), ...(s.band ?? []).flatMap((b) => [b[1], b[2]])]),

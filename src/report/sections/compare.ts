@@ -29,7 +29,7 @@ export function compareSection(models: readonly Compared[], extraColumns: readon
     band: r.average.curve.map((c) => [c.layers[0], c.all.low, c.all.high] as const),
   }));
   const overlay = figure(
-    lineChart({ label: 'task-vector curves of every model', xTitle: 'layer ℓ the task vector is injected at (0 = embeddings)', yTitle: `zero-shot + task vector: ${metricTitle(metric)}`, series: curves, integerX: true, yDomain: metric === 'accuracy' ? [0, 1] : undefined, width: 520 }),
+    lineChart({ label: 'task-vector curves of every model', xTitle: 'layer ℓ the task vector is injected at (0 = embeddings)', yTitle: `with the task vector: ${metricTitle(metric)}`, series: curves, integerX: true, yDomain: metric === 'accuracy' ? [0, 1] : undefined, width: 520 }),
     'The mean task-vector curve of each model with its 95% band over tasks. A tall narrow peak is a local task vector; a flat or low curve means the task is weakly or non-locally encoded.',
   );
   const cats = ['zero-shot', 'task vector at best ℓ', 'ICL'];

@@ -6,7 +6,10 @@ import { heatmap, num } from '../svg.js';
 /** "12:→q(→)" → the token and its role, for a two-line axis label. */
 export function splitColumn(label: string): { token: string; role: string } {
   const m = /^(\d+):([^()]+)\((.*)\)$/.exec(label);
-  return m ? { token: m[3], role: m[2] } : { token: label, role: '' };
+  if (m) return { token: m[3], role: m[2] };
+  // Vector prompts have no tokens: the role goes on top, the position under it.
+  const v = /^(\d+):([^()]+)$/.exec(label);
+  return v ? { token: v[2], role: v[1] } : { token: label, role: '' };
 }
 
 /**
@@ -25,13 +28,14 @@ export function rowLabel(r: string): string {
 
 export function patchFigure(label: string, r: PatchResult, command: string): string {
   const cols = r.columns.map(splitColumn);
+  const tokens = r.clean.accuracy !== null;
   const svg = heatmap({
     label: `activation patching, ${label}`,
     rows: r.rows.map(rowLabel),
     cols: cols.map((c) => c.token),
     subCols: cols.map((c) => c.role),
     values: r.normalized,
-    xTitle: 'position in the prompt (token above, its role below; q = the query)',
+    xTitle: tokens ? 'position in the prompt (token above, its role below; q = the query)' : 'position in the prompt (its role above, its index below; q = the query)',
     yTitle: r.site.startsWith('resid') ? 'layer ℓ' : 'block',
     valueTitle: 'normalised effect (1 = clean answer restored, 0 = no effect)',
   });
@@ -39,8 +43,8 @@ export function patchFigure(label: string, r: PatchResult, command: string): str
   const caption =
     `${esc(label)}: ${esc(r.directionNote)}. Corruption: ${r.corruption === 'other-task' ? 'the demos carry another task’s labels' : 'the demos’ labels are shuffled'}. ` +
     `Each cell patches <code>${esc(r.hook)}</code> at one block and one position, averaged over ${esc(String(r.options.prompts))} prompt pairs per task; ` +
-    `effect = (patched − corrupted) / (clean − corrupted) of the logit difference (clean ${num(r.clean.logitDiff)}, corrupted ${num(r.corrupted.logitDiff)}).${acc} ` +
-    `The axis shows the first prompt’s tokens; every prompt has the same layout.`;
+    `effect = (patched − corrupted) / (clean − corrupted) of ${tokens ? 'the logit difference between the clean and the corrupted answer' : '−MSE against the clean target'} (clean ${num(r.clean.logitDiff)}, corrupted ${num(r.corrupted.logitDiff)}).${acc} ` +
+    (tokens ? 'The axis shows the first prompt’s tokens; every prompt has the same layout.' : '');
   return figure(svg, caption, command);
 }
 

@@ -28,7 +28,7 @@ export function tvFigure(label: string, r: TvSearchResult, color: string, comman
   const svg = lineChart({
     label: `task-vector ${r.metric} against layer, ${label}`,
     xTitle: 'layer ℓ the task vector is injected at (0 = embeddings)',
-    yTitle: `zero-shot + task vector: ${metricTitle(r.metric)}`,
+    yTitle: `with the task vector: ${metricTitle(r.metric)}`,
     series,
     hlines: [
       { value: a.icl.mean, label: `${r.options.shots}-shot ICL`, color: ICL },
@@ -47,7 +47,7 @@ export function tvFigure(label: string, r: TvSearchResult, color: string, comman
     `${label}: a task vector θ_ℓ (the mean residual at the last arrow of ${r.options.prompts} prompts with ${r.options.shots} demos) ` +
     `${r.options.mode === 'replace' ? 'replaces' : 'is added to'} the arrow state of zero-shot prompts <code>x_q →</code> at layer ℓ. ` +
     `Best layer ${best} is chosen on the dev half of the queries; its score on the test half is ${num(a.best.test)} ` +
-    `(ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}). ${acc ? 'Higher is better.' : 'Lower is better.'}`;
+    `(ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}). ${acc ? 'Higher is better.' : 'nMSE = MSE ÷ mean y² of the queries (1 = always answering 0); lower is better.'}`;
   return figure(svg, caption, command);
 }
 
@@ -70,7 +70,7 @@ export function tvSection(models: readonly { m: ModelInput; i: number; r: TvSear
   const conv = esc(models[0].r.convention ?? '');
   return {
     id: 'task-vectors',
-    title: 'Task-vector accuracy against layer',
+    title: 'Task vectors across layers',
     html: `<p class="lead">Where does the model encode which task it is doing? Each curve injects the task vector at one layer of a zero-shot prompt; a peak means the task is recoverable from that layer alone. Layer convention: ${conv}.</p><div class="figs">${figs.join('')}</div>`,
   };
 }

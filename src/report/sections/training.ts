@@ -6,7 +6,7 @@ import { PALETTE, type Series, lineChart } from '../svg.js';
 
 export const modelColor = (i: number): string => PALETTE[i % PALETTE.length];
 
-export const metricTitle = (metric: string): string => (metric === 'nmse' ? 'normalised MSE (lower is better)' : 'accuracy');
+export const metricTitle = (metric: string): string => (metric === 'nmse' ? 'nMSE (lower is better)' : 'accuracy');
 
 export function trainingSection(models: readonly ModelInput[], trainCommand: (m: ModelInput) => string): Section | null {
   const withMetrics = models.map((m, i) => ({ m, i })).filter(({ m }) => m.metrics.length > 0);
