@@ -190,7 +190,7 @@ export interface LocalityResult {
 /** Locality, strength and separability of one model. */
 export async function locality(engine: Engine, cfg: TaskConfig, options: LocalityOptions = {}, model: Partial<LocalityResult['model']> = {}): Promise<LocalityResult> {
   const searched = options.layers?.length ?? engine.layers + 1;
-  const combine = options.combine ?? [2, 3].filter((k) => k <= searched);
+  const combine = (options.combine ?? [2, 3]).filter((k) => k <= searched);
   const { result, vectors } = await tvSearchWithVectors(engine, cfg, { ...options, combine });
   const higher = result.metric === 'accuracy';
   const input = (curve: readonly LayerScore[], baseline: LayerScore, icl: number, best: { layer: number; test: number }, combined: readonly LayerScore[]): CurveInput => ({

@@ -12,8 +12,11 @@ import { tvpCommand } from './tvp.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
 import { reportCommand } from './report.js';
+import { tvSearchCommand } from './tv-search.js';
+import { patchCommand } from './patch.js';
+import { localityCommand } from './locality.js';
 
-const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, reportCommand];
+const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, tvSearchCommand, patchCommand, localityCommand, reportCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

@@ -1,0 +1,107 @@
+/**
+ * `tvlens locality <checkpoint.onnx | run folder>…`: how strong and how local the task vectors
+ * are. One checkpoint: per task, per layer separability, PCA. A run folder: every checkpoint in
+ * it by step (emergence). Several arguments: side by side.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { type LocalityResult, type LocalityRow, locality, localityTable, runCheckpoints } from '../analysis/locality.js';
+import { InputError } from '../errors.js';
+import { VERSION } from '../version.js';
+import type { Command } from './command.js';
+import { Progress } from './progress.js';
+import { SEARCH_OPTIONS, fmt, intOption, openCheckpoint, searchOptions, stageProgress, writeOut } from './tv-search.js';
+
+const nonLocal = (n: LocalityRow['nonLocality'], k: number) => fmt(n.find((x) => x.k === k)?.gain);
+
+/** One line per model or checkpoint. */
+export function localityRowsTable(rows: readonly LocalityRow[]): string {
+  const name = (r: LocalityRow) => `${path.basename(path.dirname(path.dirname(r.file)))}/${path.basename(r.file)}`;
+  const width = Math.max(10, ...rows.map((r) => name(r).length));
+  const cols = ['step', 'L', '0-shot', 'ICL', 'peak ℓ', 'peak', 'strength', 'recov.', 'entropy', 'FWHM', '+2 ℓ', '+3 ℓ', 'sep Δ', 'sep p'];
+  const line = (label: string, cells: string[]) => `${label.padEnd(width)}  ${cells.map((c, j) => c.padStart(Math.max(6, cols[j].length))).join(' ')}`;
+  return [
+    line('model', cols),
+    ...rows.map((r) =>
+      line(name(r), [
+        String(r.step ?? '–'),
+        String(r.layers),
+        fmt(r.baseline),
+        fmt(r.icl),
+        String(r.peakLayer),
+        fmt(r.peak),
+        fmt(r.strength),
+        fmt(r.recovered),
+        fmt(r.entropy),
+        r.halfWidth === null ? '–' : String(r.halfWidth),
+        nonLocal(r.nonLocality, 2),
+        nonLocal(r.nonLocality, 3),
+        fmt(r.separabilityAtPeak?.difference),
+        fmt(r.separabilityAtPeak?.p, 3),
+      ]),
+    ),
+  ].join('\n');
+}
+
+/** Per task, then separability per layer. */
+export function localityTable1(r: LocalityResult): string {
+  const width = Math.max(8, ...r.tasks.map((t) => t.task.length));
+  const cols = ['peak ℓ', 'peak', 'strength', 'recov.', 'entropy', 'FWHM', ...r.average.nonLocality.map((n) => `+${n.k} ℓ`)];
+  const line = (label: string, cells: string[]) => `${label.padEnd(width)}  ${cells.map((c, j) => c.padStart(Math.max(6, cols[j].length))).join(' ')}`;
+  const row = (label: string, m: LocalityResult['average'] | LocalityResult['tasks'][number]) =>
+    line(label, [String(m.peakLayer), fmt(m.peak), fmt(m.strength), fmt(m.recovered), fmt(m.entropy), m.halfWidth === null ? '–' : String(m.halfWidth), ...m.nonLocality.map((n) => fmt(n.gain))]);
+  const sep = r.separability.map((s) => `  ℓ=${s.layer}: within ${fmt(s.within)} between ${fmt(s.between)} Δ ${fmt(s.difference)} (d ${fmt(s.effectSize)}, p ${fmt(s.p, 3)} over ${s.permutations} label permutations)`);
+  return [
+    `metric: ${r.metric}; zero-shot ${fmt(r.average.baseline)}, ICL ${fmt(r.average.icl)}; strength = peak ÷ ICL${r.metric === 'nmse' ? ' on 1 − nMSE' : ''}; recovered = (peak − 0-shot) ÷ (ICL − 0-shot)`,
+    `entropy: of the gain over 0-shot across layers (0 = one layer, 1 = flat); FWHM: layers around the peak with ≥ half its gain; +k ℓ: best k layers together minus the best one`,
+    r.convention,
+    '',
+    line('task', cols),
+    ...r.tasks.map((t) => row(t.task, t)),
+    row('average', r.average),
+    '',
+    'separability of demo-prompt residuals (cosine, same task vs different tasks):',
+    ...sep,
+  ].join('\n');
+}
+
+export const localityCommand: Command = {
+  name: 'locality',
+  summary: 'strength and locality of task vectors: one checkpoint, a run over training, or models side by side',
+  usage: 'tvlens locality <checkpoint.onnx | run folder> [more…] [--prompts 16] [--queries 64] [--permutations 200] [--json]',
+  options: {
+    ...SEARCH_OPTIONS,
+    combine: { type: 'string', description: 'non-locality: best k layers together, for each k listed', default: '2,3' },
+    permutations: { type: 'string', description: 'label permutations of the separability test', default: '200' },
+    pca: { type: 'boolean', description: 'keep PCA coordinates in the JSON of a series or comparison too (always kept for one checkpoint)' },
+  },
+  async run(values, positionals) {
+    if (positionals.length === 0) throw new InputError(`name a checkpoint or a run folder. Usage: ${localityCommand.usage}`);
+    const combine = (values.combine as string).split(',').map(Number);
+    const options = { ...searchOptions(values), combine, permutations: intOption(values, 'permutations') };
+    const single = positionals.length === 1 && !fs.statSync(positionals[0], { throwIfNoEntry: false })?.isDirectory();
+    if (single) {
+      const { engine, task, step, file, weightsSha256 } = openCheckpoint(positionals[0], values);
+      try {
+        const r = await locality(engine, task, { ...options, onProgress: stageProgress('locality', !values.json) }, { file, step, weightsSha256 });
+        const full = { ...r, tvlensVersion: VERSION, task };
+        writeOut(values, full);
+        if (values.json) console.log(JSON.stringify(full));
+        else console.log(`locality ${path.relative(process.cwd(), file)} (step ${step}, weights ${weightsSha256.slice(0, 12)}…)\n${localityTable1(r)}`);
+      } finally {
+        await engine.release();
+      }
+      return;
+    }
+    const files = positionals.flatMap((p) => (fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ? runCheckpoints(p) : [p]));
+    for (const f of files) if (!f.endsWith('.onnx') && !f.endsWith('.json')) throw new InputError(`${f} is not a checkpoint (.onnx with its .json manifest) or a run folder`);
+    const bar = new Progress('locality', files.length, !values.json);
+    bar.update(0);
+    const { rows, results } = await localityTable(files, { ...options, pca: values.pca === true, engine: { threads: intOption(values, 'threads') } }, (done) => bar.update(done));
+    const kind = positionals.length === 1 ? 'series' : 'comparison';
+    const full = { analysis: 'locality-table', kind, tvlensVersion: VERSION, convention: results[0].convention, rows, results };
+    writeOut(values, full);
+    if (values.json) console.log(JSON.stringify(full));
+    else console.log(`locality ${kind} of ${files.length} checkpoints\n${localityRowsTable(rows)}`);
+  },
+};

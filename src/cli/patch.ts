@@ -1,0 +1,81 @@
+/**
+ * `tvlens patch <checkpoint.onnx>`: activation patching on clean/corrupted ICL prompt pairs over
+ * a layer × position grid (resid_pre, resid_post), per head (z), or per head and position (z_pos).
+ */
+import path from 'node:path';
+import { CORRUPTIONS, DIRECTIONS, PATCH_SITES, type PatchResult, type Scores, patch } from '../analysis/patching.js';
+import { InputError } from '../errors.js';
+import { oneOf } from '../util/config.js';
+import { VERSION } from '../version.js';
+import { parseLayers } from './cache.js';
+import type { Command } from './command.js';
+import { MODEL_OPTIONS, fmt, intOption, openCheckpoint, writeOut } from './tv-search.js';
+import { Progress } from './progress.js';
+
+const SHOWN = ['normalized', 'logitDiff', 'accuracy', 'pCorrect'] as const;
+
+/** The grid of one score, long axis down: positions (or heads) as rows, blocks as columns. */
+export function patchTable(r: PatchResult, metric: (typeof SHOWN)[number]): string {
+  const grid = r[metric];
+  const transpose = r.columns.length > r.rows.length;
+  const [down, across] = transpose ? [r.columns, r.rows] : [r.rows, r.columns];
+  const cell = (i: number, j: number) => fmt(transpose ? grid[j][i] : grid[i][j]);
+  const short = (label: string) => label.replace(/^blocks\.(\d+)\.(attn\.)?hook_/, 'L$1 ');
+  const width = Math.max(...down.map((d) => d.length));
+  const cols = across.map(short);
+  const line = (label: string, cells: string[]) => `${label.padEnd(width)}  ${cells.map((c, j) => c.padStart(Math.max(6, cols[j].length))).join(' ')}`;
+  const scores = (s: Scores) => `logit diff ${fmt(s.logitDiff)}${s.accuracy === null ? '' : `, accuracy ${fmt(s.accuracy)}, P(correct) ${fmt(s.pCorrect)}`}`;
+  return [
+    `${r.directionNote}`,
+    `corruption: ${r.corruption}; site ${r.hook}; ${r.cells} cells in ${(r.ms / 1000).toFixed(1)} s`,
+    `clean: ${scores(r.clean)}; corrupted: ${scores(r.corrupted)}`,
+    `showing: ${metric}${metric === 'normalized' ? ' = (patched − corrupted) / (clean − corrupted) of the logit difference' : ''}`,
+    '',
+    line('', cols),
+    ...down.map((d, i) => line(d, across.map((_, j) => cell(i, j)))),
+  ].join('\n');
+}
+
+export const patchCommand: Command = {
+  name: 'patch',
+  summary: 'activation patching between clean and corrupted ICL prompts, over layers × positions or heads',
+  usage: 'tvlens patch <checkpoint.onnx> [--site resid_pre|resid_post|z|z_pos] [--direction denoising|noising|mean] [--corruption other-task|shuffled-labels] [--json]',
+  options: {
+    ...MODEL_OPTIONS,
+    site: { type: 'string', description: `where to patch: ${PATCH_SITES.join(', ')} (z: per head over all positions; z_pos: per head and position)`, default: 'resid_pre' },
+    direction: { type: 'string', description: `${DIRECTIONS.join(', ')}: clean into corrupted, corrupted into clean, or the mean over prompts into clean`, default: 'denoising' },
+    corruption: { type: 'string', description: `${CORRUPTIONS.join(', ')}: demos labelled by the next task of the list, or their labels shuffled`, default: 'other-task' },
+    prompts: { type: 'string', description: 'prompt pairs per task', default: '16' },
+    tasks: { type: 'string', description: 'at most this many tasks (the first of the split)', default: '8' },
+    layers: { type: 'string', description: 'blocks to patch, e.g. 0-3 (default: all)' },
+    positions: { type: 'string', description: 'positions to patch, e.g. 0-5,33 (default: all)' },
+    show: { type: 'string', description: `the score the table shows: ${SHOWN.join(', ')}`, default: 'normalized' },
+  },
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw new InputError(`expected one checkpoint, got ${positionals.length}. Usage: ${patchCommand.usage}`);
+    const show = oneOf(values.show as string, SHOWN, '--show');
+    const { engine, task, step, file, weightsSha256 } = openCheckpoint(positionals[0], values);
+    try {
+      let bar: Progress | null = null;
+      const result = await patch(engine, task, {
+        site: oneOf(values.site as string, PATCH_SITES, '--site'),
+        direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
+        corruption: oneOf(values.corruption as string, CORRUPTIONS, '--corruption'),
+        split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
+        maxTasks: intOption(values, 'tasks'),
+        prompts: intOption(values, 'prompts'),
+        shots: intOption(values, 'shots'),
+        layers: values.layers ? parseLayers(values.layers as string) : undefined,
+        positions: values.positions ? parseLayers(values.positions as string) : undefined,
+        seed: intOption(values, 'seed', 0),
+        onProgress: (done, total) => (bar ??= new Progress('patch', total, !values.json)).update(done),
+      });
+      const full = { ...result, tvlensVersion: VERSION, model: { file, step, weightsSha256, config: engine.cfg }, task };
+      writeOut(values, full);
+      if (values.json) console.log(JSON.stringify(full));
+      else console.log(`patch ${path.relative(process.cwd(), file)} (step ${step}, weights ${weightsSha256.slice(0, 12)}…)\n${patchTable(result, show)}`);
+    } finally {
+      await engine.release();
+    }
+  },
+};
