@@ -4,6 +4,7 @@
  * `npm run bench -- train cache` runs only those groups.
  */
 import os from 'node:os';
+import { analysisFigures } from './analysis.js';
 import { cacheFigures } from './cache.js';
 import { matmulGflops, trainStepFigures } from './foundation.js';
 
@@ -12,6 +13,7 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 const GROUPS: Record<string, () => Promise<Record<string, number>>> = {
   train: async () => ({ matmul_2048_gflops: await matmulGflops(), ...(await trainStepFigures()), train_step_target: 3.5 }),
   cache: () => cacheFigures(),
+  analysis: () => analysisFigures(),
 };
 
 async function main(argv: string[]): Promise<void> {
