@@ -61,7 +61,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`file://${out}`);
     await page.waitForFunction(() => ['ready', 'error'].includes((window as unknown as { tvlensExplorer?: ExplorerState }).tvlensExplorer?.state ?? ''), null, { timeout: 90000 });
-  });
+  }, 180000);
 
   afterAll(async () => {
     await browser?.close();
@@ -80,16 +80,24 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
       svgs.map((s) => {
         const box = s.getBoundingClientRect();
         const marks = s.querySelectorAll('.marks polyline[points]:not([points=""]), .marks circle, .marks rect, .marks polygon').length;
-        return { label: s.getAttribute('aria-label'), width: box.width, height: box.height, marks };
+        // PCA layers other than the chosen one are hidden until picked (checked below).
+        const hidden = s.closest('.pca-layer') !== null && box.width === 0;
+        return { label: s.getAttribute('aria-label'), width: box.width, height: box.height, marks, hidden };
       }),
     );
-    expect(charts.length).toBeGreaterThanOrEqual(6);
+    expect(charts.filter((c) => !c.hidden).length).toBeGreaterThanOrEqual(8);
     for (const c of charts) {
       expect(c.marks, `${c.label} has marks`).toBeGreaterThan(0);
-      expect(c.width * c.height, `${c.label} has a size`).toBeGreaterThan(10000);
+      if (!c.hidden) expect(c.width * c.height, `${c.label} has a size`).toBeGreaterThan(10000);
+    }
+    // Picking a layer shows its PCA scatter, and only that one.
+    for (const radio of await page.$$('#pca0 input[type=radio]')) {
+      await radio.check();
+      const shown = await page.$$eval('#pca0 .pca-layer', (ds) => ds.filter((d) => d.getBoundingClientRect().width > 0).map((d) => d.getAttribute('data-layer')));
+      expect(shown).toEqual([await radio.getAttribute('value')]);
     }
     const sections = await page.$$eval('section', (s) => s.map((x) => x.id));
-    expect(sections).toEqual(expect.arrayContaining(['training', 'shots', 'task-vectors', 'patching', 'emergence', 'explorer', 'methods']));
+    expect(sections).toEqual(expect.arrayContaining(['training', 'shots', 'task-vectors', 'locality', 'pca', 'patching', 'emergence', 'explorer', 'methods']));
   });
 
   it('predicts in the browser what onnxruntime-node predicts for the same prompt and layer', async () => {

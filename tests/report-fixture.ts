@@ -19,7 +19,7 @@ export const FIXTURE_CONFIG = {
 };
 
 /** Searches the report runs on fixtures: few tasks and prompts, to stay fast on two cores. */
-export const FAST_SEARCH = { maxTasks: 4, prompts: 4, queries: 8 } as const;
+export const FAST_SEARCH = { maxTasks: 4, prompts: 4, queries: 8, permutations: 20 } as const;
 
 export interface FixtureOptions {
   /** Overrides merged into the task config (a different task set, say). */

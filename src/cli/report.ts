@@ -12,21 +12,22 @@ export const reportCommand: Command = {
   options: {
     out: { type: 'string', description: 'the HTML file to write' },
     title: { type: 'string', description: 'the page title (default: the model names)' },
-    'no-analyse': { type: 'boolean', description: 'draw only the analysis outputs given; run no task-vector search or patching here' },
-    'no-series': { type: 'boolean', description: 'do not search every checkpoint of a run (no emergence section)' },
+    'no-analyse': { type: 'boolean', description: 'draw only the analysis outputs given; run no task-vector search, locality or patching here' },
+    'no-series': { type: 'boolean', description: 'do not analyse every checkpoint of a run (no emergence section)' },
     'no-explorer': { type: 'boolean', description: 'leave out the in-browser explorer (the report shrinks by about 5 MB)' },
     prompts: { type: 'string', description: 'searches run here: demo prompts per task that θ averages over (default 16)' },
     queries: { type: 'string', description: 'searches run here: zero-shot queries per task, half dev, half test (default 64)' },
     shots: { type: 'string', description: 'searches run here: demos per prompt (default: the task config’s most)' },
     seed: { type: 'string', description: 'searches run here: seed of the prompts (default 0)' },
+    tasks: { type: 'string', description: 'searches run here: at most this many tasks (default: all; patching: 8)' },
+    permutations: { type: 'string', description: 'locality run here: label permutations of the separability test (default 200)' },
   },
   async run(values, positionals) {
     if (positionals.length === 0) throw new ConfigError('give at least one run folder, checkpoint or analysis output. See tvlens report --help');
     const out = required(values, 'out');
     if (!out.endsWith('.html')) throw new ConfigError(`expected a .html file, got '${out}'`, '--out');
-    const search = Object.fromEntries(
-      (['prompts', 'queries', 'shots', 'seed'] as const).map((k) => [k, numberOption(values, k)]).filter(([, v]) => v !== undefined),
-    );
+    const names = { prompts: 'prompts', queries: 'queries', shots: 'shots', seed: 'seed', tasks: 'maxTasks', permutations: 'permutations' } as const;
+    const search = Object.fromEntries(Object.entries(names).map(([flag, key]) => [key, numberOption(values, flag)]).filter(([, v]) => v !== undefined));
     const summary = await writeReport(positionals, out, {
       title: values.title as string | undefined,
       analyse: values['no-analyse'] !== true,

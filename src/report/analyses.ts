@@ -1,20 +1,22 @@
 /**
  * The analyses a report draws: outputs given as files where there are some, else run here with
- * src/analysis on each model's checkpoint (task-vector search, activation patching, the search on
- * every checkpoint of a run), and the explorer's data. A tvlens error in one of them becomes a
- * problem line and that figure is left out; the rest of the report goes on.
+ * src/analysis on each model's checkpoint: locality (which includes the task-vector search, the
+ * metrics, separability and PCA), activation patching, locality on every checkpoint of a run
+ * (emergence), and the explorer's data. A tvlens error in one of them becomes a problem line and
+ * that figure is left out; the rest of the report goes on.
  */
 import { Engine, fromCheckpoint } from '../analysis/engine.js';
+import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchResult, patch } from '../analysis/patching.js';
-import { type TvSearchOptions, type TvSearchResult, tvSearch } from '../analysis/tv-search.js';
+import type { TvSearchResult } from '../analysis/tv-search.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { InputError, TvlensError } from '../errors.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type ExplorerModel, explorerModel, explorerSupport } from './explorer.js';
-import type { CheckpointRef, ModelInput } from './inputs.js';
-import type { SeriesPoint } from './sections/task-vectors.js';
+import { type AnalysisOutput, type CheckpointRef, type ModelInput, givenOutput } from './inputs.js';
 
-export type SearchOptions = Pick<TvSearchOptions, 'prompts' | 'queries' | 'shots' | 'seed' | 'maxTasks'>;
+/** Options of the analyses run here, as `tvlens locality` takes them. Defaults: the analyses'. */
+export type SearchOptions = Pick<LocalityOptions, 'prompts' | 'queries' | 'shots' | 'seed' | 'maxTasks' | 'permutations'>;
 
 export interface GatherOptions {
   readonly analyse?: boolean;
@@ -22,76 +24,109 @@ export interface GatherOptions {
   readonly explorer?: boolean;
 }
 
+export interface Made<T> {
+  readonly r: T;
+  /** The command that makes it, or "given: <file>". */
+  readonly command: string;
+}
+
+export interface SeriesPoint {
+  readonly step: number;
+  readonly r: LocalityResult;
+}
+
 export interface Gathered {
-  readonly searches: Map<ModelInput, { r: TvSearchResult; command: string }>;
-  readonly patches: Map<ModelInput, { r: PatchResult; command: string }>;
+  readonly searches: Map<ModelInput, Made<TvSearchResult>>;
+  readonly localities: Map<ModelInput, Made<LocalityResult>>;
+  readonly patches: Map<ModelInput, Made<PatchResult>>;
   readonly series: Map<ModelInput, SeriesPoint[]>;
   readonly explorers: ExplorerModel[];
 }
 
-/** The CLI commands that reproduce a search or a sweep run here. */
-export function analysisCommand(kind: 'tv-search' | 'patch', file: string, search: SearchOptions): string {
-  const flag = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  return `tvlens ${kind} ${file}${Object.entries(search).map(([k, v]) => ` --${flag(k)} ${v}`).join('')}`;
+const FLAGS: Readonly<Record<string, string>> = { maxTasks: 'tasks' };
+
+/** The CLI command that reproduces an analysis run here. */
+export function analysisCommand(kind: 'tv-search' | 'patch' | 'locality', file: string, search: SearchOptions): string {
+  const opts = Object.entries(search).filter(([k]) => kind === 'locality' || k !== 'permutations');
+  return `tvlens ${kind} ${file}${opts.map(([k, v]) => ` --${FLAGS[k] ?? k} ${v}`).join('')}`;
 }
+
+const REQUIRED: Readonly<Record<string, readonly string[]>> = {
+  'tv-search': ['metric', 'tasks', 'average.curve', 'average.best', 'options.shots'],
+  patch: ['rows', 'columns', 'normalized', 'clean', 'corrupted', 'directionNote'],
+  locality: ['metric', 'average.strength', 'average.peakLayer', 'separability', 'search.average.curve'],
+};
 
 export async function gatherAnalyses(models: readonly ModelInput[], options: GatherOptions, search: SearchOptions, problems: string[], log: (l: string) => void): Promise<Gathered> {
-  const tvCommand = (file: string) => analysisCommand('tv-search', file, search);
-  const patchCommand = (file: string) => analysisCommand('patch', file, search);
-  // Task-vector search and patching: given as outputs, or run here on the model's checkpoint.
-  const searches = new Map<ModelInput, { r: TvSearchResult; command: string }>();
-  const series = new Map<ModelInput, SeriesPoint[]>();
-  const patches = new Map<ModelInput, { r: PatchResult; command: string }>();
+  const g: Gathered = { searches: new Map(), localities: new Map(), patches: new Map(), series: new Map(), explorers: [] };
+  const analyse = options.analyse !== false;
   for (const m of models) {
-    const given = usable<TvSearchResult>(m, 'tv-search', ['metric', 'tasks', 'average.curve', 'average.best', 'options.shots'], problems);
-    if (given) searches.set(m, { r: given, command: `given: ${m.source}` });
-    else if (m.checkpoint && options.analyse !== false) {
-      const r = await guarded(problems, m.label, () => runSearch(m.checkpoint!, m.task, search, log, m.label));
-      if (r) searches.set(m, { r, command: tvCommand(m.checkpoint.file) });
-    }
-    const givenPatch = usable<PatchResult>(m, 'patch', ['rows', 'columns', 'normalized', 'clean', 'corrupted', 'directionNote'], problems);
-    if (givenPatch) patches.set(m, { r: givenPatch, command: `given: ${m.source}` });
-    else if (m.checkpoint && options.analyse !== false) {
-      const r = await guarded(problems, m.label, () => runPatch(m.checkpoint!, m.task, search, log, m.label));
-      if (r) patches.set(m, { r, command: patchCommand(m.checkpoint.file) });
-    }
-    if (options.series !== false && options.analyse !== false && m.checkpoints.length >= 2) {
+    const c = m.checkpoint;
+    const hash = c?.manifest.weightsSha256;
+    const label = m.label;
+    const loc = made<LocalityResult>(m, 'locality', hash, problems) ?? (c && analyse ? await run(problems, label, () => runLocality(c, m.task, search, log, label), analysisCommand('locality', c.file, search)) : null);
+    if (loc) g.localities.set(m, loc);
+    const tv = made<TvSearchResult>(m, 'tv-search', hash, problems) ?? (loc ? { r: loc.r.search, command: loc.command } : null);
+    if (tv) g.searches.set(m, tv);
+    const pt = made<PatchResult>(m, 'patch', hash, problems) ?? (c && analyse ? await run(problems, label, () => runPatch(c, m.task, search, log, label), analysisCommand('patch', c.file, search)) : null);
+    if (pt) g.patches.set(m, pt);
+    if (options.series !== false && m.checkpoints.length >= 2) {
       const points: SeriesPoint[] = [];
-      for (const c of m.checkpoints) {
-        const r = c === m.checkpoint && searches.get(m) ? searches.get(m)!.r : await guarded(problems, `${m.label} step ${c.manifest.step}`, () => runSearch(c, m.task, search, log, `${m.label} step ${c.manifest.step}`));
-        if (r) points.push({ step: c.manifest.step, r });
+      for (const k of m.checkpoints) {
+        const at = `${label} step ${k.manifest.step}`;
+        const r =
+          k === c && loc
+            ? loc.r
+            : (made<LocalityResult>(m, 'locality', k.manifest.weightsSha256, problems)?.r ?? (analyse ? await run(problems, at, () => runLocality(k, m.task, { ...search }, log, at, false), '') : null)?.r);
+        if (r) points.push({ step: k.manifest.step, r });
       }
-      series.set(m, points);
+      if (points.length >= 2) g.series.set(m, points);
     }
   }
-
-  // The explorer: models with a checkpoint whose tasks it can show.
-  const explorers: ExplorerModel[] = [];
   if (options.explorer !== false) {
     for (const m of models) {
-      if (!m.checkpoint) continue;
-      const task = safeTask(m.task);
-      const why = task ? explorerSupport(task) : 'its task config is missing';
-      if (why) {
-        problems.push(`${m.label}: no explorer: ${why}`);
-        continue;
-      }
-      // Layer 0 at the arrow is the arrow's own embedding, the same in every prompt (without
-      // learned positions), so injecting there changes nothing: start the slider elsewhere.
-      const best = searches.get(m)?.r.average.best.layer;
-      const s = searches.get(m)?.r.options;
-      log(`report: task vectors for the explorer (${m.label})`);
-      const ex = await guarded(problems, m.label, () =>
-        explorerModel(m.label, loadCheckpoint(m.checkpoint!.file), task!, { prompts: s?.prompts, shots: s?.shots, seed: s?.seed, defaultLayer: best !== undefined && best >= 1 ? best : undefined }),
-      );
-      if (ex) explorers.push(ex);
+      const ex = await explorerFor(m, g.searches.get(m)?.r, problems, log);
+      if (ex) g.explorers.push(ex);
     }
   }
-  return { searches, patches, series, explorers };
+  return g;
 }
 
-/** Runs an analysis on a checkpoint with the analysis engine; timings are dropped (a report must not vary). */
-async function analyse<T>(c: CheckpointRef, task: TaskConfig | null, what: string, label: string, log: (l: string) => void, f: (engine: Engine, cfg: TaskConfig) => Promise<T>): Promise<T> {
+/** The explorer's data for a model with a checkpoint whose tasks it can show, θ made as the search made it. */
+async function explorerFor(m: ModelInput, searched: TvSearchResult | undefined, problems: string[], log: (l: string) => void): Promise<ExplorerModel | null> {
+  if (!m.checkpoint) return null;
+  const task = safeTask(m.task);
+  const why = task ? explorerSupport(task) : 'its task config is missing';
+  if (why) {
+    problems.push(`${m.label}: no explorer: ${why}`);
+    return null;
+  }
+  // Layer 0 at the arrow is the arrow's own embedding, the same in every prompt (without learned
+  // positions), so injecting there changes nothing: the slider starts at the best layer ≥ 1.
+  const best = searched?.average.best.layer;
+  const s = searched?.options;
+  log(`report: task vectors for the explorer (${m.label})`);
+  const file = m.checkpoint.file;
+  return (
+    (await run(problems, m.label, () => explorerModel(m.label, loadCheckpoint(file), task!, { prompts: s?.prompts, shots: s?.shots, seed: s?.seed, defaultLayer: best !== undefined && best >= 1 ? best : undefined }), ''))?.r ?? null
+  );
+}
+
+/** A given output of `kind` for the checkpoint `hash`, if it has the fields the report draws from. */
+function made<T>(m: ModelInput, kind: string, hash: string | undefined, problems: string[]): Made<T> | null {
+  const out: AnalysisOutput | undefined = givenOutput(m, kind, hash);
+  if (!out) return null;
+  const missing = REQUIRED[kind].filter((f) => f.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), out) === undefined);
+  if (missing.length) {
+    problems.push(`${m.label}: the ${kind} output given lacks ${missing.join(', ')} (made by another tvlens version?); it is not drawn`);
+    return null;
+  }
+  const file = m.outputs.find((o) => o.out === out)?.file ?? m.source;
+  return { r: out as unknown as T, command: `given: ${file}` };
+}
+
+/** Runs an analysis on a checkpoint with the analysis engine. */
+async function analyseCheckpoint<T>(c: CheckpointRef, task: TaskConfig | null, what: string, label: string, log: (l: string) => void, f: (engine: Engine, cfg: TaskConfig) => Promise<T>): Promise<T> {
   const cfg = safeTask(task ?? (c.manifest.task as TaskConfig));
   if (!cfg) throw new InputError(`${label}: its task config is missing or invalid, so the ${what} cannot make prompts`);
   log(`report: ${what} on ${label}`);
@@ -103,29 +138,18 @@ async function analyse<T>(c: CheckpointRef, task: TaskConfig | null, what: strin
   }
 }
 
-const runSearch = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string): Promise<TvSearchResult> =>
-  analyse(c, task, 'task-vector search', label, log, async (engine, cfg) => {
-    const r = await tvSearch(engine, cfg, { ...search });
-    return { ...r, cost: { ...r.cost, ms: {} } };
+// Timings differ from run to run; a report must not, so they are dropped.
+const runLocality = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string, pca = true): Promise<LocalityResult> =>
+  analyseCheckpoint(c, task, 'task-vector search and locality', label, log, async (engine, cfg) => {
+    const r = await locality(engine, cfg, { ...search, pca }, { file: c.file, step: c.manifest.step });
+    return { ...r, search: { ...r.search, cost: { ...r.search.cost, ms: {} } } };
   });
 
 const runPatch = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string): Promise<PatchResult> =>
-  analyse(c, task, 'activation patching', label, log, async (engine, cfg) => {
-    const { maxTasks, prompts, shots, seed } = search ?? {};
-    const r = await patch(engine, cfg, { maxTasks, prompts, shots, seed });
-    return { ...r, ms: 0 };
+  analyseCheckpoint(c, task, 'activation patching', label, log, async (engine, cfg) => {
+    const { maxTasks, prompts, shots, seed } = search;
+    return { ...(await patch(engine, cfg, { maxTasks, prompts, shots, seed })), ms: 0 };
   });
-
-/** A given analysis output, if it has the fields the report draws from; else a problem line. */
-function usable<T>(m: ModelInput, kind: string, fields: readonly string[], problems: string[]): T | undefined {
-  const out = m.analyses.get(kind);
-  if (!out) return undefined;
-  const missing = fields.filter((f) => f.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), out) === undefined);
-  if (missing.length === 0) return out as unknown as T;
-  problems.push(`${m.label}: the ${kind} output given lacks ${missing.join(', ')} (made by another tvlens version?); it is not drawn`);
-  m.analyses.delete(kind);
-  return undefined;
-}
 
 function safeTask(t: TaskConfig | null): TaskConfig | null {
   if (!t) return null;
@@ -136,10 +160,10 @@ function safeTask(t: TaskConfig | null): TaskConfig | null {
   }
 }
 
-/** Runs `f`; a tvlens error becomes a problem line (the section is left out), anything else is a bug. */
-async function guarded<T>(problems: string[], label: string, f: () => Promise<T>): Promise<T | null> {
+/** Runs `f`; a tvlens error becomes a problem line (the figure is left out), anything else is a bug. */
+async function run<T>(problems: string[], label: string, f: () => Promise<T>, command: string): Promise<Made<T> | null> {
   try {
-    return await f();
+    return { r: await f(), command };
   } catch (e) {
     if (!(e instanceof TvlensError)) throw e;
     problems.push(e.message.startsWith(label) ? e.message : `${label}: ${e.message}`);

@@ -38,8 +38,8 @@ export interface ModelInput {
   /** The checkpoint the analyses and the explorer use: the one given, or the run's newest. */
   readonly checkpoint: CheckpointRef | null;
   readonly task: TaskConfig | null;
-  /** Analysis outputs for this model, by kind (the last one given wins). */
-  readonly analyses: Map<string, AnalysisOutput>;
+  /** Analysis outputs given for this model's checkpoints, each with the weights hash it belongs to. */
+  readonly outputs: { readonly out: AnalysisOutput; readonly hash: string | null; readonly file: string }[];
 }
 
 export interface Inputs {
@@ -79,7 +79,7 @@ export function readInputs(paths: readonly string[]): Inputs {
     }
   }
   uniqueLabels(models);
-  for (const { file, out } of outputs) attach(file, out, models, problems);
+  for (const { file, out } of outputs.flatMap(expandTable)) attach(file, out, models, problems);
   return { models, problems };
 }
 
@@ -112,7 +112,7 @@ function single(source: string, ckpt: CheckpointRef): ModelInput {
     checkpoints: [ckpt],
     checkpoint: ckpt,
     task: (ckpt.manifest.task as TaskConfig) ?? null,
-    analyses: new Map(),
+    outputs: [],
   };
 }
 
@@ -138,7 +138,7 @@ function readRun(dir: string, given: CheckpointRef | null, problems: string[]): 
   if (checkpoints.length === 0) problems.push(`${label}: the run has no checkpoints, so nothing can be analysed and there is no explorer for it`);
   const checkpoint = given ?? checkpoints.at(-1) ?? null;
   const task = ((config?.task as TaskConfig | undefined) ?? (checkpoint?.manifest.task as TaskConfig | undefined)) ?? null;
-  return { label: given ? `${label}@${given.manifest.step}` : label, source: dir, runDir: dir, config, metrics, checkpoints, checkpoint, task, analyses: new Map() };
+  return { label: given ? `${label}@${given.manifest.step}` : label, source: dir, runDir: dir, config, metrics, checkpoints, checkpoint, task, outputs: [] };
 }
 
 function readMetrics(file: string, label: string, problems: string[]): MetricsLine[] {
@@ -188,6 +188,14 @@ export function outputHash(out: AnalysisOutput): string | null {
   return typeof h === 'string' ? h : null;
 }
 
+/** A locality table (`tvlens locality` over a run or several models) holds one locality result per checkpoint. */
+function expandTable(x: { file: string; out: AnalysisOutput }): { file: string; out: AnalysisOutput }[] {
+  if (x.out.analysis !== 'locality-table') return [x];
+  const results = (x.out as { results?: unknown }).results;
+  if (!Array.isArray(results)) return [x];
+  return results.filter((r): r is AnalysisOutput => typeof r?.analysis === 'string').map((out) => ({ file: x.file, out }));
+}
+
 function attach(file: string, out: AnalysisOutput, models: ModelInput[], problems: string[]): void {
   const hash = outputHash(out);
   let model = hash ? models.find((m) => m.checkpoint?.manifest.weightsSha256 === hash) : undefined;
@@ -201,7 +209,16 @@ function attach(file: string, out: AnalysisOutput, models: ModelInput[], problem
     problems.push(`${file}: this ${out.analysis} output matches none of the models given${hash ? ` (its model hash ${hash.slice(0, 12)}… is not among theirs)` : ''}; give its run folder or checkpoint too`);
     return;
   }
-  model.analyses.set(out.analysis, out);
+  model.outputs.push({ out, hash, file });
+}
+
+/**
+ * The output of `kind` given for the checkpoint with weights `hash`: one that records that hash,
+ * or one that records none but was given beside this model (assumed to be for its checkpoint).
+ */
+export function givenOutput(m: ModelInput, kind: string, hash: string | undefined): AnalysisOutput | undefined {
+  const own = m.outputs.filter((o) => o.out.analysis === kind).reverse(); // the last one given wins
+  return (own.find((o) => o.hash !== null && o.hash === hash) ?? (hash === m.checkpoint?.manifest.weightsSha256 ? own.find((o) => o.hash === null) : undefined))?.out;
 }
 
 function uniqueLabels(models: ModelInput[]): void {

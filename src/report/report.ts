@@ -14,24 +14,25 @@ import { type Gathered, type SearchOptions, analysisCommand, gatherAnalyses } fr
 import { type Section, esc, page } from './html.js';
 import { type ModelInput, describeTask, readInputs, taskSetKey, trainCommand } from './inputs.js';
 import { ortAssets } from './ort-assets.js';
-import { compareSection } from './sections/compare.js';
 import { explorerSection } from './sections/explorer.js';
 import { methodsSection } from './sections/methods.js';
 import { patchSection } from './sections/patching.js';
-import { emergenceSection, tvSection, verdict } from './sections/task-vectors.js';
+import { emergenceSection, localitySection } from './sections/locality.js';
+import { pcaSection } from './sections/pca.js';
+import { tvSection, verdict } from './sections/task-vectors.js';
 import { shotsSection, trainingSection } from './sections/training.js';
 import { webScript } from './web-script.js';
 
 export interface ReportOptions {
   /** The page title. Default: "tvlens report: <model labels>". */
   readonly title?: string;
-  /** Run the task-vector search on models that came without a tv-search output. Default true. */
+  /** Run locality (with its task-vector search) and patching on models that came without those outputs. Default true. */
   readonly analyse?: boolean;
-  /** Also search every checkpoint of each run, for the emergence section. Default true. */
+  /** Also run locality on every checkpoint of each run, for the emergence section. Default true. */
   readonly series?: boolean;
   /** Embed the interactive explorer (adds about 5 MB: the model and onnxruntime-web). Default true. */
   readonly explorer?: boolean;
-  /** Options of the searches the report runs itself. Default: the search's defaults. */
+  /** Options of the analyses the report runs itself. Default: the analyses' own defaults. */
   readonly search?: SearchOptions;
   /** The command line recorded in the methods section. Default: a writeReport call. */
   readonly command?: string;
@@ -59,7 +60,6 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   const { models, problems } = readInputs(inputs);
   if (models.length === 0) throw new InputError(`nothing to report on: ${problems.join('; ') || 'no models given'}`);
   const search = { ...options.search };
-  const tvCommand = (file: string) => analysisCommand('tv-search', file, search);
   const commands: [string, string][] = [];
   const notes: string[] = [];
 
@@ -72,7 +72,8 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     );
   }
 
-  const { searches, patches, series, explorers } = await gatherAnalyses(models, options, search, problems, log);
+  const gathered = await gatherAnalyses(models, options, search, problems, log);
+  const { searches, localities, patches, series, explorers } = gathered;
   if (options.analyse === false && searches.size < models.length) notes.push('analyse was off: models without a tv-search output have no task-vector section');
 
   // Sections, in reading order.
@@ -83,16 +84,19 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     sections.push(s);
     if (command) commands.push([figure, command]);
   };
-  add(overviewSection(models, searches), 'overview');
+  add(overviewSection(models, gathered), 'overview');
   add(trainingSection(models, trainCommand), 'training curves, ICL against step', models.filter((m) => m.metrics.length).map(trainCommand).join('; '));
   add(shotsSection(models), 'ICL against shots', models.filter((m) => m.metrics.length).map(trainCommand).join('; ') || undefined);
   const tvModels = indexed.filter(({ m }) => searches.has(m)).map(({ m, i }) => ({ m, i, ...searches.get(m)! }));
   add(tvSection(tvModels), 'task-vector accuracy against layer', tvModels.map((t) => t.command).join('; '));
-  if (comparable) add(compareSection(tvModels), 'models compared', tvModels.map((t) => t.command).join('; '));
+  const located = indexed.filter(({ m }) => localities.has(m)).map(({ m, i }) => ({ m, i, ...localities.get(m)! }));
+  add(localitySection(located, comparable), 'locality and strength', located.map((l) => l.command).join('; '));
+  const pcas = located.filter((l) => l.r.pca?.length).map((l) => ({ label: l.m.label, tasks: l.r.search.tasks.map((t) => t.task.name), layers: l.r.pca!, initial: Math.max(0, l.r.average.peakLayer), command: l.command }));
+  add(pcaSection(pcas), 'PCA of task vectors', pcas.map((p) => p.command).join('; '));
   const patched = indexed.filter(({ m }) => patches.has(m)).map(({ m }) => ({ label: m.label, ...patches.get(m)! }));
   add(patchSection(patched), 'activation patching', patched.map((p) => p.command).join('; '));
   const seriesRuns = indexed.filter(({ m }) => series.has(m)).map(({ m, i }) => ({ m, i, points: series.get(m)! }));
-  const seriesCmd = seriesRuns.map(({ m }) => m.checkpoints.map((c) => tvCommand(c.file)).join('; ')).join('; ');
+  const seriesCmd = seriesRuns.map(({ m }) => analysisCommand('locality', m.runDir ?? m.source, search)).join('; ');
   add(emergenceSection(seriesRuns, seriesCmd), 'emergence across checkpoints', seriesCmd);
   for (const m of models) if (m.metrics.length === 0 && m.runDir === null && !m.checkpoint?.manifest.metrics.eval) problems.push(`${m.label}: no metrics (no run folder, and the manifest records none): no training or shots curves for it`);
   let ort = null;
@@ -119,11 +123,11 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     scripts,
   });
   writeFileAtomic(outFile, html);
-  const findings = models.filter((m) => searches.has(m)).map((m) => `${m.label}: ${verdict(searches.get(m)!.r)}`);
+  const findings = models.filter((m) => searches.has(m)).map((m) => `${m.label}: ${verdict(searches.get(m)!.r, localities.get(m)?.r.average.recovered)}`);
   return { file: outFile, bytes: Buffer.byteLength(html), sections: sections.map((s) => s.id), problems, findings, ms: performance.now() - t0 };
 }
 
-function overviewSection(models: readonly ModelInput[], searches: Gathered['searches']): Section {
+function overviewSection(models: readonly ModelInput[], { searches, localities }: Gathered): Section {
   const cards = models.map((m) => {
     const last = m.metrics.at(-1);
     const k = last ? last.eval.train.byShots.length - 1 : null;
@@ -133,7 +137,7 @@ function overviewSection(models: readonly ModelInput[], searches: Gathered['sear
       last && k !== null ? `ICL ${last.eval.train.metric} ${last.eval.train.byShots[k].toFixed(3)} at ${k} shots (zero-shot ${last.eval.train.byShots[0].toFixed(3)})` : 'no metrics',
       s ? `task vector: best layer ℓ=${s.average.best.layer}, ${s.metric} ${s.average.best.test.toFixed(3)} on test queries (zero-shot ${s.average.baseline.all.mean.toFixed(3)}, ICL ${s.average.icl.mean.toFixed(3)})` : 'no task-vector search',
     ];
-    const finding = s ? `<p><strong>${esc(verdict(s))}</strong></p>` : '';
+    const finding = s ? `<p><strong>${esc(verdict(s, localities.get(m)?.r.average.recovered))}</strong></p>` : '';
     return `<div class="card"><h4>${esc(m.label)}</h4><div>${esc(describeTask(m.task))}</div><ul>${items.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>${finding}</div>`;
   });
   return { id: 'overview', title: 'Overview', html: `<div class="cards">${cards.join('')}</div>` };

@@ -3,16 +3,9 @@
  * Node; radio buttons pick the one shown, with CSS only, so the figure needs no script and every
  * layer's chart is in the file.
  */
+import type { PcaLayer } from '../../analysis/locality.js';
 import { type Section, esc, figure } from '../html.js';
 import { PALETTE, hues, scatter } from '../svg.js';
-
-/** One layer's projection: each point is one demo prompt's residual at the read position. */
-export interface PcaLayer {
-  readonly layer: number;
-  /** Share of variance on the first two components. */
-  readonly explained: readonly [number, number];
-  readonly points: readonly { readonly x: number; readonly y: number; readonly task: number }[];
-}
 
 export interface PcaInput {
   readonly label: string;
@@ -33,15 +26,11 @@ export function pcaFigures(p: PcaInput, index: number): string {
     .map((l) => `<label><input type="radio" name="${name}" value="${l.layer}"${l.layer === p.initial ? ' checked' : ''}> ℓ=${l.layer}</label>`)
     .join(' ');
   const figs = p.layers.map((l) => {
-    const centroids = p.tasks.map((t, ti) => {
-      const own = l.points.filter((q) => q.task === ti);
-      const mean = (k: 'x' | 'y') => own.reduce((s, q) => s + q[k], 0) / (own.length || 1);
-      return { x: mean('x'), y: mean('y'), group: ti, title: `${t}: mean over its ${own.length} prompts` };
-    });
+    const centroids = l.centroids.map((c) => ({ x: c.x, y: c.y, group: c.task, title: `${p.tasks[c.task]}: its task vector θ (the mean of its prompts)` }));
     const svg = scatter({
       label: `PCA of task vectors at layer ${l.layer}, ${p.label}`,
-      xTitle: `PC1 (${pct(l.explained[0])} of variance)`,
-      yTitle: `PC2 (${pct(l.explained[1])} of variance)`,
+      xTitle: `PC1 (${pct(l.explained[0] ?? 0)} of variance)`,
+      yTitle: `PC2 (${pct(l.explained[1] ?? 0)} of variance)`,
       points: l.points.map((q, i) => ({ x: q.x, y: q.y, group: q.task, title: `${p.tasks[q.task]}, prompt ${i}` })),
       groups,
       highlight: centroids.filter((c) => Number.isFinite(c.x)),

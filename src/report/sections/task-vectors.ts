@@ -1,6 +1,5 @@
 /**
- * Task-vector accuracy against layer (from tv-search output), and emergence across checkpoints
- * (the search repeated on each checkpoint of a run).
+ * Task-vector score against layer, per task and averaged, from tv-search output.
  */
 import type { TvSearchResult } from '../../analysis/tv-search.js';
 import { type Section, esc, figure, table } from '../html.js';
@@ -75,63 +74,17 @@ export function tvSection(models: readonly { m: ModelInput; i: number; r: TvSear
   };
 }
 
-export interface SeriesPoint {
-  readonly step: number;
-  readonly r: TvSearchResult;
-}
-
-/** Emergence: for each run, the best-layer score, ICL score, strength and peak layer at every checkpoint. */
-export function emergenceSection(runs: readonly { m: ModelInput; i: number; points: readonly SeriesPoint[] }[], command: string): Section | null {
-  const usable = runs.filter((r) => r.points.length >= 2);
-  if (usable.length === 0) return null;
-  const metric = usable[0].points[0].r.metric;
-  const score: Series[] = usable.flatMap(({ m, i, points }) => [
-    { label: `${m.label}: task vector at best ℓ`, color: modelColor(i), dots: true, points: points.map((p) => [p.step, p.r.average.best.test] as const) },
-    { label: `${m.label}: ICL`, color: modelColor(i), dashed: true, dots: true, points: points.map((p) => [p.step, p.r.average.icl.mean] as const) },
-    { label: `${m.label}: zero-shot`, color: modelColor(i), thin: true, points: points.map((p) => [p.step, p.r.average.baseline.all.mean] as const) },
-  ]);
-  const strength: Series[] = usable.map(({ m, i, points }) => ({ label: m.label, color: modelColor(i), dots: true, points: points.map((p) => [p.step, strengthOf(p.r)] as const) }));
-  const peak: Series[] = usable.map(({ m, i, points }) => ({ label: m.label, color: modelColor(i), dots: true, points: points.map((p) => [p.step, p.r.average.best.layer] as const) }));
-  const maxL = Math.max(...usable.flatMap((u) => u.points.map((p) => Math.max(...p.r.average.curve.map((c) => c.layers[0])))));
-  const finite = strength.some((s) => s.points.some((p) => Number.isFinite(p[1])));
-  const figs = [
-    figure(
-      lineChart({ label: 'task-vector and ICL score against step', xTitle: 'training step of the checkpoint', yTitle: metricTitle(metric), series: score, yDomain: metric === 'accuracy' ? [0, 1] : undefined, legendExtra: [{ label: 'zero-shot (thin)', color: '#8a939e' }] }),
-      'Solid: zero-shot prompts with the task vector injected at the best layer (test half). Dashed: k-shot ICL. Thin: zero-shot without injection.',
-    ),
-    finite ? figure(
-      lineChart({ label: 'task-vector strength against step', xTitle: 'training step of the checkpoint', yTitle: 'strength = task vector ÷ ICL', series: strength }),
-      metric === 'accuracy'
-        ? 'Strength: the task vector’s accuracy at its best layer divided by the ICL accuracy. 1 means the task vector alone recovers all of ICL.'
-        : 'Strength for regression: ICL nMSE divided by the task vector’s nMSE at its best layer (so that higher is better here too).',
-    ) : '<p>No strength curve: it divides by the ICL score, which is 0 at every checkpoint here.</p>',
-    figure(
-      lineChart({ label: 'peak layer against step', xTitle: 'training step of the checkpoint', yTitle: 'best layer ℓ (dev)', series: peak, yDomain: [0, Math.max(1, maxL)], integerY: true }),
-      'The layer where the injected task vector works best, per checkpoint. A stable peak means a task vector has formed at that layer.',
-    ),
-  ];
-  return { id: 'emergence', title: 'Emergence across checkpoints', html: `<p class="lead">The task-vector search repeated on every checkpoint of a run: when does a task vector appear, and where?</p><div class="figs">${figs.join('')}</div><div class="cmd">made by: <code>${esc(command)}</code></div>` };
-}
-
-/** Peak task-vector score over ICL score (inverted for nMSE, so higher always means stronger). */
-export function strengthOf(r: TvSearchResult): number {
-  const tv = r.average.best.test;
-  const icl = r.average.icl.mean;
-  const v = r.metric === 'accuracy' ? tv / icl : icl / tv;
-  return Number.isFinite(v) ? v : NaN;
-}
-
 /**
  * One sentence on what the search found, for the overview. "Beats the baseline" needs the best
  * layer's test score to clear the zero-shot score by more than the baseline's own 95% half-width.
+ * `recovered` is locality's (peak − zero-shot) ÷ (ICL − zero-shot), where there is one.
  */
-export function verdict(r: TvSearchResult): string {
+export function verdict(r: TvSearchResult, recovered?: number): string {
   const a = r.average;
   const acc = r.metric === 'accuracy';
   const gain = acc ? a.best.test - a.baseline.all.mean : a.baseline.all.mean - a.best.test;
   const noise = Math.max(0.02, (a.baseline.all.high - a.baseline.all.low) / 2);
   if (!(gain > noise)) return `No layer's task vector beats the zero-shot baseline: the task is not recoverable from one residual at the arrow (ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}).`;
-  const s = strengthOf(r);
-  const share = Number.isFinite(s) && acc ? `recovers ${Math.round(100 * s)}% of ICL` : 'beats the zero-shot baseline';
+  const share = recovered !== undefined && Number.isFinite(recovered) ? `recovers ${Math.round(100 * recovered)}% of ICL's gain over zero-shot` : 'beats the zero-shot baseline';
   return `A task vector at ℓ=${a.best.layer} ${share}: ${r.metric} ${num(a.best.test)} against ${num(a.icl.mean)} with all demos and ${num(a.baseline.all.mean)} zero-shot.`;
 }
