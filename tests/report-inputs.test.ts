@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { localityTable, runCheckpoints } from '../src/analysis/locality.js';
 import { InputError } from '../src/errors.js';
 import { writeReport } from '../src/report/index.js';
 import { FAST_SEARCH, makeRun } from './report-fixture.js';
@@ -72,5 +73,19 @@ describe('reports over bad input', { timeout: 120000 }, () => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^tvlens report: error: nothing to report on: .*nope does not exist$/);
     expect(fs.existsSync(path.join(tmp, 'x.html'))).toBe(false);
+  });
+
+  it('draws analysis outputs given as files, matched to checkpoints by weights hash, without running them again', async () => {
+    const run = path.join(tmp, 'given');
+    makeRun(run);
+    // What `tvlens locality <run folder> --out …` writes: one locality result per checkpoint.
+    const { rows, results } = await localityTable(runCheckpoints(run), { ...FAST_SEARCH, pca: true });
+    const table = path.join(tmp, 'given-locality.json');
+    fs.writeFileSync(table, JSON.stringify({ analysis: 'locality-table', kind: 'series', rows, results }));
+    const { summary, html, logged } = await report([run, table], { analyse: false, series: true });
+    expect(logged.filter((l) => l.startsWith('report:'))).toEqual([]); // nothing was run
+    expect(summary.sections).toEqual(expect.arrayContaining(['task-vectors', 'locality', 'pca', 'emergence']));
+    expect(summary.sections).not.toContain('patching');
+    expect(html).toContain(`given: ${table}`);
   });
 });

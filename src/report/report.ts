@@ -7,6 +7,7 @@
  * Bad input never stops the report: each problem becomes a line at the top of the report and on
  * stderr, and every section that can be drawn is drawn.
  */
+import type { LocalityResult } from '../analysis/locality.js';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
@@ -91,7 +92,7 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   add(tvSection(tvModels), 'task-vector accuracy against layer', tvModels.map((t) => t.command).join('; '));
   const located = indexed.filter(({ m }) => localities.has(m)).map(({ m, i }) => ({ m, i, ...localities.get(m)! }));
   add(localitySection(located, comparable), 'locality and strength', located.map((l) => l.command).join('; '));
-  const pcas = located.filter((l) => l.r.pca?.length).map((l) => ({ label: l.m.label, tasks: l.r.search.tasks.map((t) => t.task.name), layers: l.r.pca!, initial: Math.max(0, l.r.average.peakLayer), command: l.command }));
+  const pcas = located.filter((l) => l.r.pca?.length).map((l) => ({ label: l.m.label, tasks: l.r.search.tasks.map((t) => t.task.name), layers: l.r.pca!, initial: pcaLayer(l.r), command: l.command }));
   add(pcaSection(pcas), 'PCA of task vectors', pcas.map((p) => p.command).join('; '));
   const patched = indexed.filter(({ m }) => patches.has(m)).map(({ m }) => ({ label: m.label, ...patches.get(m)! }));
   add(patchSection(patched), 'activation patching', patched.map((p) => p.command).join('; '));
@@ -141,4 +142,10 @@ function overviewSection(models: readonly ModelInput[], { searches, localities }
     return `<div class="card"><h4>${esc(m.label)}</h4><div>${esc(describeTask(m.task))}</div><ul>${items.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>${finding}</div>`;
   });
   return { id: 'overview', title: 'Overview', html: `<div class="cards">${cards.join('')}</div>` };
+}
+
+/** The PCA layer shown first: where tasks separate most (the peak layer can be the embeddings, where all prompts coincide). */
+function pcaLayer(r: LocalityResult): number {
+  const best = [...r.separability].filter((s) => Number.isFinite(s.difference)).sort((a, b) => b.difference - a.difference || a.layer - b.layer)[0];
+  return best?.layer ?? Math.max(0, r.average.peakLayer);
 }

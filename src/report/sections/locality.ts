@@ -75,7 +75,7 @@ function metricBars(models: readonly Located[]): string {
   return figure(
     bars({
       label: 'locality metrics per model',
-      categories: ['strength', 'recovered', 'concentration (1 − entropy)', 'non-locality (+2 ℓ)'],
+      categories: ['strength', 'recovered', 'concentration', 'non-locality'],
       series: models.map(({ m, i, r }) => ({
         label: m.label,
         color: modelColor(i),
@@ -83,7 +83,7 @@ function metricBars(models: readonly Located[]): string {
       })),
       yTitle: 'value (see the definitions above)',
     }),
-    'Higher strength and recovered share: a stronger task vector. Higher concentration: one layer carries it. Positive non-locality: two layers together do better than the best one alone.',
+    'Strength and recovered share: higher is a stronger task vector. Concentration = 1 − entropy: 1 when one layer carries all the gain. Non-locality = the best two layers injected together minus the best one: positive when the task is spread over layers.',
   );
 }
 

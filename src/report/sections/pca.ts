@@ -16,7 +16,7 @@ export interface PcaInput {
   readonly command: string;
 }
 
-const pct = (v: number) => `${Math.round(100 * v)}%`;
+const pct = (v: number) => (Number.isFinite(v) ? `${Math.round(100 * v)}% of variance` : 'no variance');
 
 export function pcaFigures(p: PcaInput, index: number): string {
   const colors = p.tasks.length <= PALETTE.length ? [...PALETTE] : hues(p.tasks.length);
@@ -29,13 +29,14 @@ export function pcaFigures(p: PcaInput, index: number): string {
     const centroids = l.centroids.map((c) => ({ x: c.x, y: c.y, group: c.task, title: `${p.tasks[c.task]}: its task vector θ (the mean of its prompts)` }));
     const svg = scatter({
       label: `PCA of task vectors at layer ${l.layer}, ${p.label}`,
-      xTitle: `PC1 (${pct(l.explained[0] ?? 0)} of variance)`,
-      yTitle: `PC2 (${pct(l.explained[1] ?? 0)} of variance)`,
+      xTitle: `PC1 (${pct(l.explained[0] ?? NaN)})`,
+      yTitle: `PC2 (${pct(l.explained[1] ?? NaN)})`,
       points: l.points.map((q, i) => ({ x: q.x, y: q.y, group: q.task, title: `${p.tasks[q.task]}, prompt ${i}` })),
       groups,
       highlight: centroids.filter((c) => Number.isFinite(c.x)),
     });
-    return `<div class="pca-layer" data-layer="${l.layer}">${figure(svg, `${esc(p.label)}, layer ℓ=${l.layer}: each small dot is one demo prompt’s residual at the last arrow, projected on the first two principal components of all prompts at this layer; large dots are each task’s mean (its task vector). Tasks that separate here are told apart by this layer.`, p.command)}</div>`;
+    const flat = !Number.isFinite(l.explained[0] ?? NaN) ? ' At this layer every prompt has the same residual at the arrow (nothing before it differs), so all points coincide.' : '';
+    return `<div class="pca-layer" data-layer="${l.layer}">${figure(svg, `${esc(p.label)}, layer ℓ=${l.layer}:${flat} Each small dot is one demo prompt’s residual at the last arrow, projected on the first two principal components of all prompts at this layer; large dots are each task’s mean (its task vector). Tasks that separate here are told apart by this layer.`, p.command)}</div>`;
   });
   // Only the checked layer's figure shows: :has() matches the radio inside this block.
   const css = p.layers.map((l) => `#${name}:has(input[value="${l.layer}"]:checked) .pca-layer[data-layer="${l.layer}"]{display:block}`).join('');
