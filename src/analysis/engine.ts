@@ -90,6 +90,8 @@ export interface EngineOptions extends SessionOptions {
   readonly rowsPerRun?: number;
   /** Reuse the base run's rows after a one-row patch at its entry block (plan.reuse). Default true; off for comparisons. */
   readonly reuseRows?: boolean;
+  /** Answer a variant that writes back the base run's own values with the base output. Default true; off for comparisons. */
+  readonly skipUnchanged?: boolean;
 }
 
 export class Engine {
@@ -175,7 +177,7 @@ export class Engine {
       this.checkVariant(v, base.seq);
       // A variant that writes back what is already there is the base run: ICL corruptions leave
       // most positions of the lower layers untouched, so whole rows of a patching grid are this.
-      if (writesNothing(v, base, this.cfg)) {
+      if (this.options.skipUnchanged !== false && writesNothing(v, base, this.cfg)) {
         results[i] = base.out.slice();
         return;
       }
