@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Engine, RangeInputError } from '../src/analysis/engine.js';
 import { tvSearch } from '../src/analysis/tv-search.js';
 import { InputError } from '../src/errors.js';
+import { Graph } from '../src/graph/index.js';
+import { resolveModelConfig } from '../src/model/config.js';
+import { declareParams } from '../src/model/transformer.js';
+import { resolveTaskConfig } from '../src/tasks/index.js';
 import { handModel, handTaskConfig, handTasks } from './support/tv-hand-model.js';
 
 const opts = { tasks: handTasks, prompts: 12, queries: 32, seed: 3 } as const;
@@ -62,5 +66,33 @@ describe('task-vector search', { timeout: 60000 }, () => {
   it('rejects demo prompts longer than the model context', async () => {
     await expect(tvSearch(engine, cfg, { ...opts, shots: 6 })).rejects.toThrow(InputError);
     await expect(tvSearch(engine, cfg, { ...opts, shots: 6 })).rejects.toThrow(/longer than the model's context of 24/);
+  });
+});
+
+describe('task-vector search on regression and other positions', { timeout: 60000 }, () => {
+  it('scores regression by normalised MSE, draws stand-in tasks, and matches the naive search', async () => {
+    const cfg = resolveModelConfig({ layers: 2, dModel: 16, heads: 2, maxSeq: 24, input: 'vectors', dIn: 3, output: 'vector', dOut: 1, initStd: 0.3 });
+    const g = new Graph('float32');
+    declareParams(g, cfg, 4);
+    const engine = Engine.open({ cfg, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
+    const tcfg = resolveTaskConfig({ kind: 'linreg', linreg: { dIn: 3 }, demos: { min: 4, max: 4 } });
+    const o = { maxTasks: 3, prompts: 4, dummies: 2, queries: 8, mode: 'add' as const, center: true };
+    const fast = await tvSearch(engine, tcfg, o);
+    const naive = await tvSearch(engine, tcfg, { ...o, method: 'naive' });
+    expect(fast.metric).toBe('nmse');
+    expect(fast.tasks.map((t) => t.task.name)).toEqual(['linreg#0', 'linreg#1', 'linreg#2']);
+    expect(fast.cost.demoPrompts).toBe(3 * 4 * 2);
+    fast.average.curve.forEach((c, i) => expect(c.all.mean).toBeCloseTo(naive.average.curve[i].all.mean, 4));
+    // A centred vector added at the final layer moves the prediction: the curve is not the baseline.
+    expect(fast.average.curve[2].all.mean).not.toBe(fast.average.baseline.all.mean);
+  });
+
+  it('injects at the x of the query when asked, reading θ at the dummy x of the demo prompts', async () => {
+    const engine = Engine.open(handModel());
+    const r = await tvSearch(engine, handTaskConfig(), { ...opts, offset: -1 });
+    expect(r.positions).toEqual({ zeroShot: 0, demo: 16 });
+    // Writing over x_q destroys the query the answer depends on: no layer works there.
+    for (const c of r.average.curve) expect(c.all.mean).toBeLessThan(0.5);
+    await expect(tvSearch(engine, handTaskConfig(), { ...opts, offset: -2 })).rejects.toThrow(/valid: -1\.\.0/);
   });
 });
