@@ -91,7 +91,8 @@ export class ModelSource {
       const hooks = allHookPoints(cfg.layers, cfg.positional).filter((h) => manifest.hooks.includes(h.name));
       const inputs = graphInputs(model).map((v) => v.name!);
       return new ModelSource('tvlens', ckpt.file, model, manifest.weightsSha256, cfg.layers, hooks, new Map(hooks.map((h) => [h.name, h.name])),
-        inputs, cfg.input === 'tokens' ? 'tokens' : 'markers', manifest.output, cfg.maxSeq, manifest, sessionOptions);
+        // Only a learned position table ends; rotary and no positions run at any length.
+        inputs, cfg.input === 'tokens' ? 'tokens' : 'markers', manifest.output, cfg.positional === 'learned' ? cfg.maxSeq : null, manifest, sessionOptions);
     }
     const bytes = new Uint8Array(fs.readFileSync(file));
     const model = decodeModel(bytes, file);

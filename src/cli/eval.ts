@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import { type GroupSummary, type ModelReport, SUITE_DEFAULTS, evaluateModel, summarise } from '../eval/suite.js';
+import { taskVectorScores } from '../eval/task-vectors.js';
+import { readManifest } from '../checkpoint/checkpoint.js';
 import { latestCheckpoint } from '../train/loop.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
@@ -32,6 +34,15 @@ function table(groups: readonly GroupSummary[]): string {
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
 }
 
+/** The TVP layer of the first TVP model among `files`: baselines are scored at the same layer. */
+function tvpLayerOf(files: readonly string[]): number | undefined {
+  for (const f of files) {
+    const layer = (readManifest(f).extra?.tvp as { tvp?: { layer?: number } } | undefined)?.tvp?.layer;
+    if (layer !== undefined) return layer;
+  }
+  return undefined;
+}
+
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'compare groups of models (baseline vs TVP): ICL, OOD, length generalisation, task vectors, with 95% CIs',
@@ -41,6 +52,8 @@ export const evalCommand: Command = {
     out: { type: 'string', description: 'write the JSON here' },
     prompts: { type: 'string', description: `prompts per condition (default ${SUITE_DEFAULTS.prompts})` },
     seed: { type: 'string', description: `seed of the evaluation prompts (default ${SUITE_DEFAULTS.seed})` },
+    layer: { type: 'string', description: "the prescribed task-vector layer ℓ (default: each TVP model's own layer, else the middle layer)" },
+    'no-task-vectors': { type: 'boolean', description: 'skip the task-vector search' },
   },
   async run(values) {
     const specs = (values.group as string[] | undefined) ?? [];
@@ -49,7 +62,13 @@ export const evalCommand: Command = {
       const [name, list] = s.includes('=') ? s.split('=', 2) : [`group${specs.indexOf(s)}`, s];
       return { name, files: list.split(',').filter(Boolean).map(resolveModel) };
     });
-    const options = { ...SUITE_DEFAULTS, prompts: numberOption(values, 'prompts') ?? SUITE_DEFAULTS.prompts, seed: numberOption(values, 'seed') ?? SUITE_DEFAULTS.seed };
+    const layer = numberOption(values, 'layer') ?? tvpLayerOf(groups.flatMap((g) => g.files));
+    const options = {
+      ...SUITE_DEFAULTS,
+      prompts: numberOption(values, 'prompts') ?? SUITE_DEFAULTS.prompts,
+      seed: numberOption(values, 'seed') ?? SUITE_DEFAULTS.seed,
+      taskVectors: values['no-task-vectors'] ? undefined : (file: string) => taskVectorScores(file, { layer }),
+    };
     const total = groups.reduce((n, g) => n + g.files.length, 0);
     const progress = new Progress('eval', total, !values.json);
     const reports: ModelReport[][] = [];
