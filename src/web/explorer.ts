@@ -239,6 +239,7 @@ function main(): void {
     };
     card('ex-icl', r.icl);
     card('ex-zero', r.zeroShot);
+    $('ex-zero').querySelector('h4')!.textContent = `Zero-shot: ${m.format === 'triplet' ? 'x_q →' : 'x_q'} alone`;
     card('ex-inj', r.injected[r.layer]);
     $('ex-inj').querySelector('h4')!.textContent = `Zero-shot + task vector at ${layerName(r.layer)}`;
     $('ex-tokens').textContent = r.tokens.map(show).join(' ');

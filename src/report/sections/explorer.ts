@@ -6,7 +6,7 @@ import type { OrtAssets } from '../ort-assets.js';
 export function explorerSection(models: readonly ExplorerModel[], ort: OrtAssets, uiScript: string): { section: Section; scripts: string[] } {
   const m0 = models[0];
   const html = `<p class="lead">Run the model here, in the browser (onnxruntime-web ${esc(ort.version)}, wasm, no server). Pick a task and a prompt, or type one as <code>x→y, x→y, …, x_q→</code> with symbols 0–${m0.vocab - 1}.
-The task vector of the chosen task (precomputed in Node: the mean residual at the last arrow over ${m0.thetaOptions.prompts} prompts with ${m0.thetaOptions.shots} demos) is written over the arrow of the zero-shot prompt <code>x_q →</code> at the layer on the slider.</p>
+The task vector of the chosen task (precomputed in Node: the mean residual at the last arrow over ${m0.thetaOptions.prompts} prompts with ${m0.thetaOptions.shots} demos) is written over the last position of the zero-shot prompt (its arrow <code>x_q →</code> in the triplet format, <code>x_q</code> itself in the pairwise one) at the layer on the slider.</p>
 <div class="explorer">
 <div class="controls">
 <label for="ex-model">model</label><select id="ex-model"></select>
@@ -19,7 +19,7 @@ The task vector of the chosen task (precomputed in Node: the mean residual at th
 <div>
 <div class="cards">
 <div class="card" id="ex-icl"><h4>ICL: the full prompt</h4><div class="pred">…</div><div class="topk"></div></div>
-<div class="card" id="ex-zero"><h4>Zero-shot: x_q → only</h4><div class="pred">…</div><div class="topk"></div></div>
+<div class="card" id="ex-zero"><h4>Zero-shot: the query alone</h4><div class="pred">…</div><div class="topk"></div></div>
 <div class="card" id="ex-inj"><h4>Zero-shot + task vector</h4><div class="pred">…</div><div class="topk"></div></div>
 </div>
 <p>correct answer: <span id="ex-expected"></span></p>

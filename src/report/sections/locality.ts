@@ -98,7 +98,7 @@ function separabilityChart(models: readonly Located[]): string {
   const perms = models[0].r.separability[0]?.permutations ?? 0;
   return figure(
     lineChart({ label: 'separability of task vectors against layer', xTitle: 'layer ℓ (0 = embeddings)', yTitle: 'within − between task cosine', series, integerX: true, hlines: [{ value: 0, label: 'no separation', color: '#8a939e' }], legendExtra: [{ label: 'p < 0.05 (black dots)', color: '#000000', kind: 'dot' }] }),
-    `How much more alike two demo prompts’ residuals at the last arrow are when they share a task than when they do not (mean cosine, within − between), per layer. Black dots: p &lt; 0.05 in a test that permutes the task labels ${perms} times.`,
+    `How much more alike two demo prompts’ residuals at the read position (the last arrow; the query’s x in pairwise prompts) are when they share a task than when they do not (mean cosine, within − between), per layer. Black dots: p &lt; 0.05 in a test that permutes the task labels ${perms} times.`,
   );
 }
 

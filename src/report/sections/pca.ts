@@ -35,8 +35,8 @@ export function pcaFigures(p: PcaInput, index: number): string {
       groups,
       highlight: centroids.filter((c) => Number.isFinite(c.x)),
     });
-    const flat = !Number.isFinite(l.explained[0] ?? NaN) ? ' At this layer every prompt has the same residual at the arrow (nothing before it differs), so all points coincide.' : '';
-    return `<div class="pca-layer" data-layer="${l.layer}">${figure(svg, `${esc(p.label)}, layer ℓ=${l.layer}:${flat} Each small dot is one demo prompt’s residual at the last arrow, projected on the first two principal components of all prompts at this layer; large dots are each task’s mean (its task vector). Tasks that separate here are told apart by this layer.`, p.command)}</div>`;
+    const flat = !Number.isFinite(l.explained[0] ?? NaN) ? ' At this layer every prompt has the same residual at the read position (nothing before it differs), so all points coincide.' : '';
+    return `<div class="pca-layer" data-layer="${l.layer}">${figure(svg, `${esc(p.label)}, layer ℓ=${l.layer}:${flat} Each small dot is one demo prompt’s residual at the read position (the last arrow; the query’s x in pairwise prompts), projected on the first two principal components of all prompts at this layer; large dots are each task’s mean (its task vector). Tasks that separate here are told apart by this layer.`, p.command)}</div>`;
   });
   // Only the checked layer's figure shows: :has() matches the radio inside this block.
   const css = p.layers.map((l) => `#${name}:has(input[value="${l.layer}"]:checked) .pca-layer[data-layer="${l.layer}"]{display:block}`).join('');

@@ -13,7 +13,7 @@ const ICL = '#009E73';
 export const layerName = (l: number): string => (l === 0 ? 'ℓ=0 (embeddings)' : `ℓ=${l}`);
 
 /** One model's curve: the mean over tasks with its 95% band, each task thin, baseline, ICL, best layer. */
-export function tvFigure(label: string, r: TvSearchResult, color: string, command: string, tvpLayer: number | null = null): string {
+export function tvFigure(label: string, r: TvSearchResult, color: string, command: string, tvpLayer: number | null = null, format: 'triplet' | 'pairwise' = 'triplet'): string {
   const a = r.average;
   const L = Math.max(...a.curve.map((c) => c.layers[0]));
   const families = [...new Set(r.tasks.map((t) => t.task.family))].sort();
@@ -43,8 +43,8 @@ export function tvFigure(label: string, r: TvSearchResult, color: string, comman
     width: Math.max(460, 120 + L * 60),
   });
   const caption =
-    `${label}: a task vector θ_ℓ (the mean residual at the last arrow of ${r.options.prompts} prompts with ${r.options.shots} demos) ` +
-    `${r.options.mode === 'replace' ? 'replaces' : 'is added to'} the arrow state of zero-shot prompts <code>x_q →</code> at layer ℓ. ` +
+    `${label}: a task vector θ_ℓ (the mean residual at the ${format === 'triplet' ? 'last arrow' : 'query’s x'} of ${r.options.prompts} prompts with ${r.options.shots} demos) ` +
+    `${r.options.mode === 'replace' ? 'replaces' : 'is added to'} the ${format === 'triplet' ? 'arrow' : 'last'} state of zero-shot prompts <code>${format === 'triplet' ? 'x_q →' : 'x_q'}</code> at layer ℓ. ` +
     `Best layer ${best} is chosen on the dev half of the queries; its score on the test half is ${num(a.best.test)} ` +
     `(ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}). ${acc ? 'Higher is better.' : 'nMSE = MSE ÷ mean y² of the queries (1 = always answering 0); lower is better.'}`;
   return figure(svg, caption, command);
@@ -65,7 +65,7 @@ export function tvTable(r: TvSearchResult): string {
 
 export function tvSection(models: readonly { m: ModelInput; i: number; r: TvSearchResult; command: string }[]): Section | null {
   if (models.length === 0) return null;
-  const figs = models.map(({ m, i, r, command }) => `<div>${tvFigure(m.label, r, modelColor(i), command, tvpOf(m)?.layer ?? null)}${tvTable(r)}</div>`);
+  const figs = models.map(({ m, i, r, command }) => `<div>${tvFigure(m.label, r, modelColor(i), command, tvpOf(m)?.layer ?? null, m.task?.format)}${tvTable(r)}</div>`);
   const conv = esc(models[0].r.convention ?? '');
   return {
     id: 'task-vectors',
@@ -84,7 +84,7 @@ export function verdict(r: TvSearchResult, recovered?: number): string {
   const acc = r.metric === 'accuracy';
   const gain = acc ? a.best.test - a.baseline.all.mean : a.baseline.all.mean - a.best.test;
   const noise = Math.max(0.02, (a.baseline.all.high - a.baseline.all.low) / 2);
-  if (!(gain > noise)) return `No layer's task vector beats the zero-shot baseline: the task is not recoverable from one residual at the arrow (ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}).`;
+  if (!(gain > noise)) return `No layer's task vector beats the zero-shot baseline: the task is not recoverable from one residual at the query (ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}).`;
   const share = recovered !== undefined && Number.isFinite(recovered) ? `recovers ${Math.round(100 * recovered)}% of ICL's gain over zero-shot` : 'beats the zero-shot baseline';
   return `A task vector at ℓ=${a.best.layer} ${share}: ${r.metric} ${num(a.best.test)} against ${num(a.icl.mean)} with all demos and ${num(a.baseline.all.mean)} zero-shot.`;
 }
