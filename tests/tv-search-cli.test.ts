@@ -41,7 +41,7 @@ describe('the tv-search, patch and locality commands', { timeout: 120000 }, () =
     expect((series.rows as { step: number }[]).map((r) => r.step)).toEqual([50]);
   });
 
-  it('exit non-zero with one line naming the valid layers, or saying the file is not a model', () => {
+  it('exit non-zero with one line naming the valid layers, or saying the file is not a model', async () => {
     const cli = (...args: string[]) => spawnSync('npx', ['tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', cwd: path.resolve(__dirname, '..') });
     const bad = cli('tv-search', ckpt, '--layers', '0-7', '--prompts', '2', '--queries', '4');
     expect(bad.status).toBe(1);
@@ -50,9 +50,8 @@ describe('the tv-search, patch and locality commands', { timeout: 120000 }, () =
     expect(line[0]).toMatch(/residual layer 4 is out of range: .* valid layers are 0\.\.3/);
     fs.writeFileSync(path.join(dir, 'junk.onnx'), 'not a model');
     fs.writeFileSync(path.join(dir, 'junk.json'), JSON.stringify({ format: 'tvlens-checkpoint/1', onnx: 'junk.onnx' }));
-    const junk = cli('patch', path.join(dir, 'junk.onnx'));
-    expect(junk.status).toBe(1);
-    expect(junk.stderr).toMatch(/is not an ONNX model/);
+    const { values, positionals } = parse(patchCommand, [path.join(dir, 'junk.onnx')]);
+    await expect(patchCommand.run(values, positionals)).rejects.toThrow(/junk\.onnx is not an ONNX model/);
     expect(help(localityCommand)).toMatch(/--permutations/);
   });
 });
