@@ -51,6 +51,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
   let browser: Browser;
   let page: Page;
   const errors: string[] = [];
+  const requests: string[] = [];
 
   beforeAll(async () => {
     if (!given) makeRun(run);
@@ -59,6 +60,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
     page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => requests.push(r.url()));
     await page.goto(`file://${out}`);
     await page.waitForFunction(() => ['ready', 'error'].includes((window as unknown as { tvlensExplorer?: ExplorerState }).tvlensExplorer?.state ?? ''), null, { timeout: 90000 });
   }, 180000);
@@ -68,11 +70,13 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('loads from file:// and runs the explorer with no console errors', async () => {
+  it('loads from file:// and runs the explorer with no console errors and no network request', async () => {
     const s = await explorerState(page);
     expect(s.error).toBeNull();
     expect(s.state).toBe('ready');
     expect(errors).toEqual([]);
+    // The page itself, and the Blob URL onnxruntime-web is imported from: nothing from a network.
+    expect(requests.filter((u) => !u.startsWith('file://') && !u.startsWith('blob:') && !u.startsWith('data:'))).toEqual([]);
   });
 
   it('draws every chart with marks in it', async () => {
