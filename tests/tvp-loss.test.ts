@@ -11,7 +11,7 @@ import { tvpStepData } from '../src/tvp/data.js';
 import { resolveTvpConfig, tvpLossProgram } from '../src/tvp/loss.js';
 import { Rng } from '../src/util/rng.js';
 
-const run = resolveRunConfig({
+const runTokens = resolveRunConfig({
   model: { layers: 2, dModel: 8, heads: 2, maxSeq: 16, initStd: 0.5 },
   task: { vocab: 5, demos: { min: 2, max: 2 }, heldoutTasks: 1 },
   train: { batchSize: 4 },
@@ -22,7 +22,12 @@ const toF64 = (feeds: Record<string, HostTensor>) =>
   Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dtype === 'float32' ? { ...t, dtype: 'float64' as const, data: Float64Array.from(t.data as Float32Array) } : t]));
 
 describe('TVP-loss', () => {
-  it('has gradients for every weight that match central finite differences in float64 (through both passes and the replacement)', async () => {
+  const regression = resolveRunConfig({
+    model: { layers: 2, dModel: 8, heads: 2, maxSeq: 16, initStd: 0.5 },
+    task: { kind: 'linreg', linreg: { dIn: 3 }, demos: { min: 2, max: 2 }, heldoutTasks: 1 },
+    train: { batchSize: 4 },
+  });
+  for (const [name, run] of [['token prompts, cross-entropy', runTokens], ['vector prompts, squared error', regression]] as const) it(`has gradients for every weight that match central finite differences in float64, through both passes and the replacement (${name})`, async () => {
     const tvp = resolveTvpConfig({ layer: 1, lambda: 0.7, average: 2 }, run);
     const build = () => tvpLossProgram(run, tvp, 3, 'float64');
     const models = buildStepModels(build, resolveOptimizerConfig({}), 'split');
@@ -56,6 +61,7 @@ describe('TVP-loss', () => {
   }, 60_000);
 
   it("computes L_TVP as the loss of Q run with its arrow state replaced by P's residual at layer ℓ", async () => {
+    const run = runTokens;
     const tvp = resolveTvpConfig({ layer: 1, lambda: 1 }, run);
     const program = tvpLossProgram(run, tvp, 5);
     const session = await Session.open(toOnnxBytes(program.graph));
@@ -102,6 +108,6 @@ describe('TVP-loss', () => {
   });
 
   it('rejects a layer outside 0..L with the valid range', () => {
-    expect(() => resolveTvpConfig({ layer: 3 }, run)).toThrow(/layer 3 is out of range: this model has layers 0\.\.2/);
+    expect(() => resolveTvpConfig({ layer: 3 }, runTokens)).toThrow(/layer 3 is out of range: this model has layers 0\.\.2/);
   });
 });
