@@ -57,7 +57,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
     if (!given) makeRun(run);
     await writeReport([run], out, { search: given ? {} : FAST_SEARCH, log: () => {} });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('request', (r) => requests.push(r.url()));
@@ -101,7 +101,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
       expect(shown).toEqual([await radio.getAttribute('value')]);
     }
     const sections = await page.$$eval('section', (s) => s.map((x) => x.id));
-    expect(sections).toEqual(expect.arrayContaining(['training', 'shots', 'task-vectors', 'locality', 'pca', 'patching', 'emergence', 'explorer', 'methods']));
+    expect(sections).toEqual(expect.arrayContaining(['overview', 'training', 'task-vectors', 'locality', 'patching', 'emergence', 'explorer', 'methods']));
   });
 
   it('predicts in the browser what onnxruntime-node predicts for the same prompt and layer', async () => {

@@ -41,14 +41,15 @@ header h1{margin:0 0 4px;font-size:22px}
 header .sub{color:var(--muted)}
 nav{margin-top:8px;font-size:13px}
 nav a{color:var(--accent);margin-right:12px;text-decoration:none}
-main{padding:8px 28px 40px;max-width:1400px}
+main{padding:8px 28px 40px;max-width:1700px}
 section{margin:22px 0 8px;border-top:1px solid var(--line);padding-top:6px}
 h2{font-size:18px;margin:10px 0 6px}
 h3{font-size:15px;margin:12px 0 4px}
 p.lead{color:var(--muted);margin:2px 0 10px;max-width:900px}
 .figs{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
-figure{margin:0;padding:10px;border:1px solid var(--line);border-radius:6px;background:#fff;max-width:100%;overflow-x:auto}
-figcaption{font-size:12.5px;color:var(--muted);max-width:520px;margin-top:4px}
+figure{margin:0;padding:10px;border:1px solid var(--line);border-radius:6px;background:#fff;max-width:100%;overflow-x:auto;width:min-content}
+figcaption{font-size:12.5px;color:var(--muted);margin-top:4px;min-width:300px}
+figcaption code{word-break:break-all}
 .cmd{margin-top:3px;font-size:11.5px}
 code{font:12px ui-monospace,"DejaVu Sans Mono",monospace;background:var(--panel);padding:1px 4px;border-radius:3px}
 svg.chart{display:block;font-size:11.5px}

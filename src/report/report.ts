@@ -19,9 +19,8 @@ import { explorerSection } from './sections/explorer.js';
 import { methodsSection } from './sections/methods.js';
 import { patchSection } from './sections/patching.js';
 import { emergenceSection, localitySection } from './sections/locality.js';
-import { pcaSection } from './sections/pca.js';
 import { tvSection, verdict } from './sections/task-vectors.js';
-import { shotsSection, trainingSection } from './sections/training.js';
+import { trainingSection } from './sections/training.js';
 import { webScript } from './web-script.js';
 
 export interface ReportOptions {
@@ -86,14 +85,17 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     if (command) commands.push([figure, command]);
   };
   add(overviewSection(models, gathered), 'overview');
-  add(trainingSection(models, trainCommand), 'training curves, ICL against step', models.filter((m) => m.metrics.length).map(trainCommand).join('; '));
-  add(shotsSection(models), 'ICL against shots', models.filter((m) => m.metrics.length).map(trainCommand).join('; ') || undefined);
-  const tvModels = indexed.filter(({ m }) => searches.has(m)).map(({ m, i }) => ({ m, i, ...searches.get(m)! }));
-  add(tvSection(tvModels), 'task-vector accuracy against layer', tvModels.map((t) => t.command).join('; '));
+  const trained = models.filter((m) => m.metrics.length).map(trainCommand).join('; ');
+  add(trainingSection(models, trainCommand), 'training curves, ICL against step and against shots', trained || undefined);
+  const tvRows = indexed
+    .filter(({ m }) => searches.has(m))
+    .map(({ m, i }) => {
+      const loc = localities.get(m);
+      return { m, i, ...searches.get(m)!, loc: loc ? { ...loc, pcaLayer: pcaLayer(loc.r) } : null };
+    });
+  add(tvSection(tvRows), 'task vectors across layers, separability and PCA', [...new Set(tvRows.flatMap((t) => [t.command, t.loc?.command ?? t.command]))].join('; '));
   const located = indexed.filter(({ m }) => localities.has(m)).map(({ m, i }) => ({ m, i, ...localities.get(m)! }));
   add(localitySection(located, comparable), 'locality and strength', located.map((l) => l.command).join('; '));
-  const pcas = located.filter((l) => l.r.pca?.length).map((l) => ({ label: l.m.label, tasks: l.r.search.tasks.map((t) => t.task.name), layers: l.r.pca!, initial: pcaLayer(l.r), command: l.command }));
-  add(pcaSection(pcas), 'PCA of task vectors', pcas.map((p) => p.command).join('; '));
   const patched = indexed.filter(({ m }) => patches.has(m)).map(({ m }) => ({ label: m.label, ...patches.get(m)! }));
   add(patchSection(patched), 'activation patching', patched.map((p) => p.command).join('; '));
   const seriesRuns = indexed.filter(({ m }) => series.has(m)).map(({ m, i }) => ({ m, i, points: series.get(m)! }));

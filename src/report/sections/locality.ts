@@ -52,11 +52,10 @@ export function localitySection(models: readonly Located[], comparable: boolean)
   const figs: string[] = [];
   const metric = models[0].r.metric;
   if (comparable && models.length >= 2 && models.every((x) => x.r.metric === metric)) figs.push(overlay(models, metric), metricBars(models));
-  figs.push(separabilityChart(models));
   return {
     id: 'locality',
     title: models.length > 1 ? 'Locality and strength, model by model' : 'Locality and strength',
-    html: `<p class="lead">How much of ICL one layer’s task vector recovers, and how concentrated in one layer that is. ${esc(DEFINITIONS)}</p>${table(head, rows)}<div class="figs">${figs.join('')}</div><div class="cmd">made by: ${models.map((x) => `<code>${esc(x.command)}</code>`).join(' ')}</div>`,
+    html: `<p class="lead">How much of ICL one layer’s task vector recovers, and how concentrated in one layer that is. ${esc(DEFINITIONS)}</p>${table(head, rows)}${figs.length ? `<div class="figs">${figs.join('')}</div>` : ''}<div class="cmd">made by: ${models.map((x) => `<code>${esc(x.command)}</code>`).join(' ')}</div>`,
   };
 }
 
@@ -87,7 +86,8 @@ function metricBars(models: readonly Located[]): string {
   );
 }
 
-function separabilityChart(models: readonly Located[]): string {
+/** Separability against layer, one line per model (one model in the task-vector section's rows). */
+export function separabilityFigure(models: readonly Pick<Located, 'm' | 'i' | 'r'>[]): string {
   const series: Series[] = models.flatMap(({ m, i, r }) => {
     const s = r.separability;
     return [

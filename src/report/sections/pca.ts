@@ -42,12 +42,3 @@ export function pcaFigures(p: PcaInput, index: number): string {
   const css = p.layers.map((l) => `#${name}:has(input[value="${l.layer}"]:checked) .pca-layer[data-layer="${l.layer}"]{display:block}`).join('');
   return `<div class="pca" id="${name}"><style>#${name} .pca-layer{display:none}${css}</style><div class="pca-pick">layer: ${radios}</div>${figs.join('')}</div>`;
 }
-
-export function pcaSection(inputs: readonly PcaInput[]): Section | null {
-  if (inputs.length === 0) return null;
-  return {
-    id: 'pca',
-    title: 'Task vectors in PCA',
-    html: `<p class="lead">Do the task vectors of different tasks sit apart? Pick a layer; each colour is one task.</p><div class="figs">${inputs.map((p, i) => pcaFigures(p, i)).join('')}</div>`,
-  };
-}

@@ -1,10 +1,13 @@
 /**
  * Task-vector score against layer, per task and averaged, from tv-search output.
  */
+import type { LocalityResult } from '../../analysis/locality.js';
 import type { TvSearchResult } from '../../analysis/tv-search.js';
 import { type Section, esc, figure, table } from '../html.js';
 import { type ModelInput, tvpOf } from '../inputs.js';
 import { PALETTE, type Series, lineChart, num } from '../svg.js';
+import { separabilityFigure } from './locality.js';
+import { pcaFigures } from './pca.js';
 import { metricTitle, modelColor } from './training.js';
 
 const BASELINE = '#6b7280';
@@ -63,14 +66,33 @@ export function tvTable(r: TvSearchResult): string {
   return `<details><summary>per-task scores (${r.tasks.length} tasks)</summary>${table(['task', 'family', 'best ℓ (dev)', 'task vector at best ℓ (test)', 'peak over ℓ (all queries)', 'zero-shot', 'ICL'], rows)}</details>`;
 }
 
-export function tvSection(models: readonly { m: ModelInput; i: number; r: TvSearchResult; command: string }[]): Section | null {
-  if (models.length === 0) return null;
-  const figs = models.map(({ m, i, r, command }) => `<div>${tvFigure(m.label, r, modelColor(i), command, tvpOf(m)?.layer ?? null, m.task?.format)}${tvTable(r)}</div>`);
-  const conv = esc(models[0].r.convention ?? '');
+export interface TvRow {
+  readonly m: ModelInput;
+  readonly i: number;
+  readonly r: TvSearchResult;
+  readonly command: string;
+  /** The model's locality, for its separability and PCA beside the curve. */
+  readonly loc: { readonly r: LocalityResult; readonly command: string; readonly pcaLayer: number } | null;
+}
+
+/**
+ * One row per model: where the task vector works (the curve), whether tasks are told apart at
+ * each layer (separability), and what the task vectors look like (PCA at a chosen layer).
+ */
+export function tvSection(rows: readonly TvRow[]): Section | null {
+  if (rows.length === 0) return null;
+  const html = rows.map((row, n) => {
+    const { m, i, r, command, loc } = row;
+    const figs = [`<div>${tvFigure(m.label, r, modelColor(i), command, tvpOf(m)?.layer ?? null, m.task?.format)}${tvTable(r)}</div>`];
+    if (loc?.r.separability.length) figs.push(separabilityFigure([{ m, i, r: loc.r }]));
+    if (loc?.r.pca?.length) figs.push(pcaFigures({ label: m.label, tasks: loc.r.search.tasks.map((t) => t.task.name), layers: loc.r.pca, initial: loc.pcaLayer, command: loc.command }, n));
+    return `${rows.length > 1 ? `<h3>${esc(m.label)}</h3>` : ''}<div class="figs">${figs.join('')}</div>`;
+  });
+  const conv = esc(rows[0].r.convention ?? '');
   return {
     id: 'task-vectors',
     title: 'Task vectors across layers',
-    html: `<p class="lead">Where does the model encode which task it is doing? Each curve injects the task vector at one layer of a zero-shot prompt; a peak means the task is recoverable from that layer alone. Layer convention: ${conv}.</p><div class="figs">${figs.join('')}</div>`,
+    html: `<p class="lead">Where does the model encode which task it is doing? The curve injects the task vector at one layer of a zero-shot prompt: a peak means the task is recoverable from that layer alone. Beside it: how far apart the tasks’ residuals are at each layer, and a PCA of them at the layer you pick. Layer convention: ${conv}.</p>${html.join('')}`,
   };
 }
 

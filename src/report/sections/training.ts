@@ -8,9 +8,23 @@ export const modelColor = (i: number): string => PALETTE[i % PALETTE.length];
 
 export const metricTitle = (metric: string): string => (metric === 'nmse' ? 'nMSE (lower is better)' : 'accuracy');
 
+/**
+ * Training: loss and ICL score against step (from metrics.jsonl), and ICL score against shots (from
+ * the last metrics line, or a bare checkpoint's manifest), side by side.
+ */
 export function trainingSection(models: readonly ModelInput[], trainCommand: (m: ModelInput) => string): Section | null {
+  const figs = [...curveFigures(models, trainCommand), ...shotsFigures(models)];
+  if (figs.length === 0) return null;
+  return {
+    id: 'training',
+    title: 'Training and in-context learning',
+    html: `<p class="lead">How each run learned: its loss and its in-context-learning score as training went on, and how its score grows with the number of demos in the prompt.</p><div class="figs">${figs.join('')}</div>`,
+  };
+}
+
+function curveFigures(models: readonly ModelInput[], trainCommand: (m: ModelInput) => string): string[] {
   const withMetrics = models.map((m, i) => ({ m, i })).filter(({ m }) => m.metrics.length > 0);
-  if (withMetrics.length === 0) return null;
+  if (withMetrics.length === 0) return [];
   const loss: Series[] = withMetrics.map(({ m, i }) => ({ label: m.label, color: modelColor(i), points: m.metrics.map((l) => [l.step, l.trainLoss] as const), dots: m.metrics.length < 12 }));
   const figs = [
     figure(
@@ -39,10 +53,10 @@ export function trainingSection(models: readonly ModelInput[], trainCommand: (m:
       ),
     );
   }
-  return { id: 'training', title: 'Training curves', html: `<p class="lead">How each run learned: its loss, and its in-context-learning score on evaluation prompts as training went on.</p><div class="figs">${figs.join('')}</div>` };
+  return figs;
 }
 
-export function shotsSection(models: readonly ModelInput[]): Section | null {
+function shotsFigures(models: readonly ModelInput[]): string[] {
   const curves = models.flatMap((m, i) => {
     const last = m.metrics.at(-1);
     const ev = (last?.eval ?? (m.checkpoint?.manifest.metrics.eval as { train?: ShotCurve; heldout?: ShotCurve } | undefined)) ?? null;
@@ -50,8 +64,8 @@ export function shotsSection(models: readonly ModelInput[]): Section | null {
     const step = last?.step ?? m.checkpoint?.manifest.step ?? 0;
     return [{ m, i, ev: ev as { train: ShotCurve; heldout?: ShotCurve }, step }];
   });
-  if (curves.length === 0) return null;
-  const figs = metricsOf(curves.map((c) => c.m)).map((metric) => {
+  if (curves.length === 0) return [];
+  return metricsOf(curves.map((c) => c.m)).map((metric) => {
     const series: Series[] = curves
       .filter((c) => c.ev.train.metric === metric)
       .flatMap(({ m, i, ev, step }) => [
@@ -63,7 +77,6 @@ export function shotsSection(models: readonly ModelInput[]): Section | null {
       `The score at each arrow of the evaluation prompts, grouped by how many demos came before it, at the last evaluation. A model that learns in context rises from its zero-shot score as demos accumulate. Solid: train tasks; dashed: held-out tasks.`,
     );
   });
-  return { id: 'shots', title: 'ICL against number of shots', html: `<div class="figs">${figs.join('')}</div>` };
 }
 
 function metricsOf(models: readonly ModelInput[]): string[] {
