@@ -92,7 +92,7 @@ function legend(items: readonly LegendItem[], x0: number, y0: number, maxWidth: 
   const parts: string[] = ['<g class="legend">'];
   let [x, y] = [x0, y0];
   for (const it of items) {
-    const w = 26 + it.label.length * 6.4;
+    const w = 34 + it.label.length * 6.6;
     if (x + w > x0 + maxWidth && x > x0) [x, y] = [x0, y + 16];
     const swatch =
       it.kind === 'dot'
