@@ -197,12 +197,14 @@ function main(): void {
       parsed = parsePrompt(ui.prompt.value, m);
     } catch (e) {
       setStatus(`prompt: ${(e as Error).message}`);
+      dim(true); // the cards still show the last prompt that ran
       return;
     }
     const tokens = tokensOf(m, parsed.demos, parsed.query);
     const zero = tokensOf(m, [], parsed.query);
     if (tokens.length > m.maxSeq) {
       setStatus(`the prompt has ${tokens.length} tokens; this model takes at most ${m.maxSeq}`);
+      dim(true);
       return;
     }
     state.state = 'running';
@@ -228,8 +230,13 @@ function main(): void {
     }
   }
 
+  function dim(on: boolean): void {
+    document.querySelectorAll<HTMLElement>('#explorer .card, #ex-strip').forEach((c) => (c.style.opacity = on ? '0.35' : ''));
+  }
+
   function render(m: ExplorerModel, r: ExplorerResult, agree: number, demos: number): void {
     state.last = r;
+    dim(false);
     const show = (t: number) => (t === m.arrow ? '→' : t === m.sep ? ',' : String(t));
     const card = (id: string, p: Prediction) => {
       const el = $(id);
