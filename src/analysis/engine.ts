@@ -66,20 +66,54 @@ export interface SitePatch {
 /** A patched variant of a base run: its patches, all applied. */
 export type Variant = readonly SitePatch[];
 
-/** The base run's activations. Layouts as in TransformerLens. */
-export interface BaseRun {
+/** What the analyses read of a base run. Layouts as in TransformerLens. */
+export interface AnalysisRun {
   readonly batch: number;
   readonly seq: number;
   /** resid[ℓ] [B, T, D] for ℓ = 0..L. */
   readonly resid: readonly Float32Array[];
-  /** q[ℓ], k[ℓ], v[ℓ] [B, H, T, dh] for each block (after rotary). */
-  readonly q: readonly Float32Array[];
-  readonly k: readonly Float32Array[];
-  readonly v: readonly Float32Array[];
   /** z[ℓ] [B, T, H, dh] for each block, when asked for. */
   readonly z: readonly Float32Array[] | null;
   /** The output at the last position [B, vocab | dOut]. */
   readonly out: Float32Array;
+}
+
+/** The fast engine's base run: also the keys and values its patched variants reuse. */
+export interface BaseRun extends AnalysisRun {
+  /** q[ℓ], k[ℓ], v[ℓ] [B, H, T, dh] for each block (after rotary). */
+  readonly q: readonly Float32Array[];
+  readonly k: readonly Float32Array[];
+  readonly v: readonly Float32Array[];
+}
+
+/**
+ * What task-vector search, patching and locality ask of a model. `Engine` answers it for a tvlens
+ * checkpoint through the suffix forward; `SourceEngine` (source-engine.ts) for any model with a
+ * hook map, one full forward pass per variant. `Run` is the engine's own base run: `patched`
+ * takes only what its own `base` made.
+ */
+export interface AnalysisEngine<Run extends AnalysisRun = AnalysisRun> {
+  /** Blocks, L: residual layers are 0..L. */
+  readonly layers: number;
+  /** d_model, and the heads where the model's heads can be patched (null: they cannot). */
+  readonly dims: { readonly dModel: number; readonly heads: number | null };
+  /** Width of the output: vocab (logits) or dOut. */
+  readonly outWidth: number;
+  /** What outputs record of the model: its config (null for a foreign model) and its hash. */
+  readonly modelInfo: { readonly config: ModelConfig | null; readonly weightsSha256?: string };
+  /** Checks a residual layer (0..L) or z layer (0..L−1). */
+  checkLayer(layer: number, kind?: Site['kind']): void;
+  /** Checks that prompts of `seq` positions fit the model's context. */
+  checkSeq(seq: number): void;
+  /** The residual at every layer at one position [B, L+1, D], and the output at the last position [B, O]. */
+  at(feeds: Record<string, HostTensor>, position: number): Promise<{ resid: Float32Array; last: Float32Array }>;
+  /** A full forward pass that keeps what patched variants read (z only when asked for). */
+  base(feeds: Record<string, HostTensor>, options?: { z?: boolean }): Promise<Run>;
+  /** The output at the last position [B, O] of each variant of a base run. */
+  patched(base: Run, variants: readonly Variant[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]>;
+  /** The same, by one full forward pass per variant. */
+  patchedNaive(feeds: Record<string, HostTensor>, variants: readonly Variant[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]>;
+  release(): Promise<void>;
 }
 
 /** The input feeds of a prompt batch. */
@@ -94,7 +128,7 @@ export interface EngineOptions extends SessionOptions {
   readonly skipUnchanged?: boolean;
 }
 
-export class Engine {
+export class Engine implements AnalysisEngine<BaseRun> {
   readonly cfg: ModelConfig;
   /** Width of the output: vocab (logits) or dOut. */
   readonly outWidth: number;
@@ -114,6 +148,14 @@ export class Engine {
 
   get layers(): number {
     return this.cfg.layers;
+  }
+
+  get dims(): { dModel: number; heads: number } {
+    return { dModel: this.cfg.dModel, heads: this.cfg.heads };
+  }
+
+  get modelInfo(): { config: ModelConfig; weightsSha256?: string } {
+    return { config: this.cfg, weightsSha256: this.model.weightsSha256 };
   }
 
   /** Checks a residual layer (0..L) or z layer (0..L−1). */

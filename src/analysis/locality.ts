@@ -21,7 +21,7 @@ import { type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.
 import { InputError } from '../errors.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { Rng } from '../util/rng.js';
-import { Engine, type EngineOptions, LAYER_CONVENTION, fromCheckpoint, range } from './engine.js';
+import { type AnalysisEngine, type AnalysisRun, Engine, type EngineOptions, LAYER_CONVENTION, fromCheckpoint, range } from './engine.js';
 import { type LayerScore, type TaskVectors, type TvSearchOptions, type TvSearchResult, tvSearchWithVectors } from './tv-search.js';
 
 export interface CurveInput {
@@ -188,7 +188,7 @@ export interface LocalityResult {
 }
 
 /** Locality, strength and separability of one model. */
-export async function locality(engine: Engine, cfg: TaskConfig, options: LocalityOptions = {}, model: Partial<LocalityResult['model']> = {}): Promise<LocalityResult> {
+export async function locality<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig, options: LocalityOptions = {}, model: Partial<LocalityResult['model']> = {}): Promise<LocalityResult> {
   const searched = options.layers?.length ?? engine.layers + 1;
   const combine = (options.combine ?? [2, 3]).filter((k) => k <= searched);
   const { result, vectors } = await tvSearchWithVectors(engine, cfg, { ...options, combine });
@@ -205,13 +205,13 @@ export async function locality(engine: Engine, cfg: TaskConfig, options: Localit
   const tasks = result.tasks.map((t) => ({ task: t.task.name, ...curveMetrics(input(t.curve, t.baseline, t.icl.mean, t.best, t.combined)) }));
   const a = result.average;
   const average = { ...curveMetrics(input(a.curve, a.baseline, a.icl.mean, a.best, a.combined)), icl: a.icl.mean, baseline: a.baseline.all.mean };
-  const d = engine.cfg.dModel;
+  const d = engine.dims.dModel;
   const multi = new Set(vectors.perPrompt.task).size > 1;
   return {
     analysis: 'locality',
     convention: LAYER_CONVENTION,
     metric: result.metric,
-    model: { config: engine.cfg, weightsSha256: engine.model.weightsSha256, ...model },
+    model: { config: engine.modelInfo.config, weightsSha256: engine.modelInfo.weightsSha256, ...model },
     tasks,
     average,
     separability: multi ? separability(vectors, engine.layers, d, { permutations: options.permutations, seed: options.seed }) : [],

@@ -21,7 +21,7 @@ import { hookPoint } from '../model/hooks.js';
 import { type Batch, type Task, type TaskConfig, promptLayout, renderTokens, taskPrompts } from '../tasks/index.js';
 import { Rng } from '../util/rng.js';
 import { analysisTasks, concatBatches, queryTargets } from './batches.js';
-import { type BaseRun, type Engine, LAYER_CONVENTION, type Site, type Variant, promptFeeds, range } from './engine.js';
+import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Site, type Variant, promptFeeds, range } from './engine.js';
 
 export const CORRUPTIONS = ['other-task', 'shuffled-labels'] as const;
 export type Corruption = (typeof CORRUPTIONS)[number];
@@ -109,8 +109,8 @@ export interface SweepResult {
  * the cell's site, head and positions, scored at the query. Output: the clean and corrupted
  * runs' scores and one Scores per cell, in the order of `cells`.
  */
-export async function patchSweep(
-  engine: Engine,
+export async function patchSweep<R extends AnalysisRun>(
+  engine: AnalysisEngine<R>,
   pair: PromptPair,
   cells: readonly PatchCell[],
   options: SweepRuns & { method?: 'fast' | 'naive'; onProgress?: (done: number, total: number) => void },
@@ -123,7 +123,9 @@ export async function patchSweep(
   const baseIsClean = options.base === 'clean';
   const base = baseIsClean ? cleanRun : corruptRun;
   const source = options.source === 'mean' ? meanRun(cleanRun) : options.source === 'clean' ? cleanRun : corruptRun;
-  const [D, H, dh, T] = [engine.cfg.dModel, engine.cfg.heads, engine.cfg.dModel / engine.cfg.heads, base.seq];
+  const { dModel: D, heads } = engine.dims;
+  const [H, T] = [heads ?? 0, base.seq];
+  const dh = H ? D / H : 0; // no heads: resid cells only (the engine rejects z cells)
 
   const variants: Variant[] = cells.map((c) => {
     const width = c.site.kind === 'resid' ? D : c.head === undefined ? H * dh : dh;
@@ -205,7 +207,7 @@ const NOTES: Record<Direction, string> = {
 };
 
 /** Runs a preset: the cells of `site` over the chosen blocks, positions and heads. */
-export async function patch(engine: Engine, cfg: TaskConfig, options: PatchOptions = {}): Promise<PatchResult> {
+export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig, options: PatchOptions = {}): Promise<PatchResult> {
   const site = options.site ?? 'resid_pre';
   const direction = options.direction ?? 'denoising';
   const corruption = options.corruption ?? 'other-task';
@@ -222,7 +224,10 @@ export async function patch(engine: Engine, cfg: TaskConfig, options: PatchOptio
   blocks.forEach((l) => engine.checkLayer(l, 'z'));
   const positions = [...(options.positions ?? range(T))];
   for (const p of positions) if (!Number.isInteger(p) || p < 0 || p >= T) throw new InputError(`position ${p} is out of range: these prompts have positions 0..${T - 1}`);
-  const heads = range(engine.cfg.heads);
+  if ((site === 'z' || site === 'z_pos') && engine.dims.heads === null) {
+    throw new InputError(`site '${site}' patches heads (attn.hook_z), which this model does not expose: head patching needs a tvlens checkpoint; patch resid_pre or resid_post instead`);
+  }
+  const heads = range(engine.dims.heads ?? 0);
   const labels = positionLabels(cfg, pair.clean);
 
   let cells: PatchCell[];
@@ -326,7 +331,7 @@ function rawScores(pair: PromptPair, out: Float32Array, wrong: readonly number[]
 }
 
 /** A run whose every prompt holds the mean over prompts, position by position. */
-function meanRun(run: BaseRun): BaseRun {
+function meanRun<R extends AnalysisRun>(run: R): R {
   const mean = (a: Float32Array) => {
     const per = a.length / run.batch;
     const m = new Float64Array(per);

@@ -16,7 +16,7 @@ import { taskPrompts, zeroShotPrompts } from '../tasks/index.js';
 import { type Estimate, estimate } from '../util/stats.js';
 import { Rng } from '../util/rng.js';
 import { analysisTasks, concatBatches, scoreQueries, withDummies } from './batches.js';
-import { type Engine, LAYER_CONVENTION, type Variant, promptFeeds, range, sliceFeeds } from './engine.js';
+import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Variant, promptFeeds, range, sliceFeeds } from './engine.js';
 
 export interface TvSearchOptions {
   /** Tasks of this split. Default 'train'. */
@@ -123,7 +123,7 @@ const DEFAULTS = { split: 'train' as Split, prompts: 16, dummies: 1, queries: 64
  * `dummies` demo prompts with `shots` demos. One forward pass (in chunks) over all tasks' prompts.
  */
 export async function taskVectors(
-  engine: Engine,
+  engine: AnalysisEngine,
   cfg: TaskConfig,
   tasks: readonly Task[],
   options: { prompts?: number; dummies?: number; shots?: number; offset?: number; rng: Rng; chunk?: number; onProgress?: (done: number, total: number) => void },
@@ -134,7 +134,7 @@ export async function taskVectors(
   engine.checkSeq(demos.seq);
   const position = demos.seq - 1 + (options.offset ?? 0);
   if (position < 0) throw new InputError(`offset ${options.offset} reaches before the start of the ${demos.seq}-position demo prompts`);
-  const [L1, D, O] = [engine.layers + 1, engine.cfg.dModel, engine.outWidth];
+  const [L1, D, O] = [engine.layers + 1, engine.dims.dModel, engine.outWidth];
   const feeds = promptFeeds(demos);
   const resid = new Float32Array(demos.batch * L1 * D);
   const last = new Float32Array(demos.batch * O);
@@ -163,12 +163,12 @@ export async function taskVectors(
 }
 
 /** Runs the search. Output shape: see TvSearchResult. */
-export async function tvSearch(engine: Engine, cfg: TaskConfig, options: TvSearchOptions = {}): Promise<TvSearchResult> {
+export async function tvSearch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig, options: TvSearchOptions = {}): Promise<TvSearchResult> {
   return (await tvSearchWithVectors(engine, cfg, options)).result;
 }
 
 /** The search, and the task vectors it made (for locality's separability and PCA). */
-export async function tvSearchWithVectors(engine: Engine, cfg: TaskConfig, options: TvSearchOptions = {}): Promise<{ result: TvSearchResult; vectors: TaskVectors }> {
+export async function tvSearchWithVectors<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig, options: TvSearchOptions = {}): Promise<{ result: TvSearchResult; vectors: TaskVectors }> {
   const o = { ...DEFAULTS, ...stripUndefined(options) };
   const L = engine.layers;
   const layers = [...(options.layers ?? range(L + 1))];
@@ -202,8 +202,9 @@ export async function tvSearchWithVectors(engine: Engine, cfg: TaskConfig, optio
   const position = zs.seq - 1 + o.offset;
   if (position < 0) throw new InputError(`offset ${o.offset} reaches before the start of the ${zs.seq}-position zero-shot prompts (valid: ${-(zs.seq - 1)}..0)`);
   const taskOf = (n: number) => Math.floor(n / o.queries);
+  const D = engine.dims.dModel;
   const inject = (ls: readonly number[]): Variant =>
-    ls.map((l) => ({ site: { kind: 'resid', layer: l }, positions: [position], mode: o.mode, value: (n: number) => theta[taskOf(n)].subarray(l * engine.cfg.dModel, (l + 1) * engine.cfg.dModel) }));
+    ls.map((l) => ({ site: { kind: 'resid', layer: l }, positions: [position], mode: o.mode, value: (n: number) => theta[taskOf(n)].subarray(l * D, (l + 1) * D) }));
 
   const feeds = promptFeeds(zs);
   const base = await clock('zero-shot', () => engine.base(feeds));
