@@ -10,7 +10,7 @@ import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
 import { Progress } from './progress.js';
-import { SEARCH_OPTIONS, fmt, intOption, openCheckpoint, searchOptions, stageProgress, writeOut } from './tv-search.js';
+import { SEARCH_OPTIONS, fmt, intOption, openModel, searchOptions, stageProgress, writeOut } from './tv-search.js';
 
 const nonLocal = (n: LocalityRow['nonLocality'], k: number) => fmt(n.find((x) => x.k === k)?.gain);
 
@@ -68,7 +68,7 @@ export function localityTable1(r: LocalityResult): string {
 export const localityCommand: Command = {
   name: 'locality',
   summary: 'strength and locality of task vectors: one checkpoint, a run over training, or models side by side',
-  usage: 'tvlens locality <checkpoint.onnx | run folder> [more…] [--prompts 16] [--queries 64] [--permutations 200] [--json]',
+  usage: 'tvlens locality <checkpoint.onnx | run folder | model.onnx --hook-map map.json --task preset> [more…] [--prompts 16] [--queries 64] [--permutations 200] [--json]',
   options: {
     ...SEARCH_OPTIONS,
     combine: { type: 'string', description: 'non-locality: best k layers together, for each k listed', default: '2,3' },
@@ -81,18 +81,19 @@ export const localityCommand: Command = {
     const options = { ...searchOptions(values), combine, permutations: intOption(values, 'permutations') };
     const single = positionals.length === 1 && !fs.statSync(positionals[0], { throwIfNoEntry: false })?.isDirectory();
     if (single) {
-      const { engine, task, step, file, weightsSha256 } = openCheckpoint(positionals[0], values);
+      const { engine, task, file, step, model, note } = await openModel(positionals[0], values);
       try {
-        const r = await locality(engine, task, { ...options, onProgress: stageProgress('locality', !values.json) }, { file, step, weightsSha256 });
+        const r = await locality(engine, task, { ...options, onProgress: stageProgress('locality', !values.json) }, { ...model, file, step: step ?? undefined });
         const full = { ...r, tvlensVersion: VERSION, task };
         writeOut(values, full);
         if (values.json) console.log(JSON.stringify(full));
-        else console.log(`locality ${path.relative(process.cwd(), file)} (step ${step}, weights ${weightsSha256.slice(0, 12)}…)\n${localityTable1(r)}`);
+        else console.log(`locality ${path.relative(process.cwd(), file)} (${note})\n${localityTable1(r)}`);
       } finally {
         await engine.release();
       }
       return;
     }
+    if (values['hook-map'] !== undefined) throw new InputError('--hook-map applies to one foreign model; a series or comparison takes tvlens checkpoints');
     const files = positionals.flatMap((p) => (fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ? runCheckpoints(p) : [p]));
     for (const f of files) if (!f.endsWith('.onnx') && !f.endsWith('.json')) throw new InputError(`${f} is not a checkpoint (.onnx with its .json manifest) or a run folder`);
     const bar = new Progress('locality', files.length, !values.json);

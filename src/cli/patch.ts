@@ -1,6 +1,7 @@
 /**
  * `tvlens patch <checkpoint.onnx>`: activation patching on clean/corrupted ICL prompt pairs over
  * a layer × position grid (resid_pre, resid_post), per head (z), or per head and position (z_pos).
+ * A foreign model (--hook-map, --task) is patched at resid sites only.
  */
 import path from 'node:path';
 import { CORRUPTIONS, DIRECTIONS, PATCH_SITES, type PatchResult, type Scores, patch } from '../analysis/patching.js';
@@ -9,7 +10,7 @@ import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
 import { parseLayers } from './cache.js';
 import type { Command } from './command.js';
-import { MODEL_OPTIONS, fmt, intOption, openCheckpoint, writeOut } from './tv-search.js';
+import { MODEL_OPTIONS, fmt, intOption, openModel, writeOut } from './tv-search.js';
 import { Progress } from './progress.js';
 
 const SHOWN = ['normalized', 'logitDiff', 'accuracy', 'pCorrect'] as const;
@@ -39,7 +40,7 @@ export function patchTable(r: PatchResult, metric: (typeof SHOWN)[number]): stri
 export const patchCommand: Command = {
   name: 'patch',
   summary: 'activation patching between clean and corrupted ICL prompts, over layers × positions or heads',
-  usage: 'tvlens patch <checkpoint.onnx> [--site resid_pre|resid_post|z|z_pos] [--direction denoising|noising|mean] [--corruption other-task|shuffled-labels] [--json]',
+  usage: 'tvlens patch <checkpoint.onnx | model.onnx --hook-map map.json --task preset> [--site resid_pre|resid_post|z|z_pos] [--direction denoising|noising|mean] [--corruption other-task|shuffled-labels] [--json]',
   options: {
     ...MODEL_OPTIONS,
     site: { type: 'string', description: `where to patch: ${PATCH_SITES.join(', ')} (z: per head over all positions; z_pos: per head and position)`, default: 'resid_pre' },
@@ -52,9 +53,9 @@ export const patchCommand: Command = {
     show: { type: 'string', description: `the score the table shows: ${SHOWN.join(', ')}`, default: 'normalized' },
   },
   async run(values, positionals) {
-    if (positionals.length !== 1) throw new InputError(`expected one checkpoint, got ${positionals.length}. Usage: ${patchCommand.usage}`);
+    if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${patchCommand.usage}`);
     const show = oneOf(values.show as string, SHOWN, '--show');
-    const { engine, task, step, file, weightsSha256 } = openCheckpoint(positionals[0], values);
+    const { engine, task, file, model, note } = await openModel(positionals[0], values);
     try {
       let bar: Progress | null = null;
       const result = await patch(engine, task, {
@@ -70,10 +71,10 @@ export const patchCommand: Command = {
         seed: intOption(values, 'seed', 0),
         onProgress: (done, total) => (bar ??= new Progress('patch', total, !values.json)).update(done),
       });
-      const full = { ...result, tvlensVersion: VERSION, model: { file, step, weightsSha256, config: engine.cfg }, task };
+      const full = { ...result, tvlensVersion: VERSION, model, task };
       writeOut(values, full);
       if (values.json) console.log(JSON.stringify(full));
-      else console.log(`patch ${path.relative(process.cwd(), file)} (step ${step}, weights ${weightsSha256.slice(0, 12)}…)\n${patchTable(result, show)}`);
+      else console.log(`patch ${path.relative(process.cwd(), file)} (${note})\n${patchTable(result, show)}`);
     } finally {
       await engine.release();
     }

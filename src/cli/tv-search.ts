@@ -1,10 +1,14 @@
 /**
  * `tvlens tv-search <checkpoint.onnx>`: task-vector prompting at every layer, per task and
  * averaged, with the zero-shot baseline, k-shot ICL and the best layer (dev → test). Also the
- * option parsing that `patch` and `locality` share.
+ * option parsing and model opening that `patch` and `locality` share: a tvlens checkpoint runs on
+ * the fast Engine, a foreign model (with --hook-map and --task) on SourceEngine.
  */
+import fs from 'node:fs';
 import path from 'node:path';
-import { Engine, fromCheckpoint } from '../analysis/engine.js';
+import { type AnalysisEngine, Engine, fromCheckpoint } from '../analysis/engine.js';
+import { SourceEngine } from '../analysis/source-engine.js';
+import { ModelSource } from '../analysis/source.js';
 import { type TvSearchOptions, type TvSearchResult, tvSearch } from '../analysis/tv-search.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
@@ -20,7 +24,9 @@ type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** Options every analysis on a checkpoint takes. */
 export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  task: { type: 'string', description: "task config: a preset, a run config or a task config file (default: the checkpoint's)" },
+  task: { type: 'string', description: "task config: a preset, a run config or a task config file (default: the checkpoint's; required for a foreign model)" },
+  'hook-map': { type: 'string', description: 'for a foreign model (an .onnx tvlens did not make): JSON map from its tensor names to hook names, naming the residual stream of every block (tvlens hooks suggests one)' },
+  'pad-to': { type: 'string', description: 'for a foreign model whose export fixed the sequence length: run every prompt padded on the right to this length (exact for a causal model)' },
   split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
   tasks: { type: 'string', description: 'at most this many tasks (the first of the split)' },
   shots: { type: 'string', description: "demos per prompt, k (default: the task config's largest)" },
@@ -47,12 +53,66 @@ export function intOption(values: Values, key: string, min = 1): number | undefi
   return n;
 }
 
-/** Opens a tvlens checkpoint for the fast analyses, with its task config (or --task). */
-export function openCheckpoint(file: string, values: Values): { engine: Engine; task: TaskConfig; step: number; file: string; weightsSha256: string } {
-  if (!file.endsWith('.onnx') && !file.endsWith('.json')) throw new InputError(`${file} is not a checkpoint (.onnx with its .json manifest)`);
-  const ck = loadCheckpoint(file);
-  const task = values.task ? loadTaskConfig(values.task as string) : resolveTaskConfig(ck.manifest.task);
-  return { engine: Engine.open(fromCheckpoint(ck), { threads: intOption(values, 'threads') }), task, step: ck.manifest.step, file: ck.file, weightsSha256: ck.manifest.weightsSha256 };
+/** A model opened for an analysis, with its task config and what the output records of it. */
+export interface OpenedModel {
+  readonly engine: AnalysisEngine;
+  readonly task: TaskConfig;
+  /** The .onnx file. */
+  readonly file: string;
+  /** A checkpoint's training step; null for a foreign model. */
+  readonly step: number | null;
+  /** The JSON output's `model`. */
+  readonly model: Readonly<Record<string, unknown>>;
+  /** The table title's words on the model: its step and weights, or that it is foreign. */
+  readonly note: string;
+}
+
+/**
+ * Opens a model for the analyses: a tvlens checkpoint on the fast Engine, with its task config
+ * (or --task); with --hook-map, a foreign model on SourceEngine, with --task (required: a foreign
+ * model has no manifest), whose token ids must fit the model's vocabulary.
+ */
+export async function openModel(file: string, values: Values): Promise<OpenedModel> {
+  const threads = intOption(values, 'threads');
+  const hookMap = values['hook-map'] as string | undefined;
+  const padTo = intOption(values, 'pad-to');
+  if (hookMap === undefined) {
+    if (padTo !== undefined) throw new ConfigError('applies to a foreign model, given with --hook-map', '--pad-to');
+    if (!file.endsWith('.onnx') && !file.endsWith('.json')) throw new InputError(`${file} is not a checkpoint (.onnx with its .json manifest)`);
+    if (file.endsWith('.onnx') && fs.existsSync(file) && !fs.existsSync(`${file.slice(0, -5)}.json`)) {
+      throw new InputError(`${file} is not a tvlens checkpoint (no manifest beside it): to analyse a model tvlens did not make, give --hook-map map.json (\`tvlens hooks ${file}\` suggests one) and --task`);
+    }
+    const ck = loadCheckpoint(file);
+    const task = values.task ? loadTaskConfig(values.task as string) : resolveTaskConfig(ck.manifest.task);
+    const { step, weightsSha256 } = ck.manifest;
+    return {
+      engine: Engine.open(fromCheckpoint(ck), { threads }),
+      task,
+      file: ck.file,
+      step,
+      model: { file: ck.file, step, weightsSha256, config: ck.manifest.model },
+      note: `step ${step}, weights ${weightsSha256.slice(0, 12)}…`,
+    };
+  }
+  const source = ModelSource.open(file, { hookMap, threads }); // a checkpoint given a hook map is an error here
+  if (source.kind !== 'foreign') throw new InputError(`${file} is a tvlens checkpoint; drop --hook-map`);
+  try {
+    if (!values.task) throw new ConfigError(`${file} is a foreign model, which has no task config: name one (a preset or a task config file) whose vocab fits the model`, '--task');
+    const task = loadTaskConfig(values.task as string);
+    const engine = await SourceEngine.open(source, { padTo });
+    engine.checkTask(task);
+    return {
+      engine,
+      task,
+      file: source.file,
+      step: null,
+      model: { kind: 'foreign', file: source.file, modelHash: source.modelHash, hookMap: path.resolve(hookMap), padTo: padTo ?? null, layers: source.layers, dModel: engine.dims.dModel, vocab: engine.outWidth, config: null },
+      note: `foreign model, sha256 ${source.modelHash.slice(0, 12)}…, hooks from ${path.relative(process.cwd(), hookMap)}`,
+    };
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
 }
 
 /** "2+3,1+2+3" → [[2, 3], [1, 2, 3]]. */
@@ -128,15 +188,15 @@ export function searchTable(r: TvSearchResult): string {
 export const tvSearchCommand: Command = {
   name: 'tv-search',
   summary: 'find the layer whose task vector makes zero-shot prompts solve the task (task-vector prompting)',
-  usage: 'tvlens tv-search <checkpoint.onnx> [--layers 0-4] [--mode replace|add] [--sets 2+3] [--prompts 16] [--queries 64] [--json]',
+  usage: 'tvlens tv-search <checkpoint.onnx | model.onnx --hook-map map.json --task preset> [--layers 0-4] [--mode replace|add] [--sets 2+3] [--prompts 16] [--queries 64] [--json]',
   options: {
     ...SEARCH_OPTIONS,
     sets: { type: 'string', description: 'layer sets injected together, e.g. 2+3,1+2+3' },
     combine: { type: 'string', description: "inject each task's best k layers (on dev) together, for each k listed, e.g. 2,3" },
   },
   async run(values, positionals) {
-    if (positionals.length !== 1) throw new InputError(`expected one checkpoint, got ${positionals.length}. Usage: ${tvSearchCommand.usage}`);
-    const { engine, task, step, file, weightsSha256 } = openCheckpoint(positionals[0], values);
+    if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${tvSearchCommand.usage}`);
+    const { engine, task, file, model, note } = await openModel(positionals[0], values);
     try {
       const options: TvSearchOptions = {
         ...searchOptions(values),
@@ -145,10 +205,10 @@ export const tvSearchCommand: Command = {
         onProgress: stageProgress('tv-search', !values.json),
       };
       const result = await tvSearch(engine, task, options);
-      const full = { ...result, tvlensVersion: VERSION, model: { file, step, weightsSha256, config: engine.cfg }, task };
+      const full = { ...result, tvlensVersion: VERSION, model, task };
       writeOut(values, full);
       if (values.json) console.log(JSON.stringify(full));
-      else console.log(`tv-search ${path.relative(process.cwd(), file)} (step ${step}, weights ${weightsSha256.slice(0, 12)}…)\n${searchTable(result)}`);
+      else console.log(`tv-search ${path.relative(process.cwd(), file)} (${note})\n${searchTable(result)}`);
     } finally {
       await engine.release();
     }
