@@ -29,7 +29,10 @@ export interface ModelConfig {
   /** Standard deviation of GPT-2's normal initialisation. */
   initStd: number;
   lnEpsilon: number;
-  /** Dropout probability during training. Off by default: the synthetic tasks have unlimited data. */
+  /**
+   * Dropout probability during training. Only 0 is accepted for now: the synthetic tasks have
+   * unlimited data, and dropout masks would need to come from the resumable data RNG.
+   */
   dropout: number;
 }
 
@@ -60,7 +63,7 @@ export function resolveModelConfig(user: unknown): ModelConfig {
   }
   if (c.dModel % c.heads !== 0) throw new ConfigError(`dModel ${c.dModel} is not divisible by heads ${c.heads}`, 'model.heads');
   if (c.positional === 'rotary' && (c.dModel / c.heads) % 2 !== 0) throw new ConfigError('rotary positions need an even head width', 'model.positional');
-  if (c.dropout < 0 || c.dropout >= 1) throw new ConfigError(`must be in [0, 1), got ${c.dropout}`, 'model.dropout');
+  if (c.dropout !== 0) throw new ConfigError(`dropout is not implemented yet; only 0 is accepted, got ${c.dropout}`, 'model.dropout');
   return c;
 }
 
