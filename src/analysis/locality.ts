@@ -221,7 +221,7 @@ export async function locality<R extends AnalysisRun>(engine: AnalysisEngine<R>,
 }
 
 /** One row of a series or comparison table: a model's (or checkpoint's) averaged metrics. */
-export interface LocalityRow {
+export interface LocalityRow extends LocalityMetrics {
   readonly file: string;
   readonly step: number | null;
   readonly weightsSha256: string;
@@ -229,13 +229,6 @@ export interface LocalityRow {
   readonly metric: TvSearchResult['metric'];
   readonly baseline: number;
   readonly icl: number;
-  readonly peakLayer: number;
-  readonly peak: number;
-  readonly strength: number;
-  readonly recovered: number;
-  readonly entropy: number | null;
-  readonly halfWidth: number | null;
-  readonly nonLocality: readonly { readonly k: number; readonly gain: number }[];
   /** Separability difference at the peak layer, and its p. */
   readonly separabilityAtPeak: { readonly difference: number; readonly p: number } | null;
 }
