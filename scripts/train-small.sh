@@ -11,7 +11,7 @@ tvlens=(npx --no-install tsx src/cli/main.ts)
 for name in "${presets[@]}"; do
   out="runs/$name"
   steps=$(node -e "const c=JSON.parse(require('fs').readFileSync('src/presets/$name.json','utf8'));console.log((c.train&&c.train.steps)||1000)")
-  last=$(ls "$out/checkpoints" 2>/dev/null | sed -n 's/^step-0*\([0-9][0-9]*\)\.state$/\1/p' | sort -n | tail -1)
+  last=$( (ls "$out/checkpoints" 2>/dev/null || true) | sed -n 's/^step-0*\([0-9][0-9]*\)\.state$/\1/p' | sort -n | tail -1)
   start=$(date +%s)
   if [ -n "$last" ] && [ "$last" -ge "$steps" ]; then
     echo "== $name: already trained ($steps steps) in $out"
