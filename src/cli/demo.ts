@@ -5,9 +5,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { InputError } from '../errors.js';
 import { writeReport } from '../report/index.js';
 import { loadRunConfig } from '../train/config.js';
 import { type MetricsLine, latestCheckpoint } from '../train/loop.js';
+import { foreignEntries, isEmptyFolder, listSome, removeRunFiles } from '../train/run-folder.js';
+import { lockRunFolder } from '../util/lock.js';
 import type { Command } from './command.js';
 import { describeEval, runTraining } from './train.js';
 
@@ -18,21 +21,32 @@ export const demoCommand: Command = {
   options: {
     out: { type: 'string', description: 'the run folder', default: 'runs/demo' },
     report: { type: 'string', description: 'the report to write', default: 'reports/index.html' },
-    fresh: { type: 'boolean', description: 'retrain even if the run folder already holds a finished run' },
+    fresh: { type: 'boolean', description: "retrain even if the run folder already holds a finished run (only demo's own tiny run is ever removed)" },
   },
   async run(values) {
     const t0 = performance.now();
     const out = path.resolve(values.out as string);
     const cfg = loadRunConfig('tiny');
     const configFile = path.join(out, 'config.json');
-    const sameConfig = fs.existsSync(configFile) && fs.readFileSync(configFile, 'utf8').trim() === JSON.stringify(cfg, null, 2);
-    if (values.fresh || !sameConfig) fs.rmSync(out, { recursive: true, force: true });
-    const latest = latestCheckpoint(out);
-    if (!latest || latest.step < cfg.train.steps) {
-      process.stderr.write(`[1/2] training the tiny preset (${cfg.train.steps} steps) into ${path.relative(process.cwd(), out)}\n`);
-      await runTraining(cfg, out, { resume: latest !== null, label: 'train tiny' });
-    } else {
-      process.stderr.write(`[1/2] reusing the finished run in ${path.relative(process.cwd(), out)} (--fresh retrains)\n`);
+    // Never remove a folder demo did not make: only its own tiny run (same config, nothing but run files) is reused or, with --fresh, replaced.
+    if (!isEmptyFolder(out)) {
+      const foreign = foreignEntries(out);
+      if (foreign.length) throw new InputError(`${out} holds files that are not a tvlens run (${listSome(foreign)}); demo writes only into its own run folder: choose another --out`);
+      const sameConfig = fs.statSync(configFile, { throwIfNoEntry: false })?.isFile() && fs.readFileSync(configFile, 'utf8').trim() === JSON.stringify(cfg, null, 2);
+      if (!sameConfig) throw new InputError(`${out} holds another run (not the tiny preset's); demo reuses or replaces only its own run: choose another --out`);
+    }
+    const release = lockRunFolder(out);
+    try {
+      if (values.fresh) removeRunFiles(out);
+      const latest = latestCheckpoint(out);
+      if (!latest || latest.step < cfg.train.steps) {
+        process.stderr.write(`[1/2] training the tiny preset (${cfg.train.steps} steps) into ${path.relative(process.cwd(), out)}\n`);
+        await runTraining(cfg, out, { resume: latest !== null, label: 'train tiny' });
+      } else {
+        process.stderr.write(`[1/2] reusing the finished run in ${path.relative(process.cwd(), out)} (--fresh retrains)\n`);
+      }
+    } finally {
+      release();
     }
     process.stderr.write('[2/2] task-vector search, activation patching and the checkpoint series, then the report\n');
     const report = await writeReport([out], path.resolve(values.report as string), { command: 'npm start' });

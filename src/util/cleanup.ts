@@ -1,0 +1,59 @@
+/**
+ * Temporaries and locks to remove however the process ends: on a normal exit, on an error, and on
+ * SIGINT / SIGTERM (then the process exits 130 / 143, as a shell expects). Writers register what
+ * they create and unregister it once it is renamed or released.
+ */
+import fs from 'node:fs';
+
+const temps = new Set<string>();
+const hooks = new Set<() => void>();
+let installed = false;
+
+function runAll(): void {
+  for (const f of temps) {
+    try {
+      fs.rmSync(f, { force: true });
+    } catch {
+      // nothing more can be done on the way out
+    }
+  }
+  temps.clear();
+  for (const h of [...hooks]) {
+    try {
+      h();
+    } catch {
+      // as above
+    }
+  }
+  hooks.clear();
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', runAll);
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.on(signal, () => {
+      runAll();
+      process.stderr.write(`\ntvlens: stopped by ${signal}; temporary files removed\n`);
+      process.exit(code);
+    });
+  }
+}
+
+/** Removes `file` if the process ends before the returned function is called. */
+export function trackTemp(file: string): () => void {
+  install();
+  temps.add(file);
+  return () => temps.delete(file);
+}
+
+/** Runs `hook` (synchronous) if the process ends before the returned function is called. */
+export function onExit(hook: () => void): () => void {
+  install();
+  hooks.add(hook);
+  return () => hooks.delete(hook);
+}
