@@ -47,3 +47,41 @@ export class RuntimeSetupError extends TvlensError {
 export class InputError extends TvlensError {
   override name = 'InputError';
 }
+
+/** Words for the errno codes that a user's path can cause. */
+const FS_CODES: Readonly<Record<string, string>> = {
+  EEXIST: 'it already exists',
+  EISDIR: 'it is a folder, not a file',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  ENOENT: 'no such file or folder',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  EFBIG: 'the file is too large',
+  EBUSY: 'the file or folder is busy',
+  ENOTEMPTY: 'the folder is not empty',
+  EXDEV: 'a rename across file systems',
+};
+
+export const describeFsCode = (code: string | undefined): string => (code && FS_CODES[code]) || code || 'unknown error';
+
+/**
+ * The one line to show a user for an error they caused, or null for a bug. A TvlensError is the
+ * user's by design; a file-system error on a path (a folder where a file belongs, a read-only or
+ * full disk) is the user's too, named by its path.
+ */
+export function userErrorLine(e: unknown): string | null {
+  if (e instanceof TvlensError) return e.message.split('\n')[0];
+  const err = e as (NodeJS.ErrnoException & { dest?: string }) | null;
+  if (err && typeof err === 'object' && typeof err.code === 'string' && FS_CODES[err.code]) {
+    const where = err.path ? `${err.path}${err.dest ? ` → ${err.dest}` : ''}` : err.syscall ?? 'a file';
+    const tail = err.code === 'ENOSPC' || err.code === 'EDQUOT' ? '; free some space and rerun (a training run continues with --resume)' : '';
+    return `${where}: ${FS_CODES[err.code]}${tail}`;
+  }
+  return null;
+}

@@ -6,10 +6,12 @@
  * Layout, little-endian:
  *   bytes 0..7    ASCII "TVLSTATE"
  *   bytes 8..11   uint32 n: length of the JSON header
- *   n bytes       UTF-8 JSON: { ...fields, tensors: [{ name, dtype, shape, offset, bytes }] }
+ *   n bytes       UTF-8 JSON: { ...fields, dataSha256, tensors: [{ name, dtype, shape, offset, bytes }] }
+ *                 dataSha256 (files written since the field was added) is the sha256 of the rest
  *                 dtype is float32 | float64 | int64 | int32; offset and bytes count from the data start
  *   the rest      the tensors' raw elements, each starting at a multiple of 8 bytes
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { InputError } from '../errors.js';
 import type { DType, TypedData } from '../graph/ir.js';
@@ -38,16 +40,19 @@ export function writeBundle(file: string, fields: Record<string, unknown>, tenso
     entries.push({ name, dtype: t.dtype, shape: t.shape, offset, bytes: t.data.byteLength });
     offset += Math.ceil(t.data.byteLength / 8) * 8;
   }
-  const json = new TextEncoder().encode(JSON.stringify({ ...fields, tensors: entries }));
-  const start = 12 + json.length;
-  const out = new Uint8Array(start + offset);
+  const body = new Uint8Array(offset);
+  let i = 0;
+  for (const t of tensors.values()) {
+    body.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), entries[i++].offset);
+  }
+  // The checksum of the tensor data, so that a changed or truncated file is refused on reading.
+  const dataSha256 = createHash('sha256').update(body).digest('hex');
+  const json = new TextEncoder().encode(JSON.stringify({ ...fields, dataSha256, tensors: entries }));
+  const out = new Uint8Array(12 + json.length + offset);
   out.set(new TextEncoder().encode(MAGIC), 0);
   new DataView(out.buffer).setUint32(8, json.length, true);
   out.set(json, 12);
-  let i = 0;
-  for (const t of tensors.values()) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), start + entries[i++].offset);
-  }
+  out.set(body, 12 + json.length);
   writeFileAtomic(file, out);
 }
 
@@ -59,15 +64,37 @@ const ARRAYS: Record<string, new (b: ArrayBuffer) => TypedData> = {
 };
 
 export function readBundle(file: string): Bundle {
-  if (!fs.existsSync(file)) throw new InputError(`${file} does not exist`);
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st) throw new InputError(`${file} does not exist`);
+  if (st.isDirectory()) throw new InputError(`${file} is a folder, not a tvlens tensor bundle`);
   const buf = fs.readFileSync(file);
   if (buf.length < 12 || buf.subarray(0, 8).toString('ascii') !== MAGIC) throw new InputError(`${file} is not a tvlens tensor bundle (no TVLSTATE header)`);
   const n = buf.readUInt32LE(8);
-  const { tensors: entries, ...fields } = JSON.parse(buf.subarray(12, 12 + n).toString('utf8')) as { tensors: Entry[] };
-  const start = buf.byteOffset + 12 + n;
+  const broken = (why: string) => new InputError(`${file} is damaged or truncated (${why})`);
+  if (12 + n > buf.length) throw broken(`its header claims ${n} bytes, the file has ${buf.length - 12}`);
+  let header: Record<string, unknown> & { tensors?: Entry[]; dataSha256?: string };
+  try {
+    header = JSON.parse(buf.subarray(12, 12 + n).toString('utf8'));
+  } catch {
+    throw broken('its header is not valid JSON');
+  }
+  const { tensors: entries, dataSha256, ...fields } = header;
+  if (!Array.isArray(entries)) throw broken('its header lists no tensors');
+  const start = 12 + n;
+  const dataBytes = buf.length - start;
+  for (const e of entries) {
+    const size = ARRAYS[e?.dtype] ? new ARRAYS[e.dtype](new ArrayBuffer(0)).BYTES_PER_ELEMENT : 0;
+    const count = Array.isArray(e?.shape) ? e.shape.reduce((a, b) => a * b, 1) : NaN;
+    if (!size || !Number.isInteger(e.offset) || !Number.isInteger(e.bytes) || e.offset < 0 || e.bytes !== count * size) throw broken(`tensor '${e?.name}' has a bad entry`);
+    if (e.offset + e.bytes > dataBytes) throw broken(`tensor '${e.name}' runs past the end of the file`);
+  }
+  if (typeof dataSha256 === 'string') {
+    const actual = createHash('sha256').update(buf.subarray(start)).digest('hex');
+    if (actual !== dataSha256) throw broken(`its data checksum is ${actual.slice(0, 12)}…, its header says ${dataSha256.slice(0, 12)}…`);
+  }
   const tensors = new Map<string, HostTensor>();
   for (const e of entries) {
-    const bytes = buf.buffer.slice(start + e.offset, start + e.offset + e.bytes);
+    const bytes = buf.buffer.slice(buf.byteOffset + start + e.offset, buf.byteOffset + start + e.offset + e.bytes);
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: new ARRAYS[e.dtype](bytes as ArrayBuffer) });
   }
   return { fields, tensors };

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 /**
- * `tvlens <command>`: one entry point. A TvlensError becomes one line on stderr and exit code 1;
- * anything else is a bug, reported the same way with a hint to rerun with TVLENS_DEBUG=1.
+ * `tvlens <command>`: one entry point. A user's mistake (a TvlensError, or a file-system error on
+ * their path) becomes one line on stderr and exit code 1; anything else is a bug, reported the
+ * same way with exit code 70 and a hint to rerun with TVLENS_DEBUG=1.
  */
-import { TvlensError } from '../errors.js';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { userErrorLine } from '../errors.js';
+import { cleanUpOnSignals } from '../util/cleanup.js';
 import { type Command, help, parse } from './command.js';
 import { cacheCommand, cacheInfoCommand } from './cache.js';
 import { hooksCommand } from './hooks.js';
@@ -23,7 +27,7 @@ function usage(): string {
   return `tvlens: task vectors in in-context learning\n\nUsage: tvlens <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tvlens <command> --help' for a command's options.\n`;
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
@@ -43,8 +47,9 @@ async function main(argv: string[]): Promise<number> {
     await cmd.run(values, positionals);
     return 0;
   } catch (e) {
-    if (e instanceof TvlensError) {
-      process.stderr.write(`tvlens ${name}: error: ${e.message}\n`);
+    const line = userErrorLine(e);
+    if (line !== null) {
+      process.stderr.write(`tvlens ${name}: error: ${line}\n`);
       return 1;
     }
     const msg = e instanceof Error ? e.message : String(e);
@@ -54,6 +59,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+/** Whether this module is the process's entry script (not imported, as the tests do). */
+function isEntry(): boolean {
+  try {
+    return !!process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  cleanUpOnSignals();
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

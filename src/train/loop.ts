@@ -10,20 +10,25 @@
  *   checkpoints/step-000100.json   its manifest
  *   checkpoints/step-000100.state  weights, AdamW moments, step and data RNG (see checkpoint/state.ts)
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Manifest, inferenceGraph, outputName, writeCheckpoint } from '../checkpoint/checkpoint.js';
-import { readState, writeState } from '../checkpoint/state.js';
-import { InputError, TvlensError } from '../errors.js';
+import { type Manifest, inferenceGraph, outputName, weightsHash, writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { configHash, readState, verifyState, writeState } from '../checkpoint/state.js';
+import { ConfigError, InputError, TvlensError } from '../errors.js';
+import { dMlpOf } from '../model/config.js';
 import { type TypedData, toOnnxBytes } from '../graph/index.js';
 import { type HostTensor, Session } from '../runtime/session.js';
-import { sampleBatch, sampleTrainBatch } from '../tasks/index.js';
-import { writeJsonAtomic } from '../util/fs.js';
+import { promptLayout, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
+import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { lockRunFolder } from '../util/lock.js';
+import { checkMemory, trainingMemory } from '../util/memory.js';
 import { Rng } from '../util/rng.js';
 import type { RunConfig } from './config.js';
 import { type ShotCurve, batchFeeds, scorePositions, shotCurve } from './evaluate.js';
 import { iclLossProgram } from './icl-loss.js';
 import { learningRate } from './optimizer.js';
+import { foreignEntries, isEmptyFolder, listSome } from './run-folder.js';
 import { type LossProgram, type StepModels, Trainer } from './step.js';
 
 export class TrainingDivergedError extends TvlensError {
@@ -64,6 +69,8 @@ export interface TrainOptions {
   readonly initialParams?: ReadonlyMap<string, TypedData>;
   /** Extra manifest fields. */
   readonly manifestExtra?: Record<string, unknown>;
+  /** Refuse to start when the estimated memory is over this many bytes. Default: the memory available now. */
+  readonly maxMemory?: number;
 }
 
 export interface StepData {
@@ -102,25 +109,93 @@ export function latestCheckpoint(dir: string): { step: number; file: string } | 
 
 export async function train(cfg: RunConfig, dir: string, options: TrainOptions = {}): Promise<RunSummary> {
   const { train: loop } = cfg;
+  // Everything is checked before anything is written: the step to stop at, the memory, the folder.
+  if (options.stopAfter !== undefined && !(Number.isSafeInteger(options.stopAfter) && options.stopAfter >= 1)) {
+    throw new ConfigError(`expected a positive integer, got ${options.stopAfter}`, '--stop-after');
+  }
+  const m = cfg.model;
+  const longest = promptLayout(cfg.task, cfg.task.demos.max).seq;
+  checkMemory(
+    trainingMemory({ ...m, dMlp: dMlpOf(m), vocab: m.vocab }, loop.batchSize, longest, options.program ? 2 : 1),
+    'training this model',
+    'lower model.dModel, model.layers or train.batchSize',
+    options.maxMemory,
+  );
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) throw new InputError(`${dir} is a file; --out must be a run folder`);
+  if (options.resume && !st) throw new InputError(`nothing to resume: ${dir} does not exist`);
+  const release = lockRunFolder(dir);
+  try {
+    return await trainLocked(cfg, dir, options);
+  } finally {
+    release();
+  }
+}
+
+/** The run folder's identity: a random run id and the config's hash, written when the run starts. */
+interface RunInfo {
+  readonly format: 'tvlens-run/1';
+  readonly runId: string;
+  readonly configSha256: string;
+  readonly created: string;
+}
+
+async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): Promise<RunSummary> {
+  const { train: loop } = cfg;
   const configFile = path.join(dir, 'config.json');
   const metricsFile = path.join(dir, 'metrics.jsonl');
+  const runFile = path.join(dir, 'run.json');
+  const cfgHash = configHash(cfg);
   let rng = new Rng(loop.seed);
   let initial;
+  let runId: string;
   if (options.resume) {
-    const latest = latestCheckpoint(dir);
-    if (!latest) throw new InputError(`nothing to resume: ${dir} has no checkpoints`);
-    const saved = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    if (!fs.existsSync(configFile)) throw new InputError(`nothing to resume: ${dir} is not a tvlens run (it has no config.json)`);
+    const saved = readJsonFile(configFile, "the run's config");
     if (JSON.stringify(saved) !== JSON.stringify(cfg)) throw new InputError(`the config differs from the one ${dir} was started with; resume with the same config`);
-    const state = readState(`${latest.file}.state`);
+    const latest = latestCheckpoint(dir);
+    if (!latest) {
+      throw new InputError(`nothing to resume: ${dir} has no complete checkpoint yet (the run stopped before step ${Math.min(loop.checkpointEvery, loop.steps)}, its first); start it again without --resume`);
+    }
+    const info = fs.existsSync(runFile) ? (readJsonFile(runFile, "the run's id file") as Partial<RunInfo>) : null;
+    const stateFile = `${latest.file}.state`;
+    const state = readState(stateFile);
+    const manifestFile = `${latest.file}.json`;
+    const manifest = fs.existsSync(manifestFile) ? (readJsonFile(manifestFile, 'a checkpoint manifest') as Partial<Manifest>) : null;
+    verifyState(stateFile, state, {
+      step: latest.step,
+      runId: typeof info?.runId === 'string' ? info.runId : undefined,
+      configSha256: cfgHash,
+      params: new Map(inferenceGraph(cfg.model).graph.params.map((p) => [p.value.name, p.data.length])),
+      weightsSha256: typeof manifest?.weightsSha256 === 'string' ? manifest.weightsSha256 : undefined,
+      hashWeights: weightsHash,
+    });
+    if (options.stopAfter !== undefined && options.stopAfter <= state.step) {
+      throw new ConfigError(`${dir} is already at step ${state.step}; --stop-after must be later than that`, '--stop-after');
+    }
+    if (state.step >= loop.steps) throw new InputError(`nothing to resume: ${dir} finished all ${loop.steps} steps (${stateFile})`);
+    runId = typeof info?.runId === 'string' ? info.runId : (state.runId ?? randomUUID());
+    if (!info) writeJsonAtomic(runFile, { format: 'tvlens-run/1', runId, configSha256: cfgHash, created: new Date().toISOString() } satisfies RunInfo);
     rng = new Rng(state.rng);
     initial = state;
     truncateMetrics(metricsFile, state.step);
   } else {
-    if (latestCheckpoint(dir)) throw new InputError(`${dir} already holds a run; pass --resume to continue it, or choose another --out`);
-    fs.mkdirSync(dir, { recursive: true });
+    if (!isEmptyFolder(dir)) {
+      const foreign = foreignEntries(dir);
+      if (foreign.length) throw new InputError(`${dir} is not empty and holds files that are not a tvlens run (${listSome(foreign)}); choose another --out`);
+      if (latestCheckpoint(dir)) throw new InputError(`${dir} already holds a run; pass --resume to continue it, or choose another --out`);
+      // tvlens's own run that stopped before its first checkpoint: start it again, if it is the same config.
+      const saved = fs.existsSync(configFile) ? readJsonFile(configFile, "the run's config") : null;
+      if (saved !== null && JSON.stringify(saved) !== JSON.stringify(cfg)) {
+        throw new InputError(`${dir} holds an unfinished run of another config; choose another --out`);
+      }
+    }
+    runId = randomUUID();
     writeJsonAtomic(configFile, cfg);
+    writeJsonAtomic(runFile, { format: 'tvlens-run/1', runId, configSha256: cfgHash, created: new Date().toISOString() } satisfies RunInfo);
     fs.rmSync(metricsFile, { force: true });
   }
+  const ids = { runId, configSha256: cfgHash };
 
   const build = options.program ? () => options.program!(cfg) : () => iclLossProgram(cfg.model, loop.seed);
   const trainer = await Trainer.create(build, cfg.optimizer, { layout: loop.layout, initial, models: options.models });
@@ -164,7 +239,7 @@ export async function train(cfg: RunConfig, dir: string, options: TrainOptions =
         lossSum = lossCount = 0;
       }
       if (done % loop.checkpointEvery === 0 || isLast) {
-        lastCheckpoint = saveCheckpoint(cfg, dir, trainer, rng, last, options.manifestExtra).file;
+        lastCheckpoint = saveCheckpoint(cfg, dir, trainer, rng, last, ids, options.manifestExtra).file;
         tokens = 0;
         t0 = performance.now();
       }
@@ -176,7 +251,7 @@ export async function train(cfg: RunConfig, dir: string, options: TrainOptions =
   return { dir, steps: trainer.state.step, lastCheckpoint: lastCheckpoint || (latestCheckpoint(dir)?.file ?? ''), last };
 }
 
-function saveCheckpoint(cfg: RunConfig, dir: string, trainer: Trainer, rng: Rng, last: MetricsLine | null, extra?: Record<string, unknown>): { file: string; manifest: Manifest } {
+function saveCheckpoint(cfg: RunConfig, dir: string, trainer: Trainer, rng: Rng, last: MetricsLine | null, ids: { runId: string; configSha256: string }, extra?: Record<string, unknown>): { file: string; manifest: Manifest } {
   const s = trainer.state;
   const file = stepFile(dir, s.step);
   // The state file first: a checkpoint counts (for --resume) once its .state exists.
@@ -188,7 +263,7 @@ function saveCheckpoint(cfg: RunConfig, dir: string, trainer: Trainer, rng: Rng,
     metrics: last && last.step === s.step ? { train: { loss: last.trainLoss }, eval: last.eval } : {},
     extra,
   });
-  writeState(`${file}.state`, { ...s, rng: rng.state() });
+  writeState(`${file}.state`, { ...s, rng: rng.state(), ...ids });
   return { file, manifest };
 }
 
@@ -207,12 +282,18 @@ export async function evaluate(
   return { train: await run('train'), ...(cfg.task.heldoutTasks > 0 ? { heldout: await run('heldout') } : {}) };
 }
 
-/** Drops metrics lines past `step`, which a resumed run will write again. */
+/** Drops metrics lines past `step`, which a resumed run will write again, and a line torn by a kill. */
 function truncateMetrics(file: string, step: number): void {
   if (!fs.existsSync(file)) return;
   const kept = fs
     .readFileSync(file, 'utf8')
     .split('\n')
-    .filter((l) => l && (JSON.parse(l) as MetricsLine).step <= step);
-  fs.writeFileSync(file, kept.map((l) => `${l}\n`).join(''));
+    .filter((l) => {
+      try {
+        return l && (JSON.parse(l) as MetricsLine).step <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileAtomic(file, kept.map((l) => `${l}\n`).join(''));
 }

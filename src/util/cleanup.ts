@@ -32,13 +32,22 @@ function install(): void {
   if (installed) return;
   installed = true;
   process.on('exit', runAll);
+}
+
+/**
+ * Makes SIGINT and SIGTERM remove what is registered, then exit 130 / 143 as a shell expects.
+ * The CLI calls this; a library user's process keeps its own signal handling.
+ */
+export function cleanUpOnSignals(): void {
+  install();
   for (const [signal, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const) {
-    process.on(signal, () => {
+    process.once(signal, () => {
+      const some = temps.size + hooks.size > 0;
       runAll();
-      process.stderr.write(`\ntvlens: stopped by ${signal}; temporary files removed\n`);
+      process.stderr.write(`\ntvlens: stopped by ${signal}${some ? '; temporary files and locks removed' : ''}\n`);
       process.exit(code);
     });
   }

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, describeFsCode } from '../errors.js';
 import { trackTemp } from './cleanup.js';
 
 /**
@@ -72,25 +72,3 @@ export function readJsonFile(file: string, what = 'a JSON file'): unknown {
     throw new InputError(`${file} is not valid JSON (${(e as Error).message.split('\n')[0]}); expected ${what}`);
   }
 }
-
-/** Words for the errno codes a user's path can cause. */
-export const FS_CODES: Readonly<Record<string, string>> = {
-  EEXIST: 'it already exists',
-  EISDIR: 'it is a folder, not a file',
-  ENOTDIR: 'a part of the path is a file, not a folder',
-  ENOENT: 'no such file or folder',
-  EROFS: 'the file system is read-only',
-  ENOSPC: 'the disk is full',
-  EDQUOT: 'the disk quota is exceeded',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENAMETOOLONG: 'the name is too long',
-  ELOOP: 'too many symbolic links',
-  EMFILE: 'too many open files',
-  EFBIG: 'the file is too large',
-  EBUSY: 'the file or folder is busy',
-  ENOTEMPTY: 'the folder is not empty',
-  EXDEV: 'a rename across file systems',
-};
-
-export const describeFsCode = (code: string | undefined): string => (code && FS_CODES[code]) || code || 'unknown error';

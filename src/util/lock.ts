@@ -7,9 +7,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, describeFsCode } from '../errors.js';
 import { onExit } from './cleanup.js';
-import { describeFsCode, ensureDir } from './fs.js';
+import { ensureDir } from './fs.js';
 
 export const LOCK_FILE = '.tvlens.lock';
 
