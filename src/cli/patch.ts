@@ -12,6 +12,8 @@ import { parseLayers } from './cache.js';
 import type { Command } from './command.js';
 import { MODEL_OPTIONS, fmt, intOption, openModel, writeOut } from './tv-search.js';
 import { Progress } from './progress.js';
+import { runAttribution } from './attribution.js';
+import { ATTRIBUTION_SITES } from '../analysis/attribution.js';
 
 const SHOWN = ['normalized', 'logitDiff', 'accuracy', 'pCorrect'] as const;
 
@@ -40,10 +42,13 @@ export function patchTable(r: PatchResult, metric: (typeof SHOWN)[number]): stri
 export const patchCommand: Command = {
   name: 'patch',
   summary: 'activation patching between clean and corrupted ICL prompts, over layers × positions or heads',
-  usage: 'tvlens patch <checkpoint.onnx | model.onnx --hook-map map.json --task preset> [--site resid_pre|resid_post|z|z_pos] [--direction denoising|noising|mean] [--corruption other-task|shuffled-labels] [--json]',
+  usage: 'tvlens patch <checkpoint.onnx | model.onnx --hook-map map.json --task preset> [--site resid_pre|resid_post|z|z_pos] [--direction denoising|noising|mean] [--corruption other-task|shuffled-labels] [--method exact|attribution] [--json]',
   options: {
     ...MODEL_OPTIONS,
-    site: { type: 'string', description: `where to patch: ${PATCH_SITES.join(', ')} (z: per head over all positions; z_pos: per head and position)`, default: 'resid_pre' },
+    site: { type: 'string', description: `where to patch: ${PATCH_SITES.join(', ')} (z: per head over all positions; z_pos: per head and position; default resid_pre). With --method attribution: a list of ${ATTRIBUTION_SITES.join(', ')} (default: all)` },
+    method: { type: 'string', description: "'exact' (one suffix pass per cell) or 'attribution' (every cell from one forward and one forward-plus-backward pass, checked against exact)", default: 'exact' },
+    'skip-exact': { type: 'boolean', description: 'with --method attribution: skip the exact patching that validates the estimate' },
+    'top-k': { type: 'string', description: 'with --method attribution: k of the top-k overlap with exact patching', default: '10' },
     direction: { type: 'string', description: `${DIRECTIONS.join(', ')}: clean into corrupted, corrupted into clean, or the mean over prompts into clean`, default: 'denoising' },
     corruption: { type: 'string', description: `${CORRUPTIONS.join(', ')}: demos labelled by the next task of the list, or their labels shuffled`, default: 'other-task' },
     prompts: { type: 'string', description: 'prompt pairs per task', default: '16' },
@@ -55,11 +60,14 @@ export const patchCommand: Command = {
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${patchCommand.usage}`);
     const show = oneOf(values.show as string, SHOWN, '--show');
-    const { engine, task, file, model, note } = await openModel(positionals[0], values);
+    const method = oneOf(values.method as string, ['exact', 'attribution'] as const, '--method');
+    const opened = await openModel(positionals[0], values);
+    const { engine, task, file, model, note } = opened;
     try {
+      if (method === 'attribution') return await runAttribution(values, opened);
       let bar: Progress | null = null;
       const result = await patch(engine, task, {
-        site: oneOf(values.site as string, PATCH_SITES, '--site'),
+        site: oneOf((values.site as string | undefined) ?? 'resid_pre', PATCH_SITES, '--site'),
         direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
         corruption: oneOf(values.corruption as string, CORRUPTIONS, '--corruption'),
         split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
