@@ -1,6 +1,7 @@
 /** The shape of a CLI subcommand, and the parsing and error handling they share. */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
+import { parseBytes } from '../util/memory.js';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -56,11 +57,50 @@ export function required(values: Record<string, unknown>, key: string): string {
   return v;
 }
 
-/** A numeric option. */
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** A numeric option: a decimal number (an empty value, `0x10` or `NaN` is refused). */
 export function numberOption(values: Record<string, unknown>, key: string): number | undefined {
   const v = values[key];
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(n)) throw new ConfigError(`expected a number, got '${v}'`, `--${key}`);
+  const n = typeof v === 'string' && NUMBER.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isFinite(n)) throw new ConfigError(`expected a number, got '${v}'`, `--${key}`);
   return n;
 }
+
+/** The largest seed: seeds are 32-bit (xoshiro128** is seeded from 32 bits), so larger ones would alias smaller ones. */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * An integer option within [min, max] (inclusive). Refuses fractions, values beyond 2⁵³ (which
+ * lose precision) and values out of range, naming the flag and the valid range.
+ */
+export function integerOption(values: Record<string, unknown>, key: string, range: { min?: number; max?: number } = {}): number | undefined {
+  const n = numberOption(values, key);
+  if (n === undefined) return undefined;
+  const { min = -Number.MAX_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
+  const valid = min > -Number.MAX_SAFE_INTEGER && max < Number.MAX_SAFE_INTEGER ? `${min}..${max}` : min > -Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `≤ ${max}`;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`expected an integer ${valid}, got '${values[key]}'`, `--${key}`);
+  return n;
+}
+
+/** `--seed`: an integer 0..2³²−1. */
+export const seedOption = (values: Record<string, unknown>, key = 'seed'): number | undefined => integerOption(values, key, { min: 0, max: MAX_SEED });
+
+/** A comma-separated list of integers within a range ("2,3"). */
+export function integerListOption(values: Record<string, unknown>, key: string, range: { min?: number; max?: number } = {}): number[] | undefined {
+  const v = values[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.trim() === '') throw new ConfigError(`expected a comma-separated list of integers, got '${v}'`, `--${key}`);
+  return v.split(',').map((part) => integerOption({ [key]: part.trim() }, key, range)!);
+}
+
+/** `--max-memory`: bytes, with an optional unit (8G, 512M). */
+export function memoryOption(values: Record<string, unknown>, key = 'max-memory'): number | undefined {
+  const v = values[key];
+  return typeof v === 'string' ? parseBytes(v, `--${key}`) : undefined;
+}
+
+export const MEMORY_OPTION: Readonly<Record<string, OptionSpec>> = {
+  'max-memory': { type: 'string', description: 'refuse to start when the estimated memory exceeds this (e.g. 8G; default: the memory available now)' },
+};

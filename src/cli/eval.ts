@@ -8,7 +8,7 @@ import { latestCheckpoint } from '../train/loop.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
-import { numberOption } from './command.js';
+import { integerOption, seedOption } from './command.js';
 import { Progress } from './progress.js';
 
 /** A checkpoint file, or a run folder (its newest checkpoint). */
@@ -58,15 +58,27 @@ export const evalCommand: Command = {
   async run(values) {
     const specs = (values.group as string[] | undefined) ?? [];
     if (specs.length === 0) throw new ConfigError('give at least one --group name=model,…', '--group');
+    const prompts = integerOption(values, 'prompts', { min: 1 });
+    const seed = seedOption(values);
+    const given = integerOption(values, 'layer', { min: 0 });
     const groups = specs.map((s) => {
       const [name, list] = s.includes('=') ? s.split('=', 2) : [`group${specs.indexOf(s)}`, s];
-      return { name, files: list.split(',').filter(Boolean).map(resolveModel) };
+      const files = list.split(',').filter(Boolean).map(resolveModel);
+      if (!name || files.length === 0) throw new ConfigError(`'${s}' names no models; expected name=model,model,…`, '--group');
+      return { name, files };
     });
-    const layer = numberOption(values, 'layer') ?? tvpLayerOf(groups.flatMap((g) => g.files));
+    if (given !== undefined) {
+      // Every model must have this layer: a model without it would silently drop its rows.
+      for (const f of groups.flatMap((g) => g.files)) {
+        const L = readManifest(f).model.layers;
+        if (given > L) throw new ConfigError(`layer ${given} is out of range for ${f}, which has layers 0..${L} (0 = embeddings)`, '--layer');
+      }
+    }
+    const layer = given ?? tvpLayerOf(groups.flatMap((g) => g.files));
     const options = {
       ...SUITE_DEFAULTS,
-      prompts: numberOption(values, 'prompts') ?? SUITE_DEFAULTS.prompts,
-      seed: numberOption(values, 'seed') ?? SUITE_DEFAULTS.seed,
+      prompts: prompts ?? SUITE_DEFAULTS.prompts,
+      seed: seed ?? SUITE_DEFAULTS.seed,
       taskVectors: values['no-task-vectors'] ? undefined : (file: string) => taskVectorScores(file, { layer }),
     };
     const total = groups.reduce((n, g) => n + g.files.length, 0);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { type RunConfig, loadRunConfig, presetNames, resolveRunConfig } from '../train/config.js';
 import { type MetricsLine, train } from '../train/loop.js';
 import type { Command } from './command.js';
-import { numberOption, required } from './command.js';
+import { MEMORY_OPTION, integerOption, memoryOption, required, seedOption } from './command.js';
 import { Progress } from './progress.js';
 
 /** One line on a metrics line: ICL score at 0 shots and at the most shots, on train and held-out tasks. */
@@ -15,11 +15,12 @@ export function describeEval(line: MetricsLine): string {
   return `step ${line.step}: loss ${line.trainLoss.toFixed(4)}; train tasks: ${fmt(line.eval.train)}${held}`;
 }
 
-export async function runTraining(cfg: RunConfig, out: string, opts: { resume?: boolean; json?: boolean; stopAfter?: number; label?: string }) {
+export async function runTraining(cfg: RunConfig, out: string, opts: { resume?: boolean; json?: boolean; stopAfter?: number; label?: string; maxMemory?: number }) {
   const progress = new Progress(opts.label ?? 'train', cfg.train.steps, !opts.json);
   const summary = await train(cfg, out, {
     resume: opts.resume,
     stopAfter: opts.stopAfter,
+    maxMemory: opts.maxMemory,
     onStep: (s) => progress.update(s.step, { loss: s.loss.toFixed(4), 'tok/s': Math.round(s.tokensPerSec).toString() }),
     onEval: (line) => progress.log(describeEval(line)),
   });
@@ -43,11 +44,16 @@ export const trainCommand: Command = {
     'stop-after': { type: 'string', description: 'stop after this step, as if interrupted (resume later)' },
     seed: { type: 'string', description: "override train.seed (weights' initialisation and the data stream)" },
     steps: { type: 'string', description: 'override train.steps' },
+    ...MEMORY_OPTION,
   },
   async run(values) {
-    const cfg = withOverrides(loadRunConfig(required(values, 'config')), { seed: numberOption(values, 'seed'), steps: numberOption(values, 'steps') });
+    const seed = seedOption(values);
+    const steps = integerOption(values, 'steps', { min: 1 });
+    const stopAfter = integerOption(values, 'stop-after', { min: 1 });
+    const maxMemory = memoryOption(values);
     const out = path.resolve(required(values, 'out'));
-    const summary = await runTraining(cfg, out, { resume: values.resume === true, json: values.json === true, stopAfter: numberOption(values, 'stop-after') });
+    const cfg = withOverrides(loadRunConfig(required(values, 'config')), { seed, steps });
+    const summary = await runTraining(cfg, out, { resume: values.resume === true, json: values.json === true, stopAfter, maxMemory });
     if (values.json) console.log(JSON.stringify(summary));
     else console.log(`trained ${summary.steps} steps; checkpoint ${path.relative(process.cwd(), summary.lastCheckpoint)}.onnx`);
   },

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { runTvp } from '../tvp/run.js';
 import type { Command } from './command.js';
-import { numberOption, required } from './command.js';
+import { ConfigError } from '../errors.js';
+import { MEMORY_OPTION, integerOption, memoryOption, numberOption, required, seedOption } from './command.js';
 import { Progress } from './progress.js';
 import { describeEval } from './train.js';
 
@@ -21,21 +22,27 @@ export const tvpCommand: Command = {
     demos: { type: 'string', description: 'demos k in the few-shot prompt (default: the task config\'s range)' },
     resume: { type: 'boolean', description: 'continue from the newest checkpoint in --out' },
     seed: { type: 'string', description: 'override train.seed' },
+    ...MEMORY_OPTION,
   },
   async run(values) {
-    const opt = (k: string) => numberOption(values, k);
+    const int = (k: string, min: number) => integerOption(values, k, { min });
+    const lambda = numberOption(values, 'lambda');
+    if (lambda !== undefined && lambda < 0) throw new ConfigError(`expected a number ≥ 0, got '${values.lambda}'`, '--lambda');
     const tvp = Object.fromEntries(
-      Object.entries({ layer: opt('layer'), lambda: opt('lambda'), position: opt('position'), average: opt('average'), demos: opt('demos'), detach: values.detach === true || undefined }).filter(([, v]) => v !== undefined),
+      Object.entries({ layer: int('layer', 0), lambda, position: int('position', -1), average: int('average', 1), demos: int('demos', 1), detach: values.detach === true || undefined }).filter(([, v]) => v !== undefined),
     );
     const out = path.resolve(required(values, 'out'));
-    const steps = opt('steps');
+    const steps = int('steps', 1);
+    const seed = seedOption(values);
+    const maxMemory = memoryOption(values);
     const progress = new Progress('tvp', steps ?? 1, !values.json);
     const summary = await runTvp({
       from: required(values, 'from'),
       out,
       tvp,
       steps,
-      seed: opt('seed'),
+      seed,
+      maxMemory,
       resume: values.resume === true,
       onStep: (s) => {
         progress.total = s.total;

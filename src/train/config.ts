@@ -67,6 +67,7 @@ export function resolveRunConfig(user: unknown): RunConfig {
   for (const key of ['steps', 'batchSize', 'evalEvery', 'evalPrompts', 'checkpointEvery'] as const) {
     if (!Number.isInteger(train[key]) || train[key] < 1) throw new ConfigError(`must be a positive integer, got ${train[key]}`, `train.${key}`);
   }
+  if (!Number.isInteger(train.seed) || train.seed < 0 || train.seed > 2 ** 32 - 1) throw new ConfigError(`must be an integer 0..${2 ** 32 - 1} (seeds are 32-bit), got ${train.seed}`, 'train.seed');
   const longest = promptLayout(task, task.demos.max).seq;
   if (longest > model.maxSeq) {
     throw new ConfigError(`prompts with ${task.demos.max} demos are ${longest} positions long, more than model.maxSeq ${model.maxSeq}`, 'model.maxSeq');
@@ -88,9 +89,11 @@ export function loadRunConfig(nameOrFile: string): RunConfig {
   }
   let json: unknown;
   try {
+    if (fs.statSync(file).isDirectory()) throw new ConfigError(`${file} is a folder, not a config file`, '--config');
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new ConfigError(`${file} is not valid JSON: ${(e as Error).message}`, '--config');
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`${file} is not valid JSON: ${(e as Error).message.split('\n')[0]}`, '--config');
   }
   return resolveRunConfig(json);
 }

@@ -11,8 +11,13 @@ import { readBundle } from '../checkpoint/bundle.js';
 import { InputError } from '../errors.js';
 import type { TypedData } from '../graph/index.js';
 import { type RunConfig, loadRunConfig, resolveRunConfig } from '../train/config.js';
-import { type RunSummary, type TrainOptions, train } from '../train/loop.js';
-import { writeJsonAtomic } from '../util/fs.js';
+import { dMlpOf } from '../model/config.js';
+import { promptLayout } from '../tasks/index.js';
+import { type RunSummary, type TrainOptions, latestCheckpoint, train } from '../train/loop.js';
+import { foreignEntries, isEmptyFolder, listSome } from '../train/run-folder.js';
+import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
+import { lockRunFolder } from '../util/lock.js';
+import { checkMemory, trainingMemory } from '../util/memory.js';
 import { ARTIFACT_FILES, readArtifacts, writeArtifacts } from './artifacts.js';
 import { tvpStepData } from './data.js';
 import { type TvpConfig, resolveTvpConfig, tvpLossProgram } from './loss.js';
@@ -32,7 +37,7 @@ export interface TvpRunOptions extends Pick<TrainOptions, 'onStep' | 'onEval' | 
 
 /** The run config and the starting weights for `from`. */
 export function tvpSource(from: string, steps?: number, seed?: number): { run: RunConfig; initial?: Map<string, TypedData>; kind: 'fine-tune' | 'from-scratch' } {
-  const isCheckpoint = from.endsWith('.onnx') || (from.endsWith('.json') && fs.existsSync(from) && JSON.parse(fs.readFileSync(from, 'utf8')).format);
+  const isCheckpoint = from.endsWith('.onnx') || (from.endsWith('.json') && fs.existsSync(from) && !!(readJsonFile(from, 'a checkpoint manifest or run config') as { format?: unknown } | null)?.format);
   let run: RunConfig;
   let initial: Map<string, TypedData> | undefined;
   if (isCheckpoint) {
@@ -47,33 +52,55 @@ export function tvpSource(from: string, steps?: number, seed?: number): { run: R
   return { run, initial, kind: isCheckpoint ? 'fine-tune' : 'from-scratch' };
 }
 
-export async function runTvp(options: TvpRunOptions): Promise<RunSummary & { tvp: TvpConfig; kind: string }> {
+export async function runTvp(options: TvpRunOptions & { maxMemory?: number }): Promise<RunSummary & { tvp: TvpConfig; kind: string }> {
   const { run, initial, kind } = tvpSource(options.from, options.steps, options.seed);
   const tvp = resolveTvpConfig(options.tvp, run);
   const artifacts = path.join(options.out, 'artifacts');
   const recorded = { tvp, from: options.from, kind };
   const tvpFile = path.join(options.out, 'tvp.json');
-  if (options.resume) {
-    if (!fs.existsSync(tvpFile)) throw new InputError(`nothing to resume: ${options.out} is not a TVP run`);
-    if (JSON.stringify(JSON.parse(fs.readFileSync(tvpFile, 'utf8'))) !== JSON.stringify(recorded)) {
-      throw new InputError(`the TVP options differ from the ones ${options.out} was started with; resume with the same options`);
+  // Everything is checked before anything is written: the memory, then (locked) the folder.
+  const m = run.model;
+  checkMemory(
+    trainingMemory({ ...m, dMlp: dMlpOf(m) }, run.train.batchSize, promptLayout(run.task, run.task.demos.max).seq, 2),
+    'TVP training of this model',
+    'lower model.dModel, model.layers or train.batchSize',
+    options.maxMemory,
+  );
+  const st = fs.statSync(options.out, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) throw new InputError(`${options.out} is a file; --out must be a run folder`);
+  if (options.resume && !st) throw new InputError(`nothing to resume: ${options.out} does not exist`);
+  const release = lockRunFolder(options.out);
+  try {
+    if (options.resume) {
+      if (!fs.existsSync(tvpFile)) throw new InputError(`nothing to resume: ${options.out} is not a TVP run`);
+      if (JSON.stringify(readJsonFile(tvpFile, "the TVP run's options")) !== JSON.stringify(recorded)) {
+        throw new InputError(`the TVP options differ from the ones ${options.out} was started with; resume with the same options`);
+      }
+    } else {
+      if (!isEmptyFolder(options.out)) {
+        const foreign = foreignEntries(options.out);
+        if (foreign.length) throw new InputError(`${options.out} is not empty and holds files that are not a tvlens run (${listSome(foreign)}); choose another --out`);
+        const same = fs.existsSync(tvpFile) && JSON.stringify(readJsonFile(tvpFile, "the TVP run's options")) === JSON.stringify(recorded);
+        if (latestCheckpoint(options.out) || !same) throw new InputError(`${options.out} already holds a run; pass --resume to continue a TVP run, or choose another --out`);
+      }
+      writeArtifacts(artifacts, run, tvp, initial);
+      writeJsonAtomic(tvpFile, recorded);
     }
-  } else {
-    if (fs.existsSync(artifacts)) throw new InputError(`${options.out} already holds a TVP run; pass --resume to continue it, or choose another --out`);
-    writeArtifacts(artifacts, run, tvp, initial);
-    writeJsonAtomic(tvpFile, recorded);
+    const start = readBundle(path.join(artifacts, ARTIFACT_FILES.checkpoint));
+    const summary = await train(run, options.out, {
+      resume: options.resume,
+      stopAfter: options.stopAfter,
+      onStep: options.onStep,
+      onEval: options.onEval,
+      models: readArtifacts(artifacts),
+      program: (c) => tvpLossProgram(c, tvp, c.train.seed),
+      sample: (c, rng, step) => tvpStepData(c, tvp, rng, step),
+      initialParams: new Map([...start.tensors].filter(([k]) => !k.startsWith('adam.')).map(([k, t]) => [k, t.data])),
+      manifestExtra: { tvp: recorded },
+      maxMemory: options.maxMemory,
+    });
+    return { ...summary, tvp, kind };
+  } finally {
+    release();
   }
-  const start = readBundle(path.join(artifacts, ARTIFACT_FILES.checkpoint));
-  const summary = await train(run, options.out, {
-    resume: options.resume,
-    stopAfter: options.stopAfter,
-    onStep: options.onStep,
-    onEval: options.onEval,
-    models: readArtifacts(artifacts),
-    program: (c) => tvpLossProgram(c, tvp, c.train.seed),
-    sample: (c, rng, step) => tvpStepData(c, tvp, rng, step),
-    initialParams: new Map([...start.tensors].filter(([k]) => !k.startsWith('adam.')).map(([k, t]) => [k, t.data])),
-    manifestExtra: { tvp: recorded },
-  });
-  return { ...summary, tvp, kind };
 }
