@@ -1,54 +1,14 @@
 /**
- * Prompt batches for the analyses: several tasks' prompts joined into one batch (one run instead
- * of one per task), demo prompts reused with other dummy queries, and the score of an output at
- * each prompt's query.
+ * Prompt batches for the analyses: demo prompts reused with other dummy queries, and the tasks of
+ * a split. Joining batches (`concatBatches`) and scoring (`scoreQueries`) live in tasks/.
  */
 import { InputError } from '../errors.js';
-import { type Batch, type Task, type TaskConfig, promptLayout, taskList } from '../tasks/index.js';
+import { type Batch, type Task, type TaskConfig, concatBatches, promptLayout, taskList } from '../tasks/index.js';
 import { SUITES } from '../tasks/suites.js';
-import { argmax } from '../train/evaluate.js';
 import { Rng } from '../util/rng.js';
 
-/** Joins batches of one kind and length, in order. */
-export function concatBatches(batches: readonly Batch[]): Batch {
-  if (batches.length === 0) throw new InputError('no prompts to join');
-  const [first] = batches;
-  for (const b of batches) {
-    if (b.kind !== first.kind || b.seq !== first.seq) throw new InputError(`cannot join prompts of ${b.seq} positions (${b.kind}) with prompts of ${first.seq} (${first.kind})`);
-  }
-  const cat = <T extends Float32Array | Int32Array | BigInt64Array>(pick: (b: Batch) => T): T => {
-    const parts = batches.map(pick);
-    const out = new (parts[0].constructor as new (n: number) => T)(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p as never, at);
-      at += p.length;
-    }
-    return out;
-  };
-  const common = {
-    batch: batches.reduce((n, b) => n + b.batch, 0),
-    seq: first.seq,
-    demos: first.demos,
-    weights: cat((b) => b.weights),
-    shots: cat((b) => b.shots),
-    taskIds: cat((b) => b.taskIds),
-    queryPos: cat((b) => b.queryPos),
-    tasks: batches.flatMap((b) => b.tasks),
-  };
-  if (first.kind === 'tokens') {
-    return { kind: 'tokens', ...common, tokens: cat((b) => (b as typeof first).tokens), targets: cat((b) => (b as typeof first).targets) };
-  }
-  return {
-    kind: 'vectors',
-    ...common,
-    dIn: first.dIn,
-    dOut: first.dOut,
-    inputs: cat((b) => (b as typeof first).inputs),
-    markers: cat((b) => (b as typeof first).markers),
-    targets: cat((b) => (b as typeof first).targets),
-  };
-}
+export { concatBatches } from '../tasks/index.js';
+export { type QueryScores, queryTargets, scoreQueries } from '../tasks/score.js';
 
 /**
  * Each prompt `copies` times: copy j keeps prompt b's demos and takes the query (its x and its
@@ -90,45 +50,6 @@ export function withDummies(cfg: TaskConfig, batch: Batch, copies: number): Batc
     }
   }
   return concatBatches(parts);
-}
-
-/** The score of each prompt's output at its query: 1/0 correct (tokens), or squared error and y² (vectors). */
-export interface QueryScores {
-  readonly metric: 'accuracy' | 'nmse';
-  /** Per prompt: correct (0/1) or the squared error (mean over output dims). */
-  readonly value: Float64Array;
-  /** Per prompt: y² (mean over output dims), to normalise squared errors; 0 for tokens. */
-  readonly y2: Float64Array;
-}
-
-/** Scores outputs [B, O] taken at each prompt's last position (its query). */
-export function scoreQueries(batch: Batch, out: Float32Array): QueryScores {
-  const B = batch.batch;
-  const O = out.length / B;
-  const value = new Float64Array(B);
-  const y2 = new Float64Array(B);
-  for (let b = 0; b < B; b++) {
-    const q = b * batch.seq + batch.queryPos[b];
-    const row = out.subarray(b * O, (b + 1) * O);
-    if (batch.kind === 'tokens') value[b] = argmax(row) === Number(batch.targets[q]) ? 1 : 0;
-    else {
-      let se = 0;
-      let yy = 0;
-      for (let j = 0; j < O; j++) {
-        const y = batch.targets[q * batch.dOut + j];
-        se += (row[j] - y) ** 2;
-        yy += y * y;
-      }
-      value[b] = se / O;
-      y2[b] = yy / O;
-    }
-  }
-  return { metric: batch.kind === 'tokens' ? 'accuracy' : 'nmse', value, y2 };
-}
-
-/** The answer token of each prompt at its query, for logit differences. */
-export function queryTargets(batch: Batch): number[] {
-  return Array.from({ length: batch.batch }, (_, b) => (batch.kind === 'tokens' ? Number(batch.targets[b * batch.seq + batch.queryPos[b]]) : NaN));
 }
 
 /**

@@ -16,7 +16,7 @@ import * as arrow from 'apache-arrow';
 import { InputError } from '../errors.js';
 import type { HookPoint } from '../model/hooks.js';
 import type { HostTensor } from '../runtime/session.js';
-import { type Batch, type Split, type TaskConfig, promptLayout, sampleBatch } from '../tasks/index.js';
+import { type Batch, type Split, type TaskConfig, promptLayout, sampleBatch, sliceBatch } from '../tasks/index.js';
 import { Rng } from '../util/rng.js';
 import { VERSION } from '../version.js';
 import type { ModelSource } from './source.js';
@@ -28,8 +28,10 @@ export type PositionSpec = 'last-arrow' | 'arrows' | 'all' | readonly number[];
 export const POSITION_PRESETS = ['last-arrow', 'arrows', 'all'] as const;
 
 export interface CacheSpec {
-  /** The task config the prompts are drawn from. */
-  readonly task: TaskConfig;
+  /** The task config the prompts are drawn from; null with `given` prompts. */
+  readonly task: TaskConfig | null;
+  /** Cache these prompts instead of drawing them (a prompts file); `prompts` must be their count. */
+  readonly given?: Batch;
   readonly prompts: number;
   /** Hook names to keep (see `selectHooks`). */
   readonly hooks: readonly string[];
@@ -56,7 +58,8 @@ export interface CacheMeta {
   readonly demos: number;
   readonly split: Split;
   readonly positions: PositionSpec;
-  readonly task: TaskConfig;
+  /** The task config the prompts were drawn from; null for given prompts (a prompts file). */
+  readonly task: TaskConfig | null;
   readonly hooks: readonly { readonly name: string; readonly kind: string; readonly layer: number | null; readonly shape: readonly number[]; readonly axes: readonly string[] }[];
 }
 
@@ -99,7 +102,10 @@ export function selectHooks(source: ModelSource, patterns: readonly string[], la
 /** Writes the cache atomically: to a temporary file, renamed into place once complete. */
 export async function writeCache(source: ModelSource, file: string, spec: CacheSpec, onProgress?: (done: number, total: number) => void): Promise<CacheSummary> {
   const task = spec.task;
-  const demos = spec.demos ?? task.demos.max;
+  const given = spec.given;
+  if (!task && !given) throw new InputError('a cache needs a task config or given prompts');
+  if (given && given.batch !== spec.prompts) throw new InputError(`prompts (${spec.prompts}) must be the number of given prompts (${given.batch})`);
+  const demos = given ? given.demos : (spec.demos ?? task!.demos.max);
   const chunk = spec.chunk ?? 32;
   const positions = spec.positions ?? 'last-arrow';
   const seed = spec.seed ?? 0;
@@ -107,7 +113,7 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
   if (!Number.isInteger(spec.prompts) || spec.prompts < 1) throw new InputError(`the number of prompts must be a positive integer, got ${spec.prompts}`);
   if (!Number.isInteger(chunk) || chunk < 1) throw new InputError(`the chunk size must be a positive integer, got ${chunk}`);
   const hooks = spec.hooks.map((h) => source.hook(h));
-  const seq = promptLayout(task, demos).seq;
+  const seq = given ? given.seq : promptLayout(task!, demos).seq;
   source.checkSeq(seq);
   if (typeof positions !== 'string') explicitPositions(positions, seq); // fail before any work
 
@@ -128,7 +134,7 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
       const n = Math.min(chunk, spec.prompts - start);
       // A fixed demo count keeps prompt i the same whatever the chunk size (sampleBatch draws the
       // count from the Rng only when it is not given).
-      const batch = sampleBatch(task, rng, n, { split, demos });
+      const batch = given ? sliceBatch(given, start, start + n) : sampleBatch(task!, rng, n, { split, demos });
       const { hooks: acts } = await source.run(source.feeds(batch), { fetch: hooks.map((h) => h.name) });
       const picks: { b: number; p: number }[] = [];
       for (let b = 0; b < n; b++) for (const p of positionsOf(positions, batch, b)) picks.push({ b, p });

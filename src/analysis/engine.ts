@@ -23,8 +23,8 @@ import { type EntrySite, type SuffixPlan, activeAt, siteOrder, suffixForward } f
 import { Transformer, declareParams } from '../model/transformer.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import type { Batch } from '../tasks/index.js';
-import { batchFeeds } from '../train/evaluate.js';
-import { modelInputs } from '../train/icl-loss.js';
+import { modelInputs } from '../model/inputs.js';
+import { batchFeeds } from '../tasks/feeds.js';
 
 /** A layer, position or head outside the model or the prompt; the message gives the valid range. */
 export class RangeInputError extends InputError {

@@ -188,7 +188,7 @@ export interface LocalityResult {
 }
 
 /** Locality, strength and separability of one model. */
-export async function locality<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig, options: LocalityOptions = {}, model: Partial<LocalityResult['model']> = {}): Promise<LocalityResult> {
+export async function locality<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: LocalityOptions = {}, model: Partial<LocalityResult['model']> = {}): Promise<LocalityResult> {
   const searched = options.layers?.length ?? engine.layers + 1;
   const combine = (options.combine ?? [2, 3]).filter((k) => k <= searched);
   const { result, vectors } = await tvSearchWithVectors(engine, cfg, { ...options, combine });

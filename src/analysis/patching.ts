@@ -19,6 +19,8 @@
 import { InputError } from '../errors.js';
 import { hookPoint } from '../model/hooks.js';
 import { type Batch, type Task, type TaskConfig, promptLayout, renderTokens, taskPrompts } from '../tasks/index.js';
+import { type PromptRecord, recordsToBatch } from '../tasks/prompt-file.js';
+import { argmax, softmaxAt, squaredError } from '../tasks/score.js';
 import { Rng } from '../util/rng.js';
 import { analysisTasks, concatBatches, queryTargets } from './batches.js';
 import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Site, type Variant, promptFeeds, range } from './engine.js';
@@ -36,7 +38,27 @@ export interface PromptPair {
   readonly correct: readonly number[];
   /** The other task's answer, where there is one and it differs (else NaN: decided from the run). */
   readonly wrong: readonly number[];
-  readonly corruption: Corruption;
+  /** How the corrupted prompts were made; 'given' for prompts from a file. */
+  readonly corruption: Corruption | 'given';
+}
+
+/**
+ * Prompt pairs from prompt records (a prompts file): each record's `tokens` is the clean prompt,
+ * `corrupted` its corrupted twin, `answer` the clean answer and `wrong` (optional) the token the
+ * logit difference is taken against. All pairs share one length.
+ */
+export function promptPairsFrom(records: readonly PromptRecord[]): PromptPair {
+  records.forEach((r, i) => {
+    if (!r.corrupted) throw new InputError(`prompt ${i + 1} has no 'corrupted' twin: patching needs clean/corrupted pairs`);
+    if (r.answer === undefined) throw new InputError(`prompt ${i + 1} has no 'answer': patching scores the clean answer's logit`);
+  });
+  return {
+    clean: recordsToBatch(records, 'prompt pairs'),
+    corrupted: recordsToBatch(records, 'prompt pairs', (r) => r.corrupted!),
+    correct: records.map((r) => r.answer!),
+    wrong: records.map((r) => (r.wrong === undefined || r.wrong === r.answer ? NaN : r.wrong)),
+    corruption: 'given',
+  };
 }
 
 /**
@@ -173,6 +195,8 @@ export interface PatchOptions {
   readonly positions?: readonly number[];
   readonly seed?: number;
   readonly method?: 'fast' | 'naive';
+  /** Patch these prompt pairs instead of drawing them from the task config (see `promptPairsFrom`). */
+  readonly pairs?: PromptPair;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -184,7 +208,7 @@ export interface PatchResult {
   readonly hook: string;
   readonly direction: Direction;
   readonly directionNote: string;
-  readonly corruption: Corruption;
+  readonly corruption: Corruption | 'given';
   readonly options: Readonly<Record<string, unknown>>;
   /** Row labels: hook names (and heads). */
   readonly rows: readonly string[];
@@ -207,7 +231,7 @@ const NOTES: Record<Direction, string> = {
 };
 
 /** Runs a preset: the cells of `site` over the chosen blocks, positions and heads. */
-export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig, options: PatchOptions = {}): Promise<PatchResult> {
+export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: PatchOptions = {}): Promise<PatchResult> {
   const site = options.site ?? 'resid_pre';
   const direction = options.direction ?? 'denoising';
   const corruption = options.corruption ?? 'other-task';
@@ -215,8 +239,9 @@ export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cf
   if (!DIRECTIONS.includes(direction)) throw new InputError(`unknown direction '${direction}'. Should be one of: ${DIRECTIONS.join(', ')}`);
   if (!CORRUPTIONS.includes(corruption)) throw new InputError(`unknown corruption '${corruption}'. Should be one of: ${CORRUPTIONS.join(', ')}`);
   const seed = options.seed ?? 0;
-  const tasks = options.tasks ? [...options.tasks] : analysisTasks(cfg, options.split ?? 'train', options.maxTasks ?? 8, seed);
-  const pair = promptPairs(cfg, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
+  if (!options.pairs && !cfg) throw new InputError('patching needs a task config or given prompt pairs');
+  const tasks = options.pairs ? [] : options.tasks ? [...options.tasks] : analysisTasks(cfg!, options.split ?? 'train', options.maxTasks ?? 8, seed);
+  const pair = options.pairs ?? promptPairs(cfg!, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
   engine.checkSeq(pair.clean.seq);
   const L = engine.layers;
   const T = pair.clean.seq;
@@ -228,7 +253,7 @@ export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cf
     throw new InputError(`site '${site}' patches heads (attn.hook_z), which this model does not expose: head patching needs a tvlens checkpoint; patch resid_pre or resid_post instead`);
   }
   const heads = range(engine.dims.heads ?? 0);
-  const labels = positionLabels(cfg, pair.clean);
+  const labels = options.pairs ? pair.clean.kind === 'tokens' ? range(T).map((p) => `${p}(${(pair.clean as Batch & { kind: 'tokens' }).tokens[p]})`) : range(T).map(String) : positionLabels(cfg!, pair.clean);
 
   let cells: PatchCell[];
   let rows: string[];
@@ -258,8 +283,8 @@ export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cf
     hook: site === 'resid_pre' ? 'blocks.{l}.hook_resid_pre' : site === 'resid_post' ? 'blocks.{l}.hook_resid_post' : 'blocks.{l}.attn.hook_z',
     direction,
     directionNote: NOTES[direction],
-    corruption,
-    options: { tasks: tasks.map((t) => t.name), prompts: options.prompts ?? 16, shots: pair.clean.demos, layers: blocks, positions, seed, method: options.method ?? 'fast' },
+    corruption: pair.corruption,
+    options: { tasks: tasks.map((t) => t.name), prompts: options.pairs ? pair.clean.batch : (options.prompts ?? 16), shots: pair.clean.demos, layers: blocks, positions, seed, method: options.method ?? 'fast' },
     rows,
     columns,
     clean: r.clean,
@@ -312,18 +337,11 @@ function rawScores(pair: PromptPair, out: Float32Array, wrong: readonly number[]
     if (pair.clean.kind === 'tokens') {
       const c = pair.correct[n];
       diff += row[c] - row[wrong[n]];
-      let best = 0;
-      let max = -Infinity;
-      for (let j = 0; j < O; j++) if (row[j] > max) [max, best] = [row[j], j];
-      let z = 0;
-      for (let j = 0; j < O; j++) z += Math.exp(row[j] - max);
-      right += best === c ? 1 : 0;
-      p += Math.exp(row[c] - max) / z;
+      right += argmax(row) === c ? 1 : 0;
+      p += softmaxAt(row, c);
     } else {
       const q = n * pair.clean.seq + pair.clean.queryPos[n];
-      let se = 0;
-      for (let j = 0; j < O; j++) se += (row[j] - pair.clean.targets[q * O + j]) ** 2;
-      diff -= se / O;
+      diff -= squaredError(row, pair.clean.targets, q * O).se;
     }
   }
   const tokens = pair.clean.kind === 'tokens';

@@ -13,7 +13,7 @@ import { InputError } from '../errors.js';
 import { type HookPoint, allHookPoints, residualAtLayer } from '../model/hooks.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { type Batch, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
-import { batchFeeds } from '../train/evaluate.js';
+import { batchFeeds } from '../tasks/feeds.js';
 import { type HookMap, checkHookMap, hookMapFrom, readHookMap, withResidualAliases } from './hookmap.js';
 import { type PatchMode, encodeModel, graphInputs, patchInputs, suggest, withOutputs, withPatches } from './onnx-edit.js';
 

@@ -13,6 +13,7 @@
 import { InputError } from '../errors.js';
 import type { Batch, Split, Task, TaskConfig } from '../tasks/index.js';
 import { taskPrompts, zeroShotPrompts } from '../tasks/index.js';
+import { type PromptRecord, positionOf, recordsToBatch } from '../tasks/prompt-file.js';
 import { type Estimate, estimate } from '../util/stats.js';
 import { Rng } from '../util/rng.js';
 import { analysisTasks, concatBatches, scoreQueries, withDummies } from './batches.js';
@@ -49,6 +50,12 @@ export interface TvSearchOptions {
   readonly method?: 'fast' | 'naive';
   /** Seed of the prompts. Default 0. */
   readonly seed?: number;
+  /**
+   * Search on these prompts instead of drawing them from the task config (bring-your-own prompts;
+   * see `searchPromptsFrom`). The task config, split, tasks, prompts, dummies, shots, queries and
+   * offset options then do not apply.
+   */
+  readonly given?: SearchPrompts;
   /** Demo prompts per forward pass; bounds memory. Default 256. */
   readonly chunk?: number;
   readonly onProgress?: (stage: string, done: number, total: number) => void;
@@ -78,12 +85,42 @@ export interface TaskSearch {
   readonly best: { readonly layer: number; readonly dev: number; readonly test: number };
 }
 
+/** A task as results name it. */
+export interface TaskRef {
+  readonly id: number;
+  readonly name: string;
+  readonly family: string;
+}
+
+/**
+ * The prompts of a search: demo prompts θ is read from, zero-shot prompts θ is written into and
+ * scored at their last position. Drawn from a task config (`searchPromptsFor`) or given
+ * (`searchPromptsFrom` a prompts file).
+ */
+export interface SearchPrompts {
+  readonly tasks: readonly TaskRef[];
+  /** Every task's demo prompts, and the task (index into `tasks`) of each. */
+  readonly demos: Batch;
+  readonly demoTask: Int32Array;
+  /** Where θ is read in the demo prompts. */
+  readonly demoPosition: number;
+  /** Whether the demo prompts carry answers (the k-shot ICL score needs them). */
+  readonly demoAnswers: boolean;
+  /** Every task's zero-shot prompts, and the task of each; a task's first half is dev, the rest test. */
+  readonly queries: Batch;
+  readonly queryTask: Int32Array;
+  /** Where θ is written in the zero-shot prompts. */
+  readonly queryPosition: number;
+}
+
 export interface TvSearchResult {
   readonly analysis: 'tv-search';
+  /** Where the prompts came from: drawn from the task config, or given (a prompts file). */
+  readonly prompts: 'task' | 'given';
   readonly convention: string;
   /** 'accuracy' (higher is better) or 'nmse' (MSE ÷ mean y² of the task's queries; lower is better). */
   readonly metric: 'accuracy' | 'nmse';
-  readonly options: Omit<Required<TvSearchOptions>, 'tasks' | 'onProgress' | 'maxTasks' | 'chunk'> & { readonly maxTasks: number | null };
+  readonly options: Omit<Required<TvSearchOptions>, 'tasks' | 'onProgress' | 'maxTasks' | 'chunk' | 'given'> & { readonly maxTasks: number | null };
   /** Positions injected at: in the zero-shot prompts, and where θ is read in the demo prompts. */
   readonly positions: { readonly zeroShot: number; readonly demo: number };
   readonly tasks: readonly TaskSearch[];
@@ -106,7 +143,7 @@ export interface TvSearchResult {
 
 /** Task vectors θ[task][ℓ] (d_model each) and the ICL scores of the demo prompts that made them. */
 export interface TaskVectors {
-  readonly tasks: readonly Task[];
+  readonly tasks: readonly TaskRef[];
   /** theta[t] is [L+1, D] for tasks[t]. */
   readonly theta: readonly Float32Array[];
   /** Every demo prompt's residual at the read position [B, L+1, D], and its task's index. */
@@ -131,9 +168,21 @@ export async function taskVectors(
   const shots = options.shots ?? cfg.demos.max;
   const parts = tasks.map((t) => withDummies(cfg, taskPrompts(cfg, t, options.rng.fork(), options.prompts ?? DEFAULTS.prompts, shots), options.dummies ?? 1));
   const demos = concatBatches(parts);
-  engine.checkSeq(demos.seq);
   const position = demos.seq - 1 + (options.offset ?? 0);
   if (position < 0) throw new InputError(`offset ${options.offset} reaches before the start of the ${demos.seq}-position demo prompts`);
+  return taskVectorsOf(engine, tasks, demos, taskIndex(parts), position, options);
+}
+
+/** θ for each task from given demo prompts: the mean residual at every layer at `position`. */
+export async function taskVectorsOf(
+  engine: AnalysisEngine,
+  tasks: readonly TaskRef[],
+  demos: Batch,
+  task: Int32Array,
+  position: number,
+  options: { chunk?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<TaskVectors> {
+  engine.checkSeq(demos.seq);
   const [L1, D, O] = [engine.layers + 1, engine.dims.dModel, engine.outWidth];
   const feeds = promptFeeds(demos);
   const resid = new Float32Array(demos.batch * L1 * D);
@@ -146,9 +195,6 @@ export async function taskVectors(
     last.set(r.last, b * O);
     options.onProgress?.(e, demos.batch);
   }
-  const task = new Int32Array(demos.batch);
-  let at = 0;
-  parts.forEach((p, t) => task.fill(t, at, (at += p.batch)));
   const theta = tasks.map((_, t) => {
     const sum = new Float64Array(L1 * D);
     let n = 0;
@@ -157,18 +203,98 @@ export async function taskVectors(
       n++;
       for (let i = 0; i < L1 * D; i++) sum[i] += resid[b * L1 * D + i];
     }
+    if (n === 0) throw new InputError(`task '${tasks[t].name}' has no demo prompts to read θ from`);
     return Float32Array.from(sum, (v) => v / n);
   });
   return { tasks, theta, perPrompt: { resid, task }, icl: scoreQueries(demos, last), demos, position };
 }
 
+/** Each prompt's part (task) index, for batches joined in order. */
+function taskIndex(parts: readonly Batch[]): Int32Array {
+  const task = new Int32Array(parts.reduce((n, p) => n + p.batch, 0));
+  let at = 0;
+  parts.forEach((p, t) => task.fill(t, at, (at += p.batch)));
+  return task;
+}
+
+/** The prompts a search draws from a task config: what `tvSearch` runs on without `given`. */
+export function searchPromptsFor(
+  cfg: TaskConfig,
+  tasks: readonly Task[],
+  options: Pick<TvSearchOptions, 'prompts' | 'dummies' | 'shots' | 'queries' | 'offset' | 'seed'> = {},
+): SearchPrompts {
+  const o = { ...DEFAULTS, ...stripUndefined(options) };
+  const shots = options.shots ?? cfg.demos.max;
+  const rng = new Rng(o.seed);
+  const demoRng = rng.fork();
+  const zsRng = rng.fork();
+  const demoParts = tasks.map((t) => withDummies(cfg, taskPrompts(cfg, t, demoRng.fork(), o.prompts, shots), o.dummies));
+  const demos = concatBatches(demoParts);
+  const demoPosition = demos.seq - 1 + o.offset;
+  if (demoPosition < 0) throw new InputError(`offset ${o.offset} reaches before the start of the ${demos.seq}-position demo prompts`);
+  const zsParts = tasks.map((t) => zeroShotPrompts(cfg, t, zsRng.fork(), o.queries));
+  const queries = concatBatches(zsParts);
+  const queryPosition = queries.seq - 1 + o.offset;
+  if (queryPosition < 0) throw new InputError(`offset ${o.offset} reaches before the start of the ${queries.seq}-position zero-shot prompts (valid: ${-(queries.seq - 1)}..0)`);
+  const refs = tasks.map((t) => ({ id: t.id, name: t.name, family: t.family }));
+  return { tasks: refs, demos, demoTask: taskIndex(demoParts), demoPosition, demoAnswers: true, queries, queryTask: taskIndex(zsParts), queryPosition };
+}
+
+/**
+ * The prompts of a search from prompt records (a prompts file): role "demo" lines make θ, role
+ * "query" lines are the zero-shot prompts, grouped by task in order of first appearance. Demo
+ * prompts share one length and position, and so do the zero-shot prompts.
+ */
+export function searchPromptsFrom(records: readonly PromptRecord[]): SearchPrompts {
+  const demos = records.filter((r) => r.role === 'demo');
+  const queries = records.filter((r) => (r.role ?? 'query') === 'query');
+  if (demos.length === 0) throw new InputError('a task-vector search needs demo prompts (role "demo") to read θ from');
+  if (queries.length === 0) throw new InputError('a task-vector search needs zero-shot prompts (role "query") to write θ into');
+  const names = [...new Set(records.map((r) => r.task ?? 'prompts'))];
+  for (const name of names) {
+    const q = queries.filter((r) => (r.task ?? 'prompts') === name);
+    if (q.length < 2) throw new InputError(`task '${name}' has ${q.length} zero-shot prompts; each task needs at least 2 (half dev, half test)`);
+    if (q.some((r) => r.answer === undefined)) throw new InputError(`task '${name}' has a zero-shot prompt without an answer: the search scores every zero-shot prompt`);
+  }
+  const onePosition = (rs: readonly PromptRecord[], what: string) => {
+    const ps = new Set(rs.map(positionOf));
+    if (ps.size > 1) throw new InputError(`${what} are read or written at one position; these use ${[...ps].join(', ')}`);
+    return [...ps][0];
+  };
+  const taskOf = (rs: readonly PromptRecord[]) => Int32Array.from(rs, (r) => names.indexOf(r.task ?? 'prompts'));
+  return {
+    tasks: names.map((name, id) => ({ id, name, family: 'given' })),
+    demos: recordsToBatch(demos, 'demo prompts'),
+    demoTask: taskOf(demos),
+    demoPosition: onePosition(demos, 'demo prompts'),
+    demoAnswers: demos.every((r) => r.answer !== undefined),
+    queries: recordsToBatch(queries, 'zero-shot prompts'),
+    queryTask: taskOf(queries),
+    queryPosition: onePosition(queries, 'zero-shot prompts'),
+  };
+}
+
+/** The records of a search's prompts (to write a prompts file that reproduces a --task search). */
+export function searchPromptRecords(p: SearchPrompts): PromptRecord[] {
+  if (p.demos.kind !== 'tokens' || p.queries.kind !== 'tokens') throw new InputError('prompts files hold token prompts; these are vectors');
+  const rows = (b: Batch & { kind: 'tokens' }, task: Int32Array, role: 'demo' | 'query', position: number) =>
+    Array.from({ length: b.batch }, (_, n) => ({
+      tokens: Array.from(b.tokens.subarray(n * b.seq, (n + 1) * b.seq), Number),
+      task: p.tasks[task[n]].name,
+      role,
+      position: position - b.seq,
+      answer: Number(b.targets[n * b.seq + b.queryPos[n]]),
+    }));
+  return [...rows(p.demos, p.demoTask, 'demo', p.demoPosition), ...rows(p.queries, p.queryTask, 'query', p.queryPosition)];
+}
+
 /** Runs the search. Output shape: see TvSearchResult. */
-export async function tvSearch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig, options: TvSearchOptions = {}): Promise<TvSearchResult> {
+export async function tvSearch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: TvSearchOptions = {}): Promise<TvSearchResult> {
   return (await tvSearchWithVectors(engine, cfg, options)).result;
 }
 
 /** The search, and the task vectors it made (for locality's separability and PCA). */
-export async function tvSearchWithVectors<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig, options: TvSearchOptions = {}): Promise<{ result: TvSearchResult; vectors: TaskVectors }> {
+export async function tvSearchWithVectors<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: TvSearchOptions = {}): Promise<{ result: TvSearchResult; vectors: TaskVectors }> {
   const o = { ...DEFAULTS, ...stripUndefined(options) };
   const L = engine.layers;
   const layers = [...(options.layers ?? range(L + 1))];
@@ -181,7 +307,6 @@ export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Analysi
   }
   if (o.center && o.mode !== 'add') throw new InputError("center applies to mode 'add' (a centred vector written over the state would erase it)");
   if (!Number.isInteger(o.queries) || o.queries < 2) throw new InputError(`queries must be an integer ≥ 2 (half dev, half test), got ${o.queries}`);
-  const tasks = options.tasks ? [...options.tasks] : analysisTasks(cfg, o.split, options.maxTasks, o.seed);
   const ms: Record<string, number> = {};
   const clock = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
@@ -189,19 +314,17 @@ export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Analysi
     ms[stage] = (ms[stage] ?? 0) + performance.now() - t0;
     return r;
   };
-
-  const rng = new Rng(o.seed);
-  const demoRng = rng.fork();
-  const zsRng = rng.fork();
+  if (!options.given && !cfg) throw new InputError('a task-vector search needs a task config or given prompts');
+  const p = options.given ?? searchPromptsFor(cfg!, options.tasks ? [...options.tasks] : analysisTasks(cfg!, o.split, options.maxTasks, o.seed), o);
+  const tasks = p.tasks;
   const tv = await clock('demo', () =>
-    taskVectors(engine, cfg, tasks, { ...o, rng: demoRng, onProgress: (d, n) => options.onProgress?.('task vectors', d, n) }),
+    taskVectorsOf(engine, tasks, p.demos, p.demoTask, p.demoPosition, { chunk: o.chunk, onProgress: (d, n) => options.onProgress?.('task vectors', d, n) }),
   );
   const theta = o.center ? centered(tv.theta) : tv.theta;
 
-  const zs = concatBatches(tasks.map((t) => zeroShotPrompts(cfg, t, zsRng.fork(), o.queries)));
-  const position = zs.seq - 1 + o.offset;
-  if (position < 0) throw new InputError(`offset ${o.offset} reaches before the start of the ${zs.seq}-position zero-shot prompts (valid: ${-(zs.seq - 1)}..0)`);
-  const taskOf = (n: number) => Math.floor(n / o.queries);
+  const zs = p.queries;
+  const position = p.queryPosition;
+  const taskOf = (n: number) => p.queryTask[n];
   const D = engine.dims.dModel;
   const inject = (ls: readonly number[]): Variant =>
     ls.map((l) => ({ site: { kind: 'resid', layer: l }, positions: [position], mode: o.mode, value: (n: number) => theta[taskOf(n)].subarray(l * D, (l + 1) * D) }));
@@ -212,7 +335,7 @@ export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Analysi
   const progress = (d: number, n: number) => options.onProgress?.('search', d, n);
   const run = (vs: readonly Variant[]) => (o.method === 'naive' ? engine.patchedNaive(feeds, vs, progress) : engine.patched(base, vs, progress));
   const outs = await clock('search', () => run(variants));
-  const scorer = new Scorer(zs, tasks.length, o.queries);
+  const scorer = new Scorer(zs, p.queryTask, tasks.length);
   const baseline = scorer.scores(base.out);
   const curves = outs.map((out) => scorer.scores(out));
 
@@ -222,7 +345,7 @@ export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Analysi
     return {
       task: { id: task.id, name: task.name, family: task.family },
       baseline: scorer.summary(baseline, t, []),
-      icl: iclEstimate(tv.icl, tv.perPrompt.task, t),
+      icl: p.demoAnswers ? iclEstimate(tv.icl, tv.perPrompt.task, t) : estimate([]),
       curve,
       sets: sets.map((s, i) => scorer.summary(curves[layers.length + i], t, s)),
       combined: [] as LayerScore[],
@@ -250,10 +373,13 @@ export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Analysi
   const average = averageOver(per, scorer.higher);
   const result: TvSearchResult = {
     analysis: 'tv-search',
+    prompts: options.given ? 'given' : 'task',
     convention: LAYER_CONVENTION,
     metric: scorer.metric,
-    options: { split: o.split, method: o.method, maxTasks: options.maxTasks ?? null, prompts: o.prompts, dummies: o.dummies, shots: options.shots ?? cfg.demos.max, queries: o.queries, mode: o.mode, center: o.center, offset: o.offset, layers, sets, combine, seed: o.seed },
-    positions: { zeroShot: position, demo: tv.position },
+    options: options.given
+      ? { split: o.split, method: o.method, maxTasks: null, prompts: p.demos.batch, dummies: 1, shots: -1, queries: p.queries.batch, mode: o.mode, center: o.center, offset: position - (zs.seq - 1), layers, sets, combine, seed: o.seed }
+      : { split: o.split, method: o.method, maxTasks: options.maxTasks ?? null, prompts: o.prompts, dummies: o.dummies, shots: options.shots ?? cfg!.demos.max, queries: o.queries, mode: o.mode, center: o.center, offset: o.offset, layers, sets, combine, seed: o.seed },
+    positions: { zeroShot: position, demo: p.demoPosition },
     tasks: per,
     average,
     cost: { demoPrompts: tv.demos.batch, zeroShotPrompts: zs.batch, ms },
@@ -261,34 +387,37 @@ export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Analysi
   return { result, vectors: tv };
 }
 
-/** Per-query scores of the zero-shot prompts, task-major with `queries` each. */
+/** Per-query scores of the zero-shot prompts, grouped by task; a task's first half is dev. */
 class Scorer {
   readonly metric: 'accuracy' | 'nmse';
   readonly higher: boolean;
   private readonly norm: Float64Array;
+  /** The prompts of each task, in order. */
+  private readonly members: number[][];
 
   constructor(
     private readonly batch: Batch,
+    private readonly taskOf: Int32Array,
     tasks: number,
-    private readonly queries: number,
   ) {
     this.metric = batch.kind === 'tokens' ? 'accuracy' : 'nmse';
     this.higher = this.metric === 'accuracy';
+    this.members = range(tasks).map(() => []);
+    taskOf.forEach((t, n) => this.members[t].push(n));
     // nMSE divides by the mean y² of the task's queries, so a model that always says 0 scores 1.
     const y2 = scoreQueries(batch, new Float32Array(batch.batch * (batch.kind === 'tokens' ? 1 : batch.dOut))).y2;
-    this.norm = Float64Array.from(range(tasks), (t) => (this.metric === 'accuracy' ? 1 : mean(y2.subarray(t * queries, (t + 1) * queries)) || 1));
+    this.norm = Float64Array.from(this.members, (m) => (this.metric === 'accuracy' ? 1 : mean(m.map((n) => y2[n])) || 1));
   }
 
   scores(out: Float32Array): Float64Array {
     const { value } = scoreQueries(this.batch, out);
-    return value.map((v, n) => v / this.norm[Math.floor(n / this.queries)]);
+    return value.map((v, n) => v / this.norm[this.taskOf[n]]);
   }
 
   summary(values: Float64Array, t: number, layers: readonly number[]): LayerScore {
-    const q = this.queries;
-    const own = values.subarray(t * q, (t + 1) * q);
-    const half = Math.floor(q / 2);
-    return { layers, all: estimate(Array.from(own)), dev: mean(own.subarray(0, half)), test: mean(own.subarray(half)) };
+    const own = this.members[t].map((n) => values[n]);
+    const half = Math.floor(own.length / 2);
+    return { layers, all: estimate(own), dev: mean(own.slice(0, half)), test: mean(own.slice(half)) };
   }
 }
 

@@ -11,7 +11,7 @@ import { InputError } from '../errors.js';
 import { Graph, type TypedData, toOnnxBytes } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { Transformer, declareParams } from '../model/transformer.js';
-import { modelInputs } from '../train/icl-loss.js';
+import { modelInputs } from '../model/inputs.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 

@@ -13,7 +13,7 @@
 import { ModelSource } from '../analysis/source.js';
 import { InputError } from '../errors.js';
 import { type Batch, type OodOptions, promptLayout, sampleBatch } from '../tasks/index.js';
-import { type ShotCurve, scorePositions, shotCurve } from '../train/evaluate.js';
+import { type ShotCurve, scorePositions, shotCurve } from '../tasks/score.js';
 import { Rng } from '../util/rng.js';
 import { type Estimate, estimate } from '../util/stats.js';
 

@@ -17,7 +17,7 @@ import { Graph, op, toOnnxBytes } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { residualAtLayer } from '../model/hooks.js';
 import { Transformer, declareParams } from '../model/transformer.js';
-import { modelInputs } from '../train/icl-loss.js';
+import { modelInputs } from '../model/inputs.js';
 
 export const INJECT_INPUTS = { tv: 'tv', layerMask: 'tv_layer_mask', pos: 'tv_pos' } as const;
 

@@ -3,6 +3,7 @@ import { InputError } from '../errors.js';
 import type { Batch, TokenBatch, VectorBatch } from './types.js';
 
 export function concatBatches(parts: readonly Batch[]): Batch {
+  if (parts.length === 0) throw new InputError('no prompts to join');
   const first = parts[0];
   for (const b of parts) {
     if (b.kind !== first.kind || b.seq !== first.seq) throw new InputError(`cannot join a ${b.kind} batch of length ${b.seq} to a ${first.kind} batch of length ${first.seq}`);
@@ -43,4 +44,23 @@ export function concatBatches(parts: readonly Batch[]): Batch {
     markers: join((b) => (b as VectorBatch).markers, (n) => new BigInt64Array(n)),
     targets: join((b) => (b as VectorBatch).targets, (n) => new Float32Array(n)),
   };
+}
+
+/** Prompts [from, to) of a batch, as a batch of their own (views, no copy). */
+export function sliceBatch(b: Batch, from: number, to: number): Batch {
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to > b.batch || from >= to) throw new InputError(`prompts ${from}..${to} are not a slice of a batch of ${b.batch}`);
+  const T = b.seq;
+  const rows = <A extends { subarray(a: number, e: number): A }>(a: A, width = 1) => a.subarray(from * T * width, to * T * width);
+  const common = {
+    batch: to - from,
+    seq: T,
+    demos: b.demos,
+    weights: rows(b.weights),
+    shots: rows(b.shots),
+    taskIds: b.taskIds.subarray(from, to),
+    queryPos: b.queryPos.subarray(from, to),
+    tasks: b.tasks.slice(from, to),
+  };
+  if (b.kind === 'tokens') return { kind: 'tokens', ...common, tokens: rows(b.tokens), targets: rows(b.targets) };
+  return { kind: 'vectors', ...common, dIn: b.dIn, dOut: b.dOut, inputs: rows(b.inputs, b.dIn), markers: rows(b.markers), targets: rows(b.targets, b.dOut) };
 }

@@ -27,4 +27,4 @@ export { hmmNextDistribution } from './hmm.js';
 export { dfaAllowedNext } from './dfa.js';
 export { promptLayout, sampleBatch, sampleTrainBatch, sampleHeldoutBatch, taskPrompts, zeroShotPrompts } from './prompts.js';
 export type { PromptLayout, BatchOptions } from './prompts.js';
-export { concatBatches } from './concat.js';
+export { concatBatches, sliceBatch } from './concat.js';

@@ -1,15 +1,12 @@
 /** The in-context-learning loss of a model on a batch: every scored position counts equally. */
 import { Graph, op, type Value } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
-import { type ModelInputs, Transformer, declareParams } from '../model/transformer.js';
+import { modelInputs } from '../model/inputs.js';
+import { Transformer, declareParams } from '../model/transformer.js';
 import type { LossProgram } from './step.js';
 
-/** The model's batch inputs as graph inputs, with symbolic batch and sequence sizes. */
-export function modelInputs(g: Graph, cfg: ModelConfig, seq = 'seq', prefix = ''): ModelInputs {
-  return cfg.input === 'tokens'
-    ? { tokens: g.input(`${prefix}tokens`, 'int64', ['batch', seq]) }
-    : { inputs: g.input(`${prefix}inputs`, g.floatType, ['batch', seq, cfg.dIn]), markers: g.input(`${prefix}markers`, 'int64', ['batch', seq]) };
-}
+/** Moved to model/inputs.ts; re-exported for importers not yet moved. */
+export { modelInputs } from '../model/inputs.js';
 
 /** Targets and position weights: int64 token ids for logits, floats [batch, seq, dOut] for vectors. */
 export function lossOf(output: Value, cfg: ModelConfig, seq = 'seq', prefix = ''): Value {

@@ -2,7 +2,7 @@
 import type { HostTensor } from '../runtime/session.js';
 import { type Batch, concatBatches, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
 import type { RunConfig } from '../train/config.js';
-import { batchFeeds } from '../train/evaluate.js';
+import { batchFeeds } from '../tasks/feeds.js';
 import type { StepData } from '../train/loop.js';
 import type { Rng } from '../util/rng.js';
 import { TVP_INPUTS, type TvpConfig } from './loss.js';

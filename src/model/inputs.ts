@@ -1,0 +1,11 @@
+/** The model's batch inputs as graph inputs: token ids, or vectors with their markers. */
+import type { Graph } from '../graph/index.js';
+import type { ModelConfig } from './config.js';
+import type { ModelInputs } from './transformer.js';
+
+/** The model's batch inputs as graph inputs, with symbolic batch and sequence sizes. */
+export function modelInputs(g: Graph, cfg: ModelConfig, seq = 'seq', prefix = ''): ModelInputs {
+  return cfg.input === 'tokens'
+    ? { tokens: g.input(`${prefix}tokens`, 'int64', ['batch', seq]) }
+    : { inputs: g.input(`${prefix}inputs`, g.floatType, ['batch', seq, cfg.dIn]), markers: g.input(`${prefix}markers`, 'int64', ['batch', seq]) };
+}
