@@ -10,7 +10,8 @@ import { ConfigError, InputError } from '../errors.js';
 import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { loadRunConfig, presetNames } from '../train/config.js';
 import { oneOf } from '../util/config.js';
-import { type Command, numberOption, required } from './command.js';
+import { type Command, integerOption, required, seedOption } from './command.js';
+import { checkOutputFile, checkShots, checkTaskFits, startsWith } from './limits.js';
 import { Progress } from './progress.js';
 
 /** A task config from a preset, a run config file (its "task"), or a task config file. */
@@ -25,23 +26,23 @@ export function loadTaskConfig(nameOrFile: string): TaskConfig {
   return typeof json === 'object' && json !== null && 'task' in json ? loadRunConfig(nameOrFile).task : resolveTaskConfig(json);
 }
 
-/** "0,2" or "1-3" or "0,2-3" → block indices. */
-export function parseLayers(text: string): number[] {
+/** "0,2" or "1-3" or "0,2-3" → block indices (or positions, with `flag` --positions). */
+export function parseLayers(text: string, flag = '--layers'): number[] {
   const out: number[] = [];
+  const what = flag === '--positions' ? 'position list (like 0-5,33)' : 'layer list (like 0,2 or 1-3)';
+  if (text.trim() === '') throw new ConfigError(`is empty; give a ${what}, or leave the flag out for all`, flag);
   for (const part of text.split(',')) {
     const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
-    if (!m) throw new ConfigError(`'${text}' is not a layer list (like 0,2 or 1-3)`, '--layers');
+    if (!m) throw new ConfigError(`'${text}' is not a ${what}`, flag);
     const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (b < a) throw new ConfigError(`'${part.trim()}' is an empty range (${a} > ${b})`, flag);
+    if (b > 100_000) throw new ConfigError(`${b} is far beyond any model here`, flag);
     for (let l = a; l <= b; l++) out.push(l);
   }
   return out;
 }
 
-function positiveInt(values: Record<string, unknown>, key: string): number | undefined {
-  const n = numberOption(values, key);
-  if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`expected a positive integer, got ${n}`, `--${key}`);
-  return n;
-}
+const positiveInt = (values: Record<string, unknown>, key: string): number | undefined => integerOption(values, key, { min: 1, ...(key === 'threads' ? { max: 1024 } : {}) });
 
 export const cacheCommand: Command = {
   name: 'cache',
@@ -64,21 +65,23 @@ export const cacheCommand: Command = {
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${cacheCommand.usage}`);
     const out = path.resolve(required(values, 'out'));
+    checkOutputFile(out, '--out', (f) => startsWith(f, 'ARROW1'));
+    const prompts = positiveInt(values, 'prompts')!;
+    const seed = seedOption(values)!;
+    const demos = integerOption(values, 'demos', { min: 0 });
+    const chunk = positiveInt(values, 'chunk');
+    const layers = values.layers !== undefined ? parseLayers(values.layers as string) : undefined;
+    const split = oneOf(values.split as string, ['train', 'heldout'], '--split') as Split;
     const source = ModelSource.open(positionals[0], { hookMap: values['hook-map'] as string | undefined, threads: positiveInt(values, 'threads') });
     try {
       const task = values.task ? loadTaskConfig(values.task as string) : source.taskConfig;
       if (!task) throw new ConfigError(`${positionals[0]} is not a tvlens checkpoint, so it has no task config: name one`, '--task');
-      const layers = values.layers ? parseLayers(values.layers as string) : undefined;
+      if (values.task && source.kind === 'tvlens' && source.manifest) checkTaskFits(task, source.manifest.model, source.file);
+      checkShots(task, demos, source.manifest?.model.maxSeq ?? source.maxSeq, '--demos');
       const hooks = selectHooks(source, (values.hooks as string).split(',').map((s) => s.trim()), layers);
       const positions: PositionSpec = parsePositions(values.positions as string);
-      const prompts = positiveInt(values, 'prompts')!;
-      const seed = numberOption(values, 'seed')!;
-      if (!Number.isInteger(seed)) throw new ConfigError(`expected an integer, got ${seed}`, '--seed');
-      const demos = numberOption(values, 'demos');
-      if (demos !== undefined && (!Number.isInteger(demos) || demos < 0)) throw new ConfigError(`expected a non-negative integer, got ${demos}`, '--demos');
-      const split = oneOf(values.split as string, ['train', 'heldout'], '--split') as Split;
       const progress = new Progress('cache', prompts, !values.json);
-      const summary = await writeCache(source, out, { task, prompts, seed, demos, split, positions, hooks, chunk: positiveInt(values, 'chunk') }, (done) => progress.update(done));
+      const summary = await writeCache(source, out, { task, prompts, seed, demos, split, positions, hooks, chunk }, (done) => progress.update(done));
       if (values.json) console.log(JSON.stringify(summary));
       else console.log(`cached ${summary.hooks.length} hooks × ${summary.rows} rows from ${summary.prompts} prompts → ${path.relative(process.cwd(), out)} (${(summary.bytes / 2 ** 20).toFixed(1)} MiB)`);
     } finally {

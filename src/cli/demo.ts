@@ -13,6 +13,7 @@ import { foreignEntries, isEmptyFolder, listSome, removeRunFiles } from '../trai
 import { lockRunFolder } from '../util/lock.js';
 import type { Command } from './command.js';
 import { describeEval, runTraining } from './train.js';
+import { checkOutputFile, startsWith } from './limits.js';
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -27,6 +28,7 @@ export const demoCommand: Command = {
     const t0 = performance.now();
     const out = path.resolve(values.out as string);
     const cfg = loadRunConfig('tiny');
+    checkOutputFile(values.report as string, '--report', (f) => startsWith(f, '<!doctype html'));
     const configFile = path.join(out, 'config.json');
     // Never remove a folder demo did not make: only its own tiny run (same config, nothing but run files) is reused or, with --fresh, replaced.
     if (!isEmptyFolder(out)) {

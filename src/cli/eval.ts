@@ -9,6 +9,7 @@ import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
 import { integerOption, seedOption } from './command.js';
+import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 
 /** A checkpoint file, or a run folder (its newest checkpoint). */
@@ -58,6 +59,7 @@ export const evalCommand: Command = {
   async run(values) {
     const specs = (values.group as string[] | undefined) ?? [];
     if (specs.length === 0) throw new ConfigError('give at least one --group name=model,…', '--group');
+    if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
     const prompts = integerOption(values, 'prompts', { min: 1 });
     const seed = seedOption(values);
     const given = integerOption(values, 'layer', { min: 0 });

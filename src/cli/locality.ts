@@ -8,7 +8,8 @@ import path from 'node:path';
 import { type LocalityResult, type LocalityRow, locality, localityTable, runCheckpoints } from '../analysis/locality.js';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
-import type { Command } from './command.js';
+import { type Command, integerListOption } from './command.js';
+import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 import { SEARCH_OPTIONS, fmt, intOption, openModel, searchOptions, stageProgress, writeOut } from './tv-search.js';
 
@@ -77,7 +78,8 @@ export const localityCommand: Command = {
   },
   async run(values, positionals) {
     if (positionals.length === 0) throw new InputError(`name a checkpoint or a run folder. Usage: ${localityCommand.usage}`);
-    const combine = (values.combine as string).split(',').map(Number);
+    if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
+    const combine = integerListOption(values, 'combine', { min: 1 })!;
     const options = { ...searchOptions(values), combine, permutations: intOption(values, 'permutations') };
     const single = positionals.length === 1 && !fs.statSync(positionals[0], { throwIfNoEntry: false })?.isDirectory();
     if (single) {

@@ -74,8 +74,8 @@ export const patchCommand: Command = {
         maxTasks: intOption(values, 'tasks'),
         prompts: intOption(values, 'prompts'),
         shots: intOption(values, 'shots'),
-        layers: values.layers ? parseLayers(values.layers as string) : undefined,
-        positions: values.positions ? parseLayers(values.positions as string) : undefined,
+        layers: values.layers !== undefined ? parseLayers(values.layers as string) : undefined,
+        positions: values.positions !== undefined ? parseLayers(values.positions as string, '--positions') : undefined,
         seed: intOption(values, 'seed', 0),
         onProgress: (done, total) => (bar ??= new Progress('patch', total, !values.json)).update(done),
       });

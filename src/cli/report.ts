@@ -3,7 +3,8 @@ import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { writeReport } from '../report/index.js';
 import type { Command } from './command.js';
-import { numberOption, required } from './command.js';
+import { integerOption, required, seedOption } from './command.js';
+import { checkOutputFile, startsWith } from './limits.js';
 
 export const reportCommand: Command = {
   name: 'report',
@@ -26,8 +27,10 @@ export const reportCommand: Command = {
     if (positionals.length === 0) throw new ConfigError('give at least one run folder, checkpoint or analysis output. See tvlens report --help');
     const out = required(values, 'out');
     if (!out.endsWith('.html')) throw new ConfigError(`expected a .html file, got '${out}'`, '--out');
+    checkOutputFile(out, '--out', (f) => startsWith(f, '<!doctype html'));
     const names = { prompts: 'prompts', queries: 'queries', shots: 'shots', seed: 'seed', tasks: 'maxTasks', permutations: 'permutations' } as const;
-    const search = Object.fromEntries(Object.entries(names).map(([flag, key]) => [key, numberOption(values, flag)]).filter(([, v]) => v !== undefined));
+    const int = (flag: string) => (flag === 'seed' ? seedOption(values) : integerOption(values, flag, { min: flag === 'shots' ? 0 : flag === 'queries' ? 2 : 1 }));
+    const search = Object.fromEntries(Object.entries(names).map(([flag, key]) => [key, int(flag)]).filter(([, v]) => v !== undefined));
     const summary = await writeReport(positionals, out, {
       title: values.title as string | undefined,
       analyse: values['no-analyse'] !== true,

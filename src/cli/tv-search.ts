@@ -17,7 +17,8 @@ import { oneOf } from '../util/config.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { loadTaskConfig, parseLayers } from './cache.js';
-import { type Command, type OptionSpec, numberOption } from './command.js';
+import { type Command, MEMORY_OPTION, type OptionSpec, integerListOption, integerOption, seedOption } from './command.js';
+import { checkAnalysisMemory, checkOutputFile, checkShots, checkTaskFits, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -33,6 +34,7 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   seed: { type: 'string', description: 'prompt seed', default: '0' },
   out: { type: 'string', description: 'also write the JSON result to this file' },
   threads: { type: 'string', description: 'ONNX Runtime threads (default: one per core)' },
+  ...MEMORY_OPTION,
 };
 
 /** Options of the task-vector search, shared with locality. */
@@ -48,9 +50,8 @@ export const SEARCH_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 };
 
 export function intOption(values: Values, key: string, min = 1): number | undefined {
-  const n = numberOption(values, key);
-  if (n !== undefined && (!Number.isInteger(n) || n < min)) throw new ConfigError(`expected an integer ≥ ${min}, got ${n}`, `--${key}`);
-  return n;
+  if (key === 'seed') return seedOption(values);
+  return integerOption(values, key, { min, ...(key === 'threads' ? { max: 1024 } : {}) });
 }
 
 /** A model opened for an analysis, with its task config and what the output records of it. */
@@ -76,6 +77,7 @@ export async function openModel(file: string, values: Values): Promise<OpenedMod
   const threads = intOption(values, 'threads');
   const hookMap = values['hook-map'] as string | undefined;
   const padTo = intOption(values, 'pad-to');
+  if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
   if (hookMap === undefined) {
     if (padTo !== undefined) throw new ConfigError('applies to a foreign model, given with --hook-map', '--pad-to');
     if (!file.endsWith('.onnx') && !file.endsWith('.json')) throw new InputError(`${file} is not a checkpoint (.onnx with its .json manifest)`);
@@ -84,6 +86,9 @@ export async function openModel(file: string, values: Values): Promise<OpenedMod
     }
     const ck = loadCheckpoint(file);
     const task = values.task ? loadTaskConfig(values.task as string) : resolveTaskConfig(ck.manifest.task);
+    if (values.task) checkTaskFits(task, ck.manifest.model, ck.file);
+    checkShots(task, intOption(values, 'shots', 0), ck.manifest.model.maxSeq);
+    checkAnalysisMemory(values, task, ck.manifest.model, { dModel: ck.manifest.model.dModel, layers: ck.manifest.model.layers, outWidth: ck.manifest.model.vocab });
     const { step, weightsSha256 } = ck.manifest;
     return {
       engine: Engine.open(fromCheckpoint(ck), { threads }),
@@ -101,6 +106,7 @@ export async function openModel(file: string, values: Values): Promise<OpenedMod
     const task = loadTaskConfig(values.task as string);
     const engine = await SourceEngine.open(source, { padTo });
     engine.checkTask(task);
+    checkAnalysisMemory(values, task, null, { dModel: engine.dims.dModel, layers: engine.layers, outWidth: engine.outWidth });
     return {
       engine,
       task,
@@ -124,10 +130,8 @@ export function parseSets(text: string): number[][] {
 }
 
 export function searchOptions(values: Values): TvSearchOptions {
-  const position = numberOption(values, 'position') ?? 0;
-  if (!Number.isInteger(position) || position > 0) throw new ConfigError(`expected 0 or a negative integer (counted back from the last position), got ${position}`, '--position');
-  const seed = numberOption(values, 'seed') ?? 0;
-  if (!Number.isInteger(seed)) throw new ConfigError(`expected an integer, got ${seed}`, '--seed');
+  const position = integerOption(values, 'position', { max: 0 }) ?? 0; // 0 or counted back from the last position
+  const seed = seedOption(values) ?? 0;
   return {
     split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
     maxTasks: intOption(values, 'tasks'),
@@ -138,7 +142,7 @@ export function searchOptions(values: Values): TvSearchOptions {
     mode: oneOf(values.mode as string, ['replace', 'add'] as const, '--mode'),
     center: values.center === true,
     offset: position,
-    layers: values.layers ? parseLayers(values.layers as string) : undefined,
+    layers: values.layers !== undefined ? parseLayers(values.layers as string) : undefined,
     seed,
   };
 }
@@ -200,8 +204,8 @@ export const tvSearchCommand: Command = {
     try {
       const options: TvSearchOptions = {
         ...searchOptions(values),
-        sets: values.sets ? parseSets(values.sets as string) : undefined,
-        combine: values.combine ? (values.combine as string).split(',').map((k) => Number(k)) : undefined,
+        sets: values.sets !== undefined ? parseSets(values.sets as string) : undefined,
+        combine: integerListOption(values, 'combine', { min: 1 }),
         onProgress: stageProgress('tv-search', !values.json),
       };
       const result = await tvSearch(engine, task, options);

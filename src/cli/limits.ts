@@ -1,0 +1,118 @@
+/**
+ * Checks the analysis commands make once the model is open and before any work: that the task
+ * fits the model, that prompts fit its context, and that the prompts fit in memory. Each refuses
+ * with one line naming the flag.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, InputError } from '../errors.js';
+import type { ModelConfig } from '../model/config.js';
+import { dMlpOf } from '../model/config.js';
+import { type TaskConfig, promptLayout, taskIO } from '../tasks/index.js';
+import { analysisMemory, checkMemory } from '../util/memory.js';
+import { integerOption, memoryOption } from './command.js';
+
+type Values = Record<string, unknown>;
+
+/** A task config given with --task must produce inputs and outputs the checkpoint's model takes. */
+export function checkTaskFits(task: TaskConfig, model: ModelConfig, file: string): void {
+  const io = taskIO(task);
+  if (io.input !== model.input) {
+    throw new ConfigError(`the task's prompts are ${io.input === 'tokens' ? 'token ids' : 'vectors'}, but ${file} takes ${model.input === 'tokens' ? 'token ids' : 'vectors'}: give the checkpoint's own kind of task`, '--task');
+  }
+  if (io.input === 'tokens' && io.vocabSize !== model.vocab) {
+    throw new ConfigError(`the task's prompts use a vocabulary of ${io.vocabSize} token ids, but ${file} was trained on ${model.vocab}: give a task config with the checkpoint's vocab`, '--task');
+  }
+  if (io.input === 'vectors' && (io.dIn !== model.dIn || io.outDim !== model.dOut)) {
+    throw new ConfigError(`the task's vectors are ${io.dIn} wide in, ${io.outDim} out, but ${file} takes ${model.dIn} and gives ${model.dOut}`, '--task');
+  }
+}
+
+/** The most demos whose prompts fit in `maxSeq` positions (−1 if not even a zero-shot prompt fits). */
+export function mostDemos(task: TaskConfig, maxSeq: number): number {
+  let k = -1;
+  while (k < 10_000 && promptLayout(task, k + 1).seq <= maxSeq) k++;
+  return k;
+}
+
+/**
+ * `--shots`/`--demos` (`flag`) against a model's context: refuses prompts longer than the model was
+ * built for, whatever its positional scheme (a rotary model would run them, on positions it never saw).
+ */
+export function checkShots(task: TaskConfig, shots: number | undefined, maxSeq: number | null | undefined, flag = '--shots'): void {
+  const k = shots ?? task.demos.max;
+  if (!maxSeq) return;
+  const seq = promptLayout(task, k).seq;
+  if (seq > maxSeq) {
+    throw new ConfigError(`prompts with ${k} demos are ${seq} positions long, more than the model's context of ${maxSeq}; the most that fit is ${mostDemos(task, maxSeq)}`, flag);
+  }
+}
+
+/**
+ * The memory an analysis over `values`' prompts would take (tasks × (prompts × dummies + queries)
+ * prompts, every layer's residual kept), against --max-memory or the available memory.
+ */
+export function checkAnalysisMemory(values: Values, task: TaskConfig, model: ModelConfig | null, dims: { dModel: number; layers: number; outWidth: number }): void {
+  const prompts = integerOption(values, 'prompts', { min: 1 }) ?? 16;
+  const dummies = integerOption(values, 'dummies', { min: 1 }) ?? 1;
+  const queries = integerOption(values, 'queries', { min: 1 }) ?? 64;
+  const tasks = integerOption(values, 'tasks', { min: 1 }) ?? 64;
+  const shots = integerOption(values, 'shots', { min: 0 }) ?? task.demos.max;
+  const seq = promptLayout(task, shots).seq;
+  const shape = {
+    layers: dims.layers,
+    dModel: dims.dModel,
+    heads: model?.heads ?? 1,
+    dMlp: model ? dMlpOf(model) : 4 * dims.dModel,
+    vocab: dims.outWidth,
+    maxSeq: model?.maxSeq ?? seq,
+  };
+  const total = tasks * (prompts * dummies + queries);
+  checkMemory(analysisMemory(shape, total, seq), `${total} prompts of ${seq} positions`, 'lower --prompts, --queries or --tasks', memoryOption(values));
+}
+
+/**
+ * An output file given with `flag`: refused before any work when it is a folder or sits under a
+ * file, and when it exists but is not what tvlens writes there (`own` tells), so that a user's
+ * file is never overwritten.
+ */
+export function checkOutputFile(file: string, flag: string, own: (file: string) => boolean): void {
+  const abs = path.resolve(file);
+  const st = fs.statSync(abs, { throwIfNoEntry: false });
+  if (st?.isDirectory()) throw new InputError(`${flag} ${file} is a folder; give a file name`);
+  if (st && !own(abs)) throw new InputError(`${flag} ${file} exists and is not a file tvlens wrote; choose another name or remove it yourself`);
+  for (let at = path.dirname(abs); ; at = path.dirname(at)) {
+    const s = fs.statSync(at, { throwIfNoEntry: false });
+    if (s) {
+      if (!s.isDirectory()) throw new InputError(`${flag} ${file}: ${at} is a file, not a folder`);
+      break;
+    }
+    if (path.dirname(at) === at) break;
+  }
+}
+
+/** Whether `file` is a JSON file tvlens wrote (it records the tvlens version). */
+export function isOwnJson(file: string): boolean {
+  try {
+    const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    return typeof j === 'object' && j !== null && ('tvlensVersion' in j || 'analysis' in j);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `file` starts like a file of `magic` bytes (an Arrow file: 'ARROW1'; a report: '<!doctype html'). */
+export function startsWith(file: string, magic: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(magic.length);
+      fs.readSync(fd, buf, 0, magic.length, 0);
+      return buf.toString('latin1').toLowerCase() === magic.toLowerCase();
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
