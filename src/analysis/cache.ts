@@ -17,6 +17,8 @@ import { InputError } from '../errors.js';
 import type { HookPoint } from '../model/hooks.js';
 import type { HostTensor } from '../runtime/session.js';
 import { type Batch, type Split, type TaskConfig, promptLayout, sampleBatch, sliceBatch } from '../tasks/index.js';
+import { trackTemp } from '../util/cleanup.js';
+import { ensureDir } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import { VERSION } from '../version.js';
 import type { ModelSource } from './source.js';
@@ -117,9 +119,16 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
   source.checkSeq(seq);
   if (typeof positions !== 'string') explicitPositions(positions, seq); // fail before any work
 
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  ensureDir(path.dirname(path.resolve(file)));
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new InputError(`cannot write the cache ${file}: it is a folder`);
   const tmp = `${file}.${process.pid}.tmp`;
+  const untrack = trackTemp(tmp); // removed on SIGINT / SIGTERM too
   const fd = fs.openSync(tmp, 'w');
+  let open = true;
+  const close = () => {
+    if (open) fs.closeSync(fd);
+    open = false;
+  };
   const writer = new arrow.RecordBatchFileWriter();
   // Drains the writer's queue into the file as it fills; awaited after each batch so no more than
   // one chunk's bytes wait in memory.
@@ -147,14 +156,16 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
     }
     writer.close();
     await pump;
-    fs.closeSync(fd);
+    close();
     fs.renameSync(tmp, file);
   } catch (e) {
     writer.abort(e);
     await pump.catch(() => {});
-    fs.closeSync(fd);
+    close();
     fs.rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    untrack();
   }
   return { file, prompts: spec.prompts, rows, bytes: fs.statSync(file).size, hooks: hooks.map((h) => h.name), modelHash: source.modelHash };
 }
