@@ -12,7 +12,7 @@ import { Graph, type TypedData, toOnnxBytes } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { Transformer, declareParams } from '../model/transformer.js';
 import { modelInputs } from '../model/inputs.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 
 export interface Manifest {
@@ -86,8 +86,11 @@ export function writeCheckpoint(
 export function readManifest(file: string): Manifest {
   const json = file.endsWith('.onnx') ? file.slice(0, -5) + '.json' : file;
   if (!fs.existsSync(json)) throw new InputError(`no manifest beside ${file} (expected ${json})`);
-  const m = JSON.parse(fs.readFileSync(json, 'utf8')) as Manifest;
-  if (m.format !== 'tvlens-checkpoint/1') throw new InputError(`${json} is not a tvlens checkpoint manifest`);
+  const m = readJsonFile(json, 'a tvlens checkpoint manifest') as Manifest;
+  if (typeof m !== 'object' || m === null || m.format !== 'tvlens-checkpoint/1') throw new InputError(`${json} is not a tvlens checkpoint manifest`);
+  if (typeof m.onnx !== 'string' || typeof m.model !== 'object' || m.model === null || typeof m.weightsSha256 !== 'string') {
+    throw new InputError(`${json} is a damaged checkpoint manifest (it lacks onnx, model or weightsSha256)`);
+  }
   return m;
 }
 
