@@ -36,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
     process.stderr.write(`tvlens: unknown command '${name}'. Should be one of: ${COMMANDS.map((c) => c.name).join(', ')}\n`);
-    return 2;
+    return 1;
   }
   try {
     const { values, positionals } = parse(cmd, rest);
