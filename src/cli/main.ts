@@ -19,8 +19,9 @@ import { reportCommand } from './report.js';
 import { tvSearchCommand } from './tv-search.js';
 import { patchCommand } from './patch.js';
 import { localityCommand } from './locality.js';
+import { studyCommand } from './study.js';
 
-const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, tvSearchCommand, patchCommand, localityCommand, reportCommand];
+const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, tvSearchCommand, patchCommand, localityCommand, studyCommand, reportCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

@@ -23,10 +23,19 @@ export interface HostTensor {
 export interface SessionOptions {
   /** Execution provider. Default 'cpu'. */
   readonly provider?: Provider;
-  /** Threads inside one op. Default: ONNX Runtime's choice (one per core). */
+  /** Threads inside one op. Default: $TVLENS_THREADS when set, else ONNX Runtime's choice (one per core). */
   readonly threads?: number;
   /** Graph optimisation level. Default 'all'. */
   readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/**
+ * $TVLENS_THREADS, for processes that share the machine (two study shards on two cores run faster
+ * with one thread each than with two each). Unset or invalid: ONNX Runtime's own choice.
+ */
+function defaultThreads(): number | undefined {
+  const n = Number(process.env.TVLENS_THREADS);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 export class Session {
@@ -40,11 +49,12 @@ export class Session {
     if (!PROVIDERS.includes(provider)) {
       throw new RuntimeSetupError(`unknown execution provider '${provider}'. Should be one of: ${PROVIDERS.join(', ')}`);
     }
+    const threads = options.threads ?? defaultThreads();
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
       logSeverityLevel: 3,
       graphOptimizationLevel: options.optimization ?? 'all',
-      ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
     };
     try {
       const inner =

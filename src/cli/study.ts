@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, InputError } from '../errors.js';
+import { type JobResult, readResult, runJob } from '../study/job.js';
+import { writeReproduction } from '../study/report.js';
+import { summarise, writeResults } from '../study/results.js';
+import { type Job, type StudySpec, expandJobs, parseShard, readStudySpec, shardJobs } from '../study/spec.js';
+import { writeJsonAtomic } from '../util/fs.js';
+import type { Command } from './command.js';
+import { Progress } from './progress.js';
+
+const MARKER = 'study.json';
+
+/** The study folder: made here, or one this study made before. Anything else is refused. */
+function claimFolder(out: string, spec: StudySpec): void {
+  const marker = path.join(out, MARKER);
+  if (fs.existsSync(marker)) {
+    const m = JSON.parse(fs.readFileSync(marker, 'utf8')) as { study?: string };
+    if (m.study !== spec.name) throw new InputError(`${out} holds the study '${m.study}', not '${spec.name}'; choose another --out`);
+    return;
+  }
+  if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0)) {
+    throw new InputError(`${out} exists and is not a study folder; choose another --out`);
+  }
+  writeJsonAtomic(marker, { study: spec.name, made: new Date().toISOString() });
+}
+
+function aggregate(out: string, spec: StudySpec, jobs: readonly Job[], command: string, report?: string) {
+  const results = jobs.map((j) => readResult(out, j)).filter((r): r is JobResult => r !== null);
+  const summary = summarise(spec, jobs, results, command);
+  const files = writeResults(out, results, summary);
+  const html = writeReproduction(out, summary, report);
+  return { summary, files, html };
+}
+
+export const studyCommand: Command = {
+  name: 'study',
+  summary: 'run a grid of training runs and their analyses (resumable, shardable), then tables and a reproduction report',
+  usage: 'tvlens study <spec.json> --out runs/<study> [--shard i/n | --aggregate] [--list]',
+  options: {
+    out: { type: 'string', description: 'the study folder (jobs/, results.arrow, summary.json, reproduction.html)' },
+    shard: { type: 'string', description: 'run only shard i of n (1-based): every n-th (cell, seed) unit; then --aggregate once all shards are done' },
+    aggregate: { type: 'boolean', description: "only gather the finished jobs' results into the table, summary and report" },
+    list: { type: 'boolean', description: 'list the jobs (and which are finished) without running anything' },
+    report: { type: 'string', description: 'also write the reproduction report here (e.g. reports/reproduction.html)' },
+  },
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw new ConfigError(`expected one study spec file, got ${positionals.length}`, 'spec');
+    if (values.shard !== undefined && values.aggregate) throw new ConfigError('--shard runs jobs and --aggregate only gathers them; give one', '--aggregate');
+    const spec = readStudySpec(positionals[0]);
+    const jobs = expandJobs(spec);
+    const shard = typeof values.shard === 'string' ? parseShard(values.shard) : null;
+    if (typeof values.out !== 'string' || values.out === '') throw new ConfigError('is required', '--out');
+    const out = path.resolve(values.out);
+    const command = `tvlens study ${positionals[0]} --out ${values.out}`;
+    const report = typeof values.report === 'string' ? path.resolve(values.report) : undefined;
+
+    if (values.list) {
+      const mine = new Set(shardJobs(jobs, shard).map((j) => j.id));
+      const rows = jobs.map((j) => ({ id: j.id, unit: j.unit, inShard: mine.has(j.id), finished: fs.existsSync(out) && readResult(out, j) !== null }));
+      if (values.json) console.log(JSON.stringify(rows));
+      else for (const r of rows) console.log(`${r.finished ? 'done' : r.inShard ? 'todo' : '    '}  ${r.id}`);
+      return;
+    }
+    if (values.aggregate) {
+      if (!fs.existsSync(path.join(out, MARKER))) throw new InputError(`${out} is not a study folder (no ${MARKER}); run the study first`);
+      const { summary, files, html } = aggregate(out, spec, jobs, command, report);
+      print(values.json === true, summary.finished, summary.jobs, files.table, html);
+      return;
+    }
+
+    claimFolder(out, spec);
+    const mine = shardJobs(jobs, shard);
+    const overall = new Progress('study', mine.length, !values.json);
+    for (const [i, job] of mine.entries()) {
+      const label = `[${i + 1}/${mine.length}] ${job.id}`;
+      if (readResult(out, job)) {
+        overall.log(`${label}: done before, kept`);
+        continue;
+      }
+      const bar = new Progress(`${label} train`, job.config.train.steps, !values.json);
+      const r = await runJob(out, job, spec.analysis, (p) => {
+        if (p.stage === 'train') {
+          bar.total = p.total;
+          bar.update(p.done);
+        }
+      });
+      overall.log(`${label}: ICL ${fmt(r.icl)}, 0-shot ${fmt(r.zeroShot)}, TV best ℓ=${r.tvBestLayer} ${fmt(r.tvBest)}, TV at ℓ=${r.tvLayer} ${fmt(r.tvAtLayer)} (${r.metric})`);
+      overall.update(i + 1);
+    }
+    if (shard && shard.count > 1) {
+      const msg = `shard ${shard.index}/${shard.count} done (${mine.length} jobs); when every shard is done: tvlens study ${positionals[0]} --out ${values.out} --aggregate`;
+      console.log(values.json ? JSON.stringify({ shard: values.shard, jobs: mine.length }) : msg);
+      return;
+    }
+    const { summary, files, html } = aggregate(out, spec, jobs, command, report);
+    print(values.json === true, summary.finished, summary.jobs, files.table, html);
+  },
+};
+
+const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—');
+
+function print(json: boolean, finished: number, total: number, table: string, html: string[]): void {
+  if (json) {
+    console.log(JSON.stringify({ finished, jobs: total, table, reports: html }));
+    return;
+  }
+  console.log(`${finished} of ${total} jobs finished${finished < total ? ' (the rest are missing from the table)' : ''}`);
+  console.log(`table: ${path.relative(process.cwd(), table)}`);
+  for (const f of html) console.log(`report: ${path.relative(process.cwd(), f)}`);
+}

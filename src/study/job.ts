@@ -1,0 +1,231 @@
+/**
+ * One study job: train (or resume) its run, then analyse the final checkpoint, and write
+ * `jobs/<id>/result.json` last, atomically. A job with a result whose hash matches is done; a job
+ * with a half-trained run resumes it exactly; a job whose run finished but whose analyses did not
+ * reruns the analyses only.
+ *
+ *   jobs/<id>/run/          the training run (config.json, metrics.jsonl, checkpoints/)
+ *   jobs/<id>/result.json   the row: factors, training curve summary, task vectors, locality,
+ *                           eval suite, query-copy measures
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Engine, fromCheckpoint } from '../analysis/engine.js';
+import { localityTable } from '../analysis/locality.js';
+import { queryCopy } from '../analysis/query-copy.js';
+import { ModelSource } from '../analysis/source.js';
+import { tvSearch } from '../analysis/tv-search.js';
+import { loadCheckpoint } from '../checkpoint/checkpoint.js';
+import { InputError } from '../errors.js';
+import { SUITE_DEFAULTS, evaluateModel, final } from '../eval/suite.js';
+import { resolveTaskConfig } from '../tasks/index.js';
+import { type MetricsLine, latestCheckpoint, train } from '../train/loop.js';
+import { runTvp } from '../tvp/run.js';
+import { writeJsonAtomic } from '../util/fs.js';
+import type { AnalysisSettings, Job } from './spec.js';
+
+/** What a job records. Scores are accuracy (token tasks) or normalised MSE (regression). */
+export interface JobResult {
+  readonly id: string;
+  readonly hash: string;
+  readonly group: string;
+  readonly factors: Job['factors'];
+  readonly kind: Job['kind'];
+  readonly lambda: number | null;
+  readonly seed: number;
+  readonly family: string;
+  readonly format: string;
+  readonly layers: number;
+  readonly positional: string;
+  readonly steps: number;
+  readonly metric: 'accuracy' | 'nmse';
+  readonly weightsSha256: string;
+  /** Plateau: the final-shot ICL score moved by at most PLATEAU over the last 3 evaluations. */
+  readonly converged: boolean;
+  /** The eval suite's k-shot ICL score on train tasks at the query, and zero-shot. */
+  readonly icl: number;
+  readonly zeroShot: number;
+  /** Hendel-style TV (replace), best layer chosen on dev, scored on test. */
+  readonly tvBestLayer: number;
+  readonly tvBest: number;
+  /** (TV − zero-shot) ÷ (ICL − zero-shot), on the search's own prompts. */
+  readonly recovered: number;
+  readonly strength: number;
+  /** The prescribed layer ℓ (the TVP layer; the middle layer for a baseline) and the TV there (test). */
+  readonly tvLayer: number;
+  readonly tvAtLayer: number;
+  /** ICL and zero-shot of the search's prompts (the denominators of recovered). */
+  readonly searchIcl: number;
+  readonly searchZeroShot: number;
+  /** Best 2 and 3 layers injected together minus the best single layer (test; higher is better). */
+  readonly nonLocality2: number | null;
+  readonly nonLocality3: number | null;
+  readonly entropy: number | null;
+  /** TV per layer ℓ = 0..L (all queries). */
+  readonly tvCurve: readonly number[];
+  /** Variants: add + centring, and θ averaged over 4 dummy queries per demo set (best layer, test). */
+  readonly tvAddCentered: number | null;
+  readonly tvDummies: number | null;
+  /** Eval suite (at the query, the trained number of demos unless named). */
+  readonly heldout: number | null;
+  readonly labelNoise: number;
+  readonly queryShift: number | null;
+  readonly length: readonly { demos: number; score: number | null }[];
+  /** Query copy (triplet only): probe of x_q from the arrow at ℓ, and the re-read of x_q after ℓ. */
+  readonly probe: readonly number[] | null;
+  readonly probeChance: number | null;
+  readonly reread: readonly number[] | null;
+  readonly seconds: { readonly train: number; readonly analysis: number };
+}
+
+const PLATEAU = { accuracy: 0.02, nmse: 0.03 };
+
+export const jobDir = (studyDir: string, id: string) => path.join(studyDir, 'jobs', id);
+export const resultFile = (studyDir: string, id: string) => path.join(jobDir(studyDir, id), 'result.json');
+
+/** The job's finished result, or null when it has none (or one made by another config). */
+export function readResult(studyDir: string, job: Job): JobResult | null {
+  const file = resultFile(studyDir, job.id);
+  if (!fs.existsSync(file)) return null;
+  let r: JobResult;
+  try {
+    r = JSON.parse(fs.readFileSync(file, 'utf8')) as JobResult;
+  } catch {
+    throw new InputError(`${file} is not valid JSON; remove it and the study reruns that job's analyses`);
+  }
+  return r.hash === job.hash ? r : null;
+}
+
+export interface JobProgress {
+  readonly stage: string;
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Runs a job to its result (see the file comment); `onProgress` hears each stage. */
+export async function runJob(studyDir: string, job: Job, settings: AnalysisSettings, onProgress?: (p: JobProgress) => void): Promise<JobResult> {
+  const done = readResult(studyDir, job);
+  if (done) return done;
+  const dir = jobDir(studyDir, job.id);
+  const runDir = path.join(dir, 'run');
+  const steps = job.kind === 'tvp-finetune' ? job.config.train.steps / 2 : job.config.train.steps;
+  const t0 = performance.now();
+  await trainJob(studyDir, job, runDir, steps, onProgress);
+  const t1 = performance.now();
+  onProgress?.({ stage: 'analyses', done: 0, total: 1 });
+  const latest = latestCheckpoint(runDir);
+  if (!latest || latest.step < steps) throw new InputError(`${runDir}: training stopped before step ${steps}`);
+  const result = await analyse(job, `${latest.file}.onnx`, runDir, settings, { train: (t1 - t0) / 1000 });
+  writeJsonAtomic(resultFile(studyDir, job.id), result);
+  return result;
+}
+
+async function trainJob(studyDir: string, job: Job, runDir: string, steps: number, onProgress?: (p: JobProgress) => void): Promise<void> {
+  const latest = latestCheckpoint(runDir);
+  if (latest && latest.step >= steps) return;
+  const resume = latest !== null;
+  const onStep = (s: { step: number; total: number }) => onProgress?.({ stage: 'train', done: s.step, total: s.total });
+  if (job.kind === 'baseline') {
+    await train(job.config, runDir, { resume, onStep });
+    return;
+  }
+  const tvp = { lambda: job.lambda!, layer: job.tvpLayer! };
+  if (job.kind === 'tvp-scratch') {
+    // tvp reads its run config from a file; the job's own config is that file.
+    const configFile = path.join(path.dirname(runDir), 'config.json');
+    if (!fs.existsSync(configFile)) writeJsonAtomic(configFile, job.config);
+    await runTvp({ from: configFile, out: runDir, tvp, resume, onStep });
+    return;
+  }
+  // tvp-finetune: the baseline of the same cell and seed, at half its steps, fine-tuned for the other half.
+  const baseRun = path.join(jobDir(studyDir, job.baselineId!), 'run');
+  const from = path.join(baseRun, 'checkpoints', `step-${String(steps).padStart(6, '0')}.onnx`);
+  if (!fs.existsSync(from)) {
+    throw new InputError(`${job.id} fine-tunes ${from}, which does not exist: run the baseline job ${job.baselineId} first (a study runs it first in the same shard)`);
+  }
+  await runTvp({ from, out: runDir, tvp, steps, seed: job.seed, resume, onStep });
+}
+
+async function analyse(job: Job, file: string, runDir: string, s: AnalysisSettings, seconds: { train: number }): Promise<JobResult> {
+  const t0 = performance.now();
+  const ck = loadCheckpoint(file);
+  const task = resolveTaskConfig(ck.manifest.task);
+  const L = ck.manifest.model.layers;
+  const search = { prompts: s.prompts, queries: s.queries, seed: 0 };
+  const { rows, results } = await localityTable([file], { ...search, permutations: s.permutations, pca: false });
+  const [row, loc] = [rows[0], results[0]];
+  const curve = loc.search.average.curve;
+  const tvpLayer = (ck.manifest.extra?.tvp as { tvp?: { layer?: number } } | undefined)?.tvp?.layer;
+  const tvLayer = tvpLayer ?? Math.ceil(L / 2);
+  const variant = async (opts: { mode?: 'add'; center?: boolean; dummies?: number }) => {
+    const engine = Engine.open(fromCheckpoint(ck));
+    try {
+      return (await tvSearch(engine, task, { ...search, ...opts })).average.best.test;
+    } finally {
+      await engine.release();
+    }
+  };
+  const suite = await evaluateModel(file, { ...SUITE_DEFAULTS, prompts: s.evalPrompts });
+  const source = ModelSource.open(file);
+  let copy;
+  try {
+    copy = await queryCopy(source, task);
+  } finally {
+    await source.close();
+  }
+  const nl = (k: number) => row.nonLocality.find((n) => n.k === k)?.gain ?? null;
+  return {
+    id: job.id,
+    hash: job.hash,
+    group: job.group,
+    factors: job.factors,
+    kind: job.kind,
+    lambda: job.lambda,
+    seed: job.seed,
+    family: task.kind === 'discrete' ? task.discrete.families.join('+') : task.kind,
+    format: task.format,
+    layers: L,
+    positional: ck.manifest.model.positional,
+    steps: ck.manifest.step,
+    metric: loc.metric,
+    weightsSha256: ck.manifest.weightsSha256,
+    converged: plateaued(runDir, loc.metric),
+    icl: final(suite.icl),
+    zeroShot: suite.icl.byShots[0],
+    tvBestLayer: loc.search.average.best.layer,
+    tvBest: loc.search.average.best.test,
+    recovered: row.recovered,
+    strength: row.strength,
+    tvLayer,
+    tvAtLayer: curve.find((c) => c.layers.length === 1 && c.layers[0] === tvLayer)?.test ?? NaN,
+    searchIcl: row.icl,
+    searchZeroShot: row.baseline,
+    nonLocality2: nl(2),
+    nonLocality3: nl(3),
+    entropy: row.entropy,
+    tvCurve: curve.map((c) => c.all.mean),
+    tvAddCentered: s.variants ? await variant({ mode: 'add', center: true }) : null,
+    tvDummies: s.variants ? await variant({ dummies: 4 }) : null,
+    heldout: suite.heldout ? final(suite.heldout) : null,
+    labelNoise: final(suite.labelNoise),
+    queryShift: suite.queryShift ? final(suite.queryShift) : null,
+    length: suite.length,
+    probe: copy?.probe ?? null,
+    probeChance: copy?.chance ?? null,
+    reread: copy?.reread ?? null,
+    seconds: { train: seconds.train, analysis: (performance.now() - t0) / 1000 },
+  };
+}
+
+/** Whether the final-shot ICL score on train tasks moved by at most PLATEAU over the last 3 evaluations. */
+function plateaued(runDir: string, metric: 'accuracy' | 'nmse'): boolean {
+  const lines = fs
+    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as MetricsLine);
+  const last = lines.slice(-3).map((l) => l.eval.train.byShots[l.eval.train.byShots.length - 1]);
+  if (last.length < 3) return false;
+  const spread = Math.max(...last) - Math.min(...last);
+  return metric === 'accuracy' ? spread <= PLATEAU.accuracy : spread <= PLATEAU.nmse * Math.max(...last) + 1e-3;
+}

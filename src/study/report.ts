@@ -1,0 +1,209 @@
+/**
+ * The reproduction report of a study: one table per claim of Yang et al. (2025), each with a
+ * verdict (reproduced / partly / not) that the numbers decide by a rule stated next to it. Written
+ * as Markdown (for the README) and as a self-contained HTML page.
+ */
+import path from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
+import type { Cell, Interval, StudySummary } from './results.js';
+
+export type Verdict = 'reproduced' | 'partly' | 'not reproduced' | 'not tested';
+
+export interface ClaimTable {
+  readonly claim: string;
+  readonly rule: string;
+  readonly verdict: Verdict;
+  readonly why: string;
+  readonly header: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+}
+
+const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—');
+const iv = (i: Interval | undefined) => (!i || !Number.isFinite(i.mean) ? '—' : i.n > 1 ? `${f2(i.mean)} [${f2(i.low)}, ${f2(i.high)}]` : f2(i.mean));
+const higher = (c: Cell) => c.metric === 'accuracy';
+const cellName = (c: Cell) => `${c.family} ${c.format} ${c.layers}L ${c.positional}`;
+
+/** A task vector "appears" in a cell when it recovers at least half of ICL's gain over zero-shot. */
+const APPEARS = 0.5;
+/** "Strong" at the prescribed layer: TV at ℓ ÷ ICL ≥ 0.9 (the issue's target). */
+const STRONG = 0.9;
+
+export function claimTables(s: StudySummary): ClaimTable[] {
+  const baselines = s.cells.filter((c) => c.kind === 'baseline');
+  return [claim1(baselines), claim2(baselines), claim3(s.cells), claim4(s.cells)];
+}
+
+function claim1(cells: readonly Cell[]): ClaimTable {
+  const appears = cells.filter((c) => (c.figures.recovered?.mean ?? 0) >= APPEARS);
+  const verdict: Verdict = cells.length === 0 ? 'not tested' : appears.length === 0 ? 'not reproduced' : appears.length < cells.length ? 'reproduced' : 'partly';
+  const why =
+    cells.length === 0
+      ? 'no baseline runs finished'
+      : appears.length === 0
+        ? `no condition made a task vector appear: in all ${cells.length} baseline cells the best layer's TV recovers less than ${APPEARS} of ICL's gain over zero-shot (replace, add + centring and dummy-query averaging alike)`
+        : `a task vector appears in ${appears.map(cellName).join('; ')}, and not in the other ${cells.length - appears.length} cells`;
+  return {
+    claim: '1. Task vectors emerge only under certain conditions (format, depth)',
+    rule: `a TV "appears" in a cell when the dev-chosen best layer recovers ≥ ${APPEARS} of ICL's gain over zero-shot (mean over seeds); reproduced when it appears in some cells and not others`,
+    verdict,
+    why,
+    header: ['group', 'family', 'format', 'layers', 'pos.', 'seeds (plateau)', 'ICL', '0-shot', 'TV best (replace)', 'best ℓ', 'recovered', 'add + centred', '4 dummies', 'x_q probe at ℓ=1', 'x_q re-read after ℓ=1'],
+    rows: cells.map((c) => [
+      c.group,
+      c.family,
+      c.format,
+      String(c.layers),
+      c.positional,
+      `${c.seeds.length} (${c.converged})`,
+      iv(c.figures.icl),
+      iv(c.figures.zeroShot),
+      iv(c.figures.tvBest),
+      f2(c.figures.tvBestLayer?.mean ?? NaN),
+      iv(c.figures.recovered),
+      iv(c.figures.tvAddCentered),
+      iv(c.figures.tvDummies),
+      iv(c.figures.probeAt1),
+      iv(c.figures.rereadAfter1),
+    ]),
+  };
+}
+
+function claim2(cells: readonly Cell[]): ClaimTable {
+  const weak = cells.filter((c) => (c.figures.recovered?.mean ?? 0) < STRONG);
+  const nonLocal = cells.filter((c) => (c.figures.nonLocality2?.mean ?? 0) > 0.05);
+  const verdict: Verdict = cells.length === 0 ? 'not tested' : weak.length === cells.length ? 'reproduced' : weak.length + nonLocal.length > 0 ? 'partly' : 'not reproduced';
+  const strongest = [...cells].sort((a, b) => (b.figures.recovered?.mean ?? -9) - (a.figures.recovered?.mean ?? -9))[0];
+  const why =
+    cells.length === 0
+      ? 'no baseline runs finished'
+      : `${weak.length} of ${cells.length} baseline cells recover < ${STRONG} of ICL at their best layer (highest: ${strongest ? `${f2(strongest.figures.recovered?.mean ?? NaN)} in ${cellName(strongest)}` : '—'}); ${nonLocal.length} gain > 0.05 from injecting at their best two layers together`;
+  return {
+    claim: '2. Where they emerge, task vectors are weak or non-local',
+    rule: `weak: recovered < ${STRONG}; non-local: best-2 layers together beat the best single layer by > 0.05 (test queries)`,
+    verdict,
+    why,
+    header: ['family', 'format', 'layers', 'TV best', 'recovered', 'best-2 − best-1', 'best-3 − best-1', 'TV by layer ℓ = 0..L (mean over seeds)'],
+    rows: cells.map((c) => [c.family, c.format, String(c.layers), iv(c.figures.tvBest), iv(c.figures.recovered), iv(c.figures.nonLocality2), iv(c.figures.nonLocality3), c.tvCurve.map(f2).join(' ')]),
+  };
+}
+
+/** TVP cells with the baseline of the same group and factors. */
+function pairs(cells: readonly Cell[]): { base: Cell; tvp: Cell }[] {
+  const same = (a: Cell, b: Cell) => a.group === b.group && JSON.stringify(a.factors) === JSON.stringify(b.factors);
+  return cells.filter((c) => c.kind !== 'baseline').flatMap((tvp) => cells.filter((b) => b.kind === 'baseline' && same(b, tvp)).map((base) => ({ base, tvp })));
+}
+
+function claim3(cells: readonly Cell[]): ClaimTable {
+  const ps = pairs(cells);
+  const ok = (p: { base: Cell; tvp: Cell }) => {
+    const strong = (p.tvp.figures.tvAtLayerOverIcl?.mean ?? 0) >= STRONG;
+    const b = p.base.figures.icl;
+    const t = p.tvp.figures.icl;
+    const kept = !!b && !!t && (higher(p.base) ? t.mean >= b.low - 0.01 : t.mean <= b.high + 0.01);
+    return { strong, kept };
+  };
+  const good = ps.filter((p) => ok(p).strong && ok(p).kept);
+  const strongOnly = ps.filter((p) => ok(p).strong && !ok(p).kept);
+  const verdict: Verdict = ps.length === 0 ? 'not tested' : good.length > 0 ? 'reproduced' : strongOnly.length > 0 ? 'partly' : 'not reproduced';
+  const why =
+    ps.length === 0
+      ? 'no TVP runs finished'
+      : good.length > 0
+        ? `TV at ℓ ÷ ICL ≥ ${STRONG} with ICL within the baseline's interval for: ${good.map((p) => `${cellName(p.tvp)} ${p.tvp.kind} λ=${p.tvp.lambda}`).join('; ')}`
+        : strongOnly.length > 0
+          ? `a strong TV formed at ℓ (${strongOnly.map((p) => `${p.tvp.kind} λ=${p.tvp.lambda}`).join(', ')}) but ICL fell below the baseline's interval`
+          : 'no TVP setting reached TV at ℓ ÷ ICL ≥ 0.9';
+  return {
+    claim: '3. TVP-loss forms a strong task vector at a prescribed layer, without harming ICL',
+    rule: `reproduced when some λ gives TV at ℓ ÷ ICL ≥ ${STRONG} (regression: on 1 − nMSE) and ICL within the baseline's 95% interval`,
+    verdict,
+    why,
+    header: ['cell', 'run', 'λ', 'ℓ', 'ICL', 'baseline ICL', 'TV at ℓ', 'baseline TV at ℓ', 'TV at ℓ ÷ ICL', 'best ℓ (dev)'],
+    rows: ps.map(({ base, tvp }) => [
+      cellName(tvp),
+      tvp.kind,
+      String(tvp.lambda),
+      String(Math.ceil(tvp.layers / 2)),
+      iv(tvp.figures.icl),
+      iv(base.figures.icl),
+      iv(tvp.figures.tvAtLayer),
+      iv(base.figures.tvAtLayer),
+      iv(tvp.figures.tvAtLayerOverIcl),
+      f2(tvp.figures.tvBestLayer?.mean ?? NaN),
+    ]),
+  };
+}
+
+function claim4(cells: readonly Cell[]): ClaimTable {
+  const ps = pairs(cells);
+  const keys = (c: Cell) => ['heldout', 'labelNoise', 'queryShift', ...Object.keys(c.figures).filter((k) => k.startsWith('length')).sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))];
+  const better: string[] = [];
+  const worse: string[] = [];
+  for (const { base, tvp } of ps) {
+    for (const k of keys(tvp)) {
+      const [b, t] = [base.figures[k], tvp.figures[k]];
+      if (!b || !t || !Number.isFinite(b.mean) || !Number.isFinite(t.mean)) continue;
+      const sign = higher(base) ? 1 : -1;
+      if (sign * (t.low - b.high) > 0 || (sign < 0 && t.high < b.low)) better.push(`${tvp.kind} λ=${tvp.lambda} ${k}`);
+      else if (sign * (b.low - t.high) > 0 || (sign < 0 && b.high < t.low)) worse.push(`${tvp.kind} λ=${tvp.lambda} ${k}`);
+    }
+  }
+  const verdict: Verdict = ps.length === 0 ? 'not tested' : better.length > 0 && worse.length === 0 ? 'reproduced' : better.length > 0 ? 'partly' : 'not reproduced';
+  const why = ps.length === 0 ? 'no TVP runs finished' : `intervals apart, TVP better: ${better.length ? better.join('; ') : 'none'}; TVP worse: ${worse.length ? worse.join('; ') : 'none'}`;
+  const allKeys = ps.length ? keys(ps[0].tvp) : [];
+  return {
+    claim: '4. TVP-trained models are more robust and generalise better out of distribution',
+    rule: 'a figure counts when the 95% intervals over seeds of TVP and baseline do not overlap; reproduced when some figures are better and none worse',
+    verdict,
+    why,
+    header: ['cell', 'run', 'λ', ...allKeys.map((k) => `${k} (TVP)`), ...allKeys.map((k) => `${k} (base)`)],
+    rows: ps.map(({ base, tvp }) => [cellName(tvp), tvp.kind, String(tvp.lambda), ...allKeys.map((k) => iv(tvp.figures[k])), ...allKeys.map((k) => iv(base.figures[k]))]),
+  };
+}
+
+export function reproductionMarkdown(s: StudySummary): string {
+  const lines = [`Study \`${s.study}\`: ${s.finished} of ${s.jobs} jobs finished; tvlens ${s.version}, commit ${s.commit.slice(0, 12)}; \`${s.command}\`.`, ''];
+  lines.push('Each figure: mean over seeds [95% percentile-bootstrap interval over seeds]. Accuracy for token tasks, normalised MSE for regression. Layer ℓ: 0 = embeddings, ℓ = output of block ℓ.', '');
+  for (const t of claimTables(s)) {
+    lines.push(`#### ${t.claim}: **${t.verdict}**`, '', `${t.why}. (Rule: ${t.rule}.)`, '');
+    if (t.rows.length) {
+      lines.push(`| ${t.header.join(' | ')} |`, `|${t.header.map(() => '---').join('|')}|`);
+      for (const r of t.rows) lines.push(`| ${r.join(' | ')} |`);
+      lines.push('');
+    }
+  }
+  if (s.missing.length) lines.push(`Not finished: ${s.missing.length} jobs (${s.missing.slice(0, 6).join(', ')}${s.missing.length > 6 ? ', …' : ''}).`, '');
+  return lines.join('\n');
+}
+
+const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function reproductionHtml(s: StudySummary): string {
+  const sections = claimTables(s).map(
+    (t) => `<section><h2>${esc(t.claim)} <span class="v ${t.verdict.replace(/ /g, '-')}">${t.verdict}</span></h2>
+<p>${esc(t.why)}.</p><p class="rule">Rule: ${esc(t.rule)}.</p>
+${t.rows.length ? `<table><thead><tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}</tbody></table>` : ''}</section>`,
+  );
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tvlens reproduction: ${esc(s.study)}</title>
+<style>body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.v{font-size:13px;padding:2px 8px;border-radius:4px;margin-left:.5em;color:#fff}.reproduced{background:#2a7}.partly{background:#c80}.not-reproduced{background:#c33}.not-tested{background:#888}.rule{color:#666;font-size:12px}</style></head><body>
+<h1>Reproduction of Yang et al. (2025): study <code>${esc(s.study)}</code></h1>
+<p>${esc(s.description)}</p>
+<p>${s.finished} of ${s.jobs} jobs finished. tvlens ${esc(s.version)}, commit <code>${esc(s.commit)}</code>. Made by <code>${esc(s.command)}</code>.
+Each figure is the mean over seeds with a 95% percentile-bootstrap interval over seeds (so accuracies stay in [0, 1]). Accuracy for token tasks, normalised MSE (lower is better) for regression. Layer ℓ: 0 = embeddings, ℓ ≥ 1 = output of block ℓ. TV: Hendel et al.'s task vector (θ replaces the zero-shot arrow state), best layer chosen on dev queries, scored on test queries.</p>
+${sections.join('\n')}
+${s.missing.length ? `<p>Not finished: ${s.missing.length} jobs.</p>` : ''}
+</body></html>\n`;
+}
+
+/** Writes reproduction.md and reproduction.html into the study folder (and the HTML at `extra` too). */
+export function writeReproduction(dir: string, s: StudySummary, extra?: string): string[] {
+  const html = reproductionHtml(s);
+  writeFileAtomic(path.join(dir, 'reproduction.md'), reproductionMarkdown(s));
+  const files = [path.join(dir, 'reproduction.html')];
+  writeFileAtomic(files[0], html);
+  if (extra) {
+    writeFileAtomic(extra, html);
+    files.push(extra);
+  }
+  return files;
+}

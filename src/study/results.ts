@@ -1,0 +1,219 @@
+/**
+ * A study's results: one Arrow table with a row per finished job (pandas and pyarrow read it as it
+ * is), and a JSON summary of every cell (one setting, over its seeds) with the git commit and the
+ * tvlens version that made it.
+ *
+ * Intervals over seeds are percentile bootstrap intervals of the mean (2000 resamples, fixed seed):
+ * they stay inside the range of the values, so an accuracy interval stays inside [0, 1].
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as arrow from 'apache-arrow';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { Rng } from '../util/rng.js';
+import { PACKAGE_ROOT, VERSION } from '../version.js';
+import type { JobResult } from './job.js';
+import type { Job, StudySpec } from './spec.js';
+
+export interface Interval {
+  readonly mean: number;
+  readonly low: number;
+  readonly high: number;
+  readonly n: number;
+}
+
+/** Mean over values with a 95% percentile-bootstrap interval; NaNs and nulls are left out. */
+export function bootstrap(values: readonly (number | null)[], resamples = 2000, seed = 7): Interval {
+  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  const n = xs.length;
+  if (n === 0) return { mean: NaN, low: NaN, high: NaN, n };
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  if (n === 1) return { mean, low: mean, high: mean, n };
+  const rng = new Rng(seed);
+  const means = Array.from({ length: resamples }, () => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += xs[rng.int(n)];
+    return s / n;
+  }).sort((a, b) => a - b);
+  return { mean, low: means[Math.floor(0.025 * resamples)], high: means[Math.ceil(0.975 * resamples) - 1], n };
+}
+
+/** One setting of the grid over its seeds. */
+export interface Cell {
+  readonly key: string;
+  readonly group: string;
+  readonly factors: JobResult['factors'];
+  readonly kind: JobResult['kind'];
+  readonly lambda: number | null;
+  readonly family: string;
+  readonly format: string;
+  readonly layers: number;
+  readonly positional: string;
+  readonly metric: JobResult['metric'];
+  readonly seeds: readonly number[];
+  readonly converged: number;
+  readonly figures: Readonly<Record<string, Interval>>;
+  /** Mean TV curve over seeds, per layer. */
+  readonly tvCurve: readonly number[];
+  readonly probe: readonly number[] | null;
+  readonly reread: readonly number[] | null;
+}
+
+export interface StudySummary {
+  readonly study: string;
+  readonly description: string;
+  readonly commit: string;
+  readonly version: string;
+  readonly command: string;
+  readonly jobs: number;
+  readonly finished: number;
+  readonly missing: readonly string[];
+  readonly cells: readonly Cell[];
+}
+
+/** The per-job figures a cell summarises. */
+export function figuresOf(r: JobResult): Record<string, number | null> {
+  const out: Record<string, number | null> = {
+    icl: r.icl,
+    zeroShot: r.zeroShot,
+    tvBest: r.tvBest,
+    tvBestLayer: r.tvBestLayer,
+    // Undefined where ICL barely beats zero-shot: the ratio would divide by noise.
+    recovered: Math.abs(r.searchIcl - r.searchZeroShot) >= 0.1 ? r.recovered : null,
+    tvAtLayer: r.tvAtLayer,
+    tvAtLayerOverIcl: r.metric === 'accuracy' ? r.tvAtLayer / r.icl : (1 - r.tvAtLayer) / (1 - r.icl),
+    nonLocality2: r.nonLocality2,
+    nonLocality3: r.nonLocality3,
+    tvAddCentered: r.tvAddCentered,
+    tvDummies: r.tvDummies,
+    heldout: r.heldout,
+    labelNoise: r.labelNoise,
+    queryShift: r.queryShift,
+    probeAt1: r.probe ? r.probe[1] : null,
+    rereadAfter1: r.reread ? r.reread[1] : null,
+  };
+  for (const l of r.length) out[`length${l.demos}`] = l.score;
+  return out;
+}
+
+const cellKey = (r: Pick<JobResult, 'group' | 'factors' | 'kind' | 'lambda'>) =>
+  [r.group, ...Object.entries(r.factors).map(([k, v]) => `${k}=${v}`), r.kind, r.lambda === null ? '' : `λ=${r.lambda}`].filter(Boolean).join(' ');
+
+function meanCurve(curves: readonly (readonly number[] | null)[]): number[] | null {
+  const cs = curves.filter((c): c is readonly number[] => c !== null);
+  if (cs.length === 0) return null;
+  return cs[0].map((_, i) => cs.reduce((s, c) => s + c[i], 0) / cs.length);
+}
+
+export function summarise(spec: StudySpec, jobs: readonly Job[], results: readonly JobResult[], command: string): StudySummary {
+  const byCell = new Map<string, JobResult[]>();
+  for (const r of results) byCell.set(cellKey(r), [...(byCell.get(cellKey(r)) ?? []), r]);
+  const cells: Cell[] = [...byCell.entries()].map(([key, rs]) => {
+    const keys = [...new Set(rs.flatMap((r) => Object.keys(figuresOf(r))))];
+    const r0 = rs[0];
+    return {
+      key,
+      group: r0.group,
+      factors: r0.factors,
+      kind: r0.kind,
+      lambda: r0.lambda,
+      family: r0.family,
+      format: r0.format,
+      layers: r0.layers,
+      positional: r0.positional,
+      metric: r0.metric,
+      seeds: rs.map((r) => r.seed),
+      converged: rs.filter((r) => r.converged).length,
+      figures: Object.fromEntries(keys.map((k) => [k, bootstrap(rs.map((r) => figuresOf(r)[k] ?? null))])),
+      tvCurve: meanCurve(rs.map((r) => r.tvCurve)) ?? [],
+      probe: meanCurve(rs.map((r) => r.probe)),
+      reread: meanCurve(rs.map((r) => r.reread)),
+    };
+  });
+  const have = new Set(results.map((r) => r.id));
+  return {
+    study: spec.name,
+    description: spec.description,
+    commit: gitCommit(),
+    version: VERSION,
+    command,
+    jobs: jobs.length,
+    finished: results.length,
+    missing: jobs.filter((j) => !have.has(j.id)).map((j) => j.id),
+    cells,
+  };
+}
+
+/** The commit of the tvlens checkout, with "-dirty" when it has uncommitted changes; "unknown" outside git. */
+export function gitCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return dirty ? `${head}-dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The results table: one row per finished job, in job order. */
+export function resultsTable(results: readonly JobResult[], summary: Pick<StudySummary, 'study' | 'commit' | 'version'>): arrow.Table {
+  const col = <T>(f: (r: JobResult) => T) => results.map(f);
+  const num = (f: (r: JobResult) => number | null) => Float64Array.from(results, (r) => f(r) ?? NaN);
+  const table = arrow.tableFromArrays({
+    id: col((r) => r.id),
+    group: col((r) => r.group),
+    kind: col((r) => r.kind),
+    lambda: num((r) => r.lambda),
+    seed: Int32Array.from(results, (r) => r.seed),
+    family: col((r) => r.family),
+    format: col((r) => r.format),
+    layers: Int32Array.from(results, (r) => r.layers),
+    positional: col((r) => r.positional),
+    steps: Int32Array.from(results, (r) => r.steps),
+    metric: col((r) => r.metric),
+    converged: col((r) => r.converged),
+    icl: num((r) => r.icl),
+    zero_shot: num((r) => r.zeroShot),
+    tv_best_layer: Int32Array.from(results, (r) => r.tvBestLayer),
+    tv_best: num((r) => r.tvBest),
+    recovered: num((r) => r.recovered),
+    strength: num((r) => r.strength),
+    tv_layer: Int32Array.from(results, (r) => r.tvLayer),
+    tv_at_layer: num((r) => r.tvAtLayer),
+    nonlocality_2: num((r) => r.nonLocality2),
+    nonlocality_3: num((r) => r.nonLocality3),
+    entropy: num((r) => r.entropy),
+    tv_add_centered: num((r) => r.tvAddCentered),
+    tv_dummies: num((r) => r.tvDummies),
+    heldout: num((r) => r.heldout),
+    label_noise: num((r) => r.labelNoise),
+    query_shift: num((r) => r.queryShift),
+    probe_at_1: num((r) => (r.probe ? r.probe[1] : null)),
+    reread_after_1: num((r) => (r.reread ? r.reread[1] : null)),
+    tv_curve: col((r) => JSON.stringify(r.tvCurve)),
+    factors: col((r) => JSON.stringify(r.factors)),
+    weights_sha256: col((r) => r.weightsSha256),
+  });
+  const meta = new Map([
+    ['tvlens.study', summary.study],
+    ['tvlens.commit', summary.commit],
+    ['tvlens.version', summary.version],
+  ]);
+  return new arrow.Table(new arrow.Schema(table.schema.fields, meta), table.batches);
+}
+
+/** Writes results.arrow and summary.json into the study folder. */
+export function writeResults(dir: string, results: readonly JobResult[], summary: StudySummary): { table: string; summary: string } {
+  const table = path.join(dir, 'results.arrow');
+  writeFileAtomic(table, arrow.tableToIPC(resultsTable(results, summary), 'file'));
+  const json = path.join(dir, 'summary.json');
+  writeJsonAtomic(json, summary);
+  return { table, summary: json };
+}
+
+/** Reads a results table back as plain rows (for tests and the report). */
+export function readResultsTable(file: string): Record<string, unknown>[] {
+  const t = arrow.tableFromIPC(fs.readFileSync(file));
+  return t.toArray().map((row) => row.toJSON() as Record<string, unknown>);
+}
