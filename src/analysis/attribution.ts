@@ -30,7 +30,7 @@ import { hookPoint, residualAtLayer } from '../model/hooks.js';
 import { Transformer, declareParams } from '../model/transformer.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import type { Task, TaskConfig } from '../tasks/index.js';
-import { modelInputs } from '../train/icl-loss.js';
+import { modelInputs } from '../model/inputs.js';
 import { analysisTasks } from './batches.js';
 import { type Engine, LAYER_CONVENTION, type Variant, promptFeeds, range } from './engine.js';
 import { CORRUPTIONS, type Corruption, DIRECTIONS, DIRECTION_RUNS, type Direction, type PromptPair, positionLabels, promptPairs } from './patching.js';
@@ -67,8 +67,13 @@ function hookValue(hooks: ReadonlyMap<string, Value>, name: ActivationName, l: n
 /**
  * The forward pass with every residual, attn_out, mlp_out and z as outputs (`act.*`), and, with
  * `withGradient`, the gradient of metric = Σ_n Σ_j lin[n,j]·o[n,j] + quad[n,j]·o[n,j]² (o the output
- * at the last position) at each of them (`grad.*`). lin and quad are inputs [batch, O]: a logit
- * difference is lin = ±1 at two tokens; −(o − t)²/O is lin = 2t/O, quad = −1/O (plus a constant).
+ * at the last position) at each of them (`grad.*`). A logit difference is lin = ±1 at two tokens;
+ * −(o − t)²/O is lin = 2t/O, quad = −1/O (plus a constant).
+ *
+ * Where a prompt's wrong token is the run's own favourite among the others (`metric.undecided` 1,
+ * `metric.pick` −1e9 at the correct token), the graph picks it, so no extra pass is needed:
+ * lin −= one-hot(argmax(o + pick)), as `metric.picked` [batch, O]. The weights are constants to the
+ * gradient. Nodes whose values no output reads (the rules' weight gradients) are dropped.
  */
 export function gradientGraph(cfg: Engine['cfg'], withGradient: boolean): Graph {
   const g = new Graph('float32');
@@ -79,41 +84,83 @@ export function gradientGraph(cfg: Engine['cfg'], withGradient: boolean): Graph 
   values.forEach(({ key, value }) => g.output(value, `act.${key}`));
   g.output(last, 'out.last');
   if (withGradient) {
-    const lin = g.input('metric.lin', 'float32', ['batch', O]);
-    const quad = g.input('metric.quad', 'float32', ['batch', O]);
+    const input = (name: string, width: number | string) => g.input(`metric.${name}`, 'float32', ['batch', width]);
+    const [given, quad, pick, undecided] = [input('lin', O), input('quad', O), input('pick', O), input('undecided', 1)];
+    const masked = op.add(op.detach(last), pick);
+    const picked = op.mul(op.cast(op.equal(masked, op.reduceMax(masked, [1], true)), 'float32'), undecided); // [B, O]
+    g.output(picked, 'metric.picked');
+    const lin = op.detach(op.sub(given, picked));
     const metric = op.reduceSum(op.add(op.mul(last, lin), op.mul(op.mul(last, last), quad)), [0, 1]); // scalar
     const grads = gradients(metric, values.map((v) => v.value));
     values.forEach(({ key }, i) => g.output(grads[i], `grad.${key}`));
   }
+  return pruned(g);
+}
+
+/** Drops the nodes no graph output depends on. */
+function pruned(g: Graph): Graph {
+  const live = new Set<Value>(g.outputs);
+  const keep = g.nodes.map(() => false);
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const node = g.nodes[i];
+    if (!node.outputs.some((o) => live.has(o))) continue;
+    keep[i] = true;
+    node.inputs.forEach((x) => live.add(x));
+  }
+  const kept = g.nodes.filter((_, i) => keep[i]);
+  g.nodes.splice(0, g.nodes.length, ...kept);
   return g;
 }
 
-/** Per-prompt metric weights and the metric itself, matching patching.ts's logit difference. */
+/**
+ * Per-prompt metric weights, matching patching.ts's logit difference: +1 at the correct token, −1 at
+ * the wrong one; where the wrong one is the corrupted run's favourite among the others, `undecided`
+ * is 1 and the graph picks it from `pick` (or `resolve` does, from a corrupted output). Regression:
+ * −(o − t)²/O as lin and quad.
+ */
 interface Metric {
   readonly lin: Float32Array;
   readonly quad: Float32Array;
+  readonly pick: Float32Array;
+  readonly undecided: Float32Array;
+  /** Fixes the wrong tokens from `picked` [B, O] (the graph's one-hot pick) or from the corrupted run's output. */
+  readonly resolve: (picked: Float32Array, fromOutput: boolean) => void;
   /** The metric per prompt of an output [B, O]; its mean over prompts is patching's `logitDiff`. */
   readonly of: (out: Float32Array) => Float64Array;
 }
 
-function metricFor(pair: PromptPair, corruptOut: Float32Array, O: number): Metric {
+function metricFor(pair: PromptPair, O: number): Metric {
   const B = pair.clean.batch;
   const lin = new Float32Array(B * O);
   const quad = new Float32Array(B * O);
+  const pick = new Float32Array(B * O);
+  const undecided = new Float32Array(B);
   if (pair.clean.kind === 'tokens') {
-    const wrong = pair.correct.map((c, n) => {
-      if (!Number.isNaN(pair.wrong[n])) return pair.wrong[n];
-      // As patching.ts: the corrupted run's favourite among the other tokens.
-      const row = corruptOut.subarray(n * O, (n + 1) * O);
-      let best = c === 0 ? 1 : 0;
-      for (let j = 0; j < O; j++) if (j !== c && row[j] > row[best]) best = j;
-      return best;
-    });
+    const wrong = [...pair.wrong];
     pair.correct.forEach((c, n) => {
       lin[n * O + c] += 1;
-      lin[n * O + wrong[n]] -= 1;
+      if (Number.isNaN(wrong[n])) {
+        undecided[n] = 1;
+        pick[n * O + c] = -1e9;
+      } else lin[n * O + wrong[n]] -= 1;
     });
-    return { lin, quad, of: (out) => Float64Array.from(range(B), (n) => out[n * O + pair.correct[n]] - out[n * O + wrong[n]]) };
+    const resolve = (src: Float32Array, fromOutput: boolean) => {
+      for (let n = 0; n < B; n++) {
+        if (!undecided[n]) continue;
+        const c = pair.correct[n];
+        const row = src.subarray(n * O, (n + 1) * O);
+        // As patching.ts: the corrupted run's favourite among the other tokens (first of any tie).
+        let best = c === 0 ? 1 : 0;
+        for (let j = 0; j < O; j++) if (j !== c && row[j] > row[best]) best = j;
+        wrong[n] = best;
+        if (fromOutput) {
+          lin[n * O + best] -= 1;
+          undecided[n] = 0;
+          pick[n * O + c] = 0;
+        }
+      }
+    };
+    return { lin, quad, pick, undecided, resolve, of: (out) => Float64Array.from(range(B), (n) => out[n * O + pair.correct[n]] - out[n * O + wrong[n]]) };
   }
   const targets = pair.clean.targets as Float32Array; // vectors: [B, T, dOut]
   const target = (n: number, j: number) => targets[(n * pair.clean.seq + pair.clean.queryPos[n]) * O + j];
@@ -126,6 +173,9 @@ function metricFor(pair: PromptPair, corruptOut: Float32Array, O: number): Metri
   return {
     lin,
     quad,
+    pick,
+    undecided,
+    resolve: () => {},
     of: (out) =>
       Float64Array.from(range(B), (n) => {
         let se = 0;
@@ -216,7 +266,7 @@ export class AttributionRunner {
     });
   }
 
-  private async activations(feeds: Record<string, HostTensor>, extra: Record<string, HostTensor> | null): Promise<{ act: Activations; grad: Activations | null }> {
+  private async activations(feeds: Record<string, HostTensor>, extra: Record<string, HostTensor> | null): Promise<{ act: Activations; grad: Activations | null; picked: Float32Array | null }> {
     const { act, grad } = this.open();
     const s = await (extra ? grad : act);
     const r = await s.run({ ...feeds, ...(extra ?? {}) });
@@ -228,7 +278,7 @@ export class AttributionRunner {
       z: range(L).map((l) => r[`${prefix}.z.${l}`].data as Float32Array),
       out: r['out.last'].data as Float32Array,
     });
-    return { act: read('act'), grad: extra ? read('grad') : null };
+    return { act: read('act'), grad: extra ? read('grad') : null, picked: extra ? (r['metric.picked'].data as Float32Array) : null };
   }
 
   /**
@@ -256,16 +306,29 @@ export class AttributionRunner {
     const corruptFeeds = promptFeeds(pair.corrupted);
     const baseFeeds = runs.base === 'clean' ? cleanFeeds : corruptFeeds;
     const otherFeeds = runs.base === 'clean' ? corruptFeeds : cleanFeeds;
-    // The corrupted run's output picks the wrong token, so it runs first; its order does not change the cost.
-    const other = (await this.activations(otherFeeds, null)).act;
-    const corruptOut = runs.base === 'clean' ? other.out : null;
-    // Where a prompt has no 'wrong' token of its own, patching.ts takes the corrupted run's favourite. With a
-    // corrupted base that output is needed before the base's gradient: one more forward pass, only then.
-    const undecided = pair.clean.kind === 'tokens' && pair.wrong.some((w) => Number.isNaN(w));
-    const corruptForMetric = corruptOut ?? (undecided ? (await this.activations(corruptFeeds, null)).act.out : new Float32Array(B * O));
-    const metric = metricFor(pair, corruptForMetric, O);
-    const feedsOf = (a: Float32Array) => ({ dtype: 'float32' as const, shape: [B, O], data: a });
-    const { act: base, grad } = await this.activations(baseFeeds, { 'metric.lin': feedsOf(metric.lin), 'metric.quad': feedsOf(metric.quad) });
+    const metric = metricFor(pair, O);
+    const feed = (a: Float32Array, w = O) => ({ dtype: 'float32' as const, shape: [B, w], data: a });
+    const gradientRun = () =>
+      this.activations(baseFeeds, {
+        'metric.lin': feed(metric.lin),
+        'metric.quad': feed(metric.quad),
+        'metric.pick': feed(metric.pick),
+        'metric.undecided': feed(metric.undecided, 1),
+      });
+    let other: Activations;
+    let based: Awaited<ReturnType<typeof gradientRun>>;
+    if (runs.base === 'clean') {
+      // The corrupted run (the other one) picks the wrong tokens, so it runs first.
+      other = (await this.activations(otherFeeds, null)).act;
+      metric.resolve(other.out, true);
+      based = await gradientRun();
+    } else {
+      // Independent passes: ONNX Runtime runs them side by side.
+      const [o, b] = await Promise.all([this.activations(otherFeeds, null), gradientRun()]);
+      [other, based] = [o.act, b];
+    }
+    const { act: base, grad, picked } = based;
+    if (runs.base !== 'clean') metric.resolve(picked!, false);
     const clean = runs.base === 'clean' ? base : other;
     const corrupt = runs.base === 'clean' ? other : base;
     const source: Activations = runs.source === 'mean' ? meanActivations(clean, B) : runs.source === 'clean' ? clean : corrupt;
@@ -307,23 +370,38 @@ export class AttributionRunner {
       }
     };
     const plans = sites.map((site) => ({ site, ...layout(site) }));
-    const estimateOf = (c: Cell): { value: number; size: number } => {
-      const [src, at, g] = [source[c.name][c.layer], base[c.name][c.layer], grad![c.name][c.layer]];
-      let dot = 0;
-      let size = 0;
+    // Per activation (each read once, however many grids share it): Σ over the cell's width of
+    // (source − base)·grad, and the patch's relative size, per prompt and cell, summed over prompts.
+    const sums = new Map<string, { dot: Float64Array; size: Float64Array }>();
+    const reduce = (name: ActivationName, layer: number, width: number, stride: number) => {
+      const key = `${name}.${layer}`;
+      let r = sums.get(key);
+      if (r) return r;
+      const [src, at, g] = [source[name][layer], base[name][layer], grad![name][layer]];
+      const per = stride / width; // cells per position: heads for z, else 1
+      const dot = new Float64Array(T * per);
+      const size = new Float64Array(T * per);
       for (let n = 0; n < B; n++) {
-        const from = (n * T + c.pos) * c.stride + c.offset;
-        let dd = 0;
-        let aa = 0;
-        for (let d = from; d < from + c.width; d++) {
-          const delta = src[d] - at[d];
-          dot += delta * g[d];
-          dd += delta * delta;
-          aa += at[d] * at[d];
+        for (let k = 0; k < T * per; k++) {
+          const from = (n * T * per + k) * width;
+          let [dg, dd, aa] = [0, 0, 0];
+          for (let d = from; d < from + width; d++) {
+            const delta = src[d] - at[d];
+            dg += delta * g[d];
+            dd += delta * delta;
+            aa += at[d] * at[d];
+          }
+          dot[k] += dg;
+          size[k] += aa > 0 ? Math.sqrt(dd / aa) : dd > 0 ? Infinity : 0;
         }
-        size += aa > 0 ? Math.sqrt(dd / aa) : dd > 0 ? Infinity : 0;
       }
-      return { value: normalise(ldBase + dot / B), size: size / B };
+      sums.set(key, (r = { dot, size }));
+      return r;
+    };
+    const estimateOf = (c: Cell): { value: number; size: number } => {
+      const r = reduce(c.name, c.layer, c.width, c.stride);
+      const k = c.pos * (c.stride / c.width) + c.offset / c.width;
+      return { value: normalise(ldBase + r.dot[k] / B), size: r.size[k] / B };
     };
     const estimates = plans.map((p) => p.cells.map(estimateOf));
     const msAttribution = performance.now() - t0;
