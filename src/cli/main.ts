@@ -19,9 +19,10 @@ import { reportCommand } from './report.js';
 import { tvSearchCommand } from './tv-search.js';
 import { patchCommand } from './patch.js';
 import { localityCommand } from './locality.js';
+import { fvCommand } from './fv.js';
 import { studyCommand } from './study.js';
 
-const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, tvSearchCommand, patchCommand, localityCommand, studyCommand, reportCommand];
+const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, tvSearchCommand, patchCommand, fvCommand, localityCommand, studyCommand, reportCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

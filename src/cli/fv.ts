@@ -1,0 +1,80 @@
+/**
+ * `tvlens fv <checkpoint.onnx>`: function vectors (Todd et al. 2024). The AIE of every head on
+ * shuffled-label prompts (the layer × head heat map), the top-k heads, the FV's zero-shot score
+ * when added at each layer (with 95% intervals), and Hendel's task vector on the same prompts.
+ */
+import path from 'node:path';
+import { Engine } from '../analysis/engine.js';
+import { type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
+import { InputError } from '../errors.js';
+import { oneOf } from '../util/config.js';
+import { VERSION } from '../version.js';
+import { parseLayers } from './cache.js';
+import type { Command } from './command.js';
+import { MODEL_OPTIONS, fmt, intOption, openModel, stageProgress, writeOut } from './tv-search.js';
+
+/** The heat map (blocks down, heads across), the chosen heads, and FV against TV per layer. */
+export function fvTable(r: FunctionVectorResult): string {
+  const L = r.aie.length;
+  const H = r.aie[0]?.length ?? 0;
+  const line = (label: string, cells: string[]) => `${label.padEnd(10)} ${cells.map((c) => c.padStart(8)).join(' ')}`;
+  const o = r.options as { topK: number; prompts: number; shuffled: number; shots: number; queries: number };
+  const unit = r.aieUnit === 'p(correct)' ? 'rise in P(correct)' : 'fall in nMSE';
+  const aie = [
+    `AIE per head (${unit} when the head's mean output on clean prompts is written into shuffled-label prompts; mean over ${r.tasks.length} tasks, ${o.shuffled} shuffled prompts each)`,
+    line('', Array.from({ length: H }, (_, h) => `head ${h}`)),
+    ...r.aie.map((row, l) => line(`block ${l}`, row.map((v) => fmt(v, 3)))),
+  ];
+  const heads = `top-${o.topK} heads: ${r.heads.map((h) => `${h.layer}.${h.head} (${fmt(h.aie, 3)})`).join(', ')}`;
+  const score = (c: { all: { mean: number; low: number; high: number } }) => `${fmt(c.all.mean)} [${fmt(c.all.low)}, ${fmt(c.all.high)}]`;
+  const sweep = [
+    `${r.metric} of zero-shot prompts (${o.queries} per task) with the FV added at layer ℓ, against Hendel's task vector written over the arrow at ℓ (same prompts); 95% intervals over tasks`,
+    `0-shot ${fmt(r.average.baseline.mean)}, ${o.shots}-shot ICL ${fmt(r.average.icl.mean)}`,
+    `${'layer'.padEnd(6)} ${'FV'.padStart(20)} ${'TV'.padStart(20)}`,
+    ...r.average.curve.map((c, i) => `${`ℓ=${c.layer}`.padEnd(6)} ${score(c).padStart(20)} ${(r.tv ? score(r.tv.curve[i]) : '–').padStart(20)}`),
+    `best layer on dev, scored on test: FV ℓ=${r.average.best.layer} ${fmt(r.average.best.test)}${r.tv ? `; TV ℓ=${r.tv.best.layer} ${fmt(r.tv.best.test)}` : ''}`,
+  ];
+  return [...aie, '', heads, '', ...sweep, '', r.convention].join('\n');
+}
+
+export const fvCommand: Command = {
+  name: 'fv',
+  summary: 'function vectors (Todd et al.): rank heads by indirect effect, add the top heads\' sum at each layer, compare with the task vector',
+  usage: 'tvlens fv <checkpoint.onnx> [--top-k 3] [--layers 0-4] [--prompts 16] [--shuffled 16] [--queries 64] [--json]',
+  options: {
+    ...MODEL_OPTIONS,
+    'top-k': { type: 'string', description: 'heads summed into the function vector', default: '3' },
+    prompts: { type: 'string', description: 'clean demo prompts per task that the mean head outputs (and θ) average over', default: '16' },
+    shuffled: { type: 'string', description: 'shuffled-label prompts per task for the head ranking', default: '16' },
+    queries: { type: 'string', description: 'zero-shot queries per task: the first half is dev, the rest test', default: '64' },
+    layers: { type: 'string', description: 'layers to add the FV at, e.g. 0-4 or 1,3 (default: all, 0..L)' },
+    'no-tv': { type: 'boolean', description: "skip Hendel's task-vector comparison" },
+  },
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${fvCommand.usage}`);
+    const options = {
+      split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
+      maxTasks: intOption(values, 'tasks'),
+      prompts: intOption(values, 'prompts'),
+      shuffled: intOption(values, 'shuffled'),
+      shots: intOption(values, 'shots', 2),
+      queries: intOption(values, 'queries', 2),
+      topK: intOption(values, 'top-k'),
+      layers: values.layers ? parseLayers(values.layers as string) : undefined,
+      seed: intOption(values, 'seed', 0),
+      compareTv: values['no-tv'] !== true,
+      onProgress: stageProgress('fv', !values.json),
+    };
+    const { engine, task, file, model, note } = await openModel(positionals[0], values);
+    try {
+      if (!(engine instanceof Engine)) throw new InputError('function vectors read and project per-head outputs, which needs a tvlens checkpoint; a foreign model has no heads here');
+      const result = await functionVectors(engine, task, options);
+      const full = { ...result, tvlensVersion: VERSION, model, task };
+      writeOut(values, full);
+      if (values.json) console.log(JSON.stringify(full));
+      else console.log(`fv ${path.relative(process.cwd(), file)} (${note})\n${fvTable(result)}`);
+    } finally {
+      await engine.release();
+    }
+  },
+};
