@@ -11,7 +11,7 @@ import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.j
 import { loadRunConfig, presetNames } from '../train/config.js';
 import { oneOf } from '../util/config.js';
 import { type Command, integerOption, required, seedOption } from './command.js';
-import { checkOutputFile, checkShots, checkTaskFits, startsWith } from './limits.js';
+import { checkInputFile, checkOutputFile, checkShots, checkTaskFits, startsWith } from './limits.js';
 import { Progress } from './progress.js';
 
 /** A task config from a preset, a run config file (its "task"), or a task config file. */
@@ -65,6 +65,7 @@ export const cacheCommand: Command = {
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${cacheCommand.usage}`);
     const out = path.resolve(required(values, 'out'));
+    checkInputFile(positionals[0], 'an ONNX model');
     checkOutputFile(out, '--out', (f) => startsWith(f, 'ARROW1'));
     const prompts = positiveInt(values, 'prompts')!;
     const seed = seedOption(values)!;
@@ -100,6 +101,8 @@ export const cacheInfoCommand: Command = {
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one cache file, got ${positionals.length}. Usage: ${cacheInfoCommand.usage}`);
+    checkInputFile(positionals[0], 'an activation cache (.arrow)');
+    if (typeof values.model === 'string') checkInputFile(values.model, 'an ONNX model');
     const expectModelHash = values.model ? ModelSource.open(values.model as string, { hookMap: values['hook-map'] as string | undefined }).modelHash : undefined;
     const cache = readCache(positionals[0], { expectModelHash, hooks: [] });
     const m = cache.meta;

@@ -7,6 +7,7 @@ import { type ResidualCandidate, residualCandidates, suggestHookMap } from '../a
 import { ModelSource } from '../analysis/source.js';
 import { InputError } from '../errors.js';
 import type { Command } from './command.js';
+import { checkInputFile } from './limits.js';
 
 export interface HooksReport {
   readonly kind: 'tvlens' | 'foreign';
@@ -66,6 +67,8 @@ export const hooksCommand: Command = {
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${hooksCommand.usage}`);
+    checkInputFile(positionals[0], 'an ONNX model');
+    if (typeof values['hook-map'] === 'string') checkInputFile(values['hook-map'], 'a hook map (JSON)');
     const report = hooksReport(positionals[0], values['hook-map'] as string | undefined);
     console.log(values.json ? JSON.stringify(report, null, 2) : describe(report));
   },

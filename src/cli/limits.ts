@@ -116,3 +116,10 @@ export function startsWith(file: string, magic: string): boolean {
     return false;
   }
 }
+
+/** An input file given on the command line: it must exist and be a file. */
+export function checkInputFile(file: string, what: string): void {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st) throw new InputError(`${file} does not exist`);
+  if (st.isDirectory()) throw new InputError(`${file} is a folder, not ${what}`);
+}

@@ -18,7 +18,7 @@ import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { loadTaskConfig, parseLayers } from './cache.js';
 import { type Command, MEMORY_OPTION, type OptionSpec, integerListOption, integerOption, seedOption } from './command.js';
-import { checkAnalysisMemory, checkOutputFile, checkShots, checkTaskFits, isOwnJson } from './limits.js';
+import { checkAnalysisMemory, checkInputFile, checkOutputFile, checkShots, checkTaskFits, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -78,6 +78,8 @@ export async function openModel(file: string, values: Values): Promise<OpenedMod
   const hookMap = values['hook-map'] as string | undefined;
   const padTo = intOption(values, 'pad-to');
   if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
+  checkInputFile(file, 'a model (.onnx) or its manifest (.json)');
+  if (typeof values['hook-map'] === 'string') checkInputFile(values['hook-map'], 'a hook map (JSON)');
   if (hookMap === undefined) {
     if (padTo !== undefined) throw new ConfigError('applies to a foreign model, given with --hook-map', '--pad-to');
     if (!file.endsWith('.onnx') && !file.endsWith('.json')) throw new InputError(`${file} is not a checkpoint (.onnx with its .json manifest)`);

@@ -28,7 +28,7 @@ import type { RunConfig } from './config.js';
 import { type ShotCurve, batchFeeds, scorePositions, shotCurve } from './evaluate.js';
 import { iclLossProgram } from './icl-loss.js';
 import { learningRate } from './optimizer.js';
-import { foreignEntries, isEmptyFolder, listSome } from './run-folder.js';
+import { foreignEntries, isEmptyFolder, isOwnTemp, listSome } from './run-folder.js';
 import { type LossProgram, type StepModels, Trainer } from './step.js';
 
 export class TrainingDivergedError extends TvlensError {
@@ -146,6 +146,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
   const metricsFile = path.join(dir, 'metrics.jsonl');
   const runFile = path.join(dir, 'run.json');
   const cfgHash = configHash(cfg);
+  removeStaleTemps(dir);
   let rng = new Rng(loop.seed);
   let initial;
   let runId: string;
@@ -280,6 +281,14 @@ export async function evaluate(
     return shotCurve(batch.kind, scorePositions(batch, out[outputName(cfg.model)]));
   };
   return { train: await run('train'), ...(cfg.task.heldoutTasks > 0 ? { heldout: await run('heldout') } : {}) };
+}
+
+/** Removes the temporaries a killed writer left (`*.<pid>.tmp`): under the lock, no live writer owns any. */
+function removeStaleTemps(dir: string): void {
+  for (const d of [dir, path.join(dir, 'checkpoints')]) {
+    if (!fs.existsSync(d)) continue;
+    for (const f of fs.readdirSync(d)) if (isOwnTemp(f)) fs.rmSync(path.join(d, f), { force: true });
+  }
 }
 
 /** Drops metrics lines past `step`, which a resumed run will write again, and a line torn by a kill. */

@@ -9,7 +9,9 @@ import { LOCK_FILE } from '../util/lock.js';
 
 const TOP = new Set(['config.json', 'metrics.jsonl', 'run.json', 'tvp.json', LOCK_FILE]);
 const CHECKPOINT = /^step-\d+\.(onnx|json|state)$/;
-const TEMP = /\.\d+\.tmp$/;
+/** A temporary of one of the files above (`<file>.<pid>.tmp`, see util/fs.ts). */
+const TEMP = /^(config\.json|metrics\.jsonl|run\.json|tvp\.json|step-\d+\.(onnx|json|state)|training_model\.onnx|eval_model\.onnx|optimizer_model\.onnx|checkpoint|inputs\.json)\.\d+\.tmp$/;
+export const isOwnTemp = (name: string): boolean => TEMP.test(name);
 /** Files of the TVP training artifacts (see tvp/artifacts.ts). */
 const ARTIFACT = /^(training_model\.onnx|eval_model\.onnx|optimizer_model\.onnx|checkpoint|inputs\.json)$/;
 
