@@ -172,3 +172,97 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length];
 }
+
+/**
+ * Where the graph splits at `tensor`: the suffix is every node on a path from `tensor` to
+ * `output`, plus the constant-only nodes those read (copied, so nothing constant is fed). What
+ * else the suffix reads is either a graph input (fed as it is) or a *cut* tensor the prefix
+ * computed from the inputs (fetched from a base run and fed back). Null when the output does not
+ * depend on `tensor`, or the suffix holds a node with a subgraph (If, Loop, Scan), whose implicit
+ * reads this does not follow.
+ */
+export interface SuffixSplit {
+  readonly tensor: string;
+  readonly output: string;
+  readonly nodes: readonly NodeProto[];
+  /** Prefix tensors the suffix reads, fetched from a base run. */
+  readonly cuts: readonly string[];
+  /** Graph inputs the suffix reads. */
+  readonly inputs: readonly string[];
+}
+
+export function suffixSplit(model: ModelProto, tensor: string, output: string): SuffixSplit | null {
+  const g = model.graph!;
+  const nodes = g.node ?? [];
+  const weights = new Set((g.initializer ?? []).map((t) => t.name!));
+  const graphInputs = new Set(graphInputs_(model));
+  // Tensors that depend on the graph's inputs (everything else is constant).
+  const dynamic = new Set<string>(graphInputs);
+  // Tensors downstream of `tensor`.
+  const down = new Set<string>([tensor]);
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    const ins = (n.input ?? []).filter((x) => x);
+    for (const o of n.output ?? []) if (o) producer.set(o, i);
+    if (ins.some((x) => dynamic.has(x))) for (const o of n.output ?? []) if (o) dynamic.add(o);
+    if (ins.some((x) => down.has(x))) for (const o of n.output ?? []) if (o && o !== tensor) down.add(o);
+  });
+  if (tensor === output || !down.has(output)) return null;
+  // Walk back from the output: downstream nodes and constant nodes join the suffix.
+  const keep = new Set<number>();
+  const cuts = new Set<string>();
+  const inputs = new Set<string>();
+  const want = [output];
+  const seen = new Set<string>();
+  while (want.length) {
+    const t = want.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (t === tensor || weights.has(t)) continue;
+    if (graphInputs.has(t)) {
+      inputs.add(t);
+      continue;
+    }
+    const i = producer.get(t);
+    if (i === undefined) return null;
+    if (!down.has(t) && dynamic.has(t)) {
+      cuts.add(t);
+      continue;
+    }
+    keep.add(i);
+    for (const x of nodes[i].input ?? []) if (x) want.push(x);
+  }
+  const suffix = nodes.filter((_, i) => keep.has(i));
+  if (suffix.some((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs ?? []).length))) return null;
+  return { tensor, output, nodes: suffix, cuts: [...cuts], inputs: [...inputs] };
+}
+
+/** ONNX element types of the runtime's dtypes, for the suffix's fed inputs. */
+const ELEM_TYPE: Readonly<Record<string, number>> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
+
+/**
+ * The suffix as a model: inputs `tensor`, the cuts and the graph inputs it reads (typed by
+ * `dtypes`, from a base run), the suffix nodes in their order, the one output. Initializers are
+ * shared with the original.
+ */
+export function suffixModel(model: ModelProto, split: SuffixSplit, dtypes: Readonly<Record<string, string>>): ModelProto {
+  const g = model.graph!;
+  const typed = (name: string) => {
+    const t = ELEM_TYPE[dtypes[name]];
+    if (!t) throw new InputError(`cannot feed tensor '${name}' of type ${dtypes[name]} to a graph suffix`);
+    return floatInfo(name, t);
+  };
+  const used = new Set(split.nodes.flatMap((n) => n.input ?? []));
+  const out = (g.output ?? []).find((o) => o.name === split.output) ?? floatInfo(split.output, FLOAT);
+  return copyModel(model, {
+    node: [...split.nodes],
+    input: [split.tensor, ...split.cuts, ...split.inputs].map(typed),
+    initializer: (g.initializer ?? []).filter((t) => used.has(t.name!)),
+    output: [out],
+    valueInfo: [],
+  });
+}
+
+function graphInputs_(model: ModelProto): string[] {
+  return graphInputs(model).map((v) => v.name!);
+}

@@ -1,25 +1,33 @@
 /**
  * The analyses' engine over a ModelSource: a model tvlens did not make, read through its hook map
- * (or a checkpoint opened that way). It answers what `Engine` answers, the naive way:
+ * (or a checkpoint opened that way). It answers what `Engine` answers:
  *
  *   at       one run that fetches the residual stream at every layer, sliced at one position;
- *   base     one plain run that keeps the residual stream at every layer;
- *   patched  one full run per variant, with patch points at the residual hooks (ModelSource
- *            rewrites the graph once per set of layers patched, and keeps that session).
+ *   base     one plain run that keeps the residual stream at every layer, and every tensor the
+ *            graph's suffixes read (see below);
+ *   patched  a variant that writes one residual layer runs only the graph's *suffix* from that
+ *            layer's tensor to the output (onnx-edit's suffixSplit): the prefix ran once, in
+ *            base, and the suffix reads the patched residual and the base run's cut tensors.
+ *            Other variants (several layers at once), and graphs that do not split, run in full
+ *            with patch points at the residual hooks (ModelSource rewrites the graph once per set
+ *            of layers patched, and keeps that session): `patchedNaive`, the reference.
  *
  * Resid sites only: a foreign model's heads are not hooks, so head (z) patching needs a tvlens
  * checkpoint. Layers follow LAYER_CONVENTION, through `ModelSource.residual`. The model must be
  * causal (GPT-style): `padTo` relies on it.
  */
 import { InputError } from '../errors.js';
-import type { HostTensor } from '../runtime/session.js';
+import { type HostTensor, Session } from '../runtime/session.js';
 import { type TaskConfig, taskIO } from '../tasks/index.js';
 import { type AnalysisEngine, type AnalysisRun, RangeInputError, type Site, type Variant, range } from './engine.js';
+import { type SuffixSplit, encodeModel, suffixModel, suffixSplit } from './onnx-edit.js';
 import type { ModelSource, Patch, RunOptions, RunResult } from './source.js';
 
 /** A base run, with the feeds it ran on: a patched variant runs them again. */
 export interface SourceRun extends AnalysisRun {
   readonly feeds: Readonly<Record<string, HostTensor>>;
+  /** What the graph suffixes read: the model's own feeds, each layer's residual and the cut tensors, at the padded length. */
+  readonly suffix: { readonly feeds: Readonly<Record<string, HostTensor>>; readonly resid: readonly HostTensor[]; readonly cuts: Readonly<Record<string, HostTensor>> } | null;
 }
 
 export interface SourceEngineOptions {
@@ -31,6 +39,8 @@ export interface SourceEngineOptions {
    * run at their own length).
    */
   readonly padTo?: number;
+  /** Run one-layer variants through the graph's suffix from that layer. Default true; off for comparisons. */
+  readonly split?: boolean;
 }
 
 export const HEAD_PATCHING_NEEDS_CHECKPOINT =
@@ -42,6 +52,9 @@ export class SourceEngine implements AnalysisEngine<SourceRun> {
   readonly modelInfo: { readonly config: null; readonly weightsSha256: string };
   /** The residual hook of each layer 0..L. */
   private readonly resid: readonly string[];
+  /** Where the graph splits at each layer's residual; null where it does not (or splitting is off). */
+  private readonly splits: readonly (SuffixSplit | null)[];
+  private readonly suffixSessions = new Map<number, Promise<Session>>();
 
   private constructor(
     readonly source: ModelSource,
@@ -49,12 +62,14 @@ export class SourceEngine implements AnalysisEngine<SourceRun> {
     /** Width of the output at a position. */
     readonly outWidth: number,
     private readonly padTo: number | null,
+    split: boolean,
   ) {
     this.layers = source.layers;
     this.dims = { dModel, heads: null };
     // For a foreign model, ModelSource.modelHash is the sha256 of its file.
     this.modelInfo = { config: null, weightsSha256: source.modelHash };
     this.resid = range(source.layers + 1).map((l) => source.residual(l).name);
+    this.splits = this.resid.map((h) => (split ? suffixSplit(source.model, source.tensorOf(h), source.output) : null));
   }
 
   /**
@@ -83,7 +98,7 @@ export class SourceEngine implements AnalysisEngine<SourceRun> {
     const resid = probe.hooks[first];
     if (resid.shape.length !== 3) throw new InputError(`${first} (tensor '${source.tensorOf(first)}') has shape [${resid.shape.join(', ')}]; a residual stream is [batch, seq, d_model]`);
     if (probe.output.shape.length !== 3) throw new InputError(`the output '${source.output}' has shape [${probe.output.shape.join(', ')}]; the analyses need [batch, seq, vocab]`);
-    return new SourceEngine(source, resid.shape[2], probe.output.shape[2], padTo);
+    return new SourceEngine(source, resid.shape[2], probe.output.shape[2], padTo, options.split !== false);
   }
 
   /** Checks that a task's prompts are token ids the model has: its symbols, then → and ,. */
@@ -126,7 +141,8 @@ export class SourceEngine implements AnalysisEngine<SourceRun> {
   async base(feeds: Record<string, HostTensor>, options: { z?: boolean } = {}): Promise<SourceRun> {
     if (options.z) throw new InputError(HEAD_PATCHING_NEEDS_CHECKPOINT);
     const [B, T] = shapeOf(feeds);
-    const r = await this.run(feeds, { fetch: this.resid });
+    const cuts = [...new Set(this.splits.flatMap((s) => s?.cuts ?? []))];
+    const r = await this.run(feeds, { fetch: this.resid, tensors: cuts });
     const [D, P] = [this.dims.dModel, r.seq];
     const unpad = (x: Float32Array) => {
       if (P === T) return x;
@@ -134,11 +150,51 @@ export class SourceEngine implements AnalysisEngine<SourceRun> {
       for (let n = 0; n < B; n++) out.set(x.subarray(n * P * D, (n * P + T) * D), n * T * D);
       return out;
     };
-    return { batch: B, seq: T, resid: this.resid.map((h) => unpad(r.hooks[h].data as Float32Array)), z: null, out: outputAt(r.output, T - 1), feeds };
+    const suffix = this.splits.some((s) => s) ? { feeds: this.source.modelFeeds(P === T ? feeds : padFeeds(feeds, P)), resid: this.resid.map((h) => r.hooks[h]), cuts: r.tensors } : null;
+    return { batch: B, seq: T, resid: this.resid.map((h) => unpad(r.hooks[h].data as Float32Array)), z: null, out: outputAt(r.output, T - 1), feeds, suffix };
   }
 
-  patched(base: SourceRun, variants: readonly Variant[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]> {
-    return this.patchedNaive(base.feeds, variants, onProgress);
+  /** Each variant through the graph suffix from its one patched layer where it can, else in full. */
+  async patched(base: SourceRun, variants: readonly Variant[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (const v of variants) {
+      const layers = new Set(v.map((p) => p.site.layer));
+      const layer = v[0]?.site.layer;
+      const split = layers.size === 1 && v.every((p) => p.site.kind === 'resid') && base.suffix ? this.splits[layer] : null;
+      out.push(split ? await this.runSuffix(base, v, layer, split) : (await this.patchedNaive(base.feeds, [v]))[0]);
+      onProgress?.(out.length, variants.length);
+    }
+    return out;
+  }
+
+  /** One variant at one residual layer: the base run's residual with the patch written in, through the suffix. */
+  private async runSuffix(base: SourceRun, v: Variant, layer: number, split: SuffixSplit): Promise<Float32Array> {
+    const [B, T] = [base.batch, base.seq];
+    const s = base.suffix!;
+    const resid = s.resid[layer];
+    const P = resid.shape[1];
+    const D = this.dims.dModel;
+    const x = (resid.data as Float32Array).slice(); // [B, P, D]
+    for (const p of this.patches(v, B, T, P)) {
+      const [value, mask] = [p.value.data as Float32Array, p.mask.data as Float32Array];
+      for (let cell = 0; cell < B * P; cell++) {
+        if (mask[cell] === 0) continue;
+        // As the patch point computes it at a 0/1 mask: the value (replace), or x + value (add).
+        if (p.mode === 'replace') for (let d = 0; d < D; d++) x[cell * D + d] = value[cell * D + d];
+        else for (let d = 0; d < D; d++) x[cell * D + d] += value[cell * D + d];
+      }
+    }
+    const feeds: Record<string, HostTensor> = { [split.tensor]: { dtype: 'float32', shape: resid.shape, data: x } };
+    for (const c of split.cuts) feeds[c] = s.cuts[c];
+    for (const i of split.inputs) feeds[i] = s.feeds[i];
+    let session = this.suffixSessions.get(layer);
+    if (!session) {
+      const dtypes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dtype]));
+      session = Session.open(encodeModel(suffixModel(this.source.model, split, dtypes)), this.source.sessionOptions);
+      this.suffixSessions.set(layer, session);
+    }
+    const r = await (await session).run(feeds, [split.output]);
+    return outputAt(r[split.output], T - 1);
   }
 
   async patchedNaive(feeds: Readonly<Record<string, HostTensor>>, variants: readonly Variant[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]> {
@@ -154,6 +210,9 @@ export class SourceEngine implements AnalysisEngine<SourceRun> {
   }
 
   async release(): Promise<void> {
+    const all = [...this.suffixSessions.values()];
+    this.suffixSessions.clear();
+    for (const s of all) await (await s).release();
     await this.source.close();
   }
 

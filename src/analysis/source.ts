@@ -35,6 +35,8 @@ export interface Patch {
 export interface RunOptions {
   /** Hooks to return, by name. Default: none. */
   readonly fetch?: readonly string[];
+  /** Tensors to return by their names in the graph (not hooks): what a graph suffix reads. Default: none. */
+  readonly tensors?: readonly string[];
   readonly patches?: readonly Patch[];
 }
 
@@ -43,6 +45,8 @@ export interface RunResult {
   readonly output: HostTensor;
   /** Each fetched hook, by hook name. A patched hook shows its value before the patch. */
   readonly hooks: Readonly<Record<string, HostTensor>>;
+  /** Each tensor of `tensors`, by its name in the graph. */
+  readonly tensors: Readonly<Record<string, HostTensor>>;
 }
 
 /** Sessions kept per rewrite; a sweep over layers uses one each, and more than this is rare. */
@@ -73,7 +77,8 @@ export class ModelSource {
     /** The longest prompt the model takes, where known. */
     readonly maxSeq: number | null,
     readonly manifest: Manifest | null,
-    private readonly sessionOptions: SessionOptions,
+    /** Options of every session this source opens. */
+    readonly sessionOptions: SessionOptions,
   ) {
     this.tensorOfHook = tensors;
   }
@@ -158,16 +163,17 @@ export class ModelSource {
   async run(feeds: Readonly<Record<string, HostTensor>>, options: RunOptions = {}): Promise<RunResult> {
     const fetch = [...new Set(options.fetch ?? [])].map((h) => this.hook(h).name);
     const patches = options.patches ?? [];
-    const modelFeeds = this.adaptFeeds(feeds);
+    const modelFeeds = this.modelFeeds(feeds);
     for (const p of patches) {
       const names = patchInputs(this.hook(p.hook).name);
       modelFeeds[names.value] = p.value;
       modelFeeds[names.mask] = p.mask;
     }
-    const session = await this.session(fetch, patches.map((p) => ({ hook: this.hook(p.hook).name, mode: p.mode ?? 'replace' })));
+    const raw = [...new Set(options.tensors ?? [])];
+    const session = await this.session(fetch, patches.map((p) => ({ hook: this.hook(p.hook).name, mode: p.mode ?? 'replace' })), raw);
     const tensors = fetch.map((h) => this.tensorOfHook.get(h)!);
-    const out = await session.run(modelFeeds, [this.output, ...new Set(tensors)]);
-    return { output: out[this.output], hooks: Object.fromEntries(fetch.map((h, i) => [h, out[tensors[i]]])) };
+    const out = await session.run(modelFeeds, [...new Set([this.output, ...tensors, ...raw])]);
+    return { output: out[this.output], hooks: Object.fromEntries(fetch.map((h, i) => [h, out[tensors[i]]])), tensors: Object.fromEntries(raw.map((t) => [t, out[t]])) };
   }
 
   async close(): Promise<void> {
@@ -177,7 +183,7 @@ export class ModelSource {
   }
 
   /** Renames tvlens feed names to the model's, fills the inputs an exporter adds, checks lengths. */
-  private adaptFeeds(feeds: Readonly<Record<string, HostTensor>>): Record<string, HostTensor> {
+  modelFeeds(feeds: Readonly<Record<string, HostTensor>>): Record<string, HostTensor> {
     const first = feeds[this.tokenInput] ?? feeds.tokens ?? feeds.markers;
     if (!first) throw new InputError(`no token feed: expected '${this.tokenInput}' (or 'tokens'), got ${Object.keys(feeds).join(', ') || 'nothing'}`);
     const [B, T] = first.shape;
@@ -193,8 +199,8 @@ export class ModelSource {
     return out;
   }
 
-  private session(fetch: readonly string[], patches: readonly { hook: string; mode: PatchMode }[]): Promise<Session> {
-    const key = JSON.stringify([[...fetch].sort(), [...patches].sort((a, b) => a.hook.localeCompare(b.hook))]);
+  private session(fetch: readonly string[], patches: readonly { hook: string; mode: PatchMode }[], raw: readonly string[] = []): Promise<Session> {
+    const key = JSON.stringify([[...fetch].sort(), [...patches].sort((a, b) => a.hook.localeCompare(b.hook)), [...raw].sort()]);
     const hit = this.sessions.get(key);
     if (hit) {
       this.sessions.delete(key); // re-insert: the Map's order is the LRU order
@@ -203,7 +209,7 @@ export class ModelSource {
     }
     let model = this.model;
     if (patches.length) model = withPatches(model, patches.map((p) => ({ ...p, tensor: this.tensorOfHook.get(p.hook)! })));
-    if (fetch.length) model = withOutputs(model, fetch.map((h) => this.tensorOfHook.get(h)!));
+    if (fetch.length || raw.length) model = withOutputs(model, [...fetch.map((h) => this.tensorOfHook.get(h)!), ...raw]);
     const opened = Session.open(encodeModel(model), this.sessionOptions);
     this.sessions.set(key, opened);
     if (this.sessions.size > SESSION_CACHE) {
