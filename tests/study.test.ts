@@ -1,0 +1,171 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readStudySpec, resolveStudySpec, expandJobs, parseShard, shardJobs } from '../src/study/spec.js';
+import { bootstrap, readResultsTable } from '../src/study/results.js';
+
+const ROOT = path.resolve(__dirname, '..');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-study-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const tinySpec = {
+  name: 'tiny-study',
+  description: 'two seeds of tiny, a baseline and its TVP fine-tune each',
+  grid: [
+    {
+      group: 'g',
+      preset: 'tiny',
+      set: { 'train.steps': 20, 'train.evalEvery': 10, 'train.checkpointEvery': 10, 'train.evalPrompts': 32 },
+      seeds: [0, 1],
+      runs: ['baseline', 'tvp-finetune'],
+      tvp: { lambda: [1] },
+    },
+  ],
+  analysis: { prompts: 4, queries: 8, evalPrompts: 32, permutations: 10, variants: false },
+};
+const specFile = path.join(dir, 'spec.json');
+fs.writeFileSync(specFile, JSON.stringify(tinySpec));
+
+/** Starts the CLI in its own process, one ONNX Runtime thread, so runs are comparable bit for bit. */
+function start(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, TVLENS_THREADS: '1' } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+const run = (args: string[]) => start(args).done;
+
+/** The table's rows without what legitimately differs between processes (nothing numeric should). */
+const rowsOf = (out: string) => readResultsTable(path.join(out, 'results.arrow'));
+
+describe('study specs', () => {
+  it('expands a grid into jobs with the baseline before the TVP runs of its (cell, seed) unit', () => {
+    const jobs = expandJobs(resolveStudySpec(tinySpec, dir));
+    expect(jobs.map((j) => j.id)).toEqual(['g_baseline_s0', 'g_tvp-finetune-l1_s0', 'g_baseline_s1', 'g_tvp-finetune-l1_s1']);
+    expect(jobs.map((j) => j.unit)).toEqual([0, 0, 1, 1]);
+    expect(jobs[1].baselineId).toBe('g_baseline_s0');
+    expect(jobs[0].config.train.steps).toBe(20);
+    expect(jobs[2].config.train.seed).toBe(1);
+  });
+
+  it('varies factors as a product, leaves out excluded cells, and names each cell in the job id', () => {
+    const spec = resolveStudySpec(
+      { name: 's', grid: [{ group: 'e', preset: 'tiny', vary: { 'task.format': ['triplet', 'pairwise'], 'model.layers': [1, 2] }, exclude: [{ 'task.format': 'pairwise', 'model.layers': 1 }] }] },
+      dir,
+    );
+    const jobs = expandJobs(spec);
+    expect(jobs.map((j) => j.id)).toEqual(['e_format-triplet_layers-1_baseline_s0', 'e_format-triplet_layers-2_baseline_s0', 'e_format-pairwise_layers-2_baseline_s0']);
+    expect(jobs[2].config.task.format).toBe('pairwise');
+    expect(jobs[2].config.model.layers).toBe(2);
+  });
+
+  it('splits units across shards so that every job runs exactly once', () => {
+    const jobs = expandJobs(resolveStudySpec(tinySpec, dir));
+    const a = shardJobs(jobs, parseShard('1/2'));
+    const b = shardJobs(jobs, parseShard('2/2'));
+    expect([...a, ...b].map((j) => j.id).sort()).toEqual(jobs.map((j) => j.id).sort());
+    expect(a.every((j) => j.unit === 0)).toBe(true);
+  });
+
+  it.each([
+    [{ ...tinySpec, extra: 1 }, /extra: unknown key/],
+    [{ ...tinySpec, grid: [{ ...tinySpec.grid[0], runs: ['tvp-finetune'] }] }, /add "baseline" to runs/],
+    [{ ...tinySpec, grid: [{ ...tinySpec.grid[0], runs: ['nonsense'] }] }, /'nonsense' is not valid/],
+    [{ ...tinySpec, grid: [{ ...tinySpec.grid[0], seeds: [1.5] }] }, /seeds must be non-negative integers/],
+    [{ ...tinySpec, grid: [{ ...tinySpec.grid[0], set: { 'model.bogus': 1 } }] }, /model.bogus: unknown key/],
+    [{ ...tinySpec, grid: [{ ...tinySpec.grid[0], tvp: { lambda: [0] } }] }, /λ values must be > 0/],
+    [{ ...tinySpec, name: 'a b' }, /name/],
+  ])('refuses a bad spec with one line naming the key (%#)', (json, message) => {
+    expect(() => expandJobs(resolveStudySpec(json, dir))).toThrow(message);
+  });
+
+  it.each(['0/2', '3/2', '1/0', 'x', '1/2/3'])('refuses --shard %s', (s) => {
+    expect(() => parseShard(s)).toThrow(/--shard: expected i\/n/);
+  });
+
+  it('reads the shipped study specs', () => {
+    for (const f of fs.readdirSync(path.join(ROOT, 'src/presets/studies'))) {
+      const spec = readStudySpec(path.join(ROOT, 'src/presets/studies', f));
+      expect(expandJobs(spec).length).toBeGreaterThan(1);
+    }
+  });
+});
+
+describe('bootstrap intervals', () => {
+  it('stay inside the range of the values (an accuracy interval inside [0, 1])', () => {
+    const i = bootstrap([0.98, 1, 1]);
+    expect(i.low).toBeGreaterThanOrEqual(0.98);
+    expect(i.high).toBeLessThanOrEqual(1);
+    expect(i.mean).toBeCloseTo(0.9933, 3);
+    expect(bootstrap([0.5])).toEqual({ mean: 0.5, low: 0.5, high: 0.5, n: 1 });
+    expect(bootstrap([null, NaN]).n).toBe(0);
+  });
+});
+
+describe('tvlens study', () => {
+  const one = path.join(dir, 'one');
+  const sharded = path.join(dir, 'sharded');
+  const killed = path.join(dir, 'killed');
+
+  it('runs every job in one process and writes the table, summary and report', async () => {
+    const r = await run(['study', specFile, '--out', one]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('4 of 4 jobs finished');
+    const rows = rowsOf(one);
+    expect(rows.map((x) => x.id)).toEqual(['g_baseline_s0', 'g_tvp-finetune-l1_s0', 'g_baseline_s1', 'g_tvp-finetune-l1_s1']);
+    for (const row of rows) {
+      expect(row.icl as number).toBeGreaterThanOrEqual(0);
+      expect(row.icl as number).toBeLessThanOrEqual(1);
+      expect(row.steps).toBe(row.kind === 'baseline' ? 20 : 10);
+    }
+    const summary = JSON.parse(fs.readFileSync(path.join(one, 'summary.json'), 'utf8'));
+    expect(summary.finished).toBe(4);
+    expect(summary.commit).toMatch(/^([0-9a-f]{40}(-dirty)?|unknown)$/);
+    expect(fs.readFileSync(path.join(one, 'reproduction.html'), 'utf8')).toContain('TVP-loss forms a strong task vector');
+  });
+
+  it('gives the same table from two shards run at once and then aggregated', async () => {
+    const [a, b] = await Promise.all([run(['study', specFile, '--out', sharded, '--shard', '1/2']), run(['study', specFile, '--out', sharded, '--shard', '2/2'])]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(a.stdout).toContain('shard 1/2 done');
+    const agg = await run(['study', specFile, '--out', sharded, '--aggregate']);
+    expect(agg.code, agg.stderr).toBe(0);
+    expect(rowsOf(sharded)).toEqual(rowsOf(one));
+  });
+
+  it('continues after kill -9 and ends with the same results as an uninterrupted run', async () => {
+    // Seed 0 only: its two jobs have the same configs, hence the same ids and hashes, as in the full spec.
+    const seed0 = path.join(dir, 'seed0.json');
+    fs.writeFileSync(seed0, JSON.stringify({ ...tinySpec, grid: [{ ...tinySpec.grid[0], seeds: [0] }] }));
+    const p = start(['study', seed0, '--out', killed]);
+    const state = path.join(killed, 'jobs', 'g_baseline_s0', 'run', 'checkpoints', 'step-000010.state');
+    for (let i = 0; i < 600 && !fs.existsSync(state); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(fs.existsSync(state)).toBe(true);
+    p.child.kill('SIGKILL');
+    await p.done;
+    expect(fs.existsSync(path.join(killed, 'results.arrow'))).toBe(false);
+    const r = await run(['study', seed0, '--out', killed]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(rowsOf(killed)).toEqual(rowsOf(one).slice(0, 2));
+    // A finished study reruns nothing.
+    const again = await run(['study', seed0, '--out', killed]);
+    expect(again.stderr).toContain('done before, kept');
+  });
+
+  it('refuses an --out that is not its own study folder, and leaves it untouched', async () => {
+    const mine = path.join(dir, 'users-folder');
+    fs.mkdirSync(mine);
+    fs.writeFileSync(path.join(mine, 'thesis.tex'), 'mine');
+    const r = await run(['study', specFile, '--out', mine]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('is not a study folder');
+    expect(fs.readdirSync(mine)).toEqual(['thesis.tex']);
+  });
+});
