@@ -70,6 +70,14 @@ const FS_CODES: Readonly<Record<string, string>> = {
 
 export const describeFsCode = (code: string | undefined): string => (code && FS_CODES[code]) || code || 'unknown error';
 
+/** The words for a file-system error `e` met while writing or reading `file`, or null when `e` is not one. */
+export function fsErrorWords(e: unknown): string | null {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (typeof code !== 'string' || !FS_CODES[code]) return null;
+  const tail = code === 'ENOSPC' || code === 'EDQUOT' ? '; free some space and rerun (a training run continues with --resume)' : '';
+  return `${FS_CODES[code]}${tail}`;
+}
+
 /**
  * The one line to show a user for an error they caused, or null for a bug. A TvlensError is the
  * user's by design; a file-system error on a path (a folder where a file belongs, a read-only or
@@ -80,8 +88,7 @@ export function userErrorLine(e: unknown): string | null {
   const err = e as (NodeJS.ErrnoException & { dest?: string }) | null;
   if (err && typeof err === 'object' && typeof err.code === 'string' && FS_CODES[err.code]) {
     const where = err.path ? `${err.path}${err.dest ? ` → ${err.dest}` : ''}` : err.syscall ?? 'a file';
-    const tail = err.code === 'ENOSPC' || err.code === 'EDQUOT' ? '; free some space and rerun (a training run continues with --resume)' : '';
-    return `${where}: ${FS_CODES[err.code]}${tail}`;
+    return `${where}: ${fsErrorWords(err)}`;
   }
   return null;
 }

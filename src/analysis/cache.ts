@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
-import { InputError } from '../errors.js';
+import { InputError, fsErrorWords } from '../errors.js';
 import type { HookPoint } from '../model/hooks.js';
 import type { HostTensor } from '../runtime/session.js';
 import { type Batch, type Split, type TaskConfig, promptLayout, sampleBatch, sliceBatch } from '../tasks/index.js';
@@ -163,7 +163,8 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
     await pump.catch(() => {});
     close();
     fs.rmSync(tmp, { force: true });
-    throw e;
+    const words = fsErrorWords(e); // a full or read-only disk: one line naming the cache
+    throw words ? new InputError(`cannot write ${file}: ${words}`) : e;
   } finally {
     untrack();
   }

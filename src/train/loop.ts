@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Manifest, inferenceGraph, outputName, weightsHash, writeCheckpoint } from '../checkpoint/checkpoint.js';
 import { configHash, readState, verifyState, writeState } from '../checkpoint/state.js';
-import { ConfigError, InputError, TvlensError } from '../errors.js';
+import { ConfigError, InputError, TvlensError, fsErrorWords } from '../errors.js';
 import { dMlpOf } from '../model/config.js';
 import { type TypedData, toOnnxBytes } from '../graph/index.js';
 import { type HostTensor, Session } from '../runtime/session.js';
@@ -235,7 +235,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
       if (done % loop.evalEvery === 0 || isLast) {
         const evalResult = await evaluate(cfg, evalSession, trainer.weights());
         last = { step: done, trainLoss: lossSum / lossCount, lr, tokensPerSec, eval: evalResult };
-        fs.appendFileSync(metricsFile, `${JSON.stringify(last)}\n`);
+        appendLine(metricsFile, JSON.stringify(last));
         options.onEval?.(last);
         lossSum = lossCount = 0;
       }
@@ -281,6 +281,16 @@ export async function evaluate(
     return shotCurve(batch.kind, scorePositions(batch, out[outputName(cfg.model)]));
   };
   return { train: await run('train'), ...(cfg.task.heldoutTasks > 0 ? { heldout: await run('heldout') } : {}) };
+}
+
+/** Appends one line; a full or read-only disk is one line naming the file. */
+function appendLine(file: string, line: string): void {
+  try {
+    fs.appendFileSync(file, `${line}\n`);
+  } catch (e) {
+    const words = fsErrorWords(e);
+    throw words ? new InputError(`cannot write ${file}: ${words}`) : e;
+  }
 }
 
 /** Removes the temporaries a killed writer left (`*.<pid>.tmp`): under the lock, no live writer owns any. */

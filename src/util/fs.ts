@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { InputError, describeFsCode } from '../errors.js';
+import { InputError, describeFsCode, fsErrorWords } from '../errors.js';
 import { trackTemp } from './cleanup.js';
 
 /**
@@ -49,7 +49,8 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    const words = fsErrorWords(e);
+    throw words ? new InputError(`cannot write ${file}: ${words}`) : e;
   } finally {
     untrack();
   }

@@ -1,0 +1,227 @@
+/**
+ * Faults beyond a bad argument, and how tvlens recovers from them: a second writer, kill -9 then
+ * --resume, SIGINT and SIGTERM during a cache, a stale lock, a torn metrics line, a full disk and
+ * a read-only one (small tmpfs mounts, only where root may mount them), and demo's own-run check.
+ * Three subprocesses in all; the rest runs in-process.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { readState } from '../src/checkpoint/state.js';
+import { main } from '../src/cli/main.js';
+import { resolveRunConfig } from '../src/train/config.js';
+import { latestCheckpoint, train } from '../src/train/loop.js';
+import { foreignEntries, removeRunFiles } from '../src/train/run-folder.js';
+import { handModel, handTaskConfig } from './support/tv-hand-model.js';
+
+const REPO = path.resolve(__dirname, '..');
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-faults-'));
+const at = (...p: string[]) => path.join(root, ...p);
+const mounts: string[] = [];
+afterAll(() => {
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+const microUser = (steps: number, every = 3) => ({
+  model: { layers: 1, dModel: 16, heads: 2, maxSeq: 32 },
+  task: { vocab: 8, demos: { min: 2, max: 4 }, heldoutTasks: 2 },
+  optimizer: { lr: 0.003, warmupSteps: 2 },
+  train: { steps, batchSize: 8, evalEvery: every, evalPrompts: 16, checkpointEvery: every },
+});
+const micro = (steps: number, every = 3) => resolveRunConfig(microUser(steps, every));
+const configFile = (name: string, steps: number, every = 3) => {
+  const f = at(`${name}.json`);
+  fs.writeFileSync(f, JSON.stringify(microUser(steps, every)));
+  return f;
+};
+
+async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  const err: string[] = [];
+  const spies = [
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
+    vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true)),
+    vi.spyOn(console, 'log').mockImplementation(() => {}),
+  ];
+  try {
+    return { code: await main(args), stderr: err.join('') };
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+}
+
+/** The CLI as its own process, as a user runs it. */
+const spawnCli = (args: string[]): ChildProcess => spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+const exited = (p: ChildProcess) => new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => {
+  let stderr = '';
+  p.stderr!.on('data', (d) => (stderr += d));
+  p.on('exit', (code, signal) => resolve({ code, signal, stderr }));
+});
+async function until(cond: () => boolean, ms = 60_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+const files = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String) : []);
+const leftovers = (dir: string) => files(dir).filter((f) => /\.tmp$|\.tvlens\.lock$/.test(f));
+const oneLine = (stderr: string) => stderr.split('\n').filter((l) => l.trim() && !/^npm warn/.test(l));
+
+/** Every checkpoint in the run opens, its weights match its manifest, and metrics.jsonl parses. */
+function expectConsistentRun(dir: string): void {
+  for (const f of fs.readdirSync(path.join(dir, 'checkpoints')).filter((f) => f.endsWith('.json'))) loadCheckpoint(path.join(dir, 'checkpoints', f));
+  for (const l of fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n')) expect(() => JSON.parse(l)).not.toThrow();
+  expect(leftovers(dir)).toEqual([]);
+}
+
+describe('faults and recoveries', { timeout: 120_000 }, () => {
+  it('a second writer is refused while the first trains; after kill -9 the stale lock is taken over and --resume continues exactly', async () => {
+    const cfgFile = configFile('long', 100_000, 4);
+    const out = at('killed');
+    const child = spawnCli(['train', '--config', cfgFile, '--out', out]);
+    const done = exited(child);
+    await until(() => fs.existsSync(path.join(out, 'checkpoints', 'step-000008.state')));
+    // The concurrent writer: refused with one line naming the first one, whether resuming or starting.
+    for (const extra of [['--resume'], []]) {
+      const second = await cli(['train', '--config', cfgFile, '--out', out, ...extra]);
+      expect(second.code).toBe(1);
+      expect(oneLine(second.stderr)).toEqual([expect.stringMatching(new RegExp(`being written by process ${child.pid} on ${os.hostname()}`))]);
+    }
+    child.kill('SIGKILL');
+    expect((await done).signal).toBe('SIGKILL');
+    expect(fs.existsSync(path.join(out, '.tvlens.lock'))).toBe(true); // left behind by kill -9
+    const resumedFrom = latestCheckpoint(out)!.step;
+    const r = await cli(['train', '--config', cfgFile, '--out', out, '--resume', '--stop-after', String(resumedFrom + 4), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expectConsistentRun(out);
+    // The same steps without the kill give the same weights and moments.
+    const straight = at('straight');
+    await train(micro(100_000, 4), straight, { stopAfter: resumedFrom + 4 });
+    const name = `step-${String(resumedFrom + 4).padStart(6, '0')}.state`;
+    const [a, b] = [readState(path.join(straight, 'checkpoints', name)), readState(path.join(out, 'checkpoints', name))];
+    expect(b.rng).toEqual(a.rng);
+    for (const [k, v] of a.params) expect(b.params.get(k)).toEqual(v);
+    for (const [k, v] of a.v) expect(b.v.get(k)).toEqual(v);
+  });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s during a cache removes its temporary file and leaves no cache under the final name', async (signal, code) => {
+    const { cfg, params } = handModel();
+    const ck = path.join(at('hand', 'checkpoints'), 'step-000050');
+    if (!fs.existsSync(`${ck}.onnx`)) writeCheckpoint(ck, cfg, params, { step: 50, seed: 0, task: handTaskConfig(), metrics: {} });
+    const out = at(`sig-${signal}`, 'c.arrow');
+    const child = spawnCli(['cache', `${ck}.onnx`, '--out', out, '--prompts', '2000000', '--chunk', '64', '--positions', 'all']);
+    const done = exited(child);
+    await until(() => files(path.dirname(out)).some((f) => f.endsWith('.tmp') && fs.statSync(path.join(path.dirname(out), f)).size > 0));
+    child.kill(signal);
+    const r = await done;
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(new RegExp(`stopped by ${signal}; temporary files and locks removed`));
+    expect(files(path.dirname(out))).toEqual([]);
+  });
+
+  it('a lock whose process is gone, or an unreadable lock a minute old, is taken over', async () => {
+    const dead = spawnSync('true').pid!;
+    for (const [name, lock] of [
+      ['stale', JSON.stringify({ pid: dead, host: os.hostname(), started: 'then', command: 'train' })],
+      ['unreadable', ''],
+    ]) {
+      const out = at(`lock-${name}`);
+      fs.mkdirSync(out);
+      fs.writeFileSync(path.join(out, '.tvlens.lock'), lock);
+      const old = new Date(Date.now() - 120_000);
+      fs.utimesSync(path.join(out, '.tvlens.lock'), old, old);
+      const r = await cli(['train', '--config', configFile('short', 3), '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(latestCheckpoint(out)?.step).toBe(3);
+      expect(leftovers(out)).toEqual([]);
+    }
+  });
+
+  it('a resume drops a metrics line torn by a kill and the temporaries a killed writer left', async () => {
+    const out = at('torn');
+    await train(micro(6), out, { stopAfter: 3 });
+    fs.appendFileSync(path.join(out, 'metrics.jsonl'), '{"step": 4, "trainLo');
+    fs.writeFileSync(path.join(out, 'checkpoints', `step-000006.onnx.${999999}.tmp`), 'half a model');
+    const r = await cli(['train', '--config', configFile('six', 6), '--out', out, '--resume']);
+    expect(r.code, r.stderr).toBe(0);
+    expectConsistentRun(out);
+    expect(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([3, 6]);
+  });
+
+  it('a run that stopped before its first checkpoint is started again without --resume; the same folder with another config is refused', async () => {
+    const out = at('restart');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'config.json'), `${JSON.stringify(micro(3), null, 2)}\n`);
+    fs.writeFileSync(path.join(out, 'metrics.jsonl'), '');
+    const other = await cli(['train', '--config', configFile('other', 6), '--out', out]);
+    expect(other.code).toBe(1);
+    expect(oneLine(other.stderr)).toEqual([expect.stringMatching(/holds an unfinished run of another config/)]);
+    const same = await cli(['train', '--config', configFile('three', 3), '--out', out]);
+    expect(same.code, same.stderr).toBe(0);
+    expectConsistentRun(out);
+  });
+
+  it("demo's --fresh removes only a run's own files, and refuses a folder holding anything else", async () => {
+    const out = at('own');
+    await train(micro(3), out);
+    fs.writeFileSync(path.join(out, 'checkpoints', 'my-notes.txt'), 'keep me');
+    expect(removeRunFiles(out)).toEqual(['checkpoints/my-notes.txt']);
+    expect(fs.readFileSync(path.join(out, 'checkpoints', 'my-notes.txt'), 'utf8')).toBe('keep me');
+    expect(latestCheckpoint(out)?.step).toBe(3); // nothing was removed
+    fs.rmSync(path.join(out, 'checkpoints', 'my-notes.txt'));
+    expect(removeRunFiles(out)).toEqual([]);
+    expect(fs.readdirSync(out)).toEqual([]);
+    expect(foreignEntries(at('nowhere'))).toEqual([]);
+  });
+
+  /** A tmpfs of `size` mounted at `dir` (read-only with ro), or null where this process may not mount. */
+  function mount(dir: string, size: string, ro = false): string | null {
+    fs.mkdirSync(dir, { recursive: true });
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}${ro ? ',ro' : ''}`, 'tmpfs', dir]);
+    if (r.status !== 0) return null;
+    mounts.push(dir);
+    return dir;
+  }
+  const canMount = process.platform === 'linux' && process.getuid?.() === 0 && spawnSync('which', ['mount']).status === 0;
+
+  it.skipIf(!canMount)('a full disk stops training with one line, no partial file, and a run that restarts once there is room (needs root for a tmpfs)', async () => {
+    const disk = mount(at('full'), '1m');
+    if (!disk) return void console.warn('skipped: cannot mount a tmpfs here');
+    const out = path.join(disk, 'run');
+    const filler = path.join(disk, 'filler');
+    fs.writeFileSync(filler, Buffer.alloc(1024 * 1024 - 48 * 1024));
+    const cfg = configFile('full', 3);
+    const r = await cli(['train', '--config', cfg, '--out', out, '--json']);
+    expect(r.code).toBe(1);
+    expect(oneLine(r.stderr)).toEqual([expect.stringMatching(/cannot write .*full\/run\/.*: the disk is full; free some space/)]);
+    expect(files(out).filter((f) => f.endsWith('.tmp') || f.endsWith('.lock'))).toEqual([]);
+    expect(files(path.join(out, 'checkpoints')).filter((f) => f.endsWith('.state'))).toEqual([]);
+    const resume = await cli(['train', '--config', cfg, '--out', out, '--resume']);
+    expect(oneLine(resume.stderr)).toEqual([expect.stringMatching(/no complete checkpoint yet .*start it again without --resume/)]);
+    fs.rmSync(filler);
+    const again = await cli(['train', '--config', cfg, '--out', out]);
+    expect(again.code, again.stderr).toBe(0);
+    expectConsistentRun(out);
+  });
+
+  it.skipIf(!canMount)('a read-only disk is one line naming the path, for train and cache (needs root for a tmpfs)', async () => {
+    const disk = mount(at('ro'), '1m', true);
+    if (!disk) return void console.warn('skipped: cannot mount a read-only tmpfs here');
+    const t = await cli(['train', '--config', configFile('ro', 3), '--out', path.join(disk, 'run')]);
+    expect(t.code).toBe(1);
+    expect(oneLine(t.stderr)).toEqual([expect.stringMatching(/ro\/run: the file system is read-only/)]);
+    const { cfg, params } = handModel();
+    const ck = at('hand-ro', 'step-000050');
+    writeCheckpoint(ck, cfg, params, { step: 50, seed: 0, task: handTaskConfig(), metrics: {} });
+    const c = await cli(['cache', `${ck}.onnx`, '--out', path.join(disk, 'c.arrow'), '--prompts', '4']);
+    expect(c.code).toBe(1);
+    expect(oneLine(c.stderr)).toEqual([expect.stringMatching(/c\.arrow.*: the file system is read-only/)]);
+  });
+});
