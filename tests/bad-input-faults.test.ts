@@ -9,10 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { inferenceGraph, loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { readState } from '../src/checkpoint/state.js';
 import { main } from '../src/cli/main.js';
-import { resolveRunConfig } from '../src/train/config.js';
+import { hooksReport } from '../src/cli/hooks.js';
+import { loadRunConfig, resolveRunConfig } from '../src/train/config.js';
 import { latestCheckpoint, train } from '../src/train/loop.js';
 import { foreignEntries, removeRunFiles } from '../src/train/run-folder.js';
 import { handModel, handTaskConfig } from './support/tv-hand-model.js';
@@ -179,6 +180,39 @@ describe('faults and recoveries', { timeout: 120_000 }, () => {
     expect(removeRunFiles(out)).toEqual([]);
     expect(fs.readdirSync(out)).toEqual([]);
     expect(foreignEntries(at('nowhere'))).toEqual([]);
+  });
+
+  it('cache-info --model matches the same weights opened without their manifest, and still refuses other weights', async () => {
+    const { cfg, params } = handModel();
+    const ck = at('hand-ci', 'step-000050');
+    writeCheckpoint(ck, cfg, params, { step: 50, seed: 0, task: handTaskConfig(), metrics: {} });
+    const cache = at('hand-ci', 'c.arrow');
+    expect((await cli(['cache', `${ck}.onnx`, '--out', cache, '--prompts', '4', '--json'])).code).toBe(0);
+    const bare = at('bare', 'model.onnx');
+    fs.mkdirSync(path.dirname(bare));
+    fs.copyFileSync(`${ck}.onnx`, bare);
+    const same = await cli(['cache-info', cache, '--model', bare, '--json']);
+    expect(same.code, same.stderr).toBe(0);
+    const changed = handModel().params;
+    for (const v of changed.values()) v[0] += 0.5;
+    const other = at('other-ci', 'step-000050');
+    writeCheckpoint(other, cfg, changed, { step: 50, seed: 0, task: handTaskConfig(), metrics: {} });
+    fs.rmSync(`${other}.json`);
+    const differs = await cli(['cache-info', cache, '--model', `${other}.onnx`]);
+    expect(differs.code).toBe(1);
+    expect(oneLine(differs.stderr)).toEqual([expect.stringMatching(/was made from model .*, not /)]);
+  });
+
+  it("hooks on tvlens's own rotary model without its manifest suggests resid_pre at the embeddings, not at the first attention output", () => {
+    const run = loadRunConfig('tiny');
+    const params = new Map(inferenceGraph(run.model).graph.params.map((p) => [p.value.name, p.data as Float32Array]));
+    const ck = at('rotary', 'step-000001');
+    writeCheckpoint(ck, run.model, params, { step: 1, seed: 0, task: run.task, metrics: {} });
+    const bare = at('rotary', 'bare.onnx');
+    fs.copyFileSync(`${ck}.onnx`, bare);
+    const r = hooksReport(bare);
+    expect(r.candidates!.map((c) => c.suggested)).toEqual(['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_mid', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_mid', 'blocks.1.hook_resid_post']);
+    expect(r.candidates![0].tensor).toMatch(/^embed\//);
   });
 
   /** A tmpfs of `size` mounted at `dir` (read-only with ro), or null where this process may not mount. */

@@ -150,6 +150,14 @@ export function residualCandidates(model: ModelProto): ResidualCandidate[] {
     const best = preds.reduce((a, b) => (better(b, a) ? b : a));
     chain.unshift(producer.get(best)!);
   }
+  // Without an embedding sum (rotary or no positions), the chain can start at a branch's bias Add
+  // (the first attention output). The stream beside it in the next Add has more consumers (its
+  // LayerNorm too): then that Add is a branch, and the stream enters from outside the chain.
+  if (chain.length >= 2) {
+    const first = nodes[chain[0]].output![0];
+    const other = (nodes[chain[1]].input ?? []).map(resolve).find((x) => x !== first);
+    if (other !== undefined && (consumers.get(other) ?? 0) > (consumers.get(first) ?? 0)) chain.shift();
+  }
   const tensors = chain.map((i) => ({ node: nodes[i].name ?? '', tensor: nodes[i].output![0] }));
   if (chain.length % 2 === 0) {
     // The stream enters the first residual Add from outside the chain: the input with more consumers.

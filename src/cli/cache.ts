@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type PositionSpec, parsePositions, readCache, selectHooks, writeCache } from '../analysis/cache.js';
 import { ModelSource } from '../analysis/source.js';
+import { readInitializers, weightsHash } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { loadRunConfig, presetNames } from '../train/config.js';
@@ -91,6 +92,21 @@ export const cacheCommand: Command = {
   },
 };
 
+/**
+ * The hash to check a cache against for `model`. A checkpoint's is its manifest's weights hash; a
+ * model without a manifest is hashed by its file, and also by its weights as a manifest would
+ * hash them, so the very same weights opened without their manifest still match.
+ */
+function modelHashFor(model: string, hookMap: string | undefined, cacheFile: string): string {
+  const source = ModelSource.open(model, { hookMap });
+  if (source.kind === 'tvlens') return source.modelHash;
+  const made = readCache(cacheFile, { hooks: [] }).meta.modelHash;
+  // tvlens's weights hash covers its parameters: initializers named as parameters, not the graph's own constants.
+  const params = [...readInitializers(new Uint8Array(fs.readFileSync(model)), model)].filter(([name]) => !name.includes('/') && !/^(const|scalar)_/.test(name));
+  const weights = weightsHash(new Map(params));
+  return made === weights ? weights : source.modelHash;
+}
+
 export const cacheInfoCommand: Command = {
   name: 'cache-info',
   summary: 'show what an activation cache holds; with --model, check it was made from that model',
@@ -103,7 +119,7 @@ export const cacheInfoCommand: Command = {
     if (positionals.length !== 1) throw new InputError(`expected one cache file, got ${positionals.length}. Usage: ${cacheInfoCommand.usage}`);
     checkInputFile(positionals[0], 'an activation cache (.arrow)');
     if (typeof values.model === 'string') checkInputFile(values.model, 'an ONNX model');
-    const expectModelHash = values.model ? ModelSource.open(values.model as string, { hookMap: values['hook-map'] as string | undefined }).modelHash : undefined;
+    const expectModelHash = values.model ? modelHashFor(values.model as string, values['hook-map'] as string | undefined, positionals[0]) : undefined;
     const cache = readCache(positionals[0], { expectModelHash, hooks: [] });
     const m = cache.meta;
     if (values.json) {
