@@ -14,7 +14,7 @@
  *       "exclude": [{ "task.format": "triplet", "model.layers": 4 }],   // cells to leave out
  *       "seeds": [0, 1, 2],
  *       "runs": ["baseline", "tvp-scratch", "tvp-finetune"],   // default ["baseline"]
- *       "tvp": { "lambda": [0.1, 0.3, 1], "layer": -1 }        // for the tvp-* runs
+ *       "tvp": { "lambda": [0.1, 0.3, 1], "finetuneLambda": [1], "layer": -1 }   // for the tvp-* runs
  *     }],
  *     "analysis": { "prompts": 16, "queries": 64, "evalPrompts": 256 }
  *   }
@@ -54,7 +54,8 @@ export interface GridEntry {
   exclude: Record<string, unknown>[];
   seeds: number[];
   runs: RunKind[];
-  tvp: { lambda: number[]; layer: number };
+  /** λ values of the tvp-scratch runs and, unless `finetuneLambda` is given, of the tvp-finetune runs too. */
+  tvp: { lambda: number[]; finetuneLambda: number[]; layer: number };
 }
 
 export interface StudySpec {
@@ -116,7 +117,8 @@ export function resolveStudySpec(json: unknown, dir: string): StudySpec {
 function gridEntry(g: unknown, where: string): GridEntry {
   // set and vary are free-form (dotted config keys), so their defaults are null: not checked key by key.
   const free = null as unknown as Record<string, never>;
-  const e = resolveConfig<GridEntry>({ group: '', preset: '', set: free, vary: free, exclude: [free], seeds: [0], runs: ['baseline'], tvp: { lambda: [1], layer: -1 } }, g, where);
+  const e = resolveConfig<GridEntry>({ group: '', preset: '', set: free, vary: free, exclude: [free], seeds: [0], runs: ['baseline'], tvp: { lambda: [1], finetuneLambda: [], layer: -1 } }, g, where);
+  if (e.tvp.finetuneLambda.length === 0) e.tvp.finetuneLambda = e.tvp.lambda;
   e.exclude = e.exclude.filter((x) => x !== null);
   e.exclude.forEach((x, i) => {
     if (typeof x !== 'object' || Array.isArray(x)) throw new ConfigError('expected an object of dotted config keys', `${where}.exclude[${i}]`);
@@ -133,7 +135,9 @@ function gridEntry(g: unknown, where: string): GridEntry {
     if (!RUN_KINDS.includes(r)) throw new ConfigError(`'${r}' is not valid. Should be one of: ${RUN_KINDS.join(', ')}`, `${where}.runs[${i}]`);
   });
   if (e.runs.includes('tvp-finetune') && !e.runs.includes('baseline')) throw new ConfigError('tvp-finetune starts from the baseline of its cell: add "baseline" to runs', `${where}.runs`);
-  if (e.tvp.lambda.length === 0 || e.tvp.lambda.some((l) => !(l > 0))) throw new ConfigError(`λ values must be > 0, got ${JSON.stringify(e.tvp.lambda)}`, `${where}.tvp.lambda`);
+  for (const k of ['lambda', 'finetuneLambda'] as const) {
+    if (e.tvp[k].length === 0 || e.tvp[k].some((l) => !(l > 0))) throw new ConfigError(`λ values must be > 0, got ${JSON.stringify(e.tvp[k])}`, `${where}.tvp.${k}`);
+  }
   for (const [k, v] of Object.entries(e.vary)) {
     if (!Array.isArray(v) || v.length === 0) throw new ConfigError('expected a non-empty list of values', `${where}.vary.${k}`);
     if (v.some((x) => !['string', 'number', 'boolean'].includes(typeof x))) throw new ConfigError('values must be strings, numbers or booleans', `${where}.vary.${k}`);
@@ -178,7 +182,7 @@ export function expandJobs(spec: StudySpec): Job[] {
         const baselineId = `${stem}_baseline_s${seed}`;
         const unit = units++;
         for (const kind of g.runs) {
-          const lambdas = kind === 'baseline' ? [null] : g.tvp.lambda;
+          const lambdas = kind === 'baseline' ? [null] : kind === 'tvp-finetune' ? g.tvp.finetuneLambda : g.tvp.lambda;
           for (const lambda of lambdas) {
             const id = kind === 'baseline' ? baselineId : `${stem}_${kind}-l${lambda}_s${seed}`;
             const tvpLayer = kind === 'baseline' ? null : g.tvp.layer;
