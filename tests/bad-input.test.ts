@@ -343,6 +343,8 @@ add('eval', [
   { name: '--out a folder', args: () => ['eval', '--group', `a=${CK}`, '--out', USER_DIR], want: /--out .*user is a folder/ },
   { name: "--out the user's own file", args: () => ['eval', '--group', `a=${CK}`, '--out', USER_JSON], want: /mine\.json exists and is not a file tvlens wrote/ },
   { name: 'a corrupt manifest', args: () => ['eval', '--group', `a=${CORRUPT_MANIFEST}`, '--layer', '1'], want: /is not valid JSON/ },
+  { name: '--prompts 100000000 (memory estimate)', args: () => ['eval', '--group', `a=${CK}`, '--prompts', '100000000'], want: /evaluating .* needs about .*GiB.*lower --prompts/ },
+  { name: 'a model over --max-memory', args: () => ['eval', '--group', `a=${CK}`, '--max-memory', '1K'], want: /needs about .*more than 1 KiB \(--max-memory\)/ },
 ]);
 
 // ── hooks ─────────────────────────────────────────────────────────────────────────────────────
@@ -413,7 +415,7 @@ add('tv-search', [
   { name: 'an .onnx without a manifest', args: () => ['tv-search', NO_MANIFEST], want: /not a tvlens checkpoint \(no manifest beside it\)/ },
   { name: 'a corrupt manifest (once an internal error)', args: () => ['tv-search', CORRUPT_MANIFEST], want: /step-000001\.json is not valid JSON/ },
   { name: 'an empty manifest', args: () => ['tv-search', EMPTY_MANIFEST], want: /step-000001\.json is empty/ },
-  { name: 'a manifest of another format', args: () => ['tv-search', FOREIGN_MANIFEST], want: /is not a tvlens checkpoint manifest/ },
+  { name: 'a JSON of another format beside the model', args: () => ['tv-search', FOREIGN_MANIFEST], want: /is not a tvlens checkpoint manifest|no residual hooks to analyse: open it with a hook map/ },
   { name: 'a manifest missing its fields', args: () => ['tv-search', PARTIAL_MANIFEST], want: /damaged checkpoint manifest/ },
   { name: 'a manifest naming a missing model', args: () => ['tv-search', MISSING_ONNX], want: /gone\.onnx, which does not exist/ },
   { name: 'weights that do not match the manifest', args: () => ['tv-search', HASH_MISMATCH], want: /weights hash .* does not match the manifest/ },

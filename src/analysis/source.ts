@@ -228,7 +228,17 @@ function manifestBeside(file: string): Manifest | null {
     return readManifest(json);
   } catch (e) {
     if (file.endsWith('.json')) throw e;
-    return null; // some other JSON beside a foreign model
+    // Some other JSON beside a foreign model is fine; a tvlens manifest that is empty, cut short or
+    // damaged is the user's to fix, not a reason to open the checkpoint as a foreign model.
+    const text = fs.readFileSync(json, 'utf8');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw e;
+    }
+    if ((parsed as { format?: unknown } | null)?.format === 'tvlens-checkpoint/1') throw e;
+    return null;
   }
 }
 

@@ -8,7 +8,10 @@ import { latestCheckpoint } from '../train/loop.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
-import { integerOption, seedOption } from './command.js';
+import { MEMORY_OPTION, integerOption, memoryOption, seedOption } from './command.js';
+import { dMlpOf } from '../model/config.js';
+import { promptLayout, resolveTaskConfig } from '../tasks/index.js';
+import { analysisMemory, checkMemory } from '../util/memory.js';
 import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 
@@ -55,6 +58,7 @@ export const evalCommand: Command = {
     seed: { type: 'string', description: `seed of the evaluation prompts (default ${SUITE_DEFAULTS.seed})` },
     layer: { type: 'string', description: "the prescribed task-vector layer ℓ (default: each TVP model's own layer, else the middle layer)" },
     'no-task-vectors': { type: 'boolean', description: 'skip the task-vector search' },
+    ...MEMORY_OPTION,
   },
   async run(values) {
     const specs = (values.group as string[] | undefined) ?? [];
@@ -75,6 +79,14 @@ export const evalCommand: Command = {
         const L = readManifest(f).model.layers;
         if (given > L) throw new ConfigError(`layer ${given} is out of range for ${f}, which has layers 0..${L} (0 = embeddings)`, '--layer');
       }
+    }
+    // Each condition runs `prompts` prompts at once: estimate that before any model runs.
+    for (const f of groups.flatMap((g) => g.files)) {
+      const m = readManifest(f).model;
+      const task = resolveTaskConfig(readManifest(f).task);
+      const seq = 2 * Math.max(promptLayout(task, task.demos.max).seq, m.maxSeq); // the longer-prompt condition too
+      const est = analysisMemory({ ...m, dMlp: dMlpOf(m) }, prompts ?? SUITE_DEFAULTS.prompts, seq, prompts ?? SUITE_DEFAULTS.prompts);
+      checkMemory(est, `evaluating ${f} on ${prompts ?? SUITE_DEFAULTS.prompts} prompts per condition`, 'lower --prompts', memoryOption(values));
     }
     const layer = given ?? tvpLayerOf(groups.flatMap((g) => g.files));
     const options = {
