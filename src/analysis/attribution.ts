@@ -228,7 +228,8 @@ export interface AttributionOptions {
 }
 
 export interface AttributionResult {
-  readonly analysis: 'patch';
+  /** 'attribution': its own kind of output (the report draws it beside exact patching). */
+  readonly analysis: 'attribution';
   readonly method: 'attribution';
   readonly convention: string;
   readonly direction: Direction;
@@ -453,7 +454,7 @@ export class AttributionRunner {
       return { site: p.site, hook: p.hook, rows: p.rows, columns: labels, estimate: grid(est), exact: ex ? grid(ex) : null, patchSize: grid(estimates[i].map((e) => e.size)), pearson: r, topKOverlap: overlap, warnings };
     });
     return {
-      analysis: 'patch',
+      analysis: 'attribution',
       method: 'attribution',
       direction,
       clean: ldClean,

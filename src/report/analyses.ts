@@ -8,6 +8,8 @@
 import { Engine, fromCheckpoint } from '../analysis/engine.js';
 import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchResult, patch } from '../analysis/patching.js';
+import type { AttributionResult } from '../analysis/attribution.js';
+import type { FunctionVectorResult } from '../analysis/function-vectors.js';
 import type { TvSearchResult } from '../analysis/tv-search.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { InputError, TvlensError } from '../errors.js';
@@ -41,6 +43,9 @@ export interface Gathered {
   readonly patches: Map<ModelInput, Made<PatchResult>>;
   readonly series: Map<ModelInput, SeriesPoint[]>;
   readonly explorers: ExplorerModel[];
+  /** Drawn when given (`tvlens fv --out`, `tvlens patch --method attribution --out`); not run here. */
+  readonly fvs: Map<ModelInput, Made<FunctionVectorResult>>;
+  readonly attributions: Map<ModelInput, Made<AttributionResult>>;
 }
 
 const FLAGS: Readonly<Record<string, string>> = { maxTasks: 'tasks' };
@@ -55,10 +60,12 @@ const REQUIRED: Readonly<Record<string, readonly string[]>> = {
   'tv-search': ['metric', 'tasks', 'average.curve', 'average.best', 'options.shots'],
   patch: ['rows', 'columns', 'normalized', 'clean', 'corrupted', 'directionNote'],
   locality: ['metric', 'average.strength', 'average.peakLayer', 'separability', 'search.average.curve'],
+  'function-vectors': ['metric', 'aie', 'heads', 'average.curve', 'average.best'],
+  attribution: ['grids', 'clean', 'corrupted', 'ms'],
 };
 
 export async function gatherAnalyses(models: readonly ModelInput[], options: GatherOptions, search: SearchOptions, problems: string[], log: (l: string) => void): Promise<Gathered> {
-  const g: Gathered = { searches: new Map(), localities: new Map(), patches: new Map(), series: new Map(), explorers: [] };
+  const g: Gathered = { searches: new Map(), localities: new Map(), patches: new Map(), series: new Map(), explorers: [], fvs: new Map(), attributions: new Map() };
   const analyse = options.analyse !== false;
   for (const m of models) {
     const c = m.checkpoint;
@@ -70,6 +77,10 @@ export async function gatherAnalyses(models: readonly ModelInput[], options: Gat
     if (tv) g.searches.set(m, tv);
     const pt = made<PatchResult>(m, 'patch', hash, problems) ?? (c && analyse ? await run(problems, label, () => runPatch(c, m.task, search, log, label), analysisCommand('patch', c.file, search)) : null);
     if (pt) g.patches.set(m, pt);
+    const fv = made<FunctionVectorResult>(m, 'function-vectors', hash, problems);
+    if (fv) g.fvs.set(m, fv);
+    const at = made<AttributionResult>(m, 'attribution', hash, problems);
+    if (at) g.attributions.set(m, at);
     if (options.series !== false && m.checkpoints.length >= 2) {
       const points: SeriesPoint[] = [];
       for (const k of m.checkpoints) {
