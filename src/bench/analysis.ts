@@ -20,9 +20,11 @@ import { concatBatches } from '../analysis/batches.js';
 import { REFERENCE } from './foundation.js';
 import { timeInterleaved } from './timing.js';
 
-const TASK = { kind: 'discrete', vocab: 32, demos: { min: 8, max: 8 }, heldoutTasks: 4 } as const;
+export const BENCH_TASK = { kind: 'discrete', vocab: 32, demos: { min: 8, max: 8 }, heldoutTasks: 4 } as const;
+const TASK = BENCH_TASK;
 
-function benchModel(): ModelWeights {
+/** The reference model with random weights (the cost does not depend on them). */
+export function benchModel(): ModelWeights {
   const cfg = resolveModelConfig({ ...REFERENCE, vocab: TASK.vocab + 2, maxSeq: 64 });
   const g = new Graph('float32');
   declareParams(g, cfg, 0);
