@@ -90,6 +90,20 @@ export function promptPairs(cfg: TaskConfig, tasks: readonly Task[], options: { 
   return { clean: c, corrupted: x, correct, wrong: other.map((w, i) => (w === correct[i] ? NaN : w)), corruption: options.corruption };
 }
 
+/** A pair's prompts as prompt records (to write a prompts file that reproduces a task's pairs). */
+export function pairRecords(pair: PromptPair): PromptRecord[] {
+  const [c, x] = [pair.clean, pair.corrupted];
+  if (c.kind !== 'tokens' || x.kind !== 'tokens') throw new InputError('prompts files hold token prompts; these are vectors');
+  const row = (b: typeof c, n: number) => Array.from(b.tokens.subarray(n * b.seq, (n + 1) * b.seq), Number);
+  return Array.from({ length: c.batch }, (_, n) => ({
+    tokens: row(c, n),
+    corrupted: row(x, n),
+    position: c.queryPos[n] - c.seq,
+    answer: pair.correct[n],
+    ...(Number.isNaN(pair.wrong[n]) ? {} : { wrong: pair.wrong[n] }),
+  }));
+}
+
 /** Scores of one run at the query, averaged over prompts. */
 export interface Scores {
   /** (this − corrupted) / (clean − corrupted) of `logitDiff`. */

@@ -217,7 +217,7 @@ export class Model implements AsyncDisposable {
   async patch(pairs?: PatchInput, options: PatchOptions = {}): Promise<PatchResult> {
     const engine = await this.engine();
     if (pairs && isRecords(pairs)) {
-      this.checkTokens(pairs);
+      this.checkPrompts(pairs);
       return patch(engine, null, { ...options, pairs: promptPairsFrom(pairs) });
     }
     if (pairs && 'clean' in pairs) return patch(engine, null, { ...options, pairs });
@@ -235,7 +235,7 @@ export class Model implements AsyncDisposable {
   async cacheToArrow(file: string, options: CacheToArrowOptions = {}): Promise<CacheSummary> {
     const hooks = selectHooks(this.source, options.hooks ?? ['resid'], options.layers);
     const records = options.prompts && isRecords(options.prompts) ? options.prompts : null;
-    if (records) this.checkTokens(records);
+    if (records) this.checkPrompts(records);
     const given = records ? recordsToBatch(records) : undefined;
     const task = records ? null : this.taskFor(options.prompts as TaskConfig | undefined);
     return writeCache(
@@ -300,15 +300,15 @@ export class Model implements AsyncDisposable {
 
   private searchInput(prompts: SearchInput | undefined): { cfg: TaskConfig | null; given?: SearchPrompts } {
     if (prompts && isRecords(prompts)) {
-      this.checkTokens(prompts);
+      this.checkPrompts(prompts);
       return { cfg: null, given: searchPromptsFrom(prompts) };
     }
     if (prompts && 'demos' in prompts && 'queries' in prompts && typeof prompts.queries === 'object') return { cfg: null, given: prompts as SearchPrompts };
     return { cfg: this.taskFor(prompts as TaskConfig | undefined) };
   }
 
-  /** Token ids within the vocabulary, where it is known. */
-  private checkTokens(records: readonly PromptRecord[]): void {
+  /** Checks that prompt records are token ids within the vocabulary, where it is known. */
+  checkPrompts(records: readonly PromptRecord[]): void {
     const vocab = this.config ? (this.config.output === 'logits' ? this.config.vocab : null) : (this.foreignEngine?.outWidth ?? null);
     if (this.config && this.config.input !== 'tokens') throw new InputError(`${this.file} takes vectors, and prompts files hold token ids`);
     const top = maxTokenId(records);

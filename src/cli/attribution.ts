@@ -11,7 +11,7 @@ import { InputError } from '../errors.js';
 import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
 import { Progress } from './progress.js';
-import { type OpenedModel, fmt, intOption, writeOut } from './tv-search.js';
+import { type OpenedModel, fmt, intOption, writeOut } from './open.js';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 

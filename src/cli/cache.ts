@@ -9,6 +9,7 @@ import { ModelSource } from '../analysis/source.js';
 import { readInitializers, weightsHash } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import { maxTokenId, readPromptsFile, recordsToBatch } from '../tasks/prompt-file.js';
 import { loadRunConfig, presetNames } from '../train/config.js';
 import { oneOf } from '../util/config.js';
 import { type Command, integerOption, required, seedOption } from './command.js';
@@ -48,7 +49,7 @@ const positiveInt = (values: Record<string, unknown>, key: string): number | und
 export const cacheCommand: Command = {
   name: 'cache',
   summary: 'run prompts through a model and stream chosen hooks to an Arrow IPC file',
-  usage: 'tvlens cache <model.onnx> --out cache.arrow [--hooks resid] [--layers 0-1] [--positions last-arrow] [--prompts 256] [--seed 0]',
+  usage: 'tvlens cache <model.onnx> --out cache.arrow [--hooks resid] [--layers 0-1] [--positions last-arrow] [--prompts 256 | --prompts-file p.jsonl] [--seed 0]',
   options: {
     out: { type: 'string', description: 'the Arrow IPC file to write' },
     'hook-map': { type: 'string', description: 'for a foreign model: JSON map from tensor names to hook names' },
@@ -60,6 +61,7 @@ export const cacheCommand: Command = {
     demos: { type: 'string', description: "demos per prompt (default: the task config's largest)" },
     split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
     task: { type: 'string', description: `task config: a preset (${presetNames().join(', ')}), a run config or a task config file (default: the checkpoint's; required for a foreign model)` },
+    'prompts-file': { type: 'string', description: "your own prompts instead of --task: JSONL, one prompt per line (README, \"Prompts files\"); a line's position is its last-arrow" },
     chunk: { type: 'string', description: 'prompts per forward pass and per Arrow record batch', default: '32' },
     threads: { type: 'string', description: 'ONNX Runtime threads (default: one per core)' },
   },
@@ -74,16 +76,29 @@ export const cacheCommand: Command = {
     const chunk = positiveInt(values, 'chunk');
     const layers = values.layers !== undefined ? parseLayers(values.layers as string) : undefined;
     const split = oneOf(values.split as string, ['train', 'heldout'], '--split') as Split;
+    const promptsFile = values['prompts-file'] as string | undefined;
+    if (promptsFile !== undefined) {
+      checkInputFile(promptsFile, 'a prompts file (JSONL)');
+      if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
+    }
+    const records = promptsFile !== undefined ? readPromptsFile(promptsFile) : null;
+    const given = records ? recordsToBatch(records) : undefined;
     const source = ModelSource.open(positionals[0], { hookMap: values['hook-map'] as string | undefined, threads: positiveInt(values, 'threads') });
     try {
-      const task = values.task ? loadTaskConfig(values.task as string) : source.taskConfig;
-      if (!task) throw new ConfigError(`${positionals[0]} is not a tvlens checkpoint, so it has no task config: name one`, '--task');
-      if (values.task && source.kind === 'tvlens' && source.manifest) checkTaskFits(task, source.manifest.model, source.file);
-      checkShots(task, demos, source.manifest?.model.maxSeq ?? source.maxSeq, '--demos');
+      const task = given ? null : values.task ? loadTaskConfig(values.task as string) : source.taskConfig;
+      if (given) {
+        const cfg = source.manifest?.model;
+        if (cfg && (cfg.input !== 'tokens' || maxTokenId(records!) >= cfg.vocab)) throw new InputError(`${promptsFile}: the prompts use token ids up to ${maxTokenId(records!)}, but ${source.file} ${cfg.input === 'tokens' ? `has a vocabulary of ${cfg.vocab}` : 'takes vectors'}`);
+      } else {
+        if (!task) throw new ConfigError(`${positionals[0]} is not a tvlens checkpoint, so it has no task config: name one, or give your own prompts with --prompts-file`, '--task');
+        if (values.task && source.kind === 'tvlens' && source.manifest) checkTaskFits(task, source.manifest.model, source.file);
+        checkShots(task, demos, source.manifest?.model.maxSeq ?? source.maxSeq, '--demos');
+      }
       const hooks = selectHooks(source, (values.hooks as string).split(',').map((s) => s.trim()), layers);
       const positions: PositionSpec = parsePositions(values.positions as string);
-      const progress = new Progress('cache', prompts, !values.json);
-      const summary = await writeCache(source, out, { task, prompts, seed, demos, split, positions, hooks, chunk }, (done) => progress.update(done));
+      const count = given ? given.batch : prompts;
+      const progress = new Progress('cache', count, !values.json);
+      const summary = await writeCache(source, out, { task, given, prompts: count, seed, demos, split, positions, hooks, chunk }, (done) => progress.update(done));
       if (values.json) console.log(JSON.stringify(summary));
       else console.log(`cached ${summary.hooks.length} hooks × ${summary.rows} rows from ${summary.prompts} prompts → ${path.relative(process.cwd(), out)} (${(summary.bytes / 2 ** 20).toFixed(1)} MiB)`);
     } finally {

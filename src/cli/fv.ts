@@ -11,7 +11,7 @@ import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
 import { parseLayers } from './cache.js';
 import type { Command } from './command.js';
-import { MODEL_OPTIONS, fmt, intOption, openModel, stageProgress, writeOut } from './tv-search.js';
+import { MODEL_OPTIONS, fmt, intOption, openModel, stageProgress, writeOut } from './open.js';
 
 /** The heat map (blocks down, heads across), the chosen heads, and FV against TV per layer. */
 export function fvTable(r: FunctionVectorResult): string {

@@ -11,7 +11,7 @@ import { VERSION } from '../version.js';
 import { type Command, integerListOption } from './command.js';
 import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
-import { SEARCH_OPTIONS, fmt, intOption, openModel, searchOptions, stageProgress, writeOut } from './tv-search.js';
+import { SEARCH_OPTIONS, fmt, intOption, openModel, searchOptions, stageProgress, writeOut } from './open.js';
 
 const nonLocal = (n: LocalityRow['nonLocality'], k: number) => fmt(n.find((x) => x.k === k)?.gain);
 

@@ -1,16 +1,22 @@
 /**
  * `tvlens patch <checkpoint.onnx>`: activation patching on clean/corrupted ICL prompt pairs over
  * a layer × position grid (resid_pre, resid_post), per head (z), or per head and position (z_pos).
- * A foreign model (--hook-map, --task) is patched at resid sites only.
+ * A foreign model (--hook-map, --task) is patched at resid sites only. Pairs come from the task
+ * config, or from your own prompts file (--prompts-file: `tokens`, `corrupted`, `answer`).
  */
 import path from 'node:path';
-import { CORRUPTIONS, DIRECTIONS, PATCH_SITES, type PatchResult, type Scores, patch } from '../analysis/patching.js';
-import { InputError } from '../errors.js';
+import fs from 'node:fs';
+import { analysisTasks } from '../analysis/batches.js';
+import { CORRUPTIONS, DIRECTIONS, PATCH_SITES, type PatchResult, type Scores, pairRecords, patch, promptPairs, promptPairsFrom } from '../analysis/patching.js';
+import { ConfigError, InputError } from '../errors.js';
+import { formatPrompts } from '../tasks/prompt-file.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
 import { parseLayers } from './cache.js';
 import type { Command } from './command.js';
-import { MODEL_OPTIONS, fmt, intOption, openModel, writeOut } from './tv-search.js';
+import { checkOutputFile } from './limits.js';
+import { MODEL_OPTIONS, PROMPTS_FILE_OPTION, fmt, intOption, openForPrompts, writeOut } from './open.js';
 import { Progress } from './progress.js';
 import { runAttribution } from './attribution.js';
 import { ATTRIBUTION_SITES } from '../analysis/attribution.js';
@@ -42,9 +48,11 @@ export function patchTable(r: PatchResult, metric: (typeof SHOWN)[number]): stri
 export const patchCommand: Command = {
   name: 'patch',
   summary: 'activation patching between clean and corrupted ICL prompts, over layers × positions or heads',
-  usage: 'tvlens patch <checkpoint.onnx | model.onnx --hook-map map.json --task preset> [--site resid_pre|resid_post|z|z_pos] [--direction denoising|noising|mean] [--corruption other-task|shuffled-labels] [--method exact|attribution] [--json]',
+  usage: 'tvlens patch <checkpoint.onnx | model.onnx --hook-map map.json --task preset | --prompts-file pairs.jsonl> [--site resid_pre|resid_post|z|z_pos] [--direction denoising|noising|mean] [--corruption other-task|shuffled-labels] [--method exact|attribution] [--json]',
   options: {
     ...MODEL_OPTIONS,
+    ...PROMPTS_FILE_OPTION,
+    'save-prompts': { type: 'string', description: 'also write the prompt pairs drawn from the task config as a prompts file (JSONL); --prompts-file on it gives the same numbers' },
     site: { type: 'string', description: `where to patch: ${PATCH_SITES.join(', ')} (z: per head over all positions; z_pos: per head and position; default resid_pre). With --method attribution: a list of ${ATTRIBUTION_SITES.join(', ')} (default: all)` },
     method: { type: 'string', description: "'exact' (one suffix pass per cell) or 'attribution' (every cell from one forward and one forward-plus-backward pass, checked against exact)", default: 'exact' },
     'skip-exact': { type: 'boolean', description: 'with --method attribution: skip the exact patching that validates the estimate' },
@@ -61,22 +69,35 @@ export const patchCommand: Command = {
     if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${patchCommand.usage}`);
     const show = oneOf(values.show as string, SHOWN, '--show');
     const method = oneOf(values.method as string, ['exact', 'attribution'] as const, '--method');
-    const opened = await openModel(positionals[0], values);
-    const { engine, task, file, model, note } = opened;
+    const opened = await openForPrompts(positionals[0], values);
+    const { engine, task, prompts, file, model, note } = opened;
     try {
-      if (method === 'attribution') return await runAttribution(values, opened);
+      if (method === 'attribution') {
+        if (!task) throw new ConfigError('applies to --method exact; attribution draws its prompts from a task config (--task)', '--prompts-file');
+        return await runAttribution(values, { ...opened, task });
+      }
       let bar: Progress | null = null;
+      const seed = intOption(values, 'seed', 0);
+      const corruption = oneOf(values.corruption as string, CORRUPTIONS, '--corruption');
+      if (typeof values['save-prompts'] === 'string') {
+        if (!task) throw new ConfigError('writes the pairs drawn from a task config; these come from --prompts-file already', '--save-prompts');
+        const tasks = analysisTasks(task, oneOf(values.split as string, ['train', 'heldout'] as const, '--split'), intOption(values, 'tasks') ?? 8, seed ?? 0);
+        const text = formatPrompts(pairRecords(promptPairs(task, tasks, { count: intOption(values, 'prompts') ?? 16, shots: intOption(values, 'shots'), corruption, seed: seed ?? 0 })));
+        checkOutputFile(values['save-prompts'], '--save-prompts', (f) => fs.readFileSync(f, 'utf8') === text);
+        writeFileAtomic(path.resolve(values['save-prompts']), text);
+      }
       const result = await patch(engine, task, {
+        pairs: prompts ? promptPairsFrom(prompts) : undefined,
         site: oneOf((values.site as string | undefined) ?? 'resid_pre', PATCH_SITES, '--site'),
         direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
-        corruption: oneOf(values.corruption as string, CORRUPTIONS, '--corruption'),
+        corruption,
         split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
         maxTasks: intOption(values, 'tasks'),
         prompts: intOption(values, 'prompts'),
         shots: intOption(values, 'shots'),
         layers: values.layers !== undefined ? parseLayers(values.layers as string) : undefined,
         positions: values.positions !== undefined ? parseLayers(values.positions as string, '--positions') : undefined,
-        seed: intOption(values, 'seed', 0),
+        seed,
         onProgress: (done, total) => (bar ??= new Progress('patch', total, !values.json)).update(done),
       });
       const full = { ...result, tvlensVersion: VERSION, model, task };

@@ -1,0 +1,223 @@
+/**
+ * What the analysis commands share: their options, and opening a model for them through the
+ * library's `openModel` (the CLI is the library's first user). A checkpoint analyses on its own
+ * task config (or --task); a foreign model (--hook-map) needs --task, or your own prompts
+ * (--prompts-file) where the command takes them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AnalysisEngine } from '../analysis/engine.js';
+import type { TvSearchOptions } from '../analysis/tv-search.js';
+import { type Model, openModel as openLibraryModel } from '../api/model.js';
+import { readManifest } from '../checkpoint/checkpoint.js';
+import { ConfigError, InputError } from '../errors.js';
+import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import { type PromptRecord, readPromptsFile } from '../tasks/prompt-file.js';
+import { oneOf } from '../util/config.js';
+import { writeJsonAtomic } from '../util/fs.js';
+import { loadTaskConfig, parseLayers } from './cache.js';
+import { MEMORY_OPTION, type OptionSpec, integerOption, seedOption } from './command.js';
+import { checkAnalysisMemory, checkInputFile, checkOutputFile, checkShots, checkTaskFits, isOwnJson } from './limits.js';
+import { Progress } from './progress.js';
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** Options every analysis on a checkpoint takes. */
+export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  task: { type: 'string', description: "task config: a preset, a run config or a task config file (default: the checkpoint's; required for a foreign model)" },
+  'hook-map': { type: 'string', description: 'for a foreign model (an .onnx tvlens did not make): JSON map from its tensor names to hook names, naming the residual stream of every block (tvlens hooks suggests one)' },
+  'pad-to': { type: 'string', description: 'for a foreign model whose export fixed the sequence length: run every prompt padded on the right to this length (exact for a causal model)' },
+  split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
+  tasks: { type: 'string', description: 'at most this many tasks (the first of the split)' },
+  shots: { type: 'string', description: "demos per prompt, k (default: the task config's largest)" },
+  seed: { type: 'string', description: 'prompt seed', default: '0' },
+  out: { type: 'string', description: 'also write the JSON result to this file' },
+  threads: { type: 'string', description: 'ONNX Runtime threads (default: one per core)' },
+  ...MEMORY_OPTION,
+};
+
+/** --prompts-file, for the commands that take your own prompts. */
+export const PROMPTS_FILE_OPTION: Readonly<Record<string, OptionSpec>> = {
+  'prompts-file': { type: 'string', description: 'your own prompts instead of --task: JSONL, one prompt per line (README, "Prompts files"); works on any model that takes token ids' },
+};
+
+/** Options of the task-vector search, shared with locality. */
+export const SEARCH_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  ...MODEL_OPTIONS,
+  prompts: { type: 'string', description: 'demo prompts per task that θ averages over', default: '16' },
+  dummies: { type: 'string', description: 'dummy queries per demo prompt (each demo set read with this many queries)', default: '1' },
+  queries: { type: 'string', description: 'zero-shot queries per task: the first half is dev, the rest test', default: '64' },
+  mode: { type: 'string', description: "'replace' the arrow state (Hendel et al.) or 'add' θ to it (function vectors)", default: 'replace' },
+  center: { type: 'boolean', description: "with --mode add: subtract the mean of θ over tasks first" },
+  position: { type: 'string', description: 'inject at this position counted back from the end: 0 = the last arrow, -1 the one before (write --position=-1)', default: '0' },
+  layers: { type: 'string', description: 'layers to inject at, e.g. 0-4 or 1,3 (default: all, 0..L)' },
+};
+
+export function intOption(values: Values, key: string, min = 1): number | undefined {
+  if (key === 'seed') return seedOption(values);
+  return integerOption(values, key, { min, ...(key === 'threads' ? { max: 1024 } : {}) });
+}
+
+/** A model opened for an analysis, with its task config and what the output records of it. */
+export interface OpenedModel {
+  readonly engine: AnalysisEngine;
+  readonly task: TaskConfig;
+  /** The library's Model behind the engine; close it (or the engine) when done. */
+  readonly handle: Model;
+  /** The .onnx file. */
+  readonly file: string;
+  /** A checkpoint's training step; null for a foreign model. */
+  readonly step: number | null;
+  /** The JSON output's `model`. */
+  readonly model: Readonly<Record<string, unknown>>;
+  /** The table title's words on the model: its step and weights, or that it is foreign. */
+  readonly note: string;
+}
+
+/** A model opened for an analysis that also takes --prompts-file: its task config is then optional. */
+export interface OpenedForPrompts extends Omit<OpenedModel, 'task'> {
+  readonly task: TaskConfig | null;
+  /** The prompts of --prompts-file, checked against the model's vocabulary; null without it. */
+  readonly prompts: readonly PromptRecord[] | null;
+}
+
+/**
+ * Opens a model for the analyses through the library (`openModel`): a tvlens checkpoint on the
+ * fast Engine, with its task config (or --task); with --hook-map, a foreign model whose graph is
+ * split at each patched residual, with --task (required: a foreign model has no manifest), whose
+ * token ids must fit the model's vocabulary.
+ */
+export async function openModel(file: string, values: Values): Promise<OpenedModel> {
+  const opened = await open(file, values, false);
+  return { ...opened, task: opened.task! };
+}
+
+/** As `openModel`, for commands that take --prompts-file instead of --task. */
+export function openForPrompts(file: string, values: Values): Promise<OpenedForPrompts> {
+  return open(file, values, true);
+}
+
+async function open(file: string, values: Values, promptsAllowed: boolean): Promise<OpenedForPrompts> {
+  const threads = intOption(values, 'threads');
+  const hookMap = values['hook-map'] as string | undefined;
+  const padTo = intOption(values, 'pad-to');
+  const promptsFile = promptsAllowed ? (values['prompts-file'] as string | undefined) : undefined;
+  if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
+  checkInputFile(file, 'a model (.onnx) or its manifest (.json)');
+  if (typeof values['hook-map'] === 'string') checkInputFile(values['hook-map'], 'a hook map (JSON)');
+  if (promptsFile !== undefined) {
+    checkInputFile(promptsFile, 'a prompts file (JSONL)');
+    if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
+  }
+  const prompts = promptsFile !== undefined ? readPromptsFile(promptsFile) : null;
+  if (hookMap === undefined) {
+    if (padTo !== undefined) throw new ConfigError('applies to a foreign model, given with --hook-map', '--pad-to');
+    if (!file.endsWith('.onnx') && !file.endsWith('.json')) throw new InputError(`${file} is not a checkpoint (.onnx with its .json manifest)`);
+    if (file.endsWith('.onnx') && fs.existsSync(file) && !fs.existsSync(`${file.slice(0, -5)}.json`)) {
+      throw new InputError(`${file} is not a tvlens checkpoint (no manifest beside it): to analyse a model tvlens did not make, give --hook-map map.json (\`tvlens hooks ${file}\` suggests one) and --task`);
+    }
+    readManifest(file); // a damaged manifest is an error here, not a sign of a foreign model
+  }
+  const handle = await openLibraryModel(file, { hookMap, threads, padTo }); // a checkpoint given a hook map is an error here
+  try {
+    if (hookMap !== undefined && handle.kind !== 'foreign') throw new InputError(`${file} is a tvlens checkpoint; drop --hook-map`);
+    if (prompts) handle.checkPrompts(prompts);
+    const engine = await handle.engine();
+    const dims = { dModel: engine.dims.dModel, layers: engine.layers, outWidth: engine.outWidth };
+    if (handle.kind === 'tvlens') {
+      const manifest = handle.manifest!;
+      const task = prompts ? null : values.task ? loadTaskConfig(values.task as string) : resolveTaskConfig(manifest.task);
+      if (task) {
+        if (values.task) checkTaskFits(task, manifest.model, handle.file);
+        checkShots(task, intOption(values, 'shots', 0), manifest.model.maxSeq);
+        checkAnalysisMemory(values, task, manifest.model, dims);
+      }
+      const { step, weightsSha256 } = manifest;
+      return {
+        engine,
+        task,
+        prompts,
+        handle,
+        file: handle.file,
+        step,
+        model: { file: handle.file, step, weightsSha256, config: manifest.model, ...(promptsFile ? { promptsFile: path.resolve(promptsFile) } : {}) },
+        note: `step ${step}, weights ${weightsSha256.slice(0, 12)}…`,
+      };
+    }
+    if (!prompts && !values.task) {
+      throw new ConfigError(`${file} is a foreign model, which has no task config: name one (a preset or a task config file) whose vocab fits the model${promptsAllowed ? ', or give your own prompts with --prompts-file' : ''}`, '--task');
+    }
+    const task = prompts ? null : loadTaskConfig(values.task as string);
+    if (task) {
+      handle.checkTask(task);
+      checkAnalysisMemory(values, task, null, dims);
+    }
+    return {
+      engine,
+      task,
+      prompts,
+      handle,
+      file: handle.file,
+      step: null,
+      model: {
+        kind: 'foreign',
+        file: handle.file,
+        modelHash: handle.modelHash,
+        hookMap: path.resolve(hookMap!),
+        padTo: padTo ?? null,
+        layers: handle.layers,
+        dModel: engine.dims.dModel,
+        vocab: engine.outWidth,
+        config: null,
+        ...(promptsFile ? { promptsFile: path.resolve(promptsFile) } : {}),
+      },
+      note: `foreign model, sha256 ${handle.modelHash.slice(0, 12)}…, hooks from ${path.relative(process.cwd(), hookMap!)}`,
+    };
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+/** "2+3,1+2+3" → [[2, 3], [1, 2, 3]]. */
+export function parseSets(text: string): number[][] {
+  return text.split(',').map((part) => {
+    if (!/^\s*\d+(\s*\+\s*\d+)*\s*$/.test(part)) throw new ConfigError(`'${part}' is not a layer set (like 2+3)`, '--sets');
+    return part.split('+').map(Number);
+  });
+}
+
+export function searchOptions(values: Values): TvSearchOptions {
+  const position = integerOption(values, 'position', { max: 0 }) ?? 0; // 0 or counted back from the last position
+  const seed = seedOption(values) ?? 0;
+  return {
+    split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
+    maxTasks: intOption(values, 'tasks'),
+    prompts: intOption(values, 'prompts'),
+    dummies: intOption(values, 'dummies'),
+    shots: intOption(values, 'shots'),
+    queries: intOption(values, 'queries', 2),
+    mode: oneOf(values.mode as string, ['replace', 'add'] as const, '--mode'),
+    center: values.center === true,
+    offset: position,
+    layers: values.layers !== undefined ? parseLayers(values.layers as string) : undefined,
+    seed,
+  };
+}
+
+/** A progress bar per stage of a longer analysis. */
+export function stageProgress(label: string, enabled: boolean): (stage: string, done: number, total: number) => void {
+  let current = '';
+  let bar: Progress | null = null;
+  return (stage, done, total) => {
+    if (stage !== current) [current, bar] = [stage, new Progress(`${label}: ${stage}`, total, enabled)];
+    bar!.update(done);
+  };
+}
+
+export function writeOut(values: Values, result: unknown): void {
+  if (typeof values.out === 'string') writeJsonAtomic(path.resolve(values.out), result);
+}
+
+export const fmt = (x: number | null | undefined, digits = 2): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
+
