@@ -4,32 +4,21 @@
  * prediction, the zero-shot prediction, and the prediction with the task's vector injected at
  * the layer chosen on the slider (and at every layer, in a strip).
  *
+ * Two kinds of model (ExplorerModel's `kind`): token models take a typed prompt of symbols and
+ * show the argmax and its top 3; regression models (linreg, sine) take demos x → y with x a vector,
+ * fed as `inputs` and `markers`, and show each prediction with its squared error against f(x_q).
+ *
  * onnxruntime-web from file:// (DESIGN.md §5): the ESM bundle is imported from a Blob URL, the
  * wasm is inflated from gzip with DecompressionStream and handed over as bytes, one thread.
  *
- * This file imports nothing at run time: it is inlined into the report as one module script.
+ * This file imports nothing at run time: it is inlined into the report as one module script (the
+ * imports below are types only, erased when it is compiled).
  */
 import type * as Ort from 'onnxruntime-web';
+import type { ExplorerModel, TokenExplorer, VectorExplorer } from '../report/explorer.js';
 
-interface ExplorerModel {
-  label: string;
-  weightsSha256: string;
-  step: number;
-  onnx: string;
-  output: string;
-  layers: number;
-  dModel: number;
-  maxSeq: number;
-  vocab: number;
-  arrow: number;
-  sep: number;
-  format: 'triplet' | 'pairwise';
-  shots: number;
-  tasks: { name: string; family: string; split: 'train' | 'heldout'; table: number[] }[];
-  theta: string;
-  prompts: { task: number; demos: [number, number][]; query: number }[];
-  defaultLayer: number;
-}
+type TokenModel = ExplorerModel & TokenExplorer;
+type VectorModel = ExplorerModel & VectorExplorer;
 
 export interface Prediction {
   /** The argmax symbol at the last position. */
@@ -41,6 +30,7 @@ export interface Prediction {
 }
 
 export interface ExplorerResult {
+  kind: 'tokens';
   model: number;
   task: number;
   layer: number;
@@ -53,9 +43,35 @@ export interface ExplorerResult {
   expected: number;
 }
 
+/** A regression model's prediction at the last position, and its squared error against f(x_q). */
+export interface VectorPrediction {
+  value: number;
+  sqErr: number;
+}
+
+export interface VectorExplorerResult {
+  kind: 'vectors';
+  model: number;
+  task: number;
+  layer: number;
+  /** What was fed: `inputs` [1, seq, dIn] flat (as float32 values) and `markers` [1, seq]. */
+  inputs: number[];
+  markers: number[];
+  zeroShotInputs: number[];
+  zeroShotMarkers: number[];
+  injectPos: number;
+  icl: VectorPrediction;
+  zeroShot: VectorPrediction;
+  injected: VectorPrediction[];
+  /** f(x_q) of the chosen task. */
+  truth: number;
+  /** The task's mean y², that errors are shaded against. */
+  scale: number;
+}
+
 declare global {
   interface Window {
-    tvlensExplorer?: { state: string; last: ExplorerResult | null; error: string | null };
+    tvlensExplorer?: { state: string; last: ExplorerResult | VectorExplorerResult | null; error: string | null };
   }
 }
 
@@ -82,6 +98,8 @@ function main(): void {
     task: $<HTMLSelectElement>('ex-task'),
     sample: $<HTMLSelectElement>('ex-sample'),
     prompt: $<HTMLInputElement>('ex-prompt'),
+    demos: $<HTMLTextAreaElement>('ex-demos'),
+    relabel: $<HTMLButtonElement>('ex-relabel'),
     layer: $<HTMLInputElement>('ex-layer'),
     layerLabel: $('ex-layer-label'),
     status: $('ex-status'),
@@ -97,8 +115,15 @@ function main(): void {
 
   function fillModel(): void {
     const m = current();
+    document.querySelectorAll<HTMLElement>('#explorer [data-kind]').forEach((e) => (e.hidden = e.dataset.kind !== m.kind));
+    $('ex-cards').classList.toggle('vectors', m.kind === 'vectors');
+    $('ex-hint').innerHTML =
+      m.kind === 'tokens'
+        ? `type one as <code>x→y, x→y, …, x_q→</code> with symbols 0–${m.vocab - 1}`
+        : `edit the demos, one <code>x → y</code> per line with x a list of ${m.dIn} number${m.dIn === 1 ? '' : 's'}, and the query <code>x_q →</code> on the last line`;
+    $('ex-theta-how').textContent = `${m.thetaOptions.prompts} prompts with ${m.thetaOptions.shots} demos`;
     ui.task.innerHTML = '';
-    m.tasks.forEach((t, i) => ui.task.add(new Option(`${t.name}${t.split === 'heldout' ? ' (held-out)' : ''}`, String(i))));
+    m.tasks.forEach((t, i) => ui.task.add(new Option(`${taskLabel(m, i)}${t.split === 'heldout' ? ' (held-out)' : ''}`, String(i))));
     ui.layer.max = String(m.layers);
     $('ex-layer-ticks').innerHTML = Array.from({ length: m.layers + 1 }, (_, l) => `<option value="${l}"></option>`).join('');
     ui.layer.value = String(m.defaultLayer);
@@ -114,13 +139,19 @@ function main(): void {
   }
 
   function fillSample(): void {
-    const p = current().prompts[Number(ui.sample.value)];
-    if (p) ui.prompt.value = [...p.demos.map(([x, y]) => `${x}→${y}`), `${p.query}→`].join(', ');
+    const m = current();
+    if (m.kind === 'tokens') {
+      const p = m.prompts[Number(ui.sample.value)];
+      if (p) ui.prompt.value = [...p.demos.map(([x, y]) => `${x}→${y}`), `${p.query}→`].join(', ');
+    } else {
+      const p = m.prompts[Number(ui.sample.value)];
+      if (p) ui.demos.value = vectorText(p.demos, p.query);
+    }
     void update();
   }
 
   /** "3→5, 7→9, 2→" into demos and a query; symbols must be 0..vocab−1. */
-  function parsePrompt(text: string, m: ExplorerModel): { demos: [number, number][]; query: number } {
+  function parsePrompt(text: string, m: TokenModel): { demos: [number, number][]; query: number } {
     const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
     if (parts.length === 0) throw new Error('type a prompt such as 3→5, 7→9, 2→');
     const sym = (s: string, where: string) => {
@@ -139,7 +170,7 @@ function main(): void {
     return { demos, query: sym(last[0], 'the query') };
   }
 
-  function tokensOf(m: ExplorerModel, demos: [number, number][], query: number): number[] {
+  function tokensOf(m: TokenModel, demos: [number, number][], query: number): number[] {
     const t: number[] = [];
     for (const [x, y] of demos) t.push(...(m.format === 'triplet' ? [x, m.arrow, y, m.sep] : [x, y]));
     t.push(...(m.format === 'triplet' ? [query, m.arrow] : [query]));
@@ -162,7 +193,8 @@ function main(): void {
     return t;
   }
 
-  async function predict(i: number, tokens: number[], task: number, layer: number | null, pos: number): Promise<Prediction> {
+  /** One run of model i's injection graph on one prompt's feeds; the output row at the last position. */
+  async function runLast(i: number, feeds: (ort: typeof Ort) => Record<string, Ort.Tensor>, seq: number, task: number, layer: number | null, pos: number): Promise<Float32Array> {
     const m = models[i];
     const ort = await ortReady!;
     const s = await session(i);
@@ -174,21 +206,30 @@ function main(): void {
       tv = theta(i).slice((task * (m.layers + 1) + layer) * width, (task * (m.layers + 1) + layer + 1) * width);
     }
     const out = await s.run({
-      tokens: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [1, tokens.length]),
+      ...feeds(ort),
       tv: new ort.Tensor('float32', tv, [width]),
       tv_layer_mask: new ort.Tensor('float32', mask, [m.layers + 1]),
       tv_pos: new ort.Tensor('int64', BigInt64Array.of(BigInt(pos)), []),
     });
     const all = out[m.output].data as Float32Array;
-    const V = all.length / tokens.length;
-    const logits = Array.from(all.subarray((tokens.length - 1) * V));
-    return summarise(logits);
+    const V = all.length / seq;
+    return all.subarray((seq - 1) * V, seq * V);
+  }
+
+  async function predict(i: number, tokens: number[], task: number, layer: number | null, pos: number): Promise<Prediction> {
+    const feeds = (ort: typeof Ort) => ({ tokens: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [1, tokens.length]) });
+    return summarise(Array.from(await runLast(i, feeds, tokens.length, task, layer, pos)));
   }
 
   async function update(): Promise<void> {
+    const m = current();
+    return m.kind === 'tokens' ? updateTokens() : updateVectors();
+  }
+
+  async function updateTokens(): Promise<void> {
     const id = ++runId;
     const mi = Number(ui.model.value);
-    const m = models[mi];
+    const m = models[mi] as TokenModel;
     const task = Number(ui.task.value);
     const layer = Number(ui.layer.value);
     ui.layerLabel.textContent = layerName(layer);
@@ -219,28 +260,191 @@ function main(): void {
       if (id !== runId) return; // a newer request superseded this one
       const expected = m.tasks[task].table[parsed.query];
       const agree = parsed.demos.filter(([x, y]) => m.tasks[task].table[x] === y).length;
-      render(m, { model: mi, task, layer, tokens, zeroShotTokens: zero, injectPos: pos, icl, zeroShot, injected, expected }, agree, parsed.demos.length);
-      state.state = 'ready';
-      document.body.dataset.explorer = 'ready';
+      render(m, { kind: 'tokens', model: mi, task, layer, tokens, zeroShotTokens: zero, injectPos: pos, icl, zeroShot, injected, expected }, agree, parsed.demos.length);
+      ready();
     } catch (e) {
-      state.error = String(e);
-      state.state = 'error';
-      setStatus(`the model could not run: ${e}`);
-      console.error(e);
+      failed(e);
     }
+  }
+
+  // ---- regression models: x a vector of dIn numbers, y a number
+
+  /** The demos and the query as the textarea shows them: `x₁, x₂, … → y` per line, `x_q →` last. */
+  function vectorText(demos: readonly (readonly [readonly number[], number])[], query: readonly number[]): string {
+    return [...demos.map(([x, y]) => `${x.join(', ')} → ${y}`), `${query.join(', ')} →`].join('\n');
+  }
+
+  /** The textarea into demos and a query; each x must have dIn finite numbers. */
+  function parseVectors(text: string, m: VectorModel): { demos: [number[], number][]; query: number[] } {
+    const lines = text.split(/\n|;/).map((s) => s.trim()).filter(Boolean);
+    const n = `${m.dIn} number${m.dIn === 1 ? '' : 's'}`;
+    if (lines.length === 0) throw new Error(`type one demo x → y per line and the query x_q → last, each x being ${n}`);
+    const num = (s: string, where: string) => {
+      const v = Number(s.replace(/−/g, '-'));
+      if (s === '' || !Number.isFinite(v)) throw new Error(`'${s}' in ${where} is not a number`);
+      return v;
+    };
+    const vec = (s: string, where: string) => {
+      const parts = s.replace(/[[\]()]/g, ' ').split(/[\s,]+/).filter(Boolean);
+      if (parts.length !== m.dIn) throw new Error(`x in ${where} has ${parts.length} number${parts.length === 1 ? '' : 's'}; this model takes ${n}`);
+      return parts.map((p) => num(p, where));
+    };
+    const halves = lines.map((l) => l.split(/→|->/).map((s) => s.trim()));
+    const last = halves.pop()!;
+    if (last.length > 2 || (last.length === 2 && last[1] !== '')) throw new Error(`the query (last line) should be x_q followed by →, with no y`);
+    const demos = halves.map((h, i) => {
+      if (h.length !== 2 || h[1] === '') throw new Error(`demo ${i + 1} '${lines[i]}' should be x → y`);
+      return [vec(h[0], `demo ${i + 1}`), num(h[1], `demo ${i + 1}`)] as [number[], number];
+    });
+    return { demos, query: vec(last[0], 'the query') };
+  }
+
+  /** Rows fed to the read-in: triplet `x → y , … x_q →`, pairwise `x y … x_q`; a y sits in coordinate 0. */
+  function rowsOf(m: VectorModel, demos: [number[], number][], query: number[]): { inputs: Float32Array; markers: number[] } {
+    const rows: { v: number[] | null; marker: number }[] = [];
+    const data = (v: number[]) => rows.push({ v, marker: m.markers.data });
+    const mark = (marker: number) => rows.push({ v: null, marker });
+    for (const [x, y] of demos) {
+      data(x);
+      if (m.format === 'triplet') mark(m.markers.arrow);
+      data([y]);
+      if (m.format === 'triplet') mark(m.markers.sep);
+    }
+    data(query);
+    if (m.format === 'triplet') mark(m.markers.arrow);
+    const inputs = new Float32Array(rows.length * m.dIn);
+    rows.forEach((r, i) => r.v && inputs.set(r.v, i * m.dIn));
+    return { inputs, markers: rows.map((r) => r.marker) };
+  }
+
+  /** f(x) of task t. */
+  function truthOf(m: VectorModel, t: number, x: readonly number[]): number {
+    const task = m.tasks[t];
+    if (task.family === 'linreg') return task.w.reduce((s, w, j) => s + w * x[j], 0);
+    return task.a * Math.sin(task.b * x[0] + task.c);
+  }
+
+  /** The task's mean y² over its inputs: |w|² over the coordinates in use (x ~ N(0, I)), a²/2 for sine. */
+  function scaleOf(m: VectorModel, t: number): number {
+    const task = m.tasks[t];
+    if (task.family === 'linreg') return task.w.slice(0, m.effectiveDim).reduce((s, w) => s + w * w, 0);
+    return (task.a * task.a) / 2;
+  }
+
+  async function predictVector(i: number, rows: { inputs: Float32Array; markers: number[] }, task: number, layer: number | null, pos: number, truth: number): Promise<VectorPrediction> {
+    const m = models[i] as VectorModel;
+    const T = rows.markers.length;
+    const feeds = (ort: typeof Ort) => ({
+      inputs: new ort.Tensor('float32', rows.inputs, [1, T, m.dIn]),
+      markers: new ort.Tensor('int64', BigInt64Array.from(rows.markers, BigInt), [1, T]),
+    });
+    const value = (await runLast(i, feeds, T, task, layer, pos))[0];
+    return { value, sqErr: (value - truth) ** 2 };
+  }
+
+  async function updateVectors(): Promise<void> {
+    const id = ++runId;
+    const mi = Number(ui.model.value);
+    const m = models[mi] as VectorModel;
+    const task = Number(ui.task.value);
+    const layer = Number(ui.layer.value);
+    ui.layerLabel.textContent = layerName(layer);
+    let parsed;
+    try {
+      parsed = parseVectors(ui.demos.value, m);
+    } catch (e) {
+      setStatus(`prompt: ${(e as Error).message}`);
+      dim(true);
+      return;
+    }
+    const full = rowsOf(m, parsed.demos, parsed.query);
+    const zero = rowsOf(m, [], parsed.query);
+    if (full.markers.length > m.maxSeq) {
+      setStatus(`the prompt has ${full.markers.length} positions (${parsed.demos.length} demos); this model takes at most ${m.maxSeq}`);
+      dim(true);
+      return;
+    }
+    state.state = 'running';
+    setStatus('running the model in the browser (onnxruntime-web, wasm)…');
+    try {
+      await session(mi);
+      const pos = zero.markers.length - 1;
+      const truth = truthOf(m, task, parsed.query);
+      const icl = await predictVector(mi, full, task, null, pos, truth);
+      const zeroShot = await predictVector(mi, zero, task, null, pos, truth);
+      const injected: VectorPrediction[] = [];
+      for (let l = 0; l <= m.layers; l++) injected.push(await predictVector(mi, zero, task, l, pos, truth));
+      if (id !== runId) return;
+      const agree = parsed.demos.filter(([x, y]) => Math.abs(truthOf(m, task, x) - y) <= 1e-3 * Math.max(1, Math.abs(y))).length;
+      renderVectors(
+        m,
+        {
+          kind: 'vectors',
+          model: mi,
+          task,
+          layer,
+          inputs: Array.from(full.inputs),
+          markers: full.markers,
+          zeroShotInputs: Array.from(zero.inputs),
+          zeroShotMarkers: zero.markers,
+          injectPos: pos,
+          icl,
+          zeroShot,
+          injected,
+          truth,
+          scale: scaleOf(m, task),
+        },
+        agree,
+        parsed.demos.length,
+      );
+      ready();
+    } catch (e) {
+      failed(e);
+    }
+  }
+
+  function relabel(): void {
+    const m = current();
+    if (m.kind !== 'vectors') return;
+    const task = Number(ui.task.value);
+    try {
+      const p = parseVectors(ui.demos.value, m);
+      ui.demos.value = vectorText(p.demos.map(([x]) => [x, round(truthOf(m, task, x), 4)] as [number[], number]), p.query);
+    } catch (e) {
+      setStatus(`prompt: ${(e as Error).message}`);
+      return;
+    }
+    void update();
+  }
+
+  function ready(): void {
+    state.state = 'ready';
+    document.body.dataset.explorer = 'ready';
+  }
+
+  function failed(e: unknown): void {
+    state.error = String(e);
+    state.state = 'error';
+    setStatus(`the model could not run: ${e}`);
+    console.error(e);
   }
 
   function dim(on: boolean): void {
     document.querySelectorAll<HTMLElement>('#explorer .card, #ex-strip').forEach((c) => (c.style.opacity = on ? '0.35' : ''));
   }
 
-  function render(m: ExplorerModel, r: ExplorerResult, agree: number, demos: number): void {
+  function ran(m: ExplorerModel): void {
+    setStatus(`ran in the browser with onnxruntime-web (wasm) · model ${m.label}, step ${m.step}, weights ${m.weightsSha256.slice(0, 12)}…`);
+  }
+
+  function render(m: TokenModel, r: ExplorerResult, agree: number, demos: number): void {
     state.last = r;
     dim(false);
     const show = (t: number) => (t === m.arrow ? '→' : t === m.sep ? ',' : String(t));
     const card = (id: string, p: Prediction) => {
       const el = $(id);
       const ok = p.token === r.expected;
+      el.style.background = ''; // a regression model's shading, if one was shown before
       el.querySelector('.pred')!.innerHTML = `<span class="${ok ? 'ok' : 'bad'}">${show(p.token)}</span> <small>${ok ? '✓' : '✗'}</small>`;
       el.querySelector('.topk')!.textContent = 'top 3: ' + p.top.map((q) => `${show(q.token)} (${(100 * q.p).toFixed(1)}%)`).join(', ');
     };
@@ -257,7 +461,62 @@ function main(): void {
     );
     $('ex-strip').innerHTML =
       `<tr><th>layer ℓ</th>${r.injected.map((_, l) => `<th>${l}</th>`).join('')}</tr>` + `<tr><th>injected prediction</th>${cells.join('')}</tr>`;
-    setStatus(`ran in the browser with onnxruntime-web (wasm) · model ${m.label}, step ${m.step}, weights ${m.weightsSha256.slice(0, 12)}…`);
+    ran(m);
+  }
+
+  function renderVectors(m: VectorModel, r: VectorExplorerResult, agree: number, demos: number): void {
+    state.last = r;
+    dim(false);
+    // Green at 0, red at or above the task's mean y² (what predicting 0 would cost on average).
+    const shade = (e: number) => `hsl(${Math.round(120 * (1 - Math.min(1, e / Math.max(r.scale, 1e-12))))}, 65%, 88%)`;
+    const card = (id: string, p: VectorPrediction) => {
+      const el = $(id);
+      el.style.background = shade(p.sqErr);
+      el.querySelector('.pred')!.textContent = fmt(p.value);
+      el.querySelector('.topk')!.textContent = `squared error ${fmt(p.sqErr)}`;
+    };
+    card('ex-icl', r.icl);
+    card('ex-zero', r.zeroShot);
+    $('ex-zero').querySelector('h4')!.textContent = `Zero-shot: ${m.format === 'triplet' ? 'x_q →' : 'x_q'} alone`;
+    card('ex-inj', r.injected[r.layer]);
+    $('ex-inj').querySelector('h4')!.textContent = `Zero-shot + task vector at ${layerName(r.layer)}`;
+    $('ex-truth').querySelector('.pred')!.textContent = fmt(r.truth);
+    $('ex-truth').querySelector('.topk')!.textContent = `task mean y² ${fmt(r.scale)}`;
+    const show = (inputs: number[], markers: number[]) => {
+      let k = 0;
+      return markers
+        .map((mk, i) => {
+          if (mk === m.markers.arrow) return '→';
+          if (mk === m.markers.sep) return ',';
+          // Data rows alternate x, y (the query's x last); a y is coordinate 0 of its row.
+          const isY = m.format === 'triplet' ? markers[i - 1] === m.markers.arrow : k % 2 === 1;
+          k++;
+          return isY ? fmt(inputs[i * m.dIn]) : `[${inputs.slice(i * m.dIn, (i + 1) * m.dIn).map(fmt).join(' ')}]`;
+        })
+        .join(' ');
+    };
+    $('ex-tokens').textContent = `${show(r.inputs, r.markers)}   (${r.markers.length} positions; inputs [1, ${r.markers.length}, ${m.dIn}] + markers)`;
+    $('ex-zero-tokens').textContent = show(r.zeroShotInputs, r.zeroShotMarkers);
+    const t = m.tasks[r.task];
+    const f = t.family === 'linreg' ? `w·x with w = [${t.w.map(fmt).join(', ')}]` : `${fmt(t.a)}·sin(${fmt(t.b)}·x + ${fmt(t.c)})`;
+    const q = r.zeroShotInputs.slice(0, m.dIn);
+    $('ex-expected').textContent = `${t.name}: f(x) = ${f}; f(x_q) = f([${q.map(fmt).join(', ')}]) = ${fmt(r.truth)}; the prompt's demos agree with this task (|y − f(x)| ≤ 10⁻³) on ${agree} of ${demos}`;
+    const cells = r.injected.map(
+      (p, l) =>
+        `<td class="${l === r.layer ? 'sel' : ''}" style="background:${shade(p.sqErr)}" title="${layerName(l)}: ${fmt(p.value)}, squared error ${fmt(p.sqErr)}">${fmt(p.value)}<br><small>${fmt(p.sqErr)}</small></td>`,
+    );
+    $('ex-strip').innerHTML =
+      `<tr><th>layer ℓ</th>${r.injected.map((_, l) => `<th>${l}</th>`).join('')}</tr>` + `<tr><th>injected prediction<br><small>squared error</small></th>${cells.join('')}</tr>`;
+    ran(m);
+  }
+
+  /** The task as the task menu names it: its name and, for regression, its parameters. */
+  function taskLabel(m: ExplorerModel, i: number): string {
+    if (m.kind === 'tokens') return m.tasks[i].name;
+    const t = m.tasks[i];
+    if (t.family === 'sine') return `${t.name}: ${fmt(t.a)}·sin(${fmt(t.b)}·x + ${fmt(t.c)})`;
+    const shown = t.w.slice(0, 3).map(fmt).join(', ');
+    return `${t.name}: w = [${shown}${t.w.length > 3 ? ', …' : ''}]`;
   }
 
   models.forEach((m, i) => ui.model.add(new Option(`${m.label} (step ${m.step})`, String(i))));
@@ -265,6 +524,8 @@ function main(): void {
   ui.task.addEventListener('change', fillTask);
   ui.sample.addEventListener('change', fillSample);
   ui.prompt.addEventListener('input', () => void update());
+  ui.demos.addEventListener('input', () => void update());
+  ui.relabel.addEventListener('click', relabel);
   ui.layer.addEventListener('input', () => void update());
   fillModel();
 }
@@ -275,6 +536,15 @@ function summarise(logits: number[]): Prediction {
   const z = e.reduce((a, b) => a + b, 0);
   const order = logits.map((_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
   return { token: order[0], top: order.slice(0, 3).map((i) => ({ token: i, p: e[i] / z })), logits };
+}
+
+const round = (v: number, digits: number) => Number(v.toFixed(digits));
+
+/** A number for display: 3 significant decimals, or scientific when tiny or huge. */
+function fmt(v: number): string {
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
+  return String(round(v, 3));
 }
 
 try {
