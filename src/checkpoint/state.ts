@@ -9,8 +9,16 @@ import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
 import type { TypedData } from '../graph/ir.js';
 import type { HostTensor } from '../runtime/session.js';
-import type { OptimizerState } from '../train/step.js';
 import { readBundle, writeBundle } from './bundle.js';
+
+/** Everything a checkpoint needs to continue training exactly: the step, the weights and AdamW's moments. */
+export interface OptimizerState {
+  /** Steps taken so far. */
+  step: number;
+  params: Map<string, TypedData>;
+  m: Map<string, TypedData>;
+  v: Map<string, TypedData>;
+}
 
 export interface SavedState extends OptimizerState {
   rng: number[];

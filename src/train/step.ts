@@ -10,6 +10,7 @@
 import { Graph, type Initializer, type TypedData, type Value, gradients, toOnnxBytes } from '../graph/index.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { type AdamSlot, type OptimizerConfig, adamScalarValues, adamScalars, addAdamW, stateName } from './optimizer.js';
+import type { OptimizerState } from '../checkpoint/state.js';
 
 /** A graph whose batch inputs and parameters lead to a scalar loss. */
 export interface LossProgram {
@@ -19,14 +20,9 @@ export interface LossProgram {
 
 export type StepLayout = 'fused' | 'split';
 
-/** Everything a checkpoint needs to continue training exactly. */
-export interface OptimizerState {
-  /** Steps taken so far. */
-  step: number;
-  params: Map<string, TypedData>;
-  m: Map<string, TypedData>;
-  v: Map<string, TypedData>;
-}
+/** Moved to checkpoint/state.ts (a checkpoint holds it); re-exported for training code. */
+export type { OptimizerState };
+
 
 export interface StepResult {
   readonly loss: number;
