@@ -1,5 +1,5 @@
 /**
- * Imports flow one way (DESIGN.md §8): each top-level folder of src/ imports only from folders
+ * Imports flow one way (README, Architecture): each top-level folder of src/ imports only from folders
  * below it. The ranks, lowest first; folders of one rank do not import each other (training and
  * analysis are siblings: analysis needs no training code, checkpoints neither).
  */

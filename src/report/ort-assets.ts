@@ -1,5 +1,6 @@
 /**
- * onnxruntime-web, packed to run from a report opened as file:// (DESIGN.md §5): the ESM bundle
+ * onnxruntime-web, packed to run from a report opened as file:// (not cross-origin isolated, no
+ * fetches from file://, so one wasm thread and every byte inline): the ESM bundle
  * as text (the page imports it from a Blob URL) and the single-threaded SIMD wasm, gzipped
  * (14 MB → about 3.7 MB) for the page to inflate with DecompressionStream and hand over as bytes.
  * Nothing here imports onnxruntime-web: the report only carries its files.

@@ -8,7 +8,8 @@
  * show the argmax and its top 3; regression models (linreg, sine) take demos x → y with x a vector,
  * fed as `inputs` and `markers`, and show each prediction with its squared error against f(x_q).
  *
- * onnxruntime-web from file:// (DESIGN.md §5): the ESM bundle is imported from a Blob URL, the
+ * onnxruntime-web from file:// (a file:// page is not cross-origin isolated and may not fetch
+ * file:// URLs, so nothing is fetched): the ESM bundle is imported from a Blob URL, the
  * wasm is inflated from gzip with DecompressionStream and handed over as bytes, one thread.
  *
  * This file imports nothing at run time: it is inlined into the report as one module script (the
