@@ -8,6 +8,7 @@ import os from 'node:os';
 import { analysisFigures, patchFigures, tvSearchFigures } from './analysis.js';
 import { attributionFigures } from './attribution.js';
 import { cacheFigures } from './cache.js';
+import { foreignFigures } from './foreign.js';
 import { matmulGflops, trainStepFigures } from './foundation.js';
 import { fvFigures, tvpStepFigures } from './methods.js';
 
@@ -20,6 +21,7 @@ const GROUPS: Record<string, (quick: boolean) => Promise<Record<string, number>>
   analysis: async (quick) => (quick ? { ...(await tvSearchFigures(1)), ...(await patchFigures(1)) } : analysisFigures()),
   attribution: (quick) => attributionFigures(quick),
   fv: (quick) => fvFigures(quick),
+  foreign: (quick) => foreignFigures(quick ? 1 : 5),
 };
 
 async function main(argv: string[]): Promise<void> {
