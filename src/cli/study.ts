@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, InputError } from '../errors.js';
+import { ConfigError, InputError, TvlensError } from '../errors.js';
 import { type JobResult, readResult, runJob } from '../study/job.js';
 import { writeReproduction } from '../study/report.js';
 import { summarise, writeResults } from '../study/results.js';
@@ -72,6 +72,8 @@ export const studyCommand: Command = {
     claimFolder(out, spec);
     const mine = shardJobs(jobs, shard);
     const overall = new Progress('study', mine.length, !values.json);
+    // One job's failure does not stop the others: it is reported, and the study exits non-zero at the end.
+    const failed: { id: string; error: unknown }[] = [];
     for (const [i, job] of mine.entries()) {
       const label = `[${i + 1}/${mine.length}] ${job.id}`;
       if (readResult(out, job)) {
@@ -79,14 +81,27 @@ export const studyCommand: Command = {
         continue;
       }
       const bar = new Progress(`${label} train`, job.config.train.steps, !values.json);
-      const r = await runJob(out, job, spec.analysis, (p) => {
-        if (p.stage === 'train') {
-          bar.total = p.total;
-          bar.update(p.done);
-        }
-      });
+      let r: JobResult;
+      try {
+        r = await runJob(out, job, spec.analysis, (p) => {
+          if (p.stage === 'train') {
+            bar.total = p.total;
+            bar.update(p.done);
+          }
+        });
+      } catch (error) {
+        failed.push({ id: job.id, error });
+        overall.log(`${label}: failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+        continue;
+      }
       overall.log(`${label}: ICL ${fmt(r.icl)}, 0-shot ${fmt(r.zeroShot)}, TV best ℓ=${r.tvBestLayer} ${fmt(r.tvBest)}, TV at ℓ=${r.tvLayer} ${fmt(r.tvAtLayer)} (${r.metric})`);
       overall.update(i + 1);
+    }
+    if (failed.length) {
+      if (!(shard && shard.count > 1)) aggregate(out, spec, jobs, command, report);
+      const internal = failed.find((f) => !(f.error instanceof TvlensError));
+      if (internal) throw internal.error;
+      throw new InputError(`${failed.length} of ${mine.length} jobs failed (${failed.map((f) => f.id).join(', ')}); the rest finished; rerun to retry them`);
     }
     if (shard && shard.count > 1) {
       const msg = `shard ${shard.index}/${shard.count} done (${mine.length} jobs); when every shard is done: tvlens study ${positionals[0]} --out ${values.out} --aggregate`;
