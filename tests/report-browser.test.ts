@@ -6,6 +6,10 @@
  * injection graph) with onnxruntime-node running the analysis engine's own patched forward (the
  * one tv-search uses) on the same checkpoint, with θ recomputed in Node by `taskVectors`.
  *
+ * A second report puts a discrete fixture and a small-linreg model trained for 50 steps side by
+ * side: the explorer offers both, shows each its own controls, and the regression model's
+ * predictions (ICL, zero-shot, θ injected at every layer) match onnxruntime-node within 1e-4.
+ *
  * Screenshot: reports/test-screenshot.png from the fixture. To remake the README's screenshot
  * from a trained run, set TVLENS_REPORT_RUN=<run folder>: the test then reports on that run and
  * writes reports/screenshot.png.
@@ -22,6 +26,8 @@ import { loadCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { writeReport } from '../src/report/index.js';
 import type { ExplorerModel } from '../src/report/index.js';
 import { resolveTaskConfig } from '../src/tasks/index.js';
+import { loadRunConfig, resolveRunConfig } from '../src/train/config.js';
+import { train } from '../src/train/loop.js';
 import { Rng } from '../src/util/rng.js';
 import { CHROMIUM, CHROMIUM_ARGS, FAST_SEARCH, makeRun } from './report-fixture.js';
 
@@ -31,10 +37,26 @@ const run = given ?? path.join(tmp, 'run');
 const out = path.join(tmp, 'report.html');
 const screenshot = path.resolve(given ? 'reports/screenshot.png' : 'reports/test-screenshot.png');
 
+interface VectorRun {
+  kind: 'vectors';
+  model: number;
+  task: number;
+  layer: number;
+  inputs: number[];
+  markers: number[];
+  zeroShotInputs: number[];
+  zeroShotMarkers: number[];
+  injectPos: number;
+  icl: { value: number; sqErr: number };
+  zeroShot: { value: number; sqErr: number };
+  injected: { value: number; sqErr: number }[];
+  truth: number;
+}
+
 interface ExplorerState {
   state: string;
   error: string | null;
-  last: { model: number; task: number; layer: number; tokens: number[]; zeroShotTokens: number[]; injectPos: number; icl: { token: number; logits: number[] }; zeroShot: { token: number; logits: number[] }; injected: { token: number; logits: number[] }[] } | null;
+  last: { kind: 'tokens'; model: number; task: number; layer: number; tokens: number[]; zeroShotTokens: number[]; injectPos: number; icl: { token: number; logits: number[] }; zeroShot: { token: number; logits: number[] }; injected: { token: number; logits: number[] }[] } | VectorRun | null;
 }
 
 const explorerState = (page: Page) => page.evaluate(() => (window as unknown as { tvlensExplorer: ExplorerState }).tvlensExplorer);
@@ -107,6 +129,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
   it('predicts in the browser what onnxruntime-node predicts for the same prompt and layer', async () => {
     const data = JSON.parse(await page.$eval('#tvlens-explorer-data', (e) => e.textContent!)) as { models: ExplorerModel[] };
     const m = data.models[0];
+    if (m.kind !== 'tokens') throw new Error(`the fixture's model should be a token model, got '${m.kind}'`);
     const taskIndex = Math.min(1, m.tasks.length - 1);
     const layer = 1;
     await settle(page, () => page.selectOption('#ex-task', String(taskIndex)).then(() => undefined));
@@ -114,6 +137,8 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
     await settle(page, () => page.fill('#ex-prompt', prompt));
     const s = await settle(page, () => page.$eval('#ex-layer', (e, l) => ((e as HTMLInputElement).value = String(l), e.dispatchEvent(new Event('input'))), layer).then(() => undefined));
     expect(s.last).toMatchObject({ task: taskIndex, layer, tokens: [1, m.arrow, m.tasks[taskIndex].table[1], m.sep, 3, m.arrow, m.tasks[taskIndex].table[3], m.sep, 5, m.arrow] });
+    const last = s.last!;
+    if (last.kind !== 'tokens') throw new Error('the explorer ran a token model as a regression one');
 
     // Node: the analysis engine on the same checkpoint, θ recomputed with the explorer's options.
     const ckpt = loadCheckpoint(path.join(run, 'checkpoints', `step-${String(m.step).padStart(6, '0')}.onnx`));
@@ -125,17 +150,17 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
       const tv = await taskVectors(engine, cfg, tasks, { prompts: m.thetaOptions.prompts, shots: m.thetaOptions.shots, rng: new Rng(m.thetaOptions.seed).fork() });
       const theta = tv.theta[taskIndex].subarray(layer * m.dModel, (layer + 1) * m.dModel);
       const feed = (t: number[]) => ({ tokens: { dtype: 'int64' as const, shape: [1, t.length], data: BigInt64Array.from(t, BigInt) } });
-      const icl = await engine.forward(feed(s.last!.tokens));
-      const zero = await engine.base(feed(s.last!.zeroShotTokens));
-      const [injected] = await engine.patched(zero, [[{ site: { kind: 'resid', layer }, positions: [s.last!.injectPos], mode: 'replace', value: () => theta }]]);
+      const icl = await engine.forward(feed(last.tokens));
+      const zero = await engine.base(feed(last.zeroShotTokens));
+      const [injected] = await engine.patched(zero, [[{ site: { kind: 'resid', layer }, positions: [last.injectPos], mode: 'replace', value: () => theta }]]);
       const close = (browserLogits: number[], node: Float32Array) => {
         expect(browserLogits.length).toBe(node.length);
         for (let i = 0; i < node.length; i++) expect(Math.abs(browserLogits[i] - node[i])).toBeLessThan(1e-4);
         expect(browserLogits.indexOf(Math.max(...browserLogits))).toBe(node.indexOf(Math.max(...node)));
       };
-      close(s.last!.icl.logits, icl);
-      close(s.last!.zeroShot.logits, zero.out);
-      close(s.last!.injected[layer].logits, injected);
+      close(last.icl.logits, icl);
+      close(last.zeroShot.logits, zero.out);
+      close(last.injected[layer].logits, injected);
     } finally {
       await engine.release();
     }
@@ -145,5 +170,126 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
     fs.mkdirSync(path.dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
     expect(fs.statSync(screenshot).size).toBeGreaterThan(50000);
+  });
+});
+
+describe('a report over a discrete and a regression model in headless Chromium', { timeout: 300000 }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-report-mixed-'));
+  const discrete = path.join(dir, 'discrete');
+  const linreg = path.join(dir, 'linreg');
+  const file = path.join(dir, 'report.html');
+  let browser: Browser;
+  let page: Page;
+  let models: ExplorerModel[];
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    makeRun(discrete);
+    // small-linreg as it is, but 50 steps: enough for a model whose predictions depend on the prompt.
+    const base = loadRunConfig('small-linreg');
+    await train(resolveRunConfig({ ...base, train: { ...base.train, steps: 50, evalEvery: 50, evalPrompts: 32, checkpointEvery: 50 } }), linreg);
+    await writeReport([discrete, linreg], file, { search: FAST_SEARCH, log: () => {} });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`file://${file}`);
+    await page.waitForFunction(() => ['ready', 'error'].includes((window as unknown as { tvlensExplorer?: ExplorerState }).tvlensExplorer?.state ?? ''), null, { timeout: 90000 });
+    models = (JSON.parse(await page.$eval('#tvlens-explorer-data', (e) => e.textContent!)) as { models: ExplorerModel[] }).models;
+  }, 300000);
+
+  afterAll(async () => {
+    await browser?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const visible = (sel: string) => page.$eval(sel, (e) => (e as HTMLElement).offsetParent !== null);
+
+  it('offers both models, each with its own controls, and runs whichever is picked', async () => {
+    expect(models.map((m) => m.kind)).toEqual(['tokens', 'vectors']);
+    expect(await page.$$eval('#ex-model option', (os) => os.map((o) => o.textContent))).toEqual([expect.stringMatching(/^discrete/), expect.stringMatching(/^linreg/)]);
+    expect((await explorerState(page)).last?.kind).toBe('tokens');
+    expect([await visible('#ex-prompt'), await visible('#ex-demos'), await visible('#ex-truth')]).toEqual([true, false, false]);
+
+    const v = await settle(page, () => page.selectOption('#ex-model', '1').then(() => undefined));
+    expect(v.error).toBeNull();
+    expect(v.last).toMatchObject({ kind: 'vectors', model: 1, task: 0 });
+    expect([await visible('#ex-prompt'), await visible('#ex-demos'), await visible('#ex-truth')]).toEqual([false, true, true]);
+    const m = models[1];
+    if (m.kind !== 'vectors') throw new Error('the second model should be a regression model');
+    // 8 of the search's stand-in tasks (linreg draws a fresh w per prompt), then 4 held-out ones.
+    expect(m.tasks.map((t) => t.split)).toEqual([...Array(8).fill('train'), ...Array(4).fill('heldout')]);
+    expect(await page.$$eval('#ex-task option', (os) => os.length)).toBe(12);
+    // The sample's demos are the task's: y = w·x (small-linreg has no label noise).
+    expect(await page.$eval('#ex-expected', (e) => e.textContent)).toContain(`on ${m.shots} of ${m.shots}`);
+
+    const t = await settle(page, () => page.selectOption('#ex-model', '0').then(() => undefined));
+    expect(t.last).toMatchObject({ kind: 'tokens', model: 0 });
+    expect([await visible('#ex-prompt'), await visible('#ex-demos')]).toEqual([true, false]);
+    expect(errors).toEqual([]);
+  });
+
+  it('predicts for an edited regression prompt what onnxruntime-node predicts, at every layer', async () => {
+    const m = models[1];
+    if (m.kind !== 'vectors') throw new Error('the second model should be a regression model');
+    const taskIndex = 1;
+    const layer = 1;
+    await settle(page, () => page.selectOption('#ex-model', '1').then(() => undefined));
+    await settle(page, () => page.selectOption('#ex-task', String(taskIndex)).then(() => undefined));
+    await settle(page, () => page.$eval('#ex-layer', (e, l) => ((e as HTMLInputElement).value = String(l), e.dispatchEvent(new Event('input'))), layer).then(() => undefined));
+    // Six demos of the sample, their y off f(x), and a query typed in; then the button relabels them.
+    const sample = m.prompts.find((p) => p.task === taskIndex)!;
+    const query = [0.5, -1.25, 2, 0, -0.75];
+    const text = [...sample.demos.slice(0, 6).map(([x]) => `${x.join(', ')} → 1`), `${query.join(' ')} →`].join('\n');
+    const edited = await settle(page, () => page.fill('#ex-demos', text));
+    expect(await page.$eval('#ex-expected', (e) => e.textContent)).toContain('on 0 of 6');
+    const s = await settle(page, () => page.click('#ex-relabel'));
+    expect(await page.$eval('#ex-expected', (e) => e.textContent)).toContain('on 6 of 6');
+    for (const st of [edited, s]) expect(st.error).toBeNull();
+    const last = s.last!;
+    if (last.kind !== 'vectors') throw new Error('the explorer ran the regression model as a token one');
+    const task = m.tasks[taskIndex];
+    if (task.family !== 'linreg') throw new Error('small-linreg should have linreg tasks');
+    const w = task.w;
+    const truth = query.reduce((a, x, j) => a + w[j] * x, 0);
+    expect(last).toMatchObject({ task: taskIndex, layer, injectPos: 1, zeroShotMarkers: [0, 1], markers: [...Array(6).fill([0, 1, 0, 2]).flat(), 0, 1] });
+    expect(last.truth).toBeCloseTo(truth, 10);
+    expect(last.zeroShotInputs.slice(0, m.dIn)).toEqual(query);
+
+    // Node: the analysis engine on the same checkpoint, θ recomputed as the explorer makes it.
+    const ckpt = loadCheckpoint(path.join(linreg, 'checkpoints', `step-${String(m.step).padStart(6, '0')}.onnx`));
+    const cfg = resolveTaskConfig(ckpt.manifest.task);
+    const tasks = analysisTasks(cfg, 'train', undefined, m.thetaOptions.seed);
+    expect(tasks[taskIndex].name).toBe(task.name);
+    expect(tasks[taskIndex].params).toEqual({ w });
+    const engine = Engine.open(fromCheckpoint(ckpt));
+    try {
+      const tv = await taskVectors(engine, cfg, tasks, { prompts: m.thetaOptions.prompts, shots: m.thetaOptions.shots, rng: new Rng(m.thetaOptions.seed).fork() });
+      const feed = (inputs: number[], markers: number[]) => ({
+        inputs: { dtype: 'float32' as const, shape: [1, markers.length, m.dIn], data: Float32Array.from(inputs) },
+        markers: { dtype: 'int64' as const, shape: [1, markers.length], data: BigInt64Array.from(markers, BigInt) },
+      });
+      const icl = await engine.forward(feed(last.inputs, last.markers));
+      const zero = await engine.base(feed(last.zeroShotInputs, last.zeroShotMarkers));
+      const layers = Array.from({ length: m.layers + 1 }, (_, l) => l);
+      const injected = await engine.patched(
+        zero,
+        layers.map((l) => [{ site: { kind: 'resid', layer: l }, positions: [last.injectPos], mode: 'replace', value: () => tv.theta[taskIndex].subarray(l * m.dModel, (l + 1) * m.dModel) }]),
+      );
+      const pairs: [string, number, number][] = [
+        ['icl', last.icl.value, icl[0]],
+        ['zero-shot', last.zeroShot.value, zero.out[0]],
+        ...layers.map((l) => [`injected at ${l}`, last.injected[l].value, injected[l][0]] as [string, number, number]),
+      ];
+      for (const [what, browserValue, node] of pairs) expect(Math.abs(browserValue - node), what).toBeLessThan(1e-4);
+      const worst = Math.max(...pairs.map(([, a, b]) => Math.abs(a - b)));
+      console.log(`regression explorer: max |browser − node| = ${worst.toExponential(2)} over ${pairs.length} predictions`);
+      // The injection changes the prediction somewhere: θ is not a no-op.
+      expect(Math.max(...layers.map((l) => Math.abs(injected[l][0] - zero.out[0])))).toBeGreaterThan(1e-6);
+      for (const p of [last.icl, last.zeroShot, ...last.injected]) expect(p.sqErr).toBeCloseTo((p.value - truth) ** 2, 6);
+    } finally {
+      await engine.release();
+    }
+    expect(errors).toEqual([]);
   });
 });
