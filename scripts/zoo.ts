@@ -1,0 +1,86 @@
+/**
+ * Builds models/: copies chosen final checkpoints of a finished study (each with its manifest),
+ * and writes models/README.md and models/zoo.json from the jobs' own results.
+ *
+ *   npx tsx scripts/zoo.ts [runs/paper]
+ *
+ * The models are listed in scripts/zoo.json: a name, the study job that trained it, and one line
+ * on what it is. Nothing here trains or measures anything: every number comes from the job's
+ * result.json, which `tvlens study` wrote.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { latestCheckpoint } from '../src/train/loop.js';
+import type { JobResult } from '../src/study/job.js';
+import { writeFileAtomic, writeJsonAtomic } from '../src/util/fs.js';
+
+interface ZooEntry {
+  readonly name: string;
+  readonly job: string;
+  readonly what: string;
+}
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const study = path.resolve(process.argv[2] ?? path.join(ROOT, 'runs', 'paper'));
+const entries = JSON.parse(fs.readFileSync(path.join(ROOT, 'scripts', 'zoo.json'), 'utf8')) as ZooEntry[];
+const out = path.join(ROOT, 'models');
+fs.mkdirSync(out, { recursive: true });
+const f2 = (v: number | null) => (v === null || !Number.isFinite(v) ? '—' : v.toFixed(2));
+
+const rows: string[] = [];
+const index: Record<string, unknown>[] = [];
+for (const e of entries) {
+  const jobDir = path.join(study, 'jobs', e.job);
+  const resultFile = path.join(jobDir, 'result.json');
+  if (!fs.existsSync(resultFile)) {
+    console.error(`zoo: skipped ${e.name}: ${e.job} has no result yet`);
+    continue;
+  }
+  const r = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as JobResult;
+  const latest = latestCheckpoint(path.join(jobDir, 'run'))!;
+  const manifest = JSON.parse(fs.readFileSync(`${latest.file}.json`, 'utf8')) as Record<string, unknown>;
+  if (manifest.weightsSha256 !== r.weightsSha256) throw new Error(`${e.job}: the final checkpoint is not the one its result describes`);
+  fs.copyFileSync(`${latest.file}.onnx`, path.join(out, `${e.name}.onnx.tmp`));
+  fs.renameSync(path.join(out, `${e.name}.onnx.tmp`), path.join(out, `${e.name}.onnx`));
+  writeJsonAtomic(path.join(out, `${e.name}.json`), { ...manifest, onnx: `${e.name}.onnx`, zoo: { study: path.basename(study), job: e.job } });
+  const bytes = fs.statSync(path.join(out, `${e.name}.onnx`)).size;
+  const higher = r.metric === 'accuracy';
+  rows.push(
+    `| \`${e.name}\` | ${e.what} | ${r.kind}${r.lambda !== null ? ` λ=${r.lambda}` : ''} | ${r.seed} | ${r.steps} | ${r.metric} | ${f2(r.icl)} | ${f2(r.zeroShot)} | ${f2(r.tvBest)} (ℓ=${r.tvBestLayer}) | ${f2(r.tvAtLayer)} (ℓ=${r.tvLayer}) | ${(bytes / 1e6).toFixed(2)} MB | \`${e.job}\` |`,
+  );
+  index.push({ name: e.name, file: `${e.name}.onnx`, job: e.job, kind: r.kind, lambda: r.lambda, seed: r.seed, metric: r.metric, icl: r.icl, zeroShot: r.zeroShot, higherIsBetter: higher, tvBest: r.tvBest, tvBestLayer: r.tvBestLayer, tvLayer: r.tvLayer, tvAtLayer: r.tvAtLayer, weightsSha256: r.weightsSha256 });
+}
+writeJsonAtomic(path.join(out, 'zoo.json'), index);
+const total = fs.readdirSync(out).filter((f) => f.endsWith('.onnx')).reduce((s, f) => s + fs.statSync(path.join(out, f)).size, 0);
+writeFileAtomic(
+  path.join(out, 'README.md'),
+  `# models
+
+Small trained checkpoints from the reproduction study, ready to open (\`tvlens tv-search models/<name>.onnx\`, or
+\`openModel('models/<name>.onnx')\` in the library). Each \`.onnx\` is a plain inference model with its
+weights as initializers and TransformerLens-named hooks; the \`.json\` next to it is its manifest (the
+full run config, seed, step, metrics and the sha256 of the weights).
+
+Every model was trained by one job of the study, which this command reruns (finished jobs are kept):
+
+\`\`\`sh
+npx tvlens study src/presets/studies/paper.json --out runs/paper   # then: npx tsx scripts/zoo.ts runs/paper
+\`\`\`
+
+The job id names the group, the varied factors, the run kind (baseline, or TVP-loss from scratch at
+λ), and the seed. Numbers come from the job's own analyses (\`runs/paper/jobs/<job>/result.json\`):
+ICL and zero-shot are the eval suite's score at the query on fresh prompts of the train tasks (256
+prompts, seed 1234); TV is Hendel et al.'s task vector (θ replaces the zero-shot arrow state), best
+layer ℓ chosen on dev queries and scored on test queries; "TV at ℓ" is at the TVP layer (the middle
+layer for a baseline). Accuracy for the offset tasks; normalised MSE (lower is better) for linear
+regression. Layer ℓ: 0 = embeddings, ℓ ≥ 1 = the output of block ℓ.
+
+| model | what | run | seed | steps | metric | ICL | 0-shot | TV best | TV at ℓ | size | study job |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+${rows.join('\n')}
+
+${(total / 1e6).toFixed(1)} MB in all. \`tests/zoo.test.ts\` opens every model, checks its weights
+against its manifest's hash, and re-measures its ICL score on fresh prompts (another seed).
+`,
+);
+console.log(`zoo: ${index.length} models, ${(total / 1e6).toFixed(1)} MB, in ${path.relative(process.cwd(), out)}`);
