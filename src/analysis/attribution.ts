@@ -241,8 +241,11 @@ export interface AttributionResult {
   readonly grids: readonly AttributionGrid[];
   /** Cells estimated, over every grid. */
   readonly cells: number;
-  /** Milliseconds: the attribution (two passes) and, when run, the exact sweep. */
-  readonly ms: { readonly attribution: number; readonly exact: number | null };
+  /**
+   * Milliseconds: the attribution (two passes and the sums), exact patching of the same cells when
+   * run, and building the attribution's two sessions (once per runner; 0 when already built).
+   */
+  readonly ms: { readonly attribution: number; readonly exact: number | null; readonly sessions: number };
   readonly warnings: readonly string[];
 }
 
@@ -306,6 +309,11 @@ export class AttributionRunner {
     const [B, T] = [pair.clean.batch, pair.clean.seq];
 
     // ---- the attribution: a forward pass on the other run, a forward-and-backward on the base.
+    // Building the two sessions is paid once per runner; it is timed apart from the passes.
+    const ts = performance.now();
+    const sessions = this.open();
+    await Promise.all([sessions.act, sessions.grad]);
+    const msSessions = performance.now() - ts;
     const t0 = performance.now();
     const cleanFeeds = promptFeeds(pair.clean);
     const corruptFeeds = promptFeeds(pair.corrupted);
@@ -465,7 +473,7 @@ export class AttributionRunner {
       corrupted: ldCorrupt,
       grids,
       cells: grids.reduce((n, g) => n + g.rows.length * g.columns.length, 0),
-      ms: { attribution: msAttribution, exact: msExact },
+      ms: { attribution: msAttribution, exact: msExact, sessions: msSessions },
       warnings: grids.flatMap((g) => g.warnings),
     };
   }

@@ -29,7 +29,7 @@ export function attributionTable(g: AttributionGrid): string {
 
 export function attributionSummary(r: AttributionResult): string {
   const lines = [
-    `attribution patching, ${r.direction}; corruption: ${r.corruption}; ${r.cells} cells estimated in ${(r.ms.attribution / 1000).toFixed(2)} s${r.ms.exact === null ? '' : `, exact patching of the same cells ${(r.ms.exact / 1000).toFixed(1)} s (${(r.ms.exact / r.ms.attribution).toFixed(0)}× longer)`}`,
+    `attribution patching, ${r.direction}; corruption: ${r.corruption}; ${r.cells} cells estimated in ${(r.ms.attribution / 1000).toFixed(2)} s (after ${(r.ms.sessions / 1000).toFixed(1)} s building its two sessions)${r.ms.exact === null ? '' : `, exact patching of the same cells ${(r.ms.exact / 1000).toFixed(1)} s (${(r.ms.exact / r.ms.attribution).toFixed(0)}× longer)`}`,
     `metric (logit difference, or −MSE): clean ${fmt(r.clean)}, corrupted ${fmt(r.corrupted)}; scores normalised as (patched − corrupted) / (clean − corrupted)`,
     ...r.grids.map((g) => `  ${g.site.padEnd(10)} r = ${fmt(g.pearson)}, top-${r.options.topK} overlap ${fmt(g.topKOverlap)}`),
   ];
