@@ -6,9 +6,10 @@
  * injection graph) with onnxruntime-node running the analysis engine's own patched forward (the
  * one tv-search uses) on the same checkpoint, with θ recomputed in Node by `taskVectors`.
  *
- * A second report puts a discrete fixture and a small-linreg model trained for 50 steps side by
- * side: the explorer offers both, shows each its own controls, and the regression model's
- * predictions (ICL, zero-shot, θ injected at every layer) match onnxruntime-node within 1e-4.
+ * A second report puts a discrete fixture, a small-linreg model trained for 50 steps and an
+ * untrained sine fixture side by side: the explorer offers all three, shows each its own controls,
+ * and the regression models' predictions (ICL, zero-shot, θ injected at every layer) match
+ * onnxruntime-node within 1e-4.
  *
  * Screenshot: reports/test-screenshot.png from the fixture. To remake the README's screenshot
  * from a trained run, set TVLENS_REPORT_RUN=<run folder>: the test then reports on that run and
@@ -173,10 +174,11 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
   });
 });
 
-describe('a report over a discrete and a regression model in headless Chromium', { timeout: 300000 }, () => {
+describe('a report over a discrete and two regression models in headless Chromium', { timeout: 300000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-report-mixed-'));
   const discrete = path.join(dir, 'discrete');
   const linreg = path.join(dir, 'linreg');
+  const sine = path.join(dir, 'sine');
   const file = path.join(dir, 'report.html');
   let browser: Browser;
   let page: Page;
@@ -188,7 +190,8 @@ describe('a report over a discrete and a regression model in headless Chromium',
     // small-linreg as it is, but 50 steps: enough for a model whose predictions depend on the prompt.
     const base = loadRunConfig('small-linreg');
     await train(resolveRunConfig({ ...base, train: { ...base.train, steps: 50, evalEvery: 50, evalPrompts: 32, checkpointEvery: 50 } }), linreg);
-    await writeReport([discrete, linreg], file, { search: FAST_SEARCH, log: () => {} });
+    makeRun(sine, { task: { kind: 'sine', heldoutTasks: 2 }, steps: [200] }); // untrained weights: the parity holds all the same
+    await writeReport([discrete, linreg, sine], file, { search: FAST_SEARCH, log: () => {} });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
@@ -205,9 +208,9 @@ describe('a report over a discrete and a regression model in headless Chromium',
 
   const visible = (sel: string) => page.$eval(sel, (e) => (e as HTMLElement).offsetParent !== null);
 
-  it('offers both models, each with its own controls, and runs whichever is picked', async () => {
-    expect(models.map((m) => m.kind)).toEqual(['tokens', 'vectors']);
-    expect(await page.$$eval('#ex-model option', (os) => os.map((o) => o.textContent))).toEqual([expect.stringMatching(/^discrete/), expect.stringMatching(/^linreg/)]);
+  it('offers every model, each with its own controls, and runs whichever is picked', async () => {
+    expect(models.map((m) => m.kind)).toEqual(['tokens', 'vectors', 'vectors']);
+    expect(await page.$$eval('#ex-model option', (os) => os.map((o) => o.textContent))).toEqual([expect.stringMatching(/^discrete/), expect.stringMatching(/^linreg/), expect.stringMatching(/^sine/)]);
     expect((await explorerState(page)).last?.kind).toBe('tokens');
     expect([await visible('#ex-prompt'), await visible('#ex-demos'), await visible('#ex-truth')]).toEqual([true, false, false]);
 
@@ -256,40 +259,69 @@ describe('a report over a discrete and a regression model in headless Chromium',
     expect(last.truth).toBeCloseTo(truth, 10);
     expect(last.zeroShotInputs.slice(0, m.dIn)).toEqual(query);
 
-    // Node: the analysis engine on the same checkpoint, θ recomputed as the explorer makes it.
-    const ckpt = loadCheckpoint(path.join(linreg, 'checkpoints', `step-${String(m.step).padStart(6, '0')}.onnx`));
-    const cfg = resolveTaskConfig(ckpt.manifest.task);
-    const tasks = analysisTasks(cfg, 'train', undefined, m.thetaOptions.seed);
-    expect(tasks[taskIndex].name).toBe(task.name);
-    expect(tasks[taskIndex].params).toEqual({ w });
-    const engine = Engine.open(fromCheckpoint(ckpt));
-    try {
-      const tv = await taskVectors(engine, cfg, tasks, { prompts: m.thetaOptions.prompts, shots: m.thetaOptions.shots, rng: new Rng(m.thetaOptions.seed).fork() });
-      const feed = (inputs: number[], markers: number[]) => ({
-        inputs: { dtype: 'float32' as const, shape: [1, markers.length, m.dIn], data: Float32Array.from(inputs) },
-        markers: { dtype: 'int64' as const, shape: [1, markers.length], data: BigInt64Array.from(markers, BigInt) },
-      });
-      const icl = await engine.forward(feed(last.inputs, last.markers));
-      const zero = await engine.base(feed(last.zeroShotInputs, last.zeroShotMarkers));
-      const layers = Array.from({ length: m.layers + 1 }, (_, l) => l);
-      const injected = await engine.patched(
-        zero,
-        layers.map((l) => [{ site: { kind: 'resid', layer: l }, positions: [last.injectPos], mode: 'replace', value: () => tv.theta[taskIndex].subarray(l * m.dModel, (l + 1) * m.dModel) }]),
-      );
-      const pairs: [string, number, number][] = [
-        ['icl', last.icl.value, icl[0]],
-        ['zero-shot', last.zeroShot.value, zero.out[0]],
-        ...layers.map((l) => [`injected at ${l}`, last.injected[l].value, injected[l][0]] as [string, number, number]),
-      ];
-      for (const [what, browserValue, node] of pairs) expect(Math.abs(browserValue - node), what).toBeLessThan(1e-4);
-      const worst = Math.max(...pairs.map(([, a, b]) => Math.abs(a - b)));
-      console.log(`regression explorer: max |browser − node| = ${worst.toExponential(2)} over ${pairs.length} predictions`);
-      // The injection changes the prediction somewhere: θ is not a no-op.
-      expect(Math.max(...layers.map((l) => Math.abs(injected[l][0] - zero.out[0])))).toBeGreaterThan(1e-6);
-      for (const p of [last.icl, last.zeroShot, ...last.injected]) expect(p.sqErr).toBeCloseTo((p.value - truth) ** 2, 6);
-    } finally {
-      await engine.release();
-    }
+    const worst = await vectorParity(m, path.join(linreg, 'checkpoints', `step-${String(m.step).padStart(6, '0')}.onnx`), last);
+    console.log(`regression explorer (linreg): max |browser − node| = ${worst.toExponential(2)} over ${m.layers + 3} predictions`);
+    expect(errors).toEqual([]);
+  });
+
+  it('runs a sine model too, a sample prompt at the default layer, as onnxruntime-node does', async () => {
+    const m = models[2];
+    if (m.kind !== 'vectors') throw new Error('the third model should be a regression model');
+    const s = await settle(page, () => page.selectOption('#ex-model', '2').then(() => undefined));
+    const last = s.last!;
+    if (last.kind !== 'vectors') throw new Error('the explorer ran the sine model as a token one');
+    const task = m.tasks[0];
+    if (task.family !== 'sine') throw new Error('the sine fixture should have sine tasks');
+    const xq = last.zeroShotInputs[0];
+    expect(last).toMatchObject({ model: 2, task: 0, layer: m.defaultLayer, markers: [...Array(m.shots).fill([0, 1, 0, 2]).flat(), 0, 1] });
+    expect(last.truth).toBeCloseTo(task.a * Math.sin(task.b * xq + task.c), 5);
+    const worst = await vectorParity(m, path.join(sine, 'checkpoints', 'step-000200.onnx'), last);
+    console.log(`regression explorer (sine): max |browser − node| = ${worst.toExponential(2)} over ${m.layers + 3} predictions`);
     expect(errors).toEqual([]);
   });
 });
+
+/**
+ * A regression run in the browser against onnxruntime-node: the analysis engine's own forward and
+ * patched forward on the same checkpoint and the same fed inputs, θ recomputed with the explorer's
+ * options (train tasks as analysisTasks and taskVectors make them). Checks ICL, zero-shot and θ
+ * injected at every layer within 1e-4, and each squared error; returns the largest difference.
+ */
+async function vectorParity(m: ExplorerModel, file: string, last: VectorRun): Promise<number> {
+  if (m.kind !== 'vectors') throw new Error(`${m.label} is not a regression model`);
+  const task = m.tasks[last.task];
+  expect(task.split).toBe('train');
+  const ckpt = loadCheckpoint(file);
+  const cfg = resolveTaskConfig(ckpt.manifest.task);
+  const tasks = analysisTasks(cfg, 'train', undefined, m.thetaOptions.seed);
+  expect(tasks[last.task].name).toBe(task.name);
+  expect(tasks[last.task].params).toEqual(task.family === 'linreg' ? { w: task.w } : { a: task.a, b: task.b, c: task.c });
+  const engine = Engine.open(fromCheckpoint(ckpt));
+  try {
+    const tv = await taskVectors(engine, cfg, tasks, { prompts: m.thetaOptions.prompts, shots: m.thetaOptions.shots, rng: new Rng(m.thetaOptions.seed).fork() });
+    const feed = (inputs: number[], markers: number[]) => ({
+      inputs: { dtype: 'float32' as const, shape: [1, markers.length, m.dIn], data: Float32Array.from(inputs) },
+      markers: { dtype: 'int64' as const, shape: [1, markers.length], data: BigInt64Array.from(markers, BigInt) },
+    });
+    const icl = await engine.forward(feed(last.inputs, last.markers));
+    const zero = await engine.base(feed(last.zeroShotInputs, last.zeroShotMarkers));
+    const layers = Array.from({ length: m.layers + 1 }, (_, l) => l);
+    const theta = tv.theta[last.task];
+    const injected = await engine.patched(
+      zero,
+      layers.map((l) => [{ site: { kind: 'resid', layer: l }, positions: [last.injectPos], mode: 'replace', value: () => theta.subarray(l * m.dModel, (l + 1) * m.dModel) }]),
+    );
+    const pairs: [string, number, number][] = [
+      ['icl', last.icl.value, icl[0]],
+      ['zero-shot', last.zeroShot.value, zero.out[0]],
+      ...layers.map((l) => [`injected at ${l}`, last.injected[l].value, injected[l][0]] as [string, number, number]),
+    ];
+    for (const [what, browserValue, node] of pairs) expect(Math.abs(browserValue - node), what).toBeLessThan(1e-4);
+    // The injection changes the prediction somewhere: θ is not a no-op.
+    expect(Math.max(...layers.map((l) => Math.abs(injected[l][0] - zero.out[0])))).toBeGreaterThan(1e-6);
+    for (const p of [last.icl, last.zeroShot, ...last.injected]) expect(p.sqErr).toBeCloseTo((p.value - last.truth) ** 2, 6);
+    return Math.max(...pairs.map(([, a, b]) => Math.abs(a - b)));
+  } finally {
+    await engine.release();
+  }
+}

@@ -121,7 +121,7 @@ function main(): void {
     $('ex-hint').innerHTML =
       m.kind === 'tokens'
         ? `type one as <code>x→y, x→y, …, x_q→</code> with symbols 0–${m.vocab - 1}`
-        : `edit the demos, one <code>x → y</code> per line with x a list of ${m.dIn} number${m.dIn === 1 ? '' : 's'}, and the query <code>x_q →</code> on the last line`;
+        : `edit the demos, one <code>x → y</code> per line with x ${m.dIn === 1 ? 'one number' : `a list of ${m.dIn} numbers`}, and the query <code>x_q →</code> on the last line`;
     $('ex-theta-how').textContent = `${m.thetaOptions.prompts} prompts with ${m.thetaOptions.shots} demos`;
     ui.task.innerHTML = '';
     m.tasks.forEach((t, i) => ui.task.add(new Option(`${taskLabel(m, i)}${t.split === 'heldout' ? ' (held-out)' : ''}`, String(i))));

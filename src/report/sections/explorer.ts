@@ -15,7 +15,7 @@ export function explorerSection(models: readonly ExplorerModel[], ort: OrtAssets
   const hint =
     m0.kind === 'tokens'
       ? `type one as <code>x→y, x→y, …, x_q→</code> with symbols 0–${m0.vocab - 1}`
-      : `edit the demos, one <code>x → y</code> per line with x a list of ${m0.dIn} number${m0.dIn === 1 ? '' : 's'}, and the query <code>x_q →</code> on the last line`;
+      : `edit the demos, one <code>x → y</code> per line with x ${m0.dIn === 1 ? 'one number' : `a list of ${m0.dIn} numbers`}, and the query <code>x_q →</code> on the last line`;
   const html = `<p class="lead">Run the model here, in the browser (onnxruntime-web ${esc(ort.version)}, wasm, no server). Pick a task and a prompt, or <span id="ex-hint">${hint}</span>.
 The task vector of the chosen task (precomputed in Node: the mean residual at the last arrow over <span id="ex-theta-how">${m0.thetaOptions.prompts} prompts with ${m0.thetaOptions.shots} demos</span>) is written over the last position of the zero-shot prompt (its arrow <code>x_q →</code> in the triplet format, <code>x_q</code> itself in the pairwise one) at the layer on the slider.${
     kinds.has('vectors')
