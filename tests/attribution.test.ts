@@ -1,5 +1,10 @@
 /** Attribution patching: the gradient at every hook, checked against exact patching. */
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { main } from '../src/cli/main.js';
 import { AttributionRunner, attributionPatch, pearson, topKOverlap } from '../src/analysis/attribution.js';
 import { concatBatches } from '../src/analysis/batches.js';
 import { Engine } from '../src/analysis/engine.js';
@@ -98,4 +103,48 @@ describe('attribution patching', { timeout: 60000 }, () => {
     expect(pearson([1, 1, 1], [1, 2, 3])).toBeNull();
     expect(topKOverlap([5, -4, 0, 1], [-6, 0, 3, 1], 2)).toBe(0.5);
   });
+
+  it('runs from the CLI: patch --method attribution prints every grid with its exact counterpart, and bad choices are one line and exit 1', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-attribution-'));
+    try {
+      const engine = engineFor({ layers: 2, dModel: 16, heads: 2, vocab: 10, maxSeq: 24, initStd: 0.5 }, 5);
+      const tcfg = resolveTaskConfig({ vocab: 8, demos: { min: 3, max: 3 }, heldoutTasks: 2 });
+      writeCheckpoint(path.join(dir, 'm'), engine.cfg, engine.model.params, { step: 0, seed: 0, task: tcfg, metrics: {} });
+      const file = path.join(dir, 'm.onnx');
+      const ok = await cli(['patch', file, '--method', 'attribution', '--site', 'resid_post,z', '--prompts', '2', '--tasks', '2', '--json']);
+      expect(ok.code, ok.stderr).toBe(0);
+      const r = JSON.parse(ok.stdout);
+      expect(r.analysis).toBe('attribution');
+      expect(r.grids.map((g: { site: string }) => g.site)).toEqual(['resid_post', 'z']);
+      expect(r.grids[1].exact).toHaveLength(4);
+      expect(typeof r.grids[0].pearson).toBe('number');
+      const text = await cli(['patch', file, '--method', 'attribution', '--skip-exact', '--prompts', '2', '--tasks', '2']);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(/no exact comparison/);
+      for (const args of [['--method', 'attribution', '--site', 'resid'], ['--method', 'gradient']]) {
+        const bad = await cli(['patch', file, ...args]);
+        expect(bad.code).toBe(1);
+        expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+        expect(bad.stderr).toMatch(/Should be one of|must be one of|one of/);
+      }
+      await engine.release();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const spies = [
+    vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true)),
+    vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true)),
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(`${a.join(' ')}\n`)),
+  ];
+  try {
+    return { code: await main(args), stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+}

@@ -1,5 +1,10 @@
 /** Function vectors (Todd et al.): head ranking by AIE, the FV sweep, and the comparison with Hendel's task vector. */
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { main } from '../src/cli/main.js';
 import { Engine } from '../src/analysis/engine.js';
 import { functionVectors } from '../src/analysis/function-vectors.js';
 import { InputError } from '../src/errors.js';
@@ -41,4 +46,42 @@ describe('function vectors', { timeout: 60000 }, () => {
     await expect(functionVectors(engine, cfg, { ...opts, topK: 7 })).rejects.toThrow(/top-k must be an integer in 1\.\.6/);
     await expect(functionVectors(engine, cfg, { ...opts, shots: 1 })).rejects.toThrow(InputError);
   });
+
+  it('runs from the CLI: tvlens fv prints the heat map as JSON, and a bad --top-k is one line and exit 1', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-fv-'));
+    try {
+      const { cfg: mcfg, params } = fvHandModel();
+      writeCheckpoint(path.join(dir, 'hand'), mcfg, params, { step: 0, seed: 0, task: cfg, metrics: {} });
+      const file = path.join(dir, 'hand.onnx');
+      const ok = await cli(['fv', file, '--json', '--top-k', '2', '--prompts', '4', '--shuffled', '4', '--queries', '8', '--tasks', '2']);
+      expect(ok.code, ok.stderr).toBe(0);
+      const r = JSON.parse(ok.stdout);
+      expect(r.analysis).toBe('function-vectors');
+      expect(r.aie.map((row: number[]) => row.length)).toEqual([2, 2, 2]);
+      expect(r.heads).toHaveLength(2);
+      expect(r.tv.curve).toHaveLength(4);
+      expect(r.model.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
+      const bad = await cli(['fv', file, '--top-k', '9']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+      expect(bad.stderr).toMatch(/top-k must be an integer in 1\.\.6/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const spies = [
+    vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true)),
+    vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true)),
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(`${a.join(' ')}\n`)),
+  ];
+  try {
+    return { code: await main(args), stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+}
