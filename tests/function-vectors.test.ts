@@ -8,6 +8,10 @@ import { main } from '../src/cli/main.js';
 import { Engine } from '../src/analysis/engine.js';
 import { functionVectors } from '../src/analysis/function-vectors.js';
 import { InputError } from '../src/errors.js';
+import { Graph } from '../src/graph/index.js';
+import { resolveModelConfig } from '../src/model/config.js';
+import { declareParams } from '../src/model/transformer.js';
+import { resolveTaskConfig } from '../src/tasks/index.js';
 import { TASK_HEAD, fvHandModel, fvHandTaskConfig, fvHandTasks } from './support/fv-hand-model.js';
 
 const opts = { tasks: fvHandTasks, prompts: 12, shuffled: 24, queries: 32, topK: 1, seed: 3 } as const;
@@ -45,6 +49,21 @@ describe('function vectors', { timeout: 60000 }, () => {
   it('rejects a top-k beyond the model\'s heads and too few demos, naming the valid range', async () => {
     await expect(functionVectors(engine, cfg, { ...opts, topK: 7 })).rejects.toThrow(/top-k must be an integer in 1\.\.6/);
     await expect(functionVectors(engine, cfg, { ...opts, shots: 1 })).rejects.toThrow(InputError);
+  });
+
+  it('ranks heads on regression prompts by the fall in normalised squared error', async () => {
+    const cfgR = resolveModelConfig({ layers: 2, dModel: 16, heads: 2, maxSeq: 24, input: 'vectors', dIn: 2, output: 'vector', dOut: 1, initStd: 0.3 });
+    const g = new Graph('float32');
+    declareParams(g, cfgR, 1);
+    const e = Engine.open({ cfg: cfgR, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
+    const tcfg = resolveTaskConfig({ kind: 'linreg', linreg: { dIn: 2 }, demos: { min: 3, max: 3 } });
+    const r = await functionVectors(e, tcfg, { maxTasks: 2, prompts: 4, shuffled: 4, queries: 8, topK: 2 });
+    expect(r.metric).toBe('nmse');
+    expect(r.aieUnit).toBe('-nmse');
+    expect(r.aie.flat().every(Number.isFinite)).toBe(true);
+    expect(r.average.curve.map((c) => c.layer)).toEqual([0, 1, 2]);
+    expect(r.average.curve.every((c) => Number.isFinite(c.all.mean) && c.all.mean >= 0)).toBe(true);
+    await e.release();
   });
 
   it('runs from the CLI: tvlens fv prints the heat map as JSON, and a bad --top-k is one line and exit 1', async () => {
