@@ -12,7 +12,7 @@ export { openModel, Model, ActivationCache } from './api/model.js';
 export type { OpenModelOptions, Prompts, HookPatch, RunOptions, RunWithCacheOptions, SearchInput, PatchInput, CacheToArrowOptions } from './api/model.js';
 export { Tensor } from './api/tensor.js';
 export type { TensorData } from './api/tensor.js';
-export { LAYER_CONVENTION } from './analysis/engine.js';
+export { LAYER_CONVENTION } from './analysis/contracts.js';
 export { residualAtLayer, hookPoint, HOOK_KINDS } from './model/hooks.js';
 export type { HookPoint, HookKind } from './model/hooks.js';
 export type { ModelConfig } from './model/config.js';

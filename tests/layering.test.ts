@@ -20,13 +20,13 @@ const RANKS: Readonly<Record<string, number>> = {
   tvp: 6,
   api: 6,
   eval: 7,
-  report: 7,
   runs: 7,
-  web: 7,
+  web: 7, // the browser explorer: inlined into reports, imports nothing at run time
   study: 8,
-  cli: 9,
-  bench: 9,
-  index: 10, // src/index.ts, the public API
+  report: 9, // renders runs, analyses and studies
+  cli: 10,
+  bench: 10,
+  index: 11, // src/index.ts, the public API
 };
 
 const SRC = path.resolve(__dirname, '..', 'src');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Engine, RangeInputError, type Variant } from '../src/analysis/engine.js';
+import { RangeInputError, type Variant } from '../src/analysis/contracts.js';
+import { Engine } from '../src/analysis/engine.js';
 import { Graph } from '../src/graph/index.js';
 import { type ModelConfig, resolveModelConfig } from '../src/model/config.js';
 import { declareParams } from '../src/model/transformer.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Engine, RangeInputError } from '../src/analysis/engine.js';
+import { RangeInputError } from '../src/analysis/contracts.js';
+import { Engine } from '../src/analysis/engine.js';
 import { type PatchCell, patch, patchSweep, promptPairs } from '../src/analysis/patching.js';
 import { Graph } from '../src/graph/index.js';
 import { resolveModelConfig } from '../src/model/config.js';

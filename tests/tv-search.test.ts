@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Engine, RangeInputError } from '../src/analysis/engine.js';
+import { RangeInputError } from '../src/analysis/contracts.js';
+import { Engine } from '../src/analysis/engine.js';
 import { tvSearch } from '../src/analysis/tv-search.js';
 import { InputError } from '../src/errors.js';
 import { Graph } from '../src/graph/index.js';

@@ -24,7 +24,8 @@ import { type Batch, type Split, type Task, type TaskConfig, taskPrompts } from 
 import { type Estimate, estimate } from '../util/stats.js';
 import { Rng } from '../util/rng.js';
 import { analysisTasks, concatBatches, scoreQueries } from './batches.js';
-import { type Engine, LAYER_CONVENTION, type Variant, promptFeeds, range } from './engine.js';
+import { LAYER_CONVENTION, type Variant, promptFeeds, range } from './contracts.js';
+import type { Engine } from './engine.js';
 import { type TvSearchResult, searchPromptsFor, tvSearch } from './tv-search.js';
 
 export interface FunctionVectorOptions {

@@ -21,7 +21,8 @@ import { type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.
 import { InputError } from '../errors.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { Rng } from '../util/rng.js';
-import { type AnalysisEngine, type AnalysisRun, Engine, type EngineOptions, LAYER_CONVENTION, fromCheckpoint, range } from './engine.js';
+import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, range } from './contracts.js';
+import { Engine, type EngineOptions, fromCheckpoint } from './engine.js';
 import { type LayerScore, type TaskVectors, type TvSearchOptions, type TvSearchResult, tvSearchWithVectors } from './tv-search.js';
 
 export interface CurveInput {

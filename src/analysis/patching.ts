@@ -23,7 +23,7 @@ import { type PromptRecord, recordsToBatch } from '../tasks/prompt-file.js';
 import { argmax, softmaxAt, squaredError } from '../tasks/score.js';
 import { Rng } from '../util/rng.js';
 import { analysisTasks, concatBatches, queryTargets } from './batches.js';
-import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Site, type Variant, promptFeeds, range } from './engine.js';
+import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Site, type Variant, checkPosition, promptFeeds, range } from './contracts.js';
 
 export const CORRUPTIONS = ['other-task', 'shuffled-labels'] as const;
 export type Corruption = (typeof CORRUPTIONS)[number];
@@ -262,7 +262,7 @@ export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cf
   const blocks = [...(options.layers ?? range(L))];
   blocks.forEach((l) => engine.checkLayer(l, 'z'));
   const positions = [...(options.positions ?? range(T))];
-  for (const p of positions) if (!Number.isInteger(p) || p < 0 || p >= T) throw new InputError(`position ${p} is out of range: these prompts have positions 0..${T - 1}`);
+  for (const p of positions) checkPosition(p, T);
   if ((site === 'z' || site === 'z_pos') && engine.dims.heads === null) {
     throw new InputError(`site '${site}' patches heads (attn.hook_z), which this model does not expose: head patching needs a tvlens checkpoint; patch resid_pre or resid_post instead`);
   }

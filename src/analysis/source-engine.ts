@@ -19,7 +19,7 @@
 import { InputError } from '../errors.js';
 import { type HostTensor, Session } from '../runtime/session.js';
 import { type TaskConfig, taskIO } from '../tasks/index.js';
-import { type AnalysisEngine, type AnalysisRun, RangeInputError, type Site, type Variant, range } from './engine.js';
+import { type AnalysisEngine, type AnalysisRun, type Site, type Variant, checkLayer, checkPosition, forEachWrite, range, writeValue } from './contracts.js';
 import { type SuffixSplit, encodeModel, suffixModel, suffixSplit } from './onnx-edit.js';
 import type { ModelSource, Patch, RunOptions, RunResult } from './source.js';
 
@@ -113,11 +113,7 @@ export class SourceEngine implements AnalysisEngine<SourceRun> {
   }
 
   checkLayer(layer: number, kind: Site['kind'] = 'resid'): void {
-    const max = kind === 'resid' ? this.layers : this.layers - 1;
-    if (!Number.isInteger(layer) || layer < 0 || layer > max) {
-      const what = kind === 'resid' ? 'residual layer' : 'block';
-      throw new RangeInputError(`${what} ${layer} is out of range: this model has ${this.layers} blocks, so valid ${kind === 'resid' ? 'layers' : 'blocks'} are 0..${max}`);
-    }
+    checkLayer(layer, this.layers, kind);
   }
 
   checkSeq(seq: number): void {
@@ -239,18 +235,10 @@ export class SourceEngine implements AnalysisEngine<SourceRun> {
       if (!at) byLayer.set(l, (at = { mode: p.mode, value: new Float32Array(B * P * D), mask: new Float32Array(B * P) }));
       // One patch point per tensor takes one mode; a variant that mixes them at a layer is rare.
       if (at.mode !== p.mode) throw new InputError(`a variant both replaces and adds at residual layer ${l}; on a foreign model a variant takes one mode per layer`);
-      for (let n = 0; n < B; n++) {
-        p.positions.forEach((pos, i) => {
-          const value = p.value(n, i);
-          if (value === null) return;
-          if (value.length !== D) throw new InputError(`a patch at resid.${l} writes ${value.length} numbers where ${D} are needed`);
-          const cell = n * P + pos;
-          at.mask[cell] = 1;
-          // 'replace': the later write wins; 'add': writes add up. As in Engine.
-          if (p.mode === 'replace') for (let d = 0; d < D; d++) at.value[cell * D + d] = value[d];
-          else for (let d = 0; d < D; d++) at.value[cell * D + d] += value[d];
-        });
-      }
+      forEachWrite(p, 0, B, D, (n, pos, value) => {
+        at.mask[n * P + pos] = 1;
+        writeValue(at.value, (n * P + pos) * D, value, p.mode);
+      });
     }
     return [...byLayer].map(([l, p]) => ({
       hook: this.resid[l],
@@ -266,10 +254,6 @@ function shapeOf(feeds: Readonly<Record<string, HostTensor>>): [number, number] 
   const first = Object.values(feeds)[0];
   if (!first || first.shape.length < 2) throw new InputError('expected prompt feeds of shape [batch, seq]');
   return [first.shape[0], first.shape[1]];
-}
-
-function checkPosition(pos: number, seq: number): void {
-  if (!Number.isInteger(pos) || pos < 0 || pos >= seq) throw new RangeInputError(`position ${pos} is out of range: these prompts have positions 0..${seq - 1}`);
 }
 
 /** The output at one position: [B, P, O] → [B, O]. */

@@ -17,7 +17,7 @@ import { type PromptRecord, positionOf, recordsToBatch } from '../tasks/prompt-f
 import { type Estimate, estimate } from '../util/stats.js';
 import { Rng } from '../util/rng.js';
 import { analysisTasks, concatBatches, scoreQueries, withDummies } from './batches.js';
-import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Variant, promptFeeds, range, sliceFeeds } from './engine.js';
+import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Variant, promptFeeds, range, sliceFeeds } from './contracts.js';
 
 export interface TvSearchOptions {
   /** Tasks of this split. Default 'train'. */

@@ -12,7 +12,8 @@
  * entering block ℓ (ℓ = 0 the embeddings, `blocks.0.hook_resid_pre`; ℓ ≥ 1
  * `blocks.{ℓ-1}.hook_resid_post`; ℓ = L the final stream). Hook names are TransformerLens's.
  */
-import { type AnalysisEngine, Engine, fromCheckpoint } from '../analysis/engine.js';
+import type { AnalysisEngine } from '../analysis/contracts.js';
+import { Engine, fromCheckpoint } from '../analysis/engine.js';
 import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchOptions, type PatchResult, type PromptPair, patch, promptPairsFrom } from '../analysis/patching.js';
 import { SourceEngine } from '../analysis/source-engine.js';

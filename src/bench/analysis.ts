@@ -5,7 +5,8 @@
  * (4 layers, d_model 128, 4 heads) on discrete tasks with V = 32 and 8 demos (34 positions).
  * Weights are random: the cost does not depend on them.
  */
-import { Engine, type ModelWeights, type Variant, promptFeeds } from '../analysis/engine.js';
+import { type Variant, promptFeeds } from '../analysis/contracts.js';
+import { Engine, type ModelWeights } from '../analysis/engine.js';
 import { patch, promptPairs } from '../analysis/patching.js';
 import { tvSearch } from '../analysis/tv-search.js';
 import { inferenceGraph } from '../checkpoint/checkpoint.js';

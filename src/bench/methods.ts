@@ -12,7 +12,8 @@
  * on them); the TVP model is the reference size too (4 layers, d_model 128, 4 heads), on discrete
  * tasks with V = 32, 8 demos, batch 32.
  */
-import { Engine, promptFeeds } from '../analysis/engine.js';
+import { promptFeeds } from '../analysis/contracts.js';
+import { Engine } from '../analysis/engine.js';
 import { functionVectors } from '../analysis/function-vectors.js';
 import { searchPromptsFor } from '../analysis/tv-search.js';
 import { concatBatches } from '../analysis/batches.js';

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AnalysisEngine } from '../analysis/engine.js';
+import type { AnalysisEngine } from '../analysis/contracts.js';
 import type { TvSearchOptions } from '../analysis/tv-search.js';
 import { type Model, openModel as openLibraryModel } from '../api/model.js';
 import { readManifest } from '../checkpoint/checkpoint.js';
