@@ -15,12 +15,12 @@ const RANKS: Readonly<Record<string, number>> = {
   tasks: 3,
   runtime: 3,
   checkpoint: 4,
+  runs: 4, // reading run folders
   train: 5,
   analysis: 5,
   tvp: 6,
   api: 6,
   eval: 7,
-  runs: 7,
   web: 7, // the browser explorer: inlined into reports, imports nothing at run time
   study: 8,
   report: 9, // renders runs, analyses and studies

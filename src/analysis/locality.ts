@@ -13,8 +13,6 @@
  * against between tasks, with a permutation test over task labels) and a PCA for plots.
  * The same over a run's checkpoints (emergence) and over several models side by side.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { PCA } from 'ml-pca';
 import { tTestTwoSample } from 'simple-statistics';
 import { type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.js';
@@ -232,19 +230,6 @@ export interface LocalityRow extends LocalityMetrics {
   readonly icl: number;
   /** Separability difference at the peak layer, and its p. */
   readonly separabilityAtPeak: { readonly difference: number; readonly p: number } | null;
-}
-
-/** The checkpoints of a run folder (its checkpoints/*.onnx with a manifest), by step. */
-export function runCheckpoints(dir: string): string[] {
-  const folder = fs.existsSync(path.join(dir, 'checkpoints')) ? path.join(dir, 'checkpoints') : dir;
-  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new InputError(`${dir} is not a run folder (no checkpoints/ inside)`);
-  const files = fs
-    .readdirSync(folder)
-    .filter((f) => f.endsWith('.onnx') && fs.existsSync(path.join(folder, f.replace(/\.onnx$/, '.json'))))
-    .map((f) => path.join(folder, f));
-  if (files.length === 0) throw new InputError(`${folder} holds no checkpoints (.onnx with a .json manifest)`);
-  const step = (f: string) => JSON.parse(fs.readFileSync(f.replace(/\.onnx$/, '.json'), 'utf8')).step as number;
-  return files.sort((a, b) => step(a) - step(b));
 }
 
 /**

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type LocalityResult, type LocalityRow, locality, localityTable, runCheckpoints } from '../analysis/locality.js';
+import { type LocalityResult, type LocalityRow, locality, localityTable } from '../analysis/locality.js';
+import { runCheckpoints } from '../runs/folder.js';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { type Command, integerListOption } from './command.js';
