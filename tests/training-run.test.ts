@@ -36,7 +36,9 @@ describe('training runs', () => {
     expect(b.step).toBe(6);
     expect(b.rng).toEqual(a.rng);
     for (const [name, data] of a.params) expect(b.params.get(name)).toEqual(data);
-    for (const [name, data] of a.v) expect(b.v.get(name)).toEqual(data);
+    for (const [name, data] of a.m) expect(b.m.get(name), `first moment of ${name}`).toEqual(data);
+    for (const [name, data] of a.v) expect(b.v.get(name), `second moment of ${name}`).toEqual(data);
+    expect(a.m.size).toBe(a.params.size);
     // metrics.jsonl has one line per evaluation, none repeated by the resume.
     const steps = fs.readFileSync(path.join(interrupted, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
     expect(steps).toEqual([3, 6]);
