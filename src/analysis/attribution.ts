@@ -42,6 +42,8 @@ export type AttributionSite = (typeof ATTRIBUTION_SITES)[number];
 export const WEAK_R = 0.7;
 /** A row (block, or block and head) whose estimates miss exact patching by more than this (normalised units) gets a warning. */
 export const WEAK_ERROR = 0.25;
+/** A row whose exact effects reach this, but whose estimate correlates with them worse than WEAK_R, gets a warning. */
+export const WEAK_ROW_EFFECT = 0.1;
 
 /** Every hook activation the attribution reads, per block, [B, T, width] (z: [B, T, H, dh]). */
 interface Activations {
@@ -518,6 +520,15 @@ function siteWarnings(site: AttributionSite, est: number[][], exact: number[][] 
     rows.forEach((row, i) => {
       const worst = Math.max(...est[i].map((e, j) => Math.abs(e - exact[i][j])));
       if (worst > WEAK_ERROR) out.push(`${row}: attribution misses exact patching by up to ${worst.toFixed(2)} (normalised): the patch is too large, or sits at a saturated nonlinearity, for a linear estimate`);
+      else {
+        // Smaller misses that still lose the row's pattern (typically the embeddings, where a patch swaps a token).
+        const big = Math.max(...exact[i].map(Math.abs));
+        const rr = pearson(est[i], exact[i]);
+        const scale = est[i].reduce((a, e) => a + Math.abs(e), 0) / exact[i].reduce((a, e) => a + Math.abs(e), 0);
+        if (big < WEAK_ROW_EFFECT) return;
+        if (rr === null || rr < WEAK_R) out.push(`${row}: attribution misses this row's pattern (row r = ${rr === null ? 'undefined' : rr.toFixed(2)}; exact effects up to ${big.toFixed(2)})`);
+        else if (scale < 0.5 || scale > 2) out.push(`${row}: attribution has the pattern (row r = ${rr.toFixed(2)}) but ${scale < 1 ? `${(1 / scale).toFixed(1)}× too small` : `${scale.toFixed(1)}× too large`}: a saturated nonlinearity between this site and the answer`);
+      }
     });
   } else {
     // No exact run to compare with: flag where the approximation is known to be poor.

@@ -2,7 +2,6 @@
 import type { FunctionVectorResult } from '../../analysis/function-vectors.js';
 import { type Section, esc, figure } from '../html.js';
 import { type Series, heatmap, lineChart, num } from '../svg.js';
-import { layerName } from './task-vectors.js';
 import { metricTitle } from './training.js';
 
 const FV = '#0072B2';
@@ -13,11 +12,11 @@ export function aieFigure(label: string, r: FunctionVectorResult, command: strin
   const svg = heatmap({
     label: `average indirect effect per head, ${label}`,
     rows: r.aie.map((_, l) => `block ${l}`),
-    cols: Array.from({ length: H }, (_, h) => `head ${h}`),
+    cols: Array.from({ length: H }, (_, h) => `h${h}`),
     values: r.aie,
-    xTitle: 'head',
+    xTitle: 'head (h0 = head 0)',
     yTitle: 'block',
-    valueTitle: r.aieUnit === 'p(correct)' ? 'rise in P(correct answer) on shuffled-label prompts' : 'fall in nMSE on shuffled-label prompts',
+    valueTitle: r.aieUnit === 'p(correct)' ? 'AIE, ΔP(correct)' : 'AIE, −ΔnMSE',
     domain: [Math.min(0, ...r.aie.flat()), Math.max(1e-6, ...r.aie.flat())],
   });
   const o = r.options as { shuffled?: number; topK?: number };
@@ -45,7 +44,8 @@ export function fvCurveFigure(label: string, r: FunctionVectorResult, command: s
       { value: a.icl.mean, label: 'ICL', color: '#009E73' },
       { value: a.baseline.mean, label: 'zero-shot baseline', color: '#6b7280' },
     ],
-    vlines: [{ value: a.best.layer, label: `FV best ${layerName(a.best.layer)}`, color: FV }, ...(r.tv ? [{ value: r.tv.best.layer, label: `TV best ${layerName(r.tv.best.layer)}`, color: TV }] : [])],
+    // A marker's label is written to its right, so one at the last layer would be cut off: the caption names it instead.
+    vlines: [{ value: a.best.layer, label: `FV best ℓ=${a.best.layer}`, color: FV }, ...(r.tv ? [{ value: r.tv.best.layer, label: `TV best ℓ=${r.tv.best.layer}`, color: TV }] : [])].filter((v) => v.value < L),
     integerX: true,
     yDomain: acc ? [0, 1] : undefined,
     width: Math.max(460, 120 + L * 60),
