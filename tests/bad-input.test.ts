@@ -324,6 +324,7 @@ add('tvp', [
   { name: '--seed 1.5', args: () => tvpArgs('--seed', '1.5'), want: /--seed: expected an integer 0\.\.4294967295/ },
   { name: '--from a missing file', args: () => ['tvp', '--from', at('none.onnx'), '--out', at('x')], want: /no manifest beside .*none\.onnx/ },
   { name: '--from a corrupt manifest', args: () => ['tvp', '--from', CORRUPT_MANIFEST, '--out', at('x')], want: /step-000001\.json is not valid JSON/ },
+  { name: '--from a folder', args: () => ['tvp', '--from', RUN, '--out', at('x')], want: /--from .*done is a folder; give a checkpoint/ },
   { name: '--from an empty JSON file', args: () => ['tvp', '--from', EMPTY, '--out', at('x')], want: /empty\.json is empty/ },
   { name: '--from a model over --max-memory', args: () => tvpArgs('--max-memory', '10K'), want: /TVP training of this model needs about/ },
   { name: '--resume of a missing folder', args: () => tvpArgs('--resume'), want: /nothing to resume: .*does not exist/ },
@@ -445,6 +446,7 @@ add('tv-search', [
   { name: '--task of another vocabulary (once raw ORT errors)', args: () => tv('--task', OTHER_TASK), want: /--task: the task's prompts use a vocabulary of 18/ },
   { name: '--task that does not exist', args: () => tv('--task', 'no-such-task'), want: /no-such-task/ },
   { name: '--task that is not JSON', args: () => tv('--task', BAD_JSON), want: /bad\.json is not valid JSON/ },
+  { name: '--task that is a folder', args: () => tv('--task', USER_DIR), want: /--task: .*user is a folder, not a task config/ },
   { name: '--out a folder', args: () => tv('--out', USER_DIR), want: /--out .*user is a folder/ },
   { name: "--out the user's own file", args: () => tv('--out', USER_FILE), want: /notes\.txt exists and is not a file tvlens wrote/ },
   { name: '--out under a file', args: () => tv('--out', path.join(A_FILE, 'r.json')), want: /afile\/[\w.]+: a part of the path is a file, not a folder/ },
@@ -479,6 +481,13 @@ add('locality', [
   { name: "--out the user's own file", args: () => lo('--out', USER_FILE), want: /exists and is not a file tvlens wrote/ },
   { name: '--hook-map on a series', args: () => ['locality', RUN, '--hook-map', HOOKMAP_ARRAY], want: /--hook-map applies to one foreign model/ },
   { name: 'a corrupt manifest', args: () => lo().map((a) => (a === CK ? CORRUPT_MANIFEST : a)), want: /is not valid JSON/ },
+  {
+    name: 'a run folder with a corrupt manifest (once an internal error)',
+    setup: () => fs.writeFileSync(path.join(copyRun(RUN, 'loc-badman'), 'checkpoints', 'step-000003.json'), '{'),
+    args: () => ['locality', at('cases', 'loc-badman'), '--prompts', '2'],
+    want: /step-000003\.json is not valid JSON/,
+  },
+  { name: 'a folder that is not a run', args: () => ['locality', USER_DIR, '--prompts', '2'], want: /user holds no checkpoints/ },
 ]);
 
 // ── report, demo ──────────────────────────────────────────────────────────────────────────────

@@ -19,6 +19,7 @@ import { Progress } from './progress.js';
 /** A task config from a preset, a run config file (its "task"), or a task config file. */
 export function loadTaskConfig(nameOrFile: string): TaskConfig {
   if (!fs.existsSync(nameOrFile)) return loadRunConfig(nameOrFile).task;
+  if (fs.statSync(nameOrFile).isDirectory()) throw new ConfigError(`${nameOrFile} is a folder, not a task config`, '--task');
   let json: unknown;
   try {
     json = JSON.parse(fs.readFileSync(nameOrFile, 'utf8'));

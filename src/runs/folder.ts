@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { readJsonFile } from '../util/fs.js';
 
 /** The checkpoints of a run folder (its checkpoints/*.onnx with a manifest), by step. */
 export function runCheckpoints(dir: string): string[] {
@@ -16,6 +17,6 @@ export function runCheckpoints(dir: string): string[] {
     .filter((f) => f.endsWith('.onnx') && fs.existsSync(path.join(folder, f.replace(/\.onnx$/, '.json'))))
     .map((f) => path.join(folder, f));
   if (files.length === 0) throw new InputError(`${folder} holds no checkpoints (.onnx with a .json manifest)`);
-  const step = (f: string) => JSON.parse(fs.readFileSync(f.replace(/\.onnx$/, '.json'), 'utf8')).step as number;
+  const step = (f: string) => Number((readJsonFile(f.replace(/\.onnx$/, '.json'), 'a checkpoint manifest') as { step?: unknown } | null)?.step);
   return files.sort((a, b) => step(a) - step(b));
 }

@@ -37,6 +37,7 @@ export interface TvpRunOptions extends Pick<TrainOptions, 'onStep' | 'onEval' | 
 
 /** The run config and the starting weights for `from`. */
 export function tvpSource(from: string, steps?: number, seed?: number): { run: RunConfig; initial?: Map<string, TypedData>; kind: 'fine-tune' | 'from-scratch' } {
+  if (fs.statSync(from, { throwIfNoEntry: false })?.isDirectory()) throw new InputError(`--from ${from} is a folder; give a checkpoint (.onnx), a preset or a config file`);
   const isCheckpoint = from.endsWith('.onnx') || (from.endsWith('.json') && fs.existsSync(from) && !!(readJsonFile(from, 'a checkpoint manifest or run config') as { format?: unknown } | null)?.format);
   let run: RunConfig;
   let initial: Map<string, TypedData> | undefined;
