@@ -109,6 +109,22 @@ describe('faults and recoveries', { timeout: 120_000 }, () => {
     for (const [k, v] of a.v) expect(b.v.get(k)).toEqual(v);
   });
 
+  it('SIGINT during training removes the lock and temporaries, and the run resumes', async () => {
+    const cfgFile = configFile('long-int', 100_000, 4);
+    const out = at('interrupted');
+    const child = spawnCli(['train', '--config', cfgFile, '--out', out]);
+    const done = exited(child);
+    await until(() => fs.existsSync(path.join(out, 'checkpoints', 'step-000004.state')));
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(leftovers(out)).toEqual([]);
+    const from = latestCheckpoint(out)!.step;
+    const resumed = await cli(['train', '--config', cfgFile, '--out', out, '--resume', '--stop-after', String(from + 4), '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expectConsistentRun(out);
+  });
+
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
