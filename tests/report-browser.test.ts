@@ -30,7 +30,13 @@ import { resolveTaskConfig } from '../src/tasks/index.js';
 import { loadRunConfig, resolveRunConfig } from '../src/train/config.js';
 import { train } from '../src/train/loop.js';
 import { Rng } from '../src/util/rng.js';
-import { CHROMIUM, CHROMIUM_ARGS, FAST_SEARCH, makeRun } from './report-fixture.js';
+import { BROWSER_TESTS, CHROMIUM, CHROMIUM_ARGS, FAST_SEARCH, makeRun } from './report-fixture.js';
+
+/** The Chromium to launch; under CI without one, an error that names the fix. */
+function chromiumPath(): string {
+  if (!CHROMIUM) throw new Error('no Chromium found (CI=true requires the browser tests): apt-get install chromium, or set CHROMIUM_PATH');
+  return CHROMIUM;
+}
 
 const given = process.env.TVLENS_REPORT_RUN;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-report-'));
@@ -70,7 +76,7 @@ async function settle(page: Page, change: () => Promise<void>): Promise<Explorer
   return explorerState(page);
 }
 
-describe('the report in headless Chromium', { timeout: 180000 }, () => {
+describe.runIf(BROWSER_TESTS)('the report in headless Chromium', { timeout: 180000 }, () => {
   let browser: Browser;
   let page: Page;
   const errors: string[] = [];
@@ -79,7 +85,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
   beforeAll(async () => {
     if (!given) makeRun(run);
     await writeReport([run], out, { search: given ? {} : FAST_SEARCH, log: () => {} });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
@@ -174,7 +180,7 @@ describe('the report in headless Chromium', { timeout: 180000 }, () => {
   });
 });
 
-describe('a report over a discrete and two regression models in headless Chromium', { timeout: 300000 }, () => {
+describe.runIf(BROWSER_TESTS)('a report over a discrete and two regression models in headless Chromium', { timeout: 300000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-report-mixed-'));
   const discrete = path.join(dir, 'discrete');
   const linreg = path.join(dir, 'linreg');
@@ -192,7 +198,7 @@ describe('a report over a discrete and two regression models in headless Chromiu
     await train(resolveRunConfig({ ...base, train: { ...base.train, steps: 50, evalEvery: 50, evalPrompts: 32, checkpointEvery: 50 } }), linreg);
     makeRun(sine, { task: { kind: 'sine', heldoutTasks: 2 }, steps: [200] }); // untrained weights: the parity holds all the same
     await writeReport([discrete, linreg, sine], file, { search: FAST_SEARCH, log: () => {} });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
