@@ -509,6 +509,30 @@ add('demo', [
   { name: "--report the user's own page", args: () => ['demo', '--out', at('cases', 'demo'), '--report', USER_HTML], want: /--report .*page\.html exists and is not a file tvlens wrote/ },
 ]);
 
+const fv = (...extra: string[]) => ['fv', CK, '--prompts', '2', '--tasks', '2', ...extra];
+add('fv', [
+  { name: 'no model', args: () => ['fv'], want: /expected one model|model/ },
+  { name: "--layers ''", args: () => fv('--layers='), want: /--layers: is empty/ },
+  { name: '--top-k 0', args: () => fv('--top-k', '0'), want: /--top-k: expected an integer ≥ 1/ },
+  { name: '--shots 1', args: () => fv('--shots', '1'), want: /--shots: expected an integer ≥ 2/ },
+  { name: '--shots 99', args: () => fv('--shots', '99'), want: /--shots: prompts with 99 demos/ },
+  { name: '--seed 1.5', args: () => fv('--seed', '1.5'), want: /--seed: expected an integer/ },
+  { name: '--out a folder', args: () => fv('--out', USER_DIR), want: /is a folder/ },
+  { name: 'a corrupt manifest', args: () => ['fv', CORRUPT_MANIFEST], want: /is not valid JSON/ },
+]);
+const SPEC = write('studies/spec.json', JSON.stringify({ name: 'x', grid: [{ group: 'g', preset: 'tiny', seeds: [0], runs: ['baseline'] }] }));
+add('study', [
+  { name: 'no spec', args: () => ['study', '--out', at('cases', 'study')], want: /spec|expected/ },
+  { name: 'a missing spec', args: () => ['study', at('gone.json'), '--out', at('cases', 'study')], want: /gone\.json/ },
+  { name: 'a spec that is not JSON', args: () => ['study', BAD_JSON, '--out', at('cases', 'study')], want: /bad\.json/ },
+  { name: 'an empty spec', args: () => ['study', EMPTY, '--out', at('cases', 'study')], want: /empty\.json/ },
+  { name: 'a spec that is a folder', args: () => ['study', USER_DIR, '--out', at('cases', 'study')], want: /user/ },
+  { name: 'no --out', args: () => ['study', SPEC], want: /--out/ },
+  ...['0/2', '3/2', 'x', '1/0', '1.5/2'].map((v) => ({ name: `--shard ${v}`, args: () => ['study', SPEC, '--out', at('cases', 'study'), '--shard', v], want: /--shard|shard/ })),
+  { name: '--shard with --aggregate', args: () => ['study', SPEC, '--out', at('cases', 'study'), '--shard', '1/2', '--aggregate'], want: /--aggregate/ },
+  { name: "--out a user's folder", args: () => ['study', SPEC, '--out', USER_DIR], want: /user/ },
+]);
+
 const all = Object.entries(cases).flatMap(([group, list]) => list.map((c) => ({ ...c, title: `${group}: ${c.name}` })));
 
 describe('bad input: every command refuses with one line, exit 1, and touches nothing', () => {

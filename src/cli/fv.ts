@@ -60,7 +60,7 @@ export const fvCommand: Command = {
       shots: intOption(values, 'shots', 2),
       queries: intOption(values, 'queries', 2),
       topK: intOption(values, 'top-k'),
-      layers: values.layers ? parseLayers(values.layers as string) : undefined,
+      layers: values.layers !== undefined ? parseLayers(values.layers as string) : undefined,
       seed: intOption(values, 'seed', 0),
       compareTv: values['no-tv'] !== true,
       onProgress: stageProgress('fv', !values.json),
