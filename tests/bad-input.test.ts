@@ -500,6 +500,8 @@ add('report', [
   { name: '--prompts 0', args: () => ['report', RUN, '--out', at('r.html'), '--prompts', '0'], want: /--prompts: expected an integer ≥ 1/ },
   { name: '--seed 1.5', args: () => ['report', RUN, '--out', at('r.html'), '--seed', '1.5'], want: /--seed: expected an integer/ },
   { name: '--shots -2', args: () => ['report', RUN, '--out', at('r.html'), '--shots=-2'], want: /--shots: expected an integer ≥ 0/ },
+  { name: '--shots 99 on a run (beyond the context)', args: () => ['report', RUN, '--out', at('r.html'), '--shots', '99'], want: /--shots: prompts with 99 demos are \d+ positions long, more than the model's context of 32/ },
+  { name: '--shots 99 on a checkpoint', args: () => ['report', CK, '--out', at('r.html'), '--shots', '99'], want: /--shots: prompts with 99 demos .* context of 24/ },
 ]);
 add('demo', [
   { name: "--out a user's folder (once deleted it)", args: () => ['demo', '--out', USER_DIR], want: /holds files that are not a tvlens run \(thesis\.tex\)/ },

@@ -1,10 +1,14 @@
 /** `tvlens report`: one self-contained HTML report over runs, checkpoints and analysis outputs. */
+import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { writeReport } from '../report/index.js';
 import type { Command } from './command.js';
 import { integerOption, required, seedOption } from './command.js';
-import { checkOutputFile, startsWith } from './limits.js';
+import { checkOutputFile, checkShots, startsWith } from './limits.js';
+import { readManifest } from '../checkpoint/checkpoint.js';
+import { runCheckpoints } from '../runs/folder.js';
+import { resolveTaskConfig } from '../tasks/index.js';
 
 export const reportCommand: Command = {
   name: 'report',
@@ -31,6 +35,7 @@ export const reportCommand: Command = {
     const names = { prompts: 'prompts', queries: 'queries', shots: 'shots', seed: 'seed', tasks: 'maxTasks', permutations: 'permutations' } as const;
     const int = (flag: string) => (flag === 'seed' ? seedOption(values) : integerOption(values, flag, { min: flag === 'shots' ? 0 : flag === 'queries' ? 2 : 1 }));
     const search = Object.fromEntries(Object.entries(names).map(([flag, key]) => [key, int(flag)]).filter(([, v]) => v !== undefined));
+    if (search.shots !== undefined) for (const p of positionals) checkShotsOf(p, search.shots as number);
     const summary = await writeReport(positionals, out, {
       title: values.title as string | undefined,
       analyse: values['no-analyse'] !== true,
@@ -48,6 +53,25 @@ export const reportCommand: Command = {
     }
   },
 };
+
+/** --shots against the context of a checkpoint, or of a run folder's checkpoints; other inputs are the report's to judge. */
+function checkShotsOf(input: string, shots: number): void {
+  let files: string[];
+  try {
+    files = fs.statSync(input).isDirectory() ? runCheckpoints(input).slice(-1) : input.endsWith('.onnx') || input.endsWith('.json') ? [input] : [];
+  } catch {
+    return;
+  }
+  for (const f of files) {
+    let m;
+    try {
+      m = readManifest(f);
+    } catch {
+      continue; // not a checkpoint (an analysis output, say)
+    }
+    checkShots(resolveTaskConfig(m.task), shots, m.model.maxSeq);
+  }
+}
 
 /** The command line as a user would retype it (options in a fixed order, so reports stay deterministic). */
 function reportCommandLine(positionals: readonly string[], values: Record<string, unknown>): string {

@@ -18,7 +18,7 @@ import type { HostTensor } from '../runtime/session.js';
 import type { RunConfig } from '../train/config.js';
 import { type StepModels, buildStepModels } from '../train/step.js';
 import { writeBundle } from '../checkpoint/bundle.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import { TVP_INPUTS, type TvpConfig, tvpLossProgram } from './loss.js';
 
@@ -37,7 +37,7 @@ export const ARTIFACT_FILES = {
 export function writeArtifacts(dir: string, run: RunConfig, tvp: TvpConfig, initial?: ReadonlyMap<string, TypedData>): StepModels {
   const build = () => tvpLossProgram(run, tvp, run.train.seed);
   const models = buildStepModels(build, run.optimizer, 'split');
-  fs.mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   writeFileAtomic(path.join(dir, ARTIFACT_FILES.training), models.training);
   writeFileAtomic(path.join(dir, ARTIFACT_FILES.eval), models.eval!);
   writeFileAtomic(path.join(dir, ARTIFACT_FILES.optimizer), models.optimizer!);
