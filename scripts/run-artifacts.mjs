@@ -7,7 +7,8 @@
 // of training_model.onnx) and `step<i>/lr`. Each step runs the training model (loss and gradients),
 // then the optimizer model (AdamW). The final weights and moments are written to <out.bundle>.
 // Bundle format: "TVLSTATE", uint32 header length, JSON header {tensors: [{name, dtype, shape,
-// offset, bytes}], ...}, then the raw little-endian data (see src/checkpoint/bundle.ts).
+// offset, bytes}], dataSha256, ...}, then the raw little-endian data (see src/checkpoint/bundle.ts).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -35,14 +36,17 @@ function writeBundle(file, fields, tensors) {
     entries.push({ name, dtype: t.type, shape: t.dims, offset, bytes: t.data.byteLength });
     offset += Math.ceil(t.data.byteLength / 8) * 8;
   }
-  const json = Buffer.from(JSON.stringify({ ...fields, tensors: entries }));
-  const out = Buffer.alloc(12 + json.length + offset);
+  const body = Buffer.alloc(offset);
+  let i = 0;
+  for (const t of tensors.values()) Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(body, entries[i++].offset);
+  // dataSha256: the checksum tvlens verifies when it reads a bundle.
+  const dataSha256 = createHash('sha256').update(body).digest('hex');
+  const json = Buffer.from(JSON.stringify({ ...fields, dataSha256, tensors: entries }));
+  const out = Buffer.alloc(12 + json.length);
   out.write('TVLSTATE', 0, 'ascii');
   out.writeUInt32LE(json.length, 8);
   json.copy(out, 12);
-  let i = 0;
-  for (const t of tensors.values()) Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, 12 + json.length + entries[i++].offset);
-  fs.writeFileSync(file, out);
+  fs.writeFileSync(file, Buffer.concat([out, body]));
 }
 
 const [dir, batchesFile, outFile] = process.argv.slice(2);

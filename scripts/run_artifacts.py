@@ -7,6 +7,7 @@ Same contract as scripts/run-artifacts.mjs: <batches.bundle> holds `step<i>/<inp
 `step<i>/lr`; each step runs training_model.onnx, then optimizer_model.onnx (AdamW). Needs numpy and
 onnxruntime (onnxruntime-gpu for --cuda).
 """
+import hashlib
 import json
 import struct
 import sys
@@ -38,9 +39,11 @@ def write_bundle(path, fields, tensors):
         pad = (-len(b)) % 8
         blobs.append(b + b"\0" * pad)
         offset += len(b) + pad
-    header = json.dumps({**fields, "tensors": entries}).encode()
+    body = b"".join(blobs)
+    # dataSha256: the checksum tvlens verifies when it reads a bundle.
+    header = json.dumps({**fields, "dataSha256": hashlib.sha256(body).hexdigest(), "tensors": entries}).encode()
     with open(path, "wb") as f:
-        f.write(b"TVLSTATE" + struct.pack("<I", len(header)) + header + b"".join(blobs))
+        f.write(b"TVLSTATE" + struct.pack("<I", len(header)) + header + body)
 
 
 def main():
