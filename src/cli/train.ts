@@ -4,6 +4,8 @@ import { type MetricsLine, train } from '../train/loop.js';
 import type { Command } from './command.js';
 import { MEMORY_OPTION, integerOption, memoryOption, required, seedOption } from './command.js';
 import { Progress } from './progress.js';
+import { dMlpOf } from '../model/config.js';
+import { parameterCount } from '../util/memory.js';
 
 /** One line on a metrics line: ICL score at 0 shots and at the most shots, on train and held-out tasks. */
 export function describeEval(line: MetricsLine): string {
@@ -17,6 +19,9 @@ export function describeEval(line: MetricsLine): string {
 
 export async function runTraining(cfg: RunConfig, out: string, opts: { resume?: boolean; json?: boolean; stopAfter?: number; label?: string; maxMemory?: number }) {
   const progress = new Progress(opts.label ?? 'train', cfg.train.steps, !opts.json);
+  // Building a large model's graphs takes a while before the first step: say so.
+  const params = parameterCount({ ...cfg.model, dMlp: dMlpOf(cfg.model) });
+  if (params > 2e6) progress.log(`building the training graphs of ${(params / 1e6).toFixed(1)}M parameters…`);
   const summary = await train(cfg, out, {
     resume: opts.resume,
     stopAfter: opts.stopAfter,
