@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { main } from '../src/cli/main.js';
 import { AttributionRunner, attributionPatch, pearson, topKOverlap } from '../src/analysis/attribution.js';
-import { concatBatches } from '../src/analysis/batches.js';
+import { concatBatches } from '../src/tasks/index.js';
 import { Engine } from '../src/analysis/engine.js';
 import { type PromptPair, patch, promptPairs } from '../src/analysis/patching.js';
 import { InputError } from '../src/errors.js';

@@ -32,7 +32,8 @@ import { type HostTensor, Session, type SessionOptions } from '../runtime/sessio
 import type { Task, TaskConfig } from '../tasks/index.js';
 import { modelInputs } from '../model/inputs.js';
 import { analysisTasks } from './batches.js';
-import { type Engine, LAYER_CONVENTION, type Variant, promptFeeds, range } from './engine.js';
+import { LAYER_CONVENTION, type Variant, promptFeeds, range } from './contracts.js';
+import type { Engine } from './engine.js';
 import { CORRUPTIONS, type Corruption, DIRECTIONS, DIRECTION_RUNS, type Direction, type PromptPair, positionLabels, promptPairs } from './patching.js';
 
 export const ATTRIBUTION_SITES = ['resid_pre', 'resid_post', 'attn_out', 'mlp_out', 'z'] as const;

@@ -7,9 +7,6 @@ import { type Batch, type Task, type TaskConfig, concatBatches, promptLayout, ta
 import { SUITES } from '../tasks/suites.js';
 import { Rng } from '../util/rng.js';
 
-export { concatBatches } from '../tasks/index.js';
-export { type QueryScores, queryTargets, scoreQueries } from '../tasks/score.js';
-
 /**
  * Each prompt `copies` times: copy j keeps prompt b's demos and takes the query (its x and its
  * target) of prompt (b + j) mod B. With one task per batch, every copy is a valid prompt of it:

@@ -22,9 +22,6 @@ import { type AnalysisEngine, RangeInputError, type Site, type Variant, checkLay
 import { baseGraph, naiveGraph, suffixGraph } from './engine-graphs.js';
 import { type BaseRun, type FastPathContext, runGroup, writesNothing } from './fast-path.js';
 
-// The contracts lived here before contracts.ts; re-exported for importers not yet moved.
-export { LAYER_CONVENTION, RangeInputError, type AnalysisEngine, type AnalysisRun, type Site, type SitePatch, type Variant, promptFeeds, range, siteKey, sliceFeeds } from './contracts.js';
-export { type BaseRun, subsetBase } from './fast-path.js';
 
 /** A model to analyse: its config and weights by parameter name. */
 export interface ModelWeights {

@@ -22,7 +22,9 @@ import { type Batch, type Task, type TaskConfig, promptLayout, renderTokens, tas
 import { type PromptRecord, recordsToBatch } from '../tasks/prompt-file.js';
 import { argmax, softmaxAt, squaredError } from '../tasks/score.js';
 import { Rng } from '../util/rng.js';
-import { analysisTasks, concatBatches, queryTargets } from './batches.js';
+import { concatBatches } from '../tasks/index.js';
+import { queryTargets } from '../tasks/score.js';
+import { analysisTasks } from './batches.js';
 import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Site, type Variant, checkPosition, promptFeeds, range } from './contracts.js';
 
 export const CORRUPTIONS = ['other-task', 'shuffled-labels'] as const;

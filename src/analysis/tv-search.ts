@@ -16,7 +16,9 @@ import { taskPrompts, zeroShotPrompts } from '../tasks/index.js';
 import { type PromptRecord, positionOf, recordsToBatch } from '../tasks/prompt-file.js';
 import { type Estimate, estimate } from '../util/stats.js';
 import { Rng } from '../util/rng.js';
-import { analysisTasks, concatBatches, scoreQueries, withDummies } from './batches.js';
+import { concatBatches } from '../tasks/index.js';
+import { scoreQueries } from '../tasks/score.js';
+import { analysisTasks, withDummies } from './batches.js';
 import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Variant, promptFeeds, range, sliceFeeds } from './contracts.js';
 
 export interface TvSearchOptions {

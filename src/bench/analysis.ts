@@ -15,9 +15,9 @@ import { resolveModelConfig } from '../model/config.js';
 import { declareParams } from '../model/transformer.js';
 import { Session } from '../runtime/session.js';
 import { type Task, resolveTaskConfig, taskList, taskPrompts, zeroShotPrompts } from '../tasks/index.js';
-import { batchFeeds } from '../train/evaluate.js';
+import { batchFeeds } from '../tasks/feeds.js';
 import { Rng } from '../util/rng.js';
-import { concatBatches } from '../analysis/batches.js';
+import { concatBatches } from '../tasks/index.js';
 import { REFERENCE } from './foundation.js';
 import { timeInterleaved } from './timing.js';
 

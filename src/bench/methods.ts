@@ -16,7 +16,7 @@ import { promptFeeds } from '../analysis/contracts.js';
 import { Engine } from '../analysis/engine.js';
 import { functionVectors } from '../analysis/function-vectors.js';
 import { searchPromptsFor } from '../analysis/tv-search.js';
-import { concatBatches } from '../analysis/batches.js';
+import { concatBatches } from '../tasks/index.js';
 import { inferenceGraph } from '../checkpoint/checkpoint.js';
 import { toOnnxBytes } from '../graph/index.js';
 import { Session } from '../runtime/session.js';

@@ -5,9 +5,6 @@ import { modelInputs } from '../model/inputs.js';
 import { Transformer, declareParams } from '../model/transformer.js';
 import type { LossProgram } from './step.js';
 
-/** Moved to model/inputs.ts; re-exported for importers not yet moved. */
-export { modelInputs } from '../model/inputs.js';
-
 /** Targets and position weights: int64 token ids for logits, floats [batch, seq, dOut] for vectors. */
 export function lossOf(output: Value, cfg: ModelConfig, seq = 'seq', prefix = ''): Value {
   const g = output.graph;

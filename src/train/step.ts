@@ -20,9 +20,6 @@ export interface LossProgram {
 
 export type StepLayout = 'fused' | 'split';
 
-/** Moved to checkpoint/state.ts (a checkpoint holds it); re-exported for training code. */
-export type { OptimizerState };
-
 
 export interface StepResult {
   readonly loss: number;

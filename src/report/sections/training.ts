@@ -1,5 +1,5 @@
 /** Training curves (loss; ICL score against step) and ICL score against the number of shots. */
-import type { ShotCurve } from '../../train/evaluate.js';
+import type { ShotCurve } from '../../tasks/score.js';
 import { type Section, figure } from '../html.js';
 import type { ModelInput } from '../inputs.js';
 import { PALETTE, type Series, lineChart } from '../svg.js';
