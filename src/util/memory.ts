@@ -23,8 +23,11 @@ export function parseBytes(text: string, flag = '--max-memory'): number {
 export const formatBytes = (n: number): string =>
   n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(0)} MiB` : `${Math.ceil(n / 2 ** 10)} KiB`;
 
-/** The default limit: the memory the OS reports available now. */
-export const availableMemory = (): number => os.freemem();
+/** The default limit: the memory the OS reports available now, or the container's limit where that is lower. */
+export function availableMemory(): number {
+  const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  return limit && limit > 0 ? Math.min(os.freemem(), limit) : os.freemem();
+}
 
 export interface MemoryEstimate {
   readonly total: number;
