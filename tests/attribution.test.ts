@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { main } from '../src/cli/main.js';
+import { writeReport } from '../src/report/report.js';
 import { AttributionRunner, attributionPatch, pearson, topKOverlap } from '../src/analysis/attribution.js';
 import { concatBatches } from '../src/tasks/index.js';
 import { Engine } from '../src/analysis/engine.js';
@@ -118,6 +119,12 @@ describe('attribution patching', { timeout: 60000 }, () => {
       expect(r.grids.map((g: { site: string }) => g.site)).toEqual(['resid_post', 'z']);
       expect(r.grids[1].exact).toHaveLength(4);
       expect(typeof r.grids[0].pearson).toBe('number');
+      // The report draws the output given beside its checkpoint: estimate and exact heat maps per site.
+      const out = path.join(dir, 'attr.json');
+      expect((await cli(['patch', file, '--method', 'attribution', '--site', 'resid_post', '--prompts', '2', '--tasks', '2', '--out', out])).code).toBe(0);
+      const report = await writeReport([file, out], path.join(dir, 'r.html'), { analyse: false, explorer: false, series: false, log: () => {} });
+      expect(report.sections).toContain('attribution');
+      expect(fs.readFileSync(report.file, 'utf8')).toMatch(/exact patching, resid_post/);
       const text = await cli(['patch', file, '--method', 'attribution', '--skip-exact', '--prompts', '2', '--tasks', '2']);
       expect(text.code, text.stderr).toBe(0);
       expect(text.stdout).toMatch(/no exact comparison/);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { main } from '../src/cli/main.js';
+import { writeReport } from '../src/report/report.js';
 import { Engine } from '../src/analysis/engine.js';
 import { functionVectors } from '../src/analysis/function-vectors.js';
 import { InputError } from '../src/errors.js';
@@ -80,6 +81,14 @@ describe('function vectors', { timeout: 60000 }, () => {
       expect(r.heads).toHaveLength(2);
       expect(r.tv.curve).toHaveLength(4);
       expect(r.model.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
+      // The report draws the output given beside its checkpoint: the AIE heat map and FV against TV.
+      const out = path.join(dir, 'fv.json');
+      expect((await cli(['fv', file, '--top-k', '2', '--prompts', '4', '--shuffled', '4', '--queries', '8', '--tasks', '2', '--out', out])).code).toBe(0);
+      const report = await writeReport([file, out], path.join(dir, 'r.html'), { analyse: false, explorer: false, series: false, log: () => {} });
+      expect(report.sections).toContain('function-vectors');
+      const html = fs.readFileSync(report.file, 'utf8');
+      expect(html).toMatch(/average indirect effect per head/);
+      expect(html).toMatch(/function vector against task vector/);
       const bad = await cli(['fv', file, '--top-k', '9']);
       expect(bad.code).toBe(1);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);
