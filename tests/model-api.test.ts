@@ -12,7 +12,7 @@ import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
 import { ModelSource } from '../src/analysis/source.js';
 import { tvSearch } from '../src/analysis/tv-search.js';
 import { decodeModel, loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
-import { InputError, Tensor, openModel, parsePrompts, formatPrompts, searchPromptRecords, searchPromptsFor } from '../src/index.js';
+import { InputError, Tensor, formatPrompts, openModel, parsePrompts, readCache, searchPromptRecords, searchPromptsFor } from '../src/index.js';
 import { resolveTaskConfig } from '../src/tasks/index.js';
 import { handModel, handTaskConfig, handTasks } from './support/tv-hand-model.js';
 
@@ -122,6 +122,21 @@ describe('openModel on a tvlens checkpoint', { timeout: 120000 }, () => {
     expect(r.normalized).toHaveLength(hand.cfg.layers);
     expect(r.columns).toEqual(['9(4)']);
     await expect(model.patch([{ tokens: [999], corrupted: [0], answer: 0 }])).rejects.toThrow(/token id 999/);
+  });
+});
+
+describe('cacheToArrow', { timeout: 120000 }, () => {
+  it('streams a checkpoint\'s hooks for its own task, and for given prompts at their positions, as readCache reads them', async () => {
+    await using model = await openModel(ckpt);
+    const drawn = await model.cacheToArrow(path.join(dir, 'drawn.arrow'), { count: 6, hooks: ['resid'] });
+    expect(drawn).toMatchObject({ prompts: 6, rows: 6, hooks: ['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_post', 'blocks.2.hook_resid_post'] });
+    const records = parsePrompts('{"tokens": [0, 8, 1, 9, 2, 8], "position": 1}\n{"tokens": [3, 8, 4, 9, 5, 8]}');
+    const given = await model.cacheToArrow(path.join(dir, 'given.arrow'), { prompts: records, hooks: ['blocks.1.hook_resid_post'] });
+    expect(given).toMatchObject({ prompts: 2, rows: 2 });
+    const cache = readCache(path.join(dir, 'given.arrow'));
+    expect(Array.from(cache.position)).toEqual([1, 5]);
+    const { cache: run } = await model.runWithCache([records[0].tokens as number[]], { names: ['blocks.1.hook_resid_post'] });
+    expect(maxDiff(cache.hooks['blocks.1.hook_resid_post'].data.subarray(0, hand.cfg.dModel), run.get('blocks.1.hook_resid_post').at(0, 1))).toBe(0);
   });
 });
 
