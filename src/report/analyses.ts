@@ -8,8 +8,8 @@
 import { Engine, fromCheckpoint } from '../analysis/engine.js';
 import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchResult, patch } from '../analysis/patching.js';
-import type { AttributionResult } from '../analysis/attribution.js';
-import type { FunctionVectorResult } from '../analysis/function-vectors.js';
+import { type AttributionResult, attributionPatch } from '../analysis/attribution.js';
+import { type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
 import type { TvSearchResult } from '../analysis/tv-search.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { InputError, TvlensError } from '../errors.js';
@@ -43,7 +43,7 @@ export interface Gathered {
   readonly patches: Map<ModelInput, Made<PatchResult>>;
   readonly series: Map<ModelInput, SeriesPoint[]>;
   readonly explorers: ExplorerModel[];
-  /** Drawn when given (`tvlens fv --out`, `tvlens patch --method attribution --out`); not run here. */
+  /** Given (`tvlens fv --out`, `tvlens patch --method attribution --out`), or run here on function tasks. */
   readonly fvs: Map<ModelInput, Made<FunctionVectorResult>>;
   readonly attributions: Map<ModelInput, Made<AttributionResult>>;
 }
@@ -51,7 +51,7 @@ export interface Gathered {
 const FLAGS: Readonly<Record<string, string>> = { maxTasks: 'tasks' };
 
 /** The CLI command that reproduces an analysis run here. */
-export function analysisCommand(kind: 'tv-search' | 'patch' | 'locality', file: string, search: SearchOptions): string {
+export function analysisCommand(kind: 'tv-search' | 'patch' | 'locality' | 'fv', file: string, search: SearchOptions): string {
   const opts = Object.entries(search).filter(([k]) => kind === 'locality' || k !== 'permutations');
   return `tvlens ${kind} ${file}${opts.map(([k, v]) => ` --${FLAGS[k] ?? k} ${v}`).join('')}`;
 }
@@ -77,9 +77,13 @@ export async function gatherAnalyses(models: readonly ModelInput[], options: Gat
     if (tv) g.searches.set(m, tv);
     const pt = made<PatchResult>(m, 'patch', hash, problems) ?? (c && analyse ? await run(problems, label, () => runPatch(c, m.task, search, log, label), analysisCommand('patch', c.file, search)) : null);
     if (pt) g.patches.set(m, pt);
-    const fv = made<FunctionVectorResult>(m, 'function-vectors', hash, problems);
+    // Function vectors and attribution patching need function tasks (x → y) with demos to shuffle.
+    const fnTask = c && analyse && ['discrete', 'linreg', 'sine'].includes(m.task?.kind ?? '') && (m.task?.demos.max ?? 0) >= 2;
+    const fv = made<FunctionVectorResult>(m, 'function-vectors', hash, problems) ?? (c && fnTask ? await run(problems, label, () => runFv(c, m.task, search, log, label), analysisCommand('fv', c.file, search)) : null);
     if (fv) g.fvs.set(m, fv);
-    const at = made<AttributionResult>(m, 'attribution', hash, problems);
+    const at =
+      made<AttributionResult>(m, 'attribution', hash, problems) ??
+      (c && fnTask ? await run(problems, label, () => runAttribution(c, m.task, search, log, label), `${analysisCommand('patch', c.file, search)} --method attribution`) : null);
     if (at) g.attributions.set(m, at);
     if (options.series !== false && m.checkpoints.length >= 2) {
       const points: SeriesPoint[] = [];
@@ -160,6 +164,20 @@ const runPatch = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptio
   analyseCheckpoint(c, task, 'activation patching', label, log, async (engine, cfg) => {
     const { maxTasks, prompts, shots, seed } = search;
     return { ...(await patch(engine, cfg, { maxTasks, prompts, shots, seed })), ms: 0 };
+  });
+
+const runFv = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string): Promise<FunctionVectorResult> =>
+  analyseCheckpoint(c, task, 'function vectors', label, log, async (engine, cfg) => {
+    const { maxTasks, prompts, queries, shots, seed } = search;
+    const r = await functionVectors(engine, cfg, { maxTasks, prompts, shuffled: prompts, queries, shots, seed, topK: Math.min(3, engine.cfg.layers * engine.cfg.heads) });
+    return { ...r, cost: { ...r.cost, ms: {} } };
+  });
+
+const runAttribution = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string): Promise<AttributionResult> =>
+  analyseCheckpoint(c, task, 'attribution patching', label, log, async (engine, cfg) => {
+    const { maxTasks, prompts, shots, seed } = search;
+    const r = await attributionPatch(engine, cfg, { maxTasks, prompts, shots, seed });
+    return { ...r, ms: { attribution: 0, exact: r.ms.exact === null ? null : 0, sessions: 0 } };
   });
 
 function safeTask(t: TaskConfig | null): TaskConfig | null {

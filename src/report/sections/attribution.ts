@@ -28,7 +28,10 @@ function gridFigure(label: string, r: AttributionResult, g: AttributionGrid, com
 export function attributionSection(models: readonly { label: string; r: AttributionResult; command: string }[]): Section | null {
   if (models.length === 0) return null;
   const figs = models.flatMap(({ label, r, command }) => r.grids.map((g) => gridFigure(label, r, g, command)));
-  const timing = models.map(({ label, r }) => `${esc(label)}: ${r.cells} cells in ${num(r.ms.attribution / 1000)} s${r.ms.exact !== null ? ` (exact: ${num(r.ms.exact / 1000)} s)` : ''}`).join('; ');
+  // A report run here drops timings (they would make it differ run to run): then only the cell count.
+  const timing = models
+    .map(({ label, r }) => `${esc(label)}: ${r.cells} cells${r.ms.attribution > 0 ? ` in ${num(r.ms.attribution / 1000)} s${r.ms.exact ? ` (exact patching: ${num(r.ms.exact / 1000)} s)` : ''}` : ''}`)
+    .join('; ');
   return {
     id: 'attribution',
     title: 'Attribution patching against exact patching',
