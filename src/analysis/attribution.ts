@@ -400,7 +400,9 @@ export class AttributionRunner {
       for (let n = 0; n < B; n++) {
         for (let k = 0; k < T * per; k++) {
           const from = (n * T * per + k) * width;
-          let [dg, dd, aa] = [0, 0, 0];
+          let dg = 0;
+          let dd = 0;
+          let aa = 0;
           for (let d = from; d < from + width; d++) {
             const delta = src[d] - at[d];
             dg += delta * g[d];
