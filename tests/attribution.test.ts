@@ -125,6 +125,14 @@ describe('attribution patching', { timeout: 60000 }, () => {
       const report = await writeReport([file, out], path.join(dir, 'r.html'), { analyse: false, explorer: false, series: false, log: () => {} });
       expect(report.sections).toContain('attribution');
       expect(fs.readFileSync(report.file, 'utf8')).toMatch(/exact patching, resid_post/);
+      // The pairs written with --save-prompts, read back with --prompts-file, give the same estimates.
+      const pairsFile = path.join(dir, 'pairs.jsonl');
+      expect((await cli(['patch', file, '--prompts', '2', '--tasks', '2', '--save-prompts', pairsFile, '--json'])).code).toBe(0);
+      const given = await cli(['patch', file, '--method', 'attribution', '--site', 'resid_post,z', '--prompts-file', pairsFile, '--json']);
+      expect(given.code, given.stderr).toBe(0);
+      const g = JSON.parse(given.stdout);
+      expect(g.corruption).toBe('given');
+      g.grids.forEach((grid: { estimate: number[][] }, k: number) => grid.estimate.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(r.grids[k].estimate[i][j], 5))));
       const text = await cli(['patch', file, '--method', 'attribution', '--skip-exact', '--prompts', '2', '--tasks', '2']);
       expect(text.code, text.stderr).toBe(0);
       expect(text.stdout).toMatch(/no exact comparison/);

@@ -227,6 +227,8 @@ export interface AttributionOptions {
   readonly exact?: boolean;
   /** k of the top-k overlap. Default 10 (at most the grid's cells). */
   readonly topK?: number;
+  /** Estimate on these prompt pairs instead of drawing them from the task config (a prompts file; see patching's `promptPairsFrom`). */
+  readonly pairs?: PromptPair;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -236,7 +238,7 @@ export interface AttributionResult {
   readonly method: 'attribution';
   readonly convention: string;
   readonly direction: Direction;
-  readonly corruption: Corruption;
+  readonly corruption: PromptPair['corruption'];
   readonly options: Readonly<Record<string, unknown>>;
   /** Mean metric (patching's logitDiff) of the clean and corrupted runs. */
   readonly clean: number;
@@ -493,22 +495,26 @@ export class AttributionRunner {
 }
 
 /** Runs attribution patching on ICL prompt pairs: the preset `patch --method attribution` calls. */
-export async function attributionPatch(engine: Engine, cfg: TaskConfig, options: AttributionOptions = {}): Promise<AttributionResult> {
+export async function attributionPatch(engine: Engine, cfg: TaskConfig | null, options: AttributionOptions = {}): Promise<AttributionResult> {
   const direction = options.direction ?? 'denoising';
   const corruption = options.corruption ?? 'other-task';
   if (!CORRUPTIONS.includes(corruption)) throw new InputError(`unknown corruption '${corruption}'. Should be one of: ${CORRUPTIONS.join(', ')}`);
   if (options.topK !== undefined && (!Number.isInteger(options.topK) || options.topK < 1)) throw new InputError(`top-k must be an integer ≥ 1, got ${options.topK}`);
   const seed = options.seed ?? 0;
-  const tasks = options.tasks ? [...options.tasks] : analysisTasks(cfg, options.split ?? 'train', options.maxTasks ?? 8, seed);
-  const pair = promptPairs(cfg, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
+  if (!options.pairs && !cfg) throw new InputError('attribution patching needs a task config or given prompt pairs');
+  const tasks = options.pairs ? [] : options.tasks ? [...options.tasks] : analysisTasks(cfg!, options.split ?? 'train', options.maxTasks ?? 8, seed);
+  const pair = options.pairs ?? promptPairs(cfg!, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
+  const T = pair.clean.seq;
+  // Given pairs have no task layout to name positions by: their tokens (or indices) label them.
+  const labels = cfg && !options.pairs ? positionLabels(cfg, pair.clean) : range(T).map((p) => (pair.clean.kind === 'tokens' ? `${p}(${pair.clean.tokens[p]})` : String(p)));
   const runner = new AttributionRunner(engine);
   try {
-    const r = await runner.run(pair, { ...options, direction, labels: positionLabels(cfg, pair.clean) });
+    const r = await runner.run(pair, { ...options, direction, labels });
     return {
       ...r,
       convention: `${LAYER_CONVENTION}; rows here are blocks by their hook names`,
-      corruption,
-      options: { tasks: tasks.map((t) => t.name), prompts: options.prompts ?? 16, shots: pair.clean.demos, seed, sites: options.sites ?? ATTRIBUTION_SITES, exact: options.exact !== false, topK: options.topK ?? 10 },
+      corruption: pair.corruption,
+      options: { tasks: tasks.map((t) => t.name), prompts: options.pairs ? pair.clean.batch : (options.prompts ?? 16), shots: pair.clean.demos, seed, sites: options.sites ?? ATTRIBUTION_SITES, exact: options.exact !== false, topK: options.topK ?? 10 },
     };
   } finally {
     await runner.release();

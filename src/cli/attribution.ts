@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { ATTRIBUTION_SITES, type AttributionGrid, type AttributionResult, type AttributionSite, attributionPatch } from '../analysis/attribution.js';
 import { Engine } from '../analysis/engine.js';
-import { CORRUPTIONS, DIRECTIONS } from '../analysis/patching.js';
+import { CORRUPTIONS, DIRECTIONS, type PromptPair } from '../analysis/patching.js';
+import type { TaskConfig } from '../tasks/index.js';
 import { InputError } from '../errors.js';
 import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
@@ -37,13 +38,15 @@ export function attributionSummary(r: AttributionResult): string {
   return lines.join('\n');
 }
 
-export async function runAttribution(values: Values, opened: OpenedModel): Promise<void> {
+/** `pairs`: prompt pairs from --prompts-file; else they are drawn from the task config. */
+export async function runAttribution(values: Values, opened: Omit<OpenedModel, 'task'> & { task: TaskConfig | null }, pairs?: PromptPair): Promise<void> {
   const { engine, task, file, model, note } = opened;
   if (!(engine instanceof Engine)) throw new InputError('attribution patching differentiates the model, which needs a tvlens checkpoint; a foreign model takes --method exact');
   const sites = values.site === undefined || values.site === 'all' ? [...ATTRIBUTION_SITES] : (values.site as string).split(',').map((s) => oneOf(s, ATTRIBUTION_SITES, '--site') as AttributionSite);
   let bar: Progress | null = null;
   const result = await attributionPatch(engine, task, {
     sites,
+    pairs,
     direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
     corruption: oneOf(values.corruption as string, CORRUPTIONS, '--corruption'),
     split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),

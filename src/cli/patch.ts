@@ -72,10 +72,7 @@ export const patchCommand: Command = {
     const opened = await openForPrompts(positionals[0], values);
     const { engine, task, prompts, file, model, note } = opened;
     try {
-      if (method === 'attribution') {
-        if (!task) throw new ConfigError('applies to --method exact; attribution draws its prompts from a task config (--task)', '--prompts-file');
-        return await runAttribution(values, { ...opened, task });
-      }
+      if (method === 'attribution') return await runAttribution(values, opened, prompts ? promptPairsFrom(prompts) : undefined);
       let bar: Progress | null = null;
       const seed = intOption(values, 'seed', 0);
       const corruption = oneOf(values.corruption as string, CORRUPTIONS, '--corruption');
