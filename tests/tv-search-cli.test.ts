@@ -49,7 +49,7 @@ describe('the tv-search, patch and locality commands', { timeout: 120000 }, () =
     expect(line).toHaveLength(1);
     expect(line[0]).toMatch(/residual layer 4 is out of range: .* valid layers are 0\.\.3/);
     fs.writeFileSync(path.join(dir, 'junk.onnx'), 'not a model');
-    fs.writeFileSync(path.join(dir, 'junk.json'), JSON.stringify({ format: 'tvlens-checkpoint/1', onnx: 'junk.onnx' }));
+    fs.writeFileSync(path.join(dir, 'junk.json'), JSON.stringify({ format: 'tvlens-checkpoint/1', onnx: 'junk.onnx', model: {}, weightsSha256: '' }));
     const { values, positionals } = parse(patchCommand, [path.join(dir, 'junk.onnx')]);
     await expect(patchCommand.run(values, positionals)).rejects.toThrow(/junk\.onnx is not an ONNX model/);
     expect(help(localityCommand)).toMatch(/--permutations/);
