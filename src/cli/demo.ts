@@ -1,12 +1,16 @@
 /**
  * `tvlens demo` (what `npm start` runs): train the tiny preset into runs/demo (or reuse a finished
- * run of the same config), run the analyses on it, write reports/index.html, and print the path
- * with a three-line summary.
+ * run of the same config) to show training, then write reports/index.html over the shipped models
+ * of models/ (a baseline and a TVP-loss model, for offsets and for linear regression) and the tiny
+ * run. The report opens with their task-vector curves side by side and the reproduction study's
+ * emergence table; the console gets three lines: the report, the baseline, the TVP model.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { writeReport } from '../report/index.js';
+import type { StudySummary } from '../study/results.js';
+import { PACKAGE_ROOT } from '../version.js';
 import { loadRunConfig } from '../train/config.js';
 import { type MetricsLine, latestCheckpoint } from '../train/loop.js';
 import { foreignEntries, isEmptyFolder, listSome, removeRunFiles } from '../train/run-folder.js';
@@ -17,7 +21,7 @@ import { checkOutputFile, startsWith } from './limits.js';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'the main job: train the tiny preset, analyse it, write reports/index.html',
+  summary: 'the main job: train the tiny preset, analyse it and the shipped models, write reports/index.html',
   usage: 'tvlens demo [--out runs/demo] [--report reports/index.html] [--fresh]',
   options: {
     out: { type: 'string', description: 'the run folder', default: 'runs/demo' },
@@ -50,16 +54,26 @@ export const demoCommand: Command = {
     } finally {
       release();
     }
-    process.stderr.write('[2/2] task-vector search, activation patching and the checkpoint series, then the report\n');
-    const report = await writeReport([out], path.resolve(values.report as string), { command: 'npm start' });
-    const last = lastMetrics(out);
+    const shipped = SHOWN.map((name) => path.join(MODELS, `${name}.onnx`)).filter((f) => fs.existsSync(f));
+    process.stderr.write(`[2/2] task-vector search, activation patching and the checkpoint series on ${shipped.length} shipped models and the tiny run, then the report\n`);
+    const report = await writeReport([...shipped, out], path.resolve(values.report as string), { command: 'npm start', story: { study: readStudy() } });
     const seconds = ((performance.now() - t0) / 1000).toFixed(0);
     console.log(`report: ${path.relative(process.cwd(), report.file)} (${(report.bytes / 1e6).toFixed(1)} MB, ${seconds} s in all)`);
-    console.log(last ? describeEval(last) : 'no evaluation metrics');
-    console.log(report.findings[0] ?? 'task-vector search: no result');
-    if (report.problems.length) console.log(`not drawn: ${report.problems.join('; ')}`);
+    // The contrast in numbers: the shipped baseline, then the shipped TVP model (or the tiny run when models/ is absent).
+    const lines = report.storyLines.length >= 2 ? report.storyLines.slice(0, 2) : [lastMetrics(out) ? describeEval(lastMetrics(out)!) : 'no evaluation metrics', report.findings[0] ?? 'task-vector search: no result'];
+    for (const l of lines) console.log(l);
+    if (report.problems.length) process.stderr.write(`not drawn: ${report.problems.join('; ')}\n`);
   },
 };
+
+/** The shipped models the report shows, in this order (the first two make the console's contrast). */
+const SHOWN = ['offsets-4L-baseline', 'offsets-4L-tvp', 'linreg-3L-baseline', 'linreg-3L-tvp'];
+const MODELS = path.join(PACKAGE_ROOT, 'models');
+const STUDY_SUMMARY = path.join(PACKAGE_ROOT, 'reports', 'studies', 'paper', 'summary.json');
+
+function readStudy(): StudySummary | null {
+  return fs.existsSync(STUDY_SUMMARY) ? (JSON.parse(fs.readFileSync(STUDY_SUMMARY, 'utf8')) as StudySummary) : null;
+}
 
 function lastMetrics(dir: string): MetricsLine | null {
   const file = path.join(dir, 'metrics.jsonl');

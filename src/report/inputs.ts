@@ -261,5 +261,6 @@ export function describeTask(t: TaskConfig | null): string {
   if (!t) return 'unknown tasks';
   const fam = t.kind === 'discrete' ? ` (${t.discrete.families.join(', ')})` : '';
   const vocab = ['discrete', 'hmm', 'dfa'].includes(t.kind) ? `, vocab ${t.vocab}` : '';
-  return `${t.kind}${fam}${vocab}, ${t.format}, ${t.demos.min === t.demos.max ? t.demos.max : `${t.demos.min}–${t.demos.max}`} demos`;
+  const pool = t.trainTasks > 0 ? `, ${t.trainTasks} train + ${t.heldoutTasks} held-out tasks` : '';
+  return `${t.kind}${fam}${vocab}${pool}, ${t.format}, ${t.demos.min === t.demos.max ? t.demos.max : `${t.demos.min}–${t.demos.max}`} demos`;
 }

@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { type Gathered, type SearchOptions, analysisCommand, gatherAnalyses } from './analyses.js';
 import { type Section, esc, page } from './html.js';
-import { type ModelInput, describeTask, readInputs, taskSetKey, trainCommand } from './inputs.js';
+import { type ModelInput, describeTask, readInputs, taskSetKey, trainCommand, tvpOf } from './inputs.js';
 import { ortAssets } from './ort-assets.js';
 import { explorerSection } from './sections/explorer.js';
 import { methodsSection } from './sections/methods.js';
@@ -21,7 +21,9 @@ import { patchSection } from './sections/patching.js';
 import { attributionSection } from './sections/attribution.js';
 import { fvSection } from './sections/function-vectors.js';
 import { emergenceSection, localitySection } from './sections/locality.js';
+import { storyLine, storySection } from './sections/story.js';
 import { tvSection, verdict } from './sections/task-vectors.js';
+import type { StudySummary } from '../study/results.js';
 import { trainingSection } from './sections/training.js';
 import { webScript } from './web-script.js';
 
@@ -40,6 +42,11 @@ export interface ReportOptions {
   readonly command?: string;
   /** The time on the report's one timestamp line. Default: now. */
   readonly now?: Date;
+  /**
+   * Open with the story section: every model's task-vector curve on one chart per task set, the
+   * contrast in numbers, and this study's emergence table and verdicts (null: none). Default: off.
+   */
+  readonly story?: { readonly study: StudySummary | null };
   /** Where problems and progress go. Default: stderr. Pass () => {} to silence. */
   readonly log?: (line: string) => void;
 }
@@ -53,6 +60,8 @@ export interface ReportSummary {
   readonly problems: readonly string[];
   /** One sentence per model on what the task-vector search found (for a console summary). */
   readonly findings: readonly string[];
+  /** With `story`: one line per model in numbers (ICL, zero-shot, the task vector at its best or TVP layer). */
+  readonly storyLines: readonly string[];
   readonly ms: number;
 }
 
@@ -86,6 +95,10 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     sections.push(s);
     if (command) commands.push([figure, command]);
   };
+  const story = indexed
+    .filter(({ m }) => searches.has(m))
+    .map(({ m }) => ({ label: m.label, search: searches.get(m)!.r, tvpLayer: tvpOf(m)?.layer ?? null, command: searches.get(m)!.command }));
+  if (options.story) add(storySection(story, options.story.study), 'task vectors of every model, and the study', story.map((s) => s.command).join('; '));
   add(overviewSection(models, gathered), 'overview');
   const trained = models.filter((m) => m.metrics.length).map(trainCommand).join('; ');
   add(trainingSection(models, trainCommand), 'training curves, ICL against step and against shots', trained || undefined);
@@ -133,7 +146,8 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   });
   writeFileAtomic(outFile, html);
   const findings = models.filter((m) => searches.has(m)).map((m) => `${m.label}: ${verdict(searches.get(m)!.r, localities.get(m)?.r.average.recovered)}`);
-  return { file: outFile, bytes: Buffer.byteLength(html), sections: sections.map((s) => s.id), problems, findings, ms: performance.now() - t0 };
+  const storyLines = options.story ? story.map(storyLine) : [];
+  return { file: outFile, bytes: Buffer.byteLength(html), sections: sections.map((s) => s.id), problems, findings, storyLines, ms: performance.now() - t0 };
 }
 
 function overviewSection(models: readonly ModelInput[], { searches, localities }: Gathered): Section {
