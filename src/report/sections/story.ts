@@ -26,7 +26,7 @@ export function storyLine(m: StoryModel): string {
   const a = m.search.average;
   const head = `${m.label}: ICL ${f2(a.icl.mean)}, zero-shot ${f2(a.baseline.all.mean)}`;
   if (m.tvpLayer !== null) return `${head}; task vector at its TVP layer ℓ=${m.tvpLayer}: ${f2(at(m.search, m.tvpLayer))} (${m.search.metric}, test queries)`;
-  return `${head}; best task vector ${f2(a.best.test)} at ℓ=${a.best.layer} (dev-chosen, test queries): ${a.best.test - a.baseline.all.mean > 0.1 ? 'a task vector' : 'no task vector'}`;
+  return `${head}; best task vector ${f2(a.best.test)} at ℓ=${a.best.layer} (dev-chosen, test queries): ${(m.search.metric === 'accuracy' ? 1 : -1) * (a.best.test - a.baseline.all.mean) > 0.1 ? 'a task vector' : 'no task vector'}`;
 }
 
 export function storySection(models: readonly StoryModel[], study: StudySummary | null): Section | null {
