@@ -21,8 +21,8 @@ export async function runTraining(cfg: RunConfig, out: string, opts: { resume?: 
   const progress = new Progress(opts.label ?? 'train', cfg.train.steps, !opts.json);
   // Building a large model's graphs takes a while before the first step: say so.
   const params = parameterCount({ ...cfg.model, dMlp: dMlpOf(cfg.model) });
-  if (params > 2e6) progress.log(`building the training graphs of ${(params / 1e6).toFixed(1)}M parameters…`);
   const summary = await train(cfg, out, {
+    onBuild: () => params > 2e6 && progress.log(`building the training graphs of ${(params / 1e6).toFixed(1)}M parameters…`),
     resume: opts.resume,
     stopAfter: opts.stopAfter,
     maxMemory: opts.maxMemory,

@@ -60,6 +60,8 @@ export interface TrainOptions {
   readonly stopAfter?: number;
   readonly onStep?: (info: StepInfo) => void;
   readonly onEval?: (line: MetricsLine) => void;
+  /** Called once every check has passed, before the step graphs are built (which takes a while for a large model). */
+  readonly onBuild?: () => void;
   /** Builds the loss program; the default is the plain ICL loss. TVP-loss passes its own. */
   readonly program?: (cfg: RunConfig) => LossProgram;
   /** Draws one step's feeds; the default is a batch of training prompts. TVP-loss adds its zero-shot prompts. */
@@ -199,6 +201,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
   }
   const ids = { runId, configSha256: cfgHash };
 
+  options.onBuild?.();
   const build = options.program ? () => options.program!(cfg) : () => iclLossProgram(cfg.model, loop.seed);
   const trainer = await Trainer.create(build, cfg.optimizer, { layout: loop.layout, initial, models: options.models });
   if (options.initialParams && !initial) {
