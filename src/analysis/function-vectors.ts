@@ -131,6 +131,7 @@ export async function functionVectors(engine: Engine, cfg: TaskConfig, options: 
   if (!Number.isInteger(o.topK) || o.topK < 1 || o.topK > L * H) throw new InputError(`top-k must be an integer in 1..${L * H} (this model's heads), got ${o.topK}`);
   for (const k of ['prompts', 'shuffled'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) throw new InputError(`${k} must be an integer ≥ 1, got ${o[k]}`);
   if (!Number.isInteger(o.queries) || o.queries < 2) throw new InputError(`queries must be an integer ≥ 2 (half dev, half test), got ${o.queries}`);
+  if (cfg.kind === 'hmm' || cfg.kind === 'dfa') throw new InputError(`function vectors need function tasks (x → y) whose demo labels can be shuffled; '${cfg.kind}' is a sequence task`);
   const tasks = options.tasks ? [...options.tasks] : analysisTasks(cfg, o.split, options.maxTasks, o.seed);
   const shots = options.shots ?? cfg.demos.max;
   if (shots < 2) throw new InputError('function vectors need prompts with at least two demos, whose labels can be shuffled');
