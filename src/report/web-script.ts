@@ -9,22 +9,36 @@ import { fileURLToPath } from 'node:url';
 
 const cache = new Map<string, string>();
 
+/** Modules of src/ the browser code may import: each is inlined where it is imported (they import nothing at run time). */
+const SHARED = ['tasks/score'];
+
 export async function webScript(name: 'explorer'): Promise<string> {
   const hit = cache.get(name);
   if (hit) return hit;
+  const shared = new Map(await Promise.all(SHARED.map(async (m) => [m, (await moduleJs(m)).replace(/^export (?=(async )?function |const |class )/gm, '')] as const)));
+  // `import { … } from '../tasks/score.js'` becomes that module's code, its exports plain declarations.
+  const js = (await moduleJs(`web/${name}`)).replace(/^import \{[^}]*\} from '\.\.\/([\w/-]+)\.js';\s*$/gm, (_, mod: string) => {
+    const code = shared.get(mod);
+    if (code === undefined) throw new Error(`the browser code imports ${mod}, which web-script.ts does not inline (SHARED)`);
+    return `// ${mod}.ts, inlined\n${code}`;
+  });
+  cache.set(name, js);
+  return js;
+}
+
+/** A module of src/ as JavaScript: the file tsc wrote (compiled runs), else transpiled from its source. */
+async function moduleJs(mod: string): Promise<string> {
   const here = fileURLToPath(import.meta.url);
-  const dir = path.join(path.dirname(here), '..', 'web');
+  const src = path.join(path.dirname(here), '..');
   let js: string;
-  const compiled = path.join(dir, `${name}.js`);
+  const compiled = path.join(src, `${mod}.js`);
   if (here.endsWith('.js') && fs.existsSync(compiled)) {
     js = fs.readFileSync(compiled, 'utf8');
   } else {
     const ts = (await import('typescript')).default;
-    const source = fs.readFileSync(path.join(dir, `${name}.ts`), 'utf8');
+    const source = fs.readFileSync(path.join(src, `${mod}.ts`), 'utf8');
     js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
   }
   // An inline module script exports nothing; the source map comment points at a file that is not there.
-  js = js.replace(/^\/\/# sourceMappingURL=.*$/m, '').replace(/^export \{\};\s*$/m, '').trimEnd() + '\n';
-  cache.set(name, js);
-  return js;
+  return js.replace(/^\/\/# sourceMappingURL=.*$/m, '').replace(/^export \{\};\s*$/m, '').trimEnd() + '\n';
 }

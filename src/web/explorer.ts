@@ -17,6 +17,8 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import type { ExplorerModel, TokenExplorer, VectorExplorer } from '../report/explorer.js';
+// Scoring is tvlens's one implementation (tasks/score.ts): the report inlines it with this script.
+import { argmax, softmaxAt, squaredError } from '../tasks/score.js';
 
 type TokenModel = ExplorerModel & TokenExplorer;
 type VectorModel = ExplorerModel & VectorExplorer;
@@ -340,7 +342,7 @@ function main(): void {
       markers: new ort.Tensor('int64', BigInt64Array.from(rows.markers, BigInt), [1, T]),
     });
     const value = (await runLast(i, feeds, T, task, layer, pos))[0];
-    return { value, sqErr: (value - truth) ** 2 };
+    return { value, sqErr: squaredError([value], [truth], 0).se };
   }
 
   async function updateVectors(): Promise<void> {
@@ -532,11 +534,8 @@ function main(): void {
 }
 
 function summarise(logits: number[]): Prediction {
-  const max = Math.max(...logits);
-  const e = logits.map((v) => Math.exp(v - max));
-  const z = e.reduce((a, b) => a + b, 0);
   const order = logits.map((_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
-  return { token: order[0], top: order.slice(0, 3).map((i) => ({ token: i, p: e[i] / z })), logits };
+  return { token: argmax(logits), top: order.slice(0, 3).map((i) => ({ token: i, p: softmaxAt(logits, i) })), logits };
 }
 
 const round = (v: number, digits: number) => Number(v.toFixed(digits));
