@@ -7,6 +7,14 @@ import { metricTitle } from './training.js';
 const FV = '#0072B2';
 const TV = '#D55E00';
 
+/** The colour domain: 0 included, the ends rounded outward at the data's own scale (AIEs can be a few hundredths). */
+function aieDomain(values: readonly number[]): [number, number] {
+  const lo = Math.min(0, ...values.filter(Number.isFinite));
+  const hi = Math.max(0, ...values.filter(Number.isFinite));
+  const step = 10 ** Math.floor(Math.log10(Math.max(Math.abs(lo), Math.abs(hi)) || 1));
+  return [Math.floor(lo / step) * step, Math.max(Math.ceil(hi / step) * step, step / 10)];
+}
+
 export function aieFigure(label: string, r: FunctionVectorResult, command: string): string {
   const H = r.aie[0]?.length ?? 0;
   const svg = heatmap({
@@ -17,7 +25,7 @@ export function aieFigure(label: string, r: FunctionVectorResult, command: strin
     xTitle: 'head (h0 = head 0)',
     yTitle: 'block',
     valueTitle: r.aieUnit === 'p(correct)' ? 'AIE, ΔP(correct)' : 'AIE, −ΔnMSE',
-    domain: [Math.min(0, ...r.aie.flat()), Math.max(1e-6, ...r.aie.flat())],
+    domain: aieDomain(r.aie.flat()),
   });
   const o = r.options as { shuffled?: number; topK?: number };
   const caption =
