@@ -9,7 +9,7 @@
 
 // The model
 export { openModel, Model, ActivationCache } from './api/model.js';
-export type { OpenModelOptions, Prompts, HookPatch, RunOptions, RunWithCacheOptions, SearchInput, PatchInput, CacheToArrowOptions } from './api/model.js';
+export type { OpenModelOptions, Prompts, HookPatch, RunOptions, RunWithCacheOptions, SearchInput, PatchInput, CacheToArrowOptions, FunctionVectorsOptions, AttributionPatchOptions } from './api/model.js';
 export { Tensor } from './api/tensor.js';
 export type { TensorData } from './api/tensor.js';
 export { LAYER_CONVENTION } from './analysis/contracts.js';
@@ -19,7 +19,7 @@ export type { ModelConfig } from './model/config.js';
 
 // Prompts: task configs, and your own prompts files
 export { resolveTaskConfig } from './tasks/index.js';
-export type { TaskConfig, Batch, Split } from './tasks/index.js';
+export type { TaskConfig, Task, Batch, Split } from './tasks/index.js';
 export { readPromptsFile, parsePrompts, formatPrompts } from './tasks/prompt-file.js';
 export type { PromptRecord } from './tasks/prompt-file.js';
 export { searchPromptsFor, searchPromptsFrom, searchPromptRecords } from './analysis/tv-search.js';
@@ -29,6 +29,9 @@ export { promptPairs, promptPairsFrom } from './analysis/patching.js';
 export type { TvSearchOptions, TvSearchResult, TaskSearch, LayerScore, SearchPrompts, TaskRef } from './analysis/tv-search.js';
 export type { PatchOptions, PatchResult, PromptPair, Scores, PatchSite, Direction, Corruption } from './analysis/patching.js';
 export type { LocalityOptions, LocalityResult, LocalityMetrics } from './analysis/locality.js';
+export type { FunctionVectorResult, FvTaskResult, FvLayerScore, RankedHead } from './analysis/function-vectors.js';
+export { ATTRIBUTION_SITES } from './analysis/attribution.js';
+export type { AttributionResult, AttributionGrid, AttributionSite } from './analysis/attribution.js';
 export { readCache } from './analysis/cache.js';
 export type { CacheSummary, CacheMeta, CacheData, PositionSpec } from './analysis/cache.js';
 

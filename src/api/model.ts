@@ -12,8 +12,10 @@
  * entering block ℓ (ℓ = 0 the embeddings, `blocks.0.hook_resid_pre`; ℓ ≥ 1
  * `blocks.{ℓ-1}.hook_resid_post`; ℓ = L the final stream). Hook names are TransformerLens's.
  */
+import { type AttributionOptions, type AttributionResult, attributionPatch } from '../analysis/attribution.js';
 import type { AnalysisEngine } from '../analysis/contracts.js';
 import { Engine, fromCheckpoint } from '../analysis/engine.js';
+import { type FunctionVectorOptions, type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
 import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchOptions, type PatchResult, type PromptPair, patch, promptPairsFrom } from '../analysis/patching.js';
 import { SourceEngine } from '../analysis/source-engine.js';
@@ -26,7 +28,7 @@ import { InputError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
 import { type HookPoint, residualAtLayer } from '../model/hooks.js';
 import type { HostTensor, Provider } from '../runtime/session.js';
-import type { Batch, Split, TaskConfig } from '../tasks/index.js';
+import type { Batch, Split, Task, TaskConfig } from '../tasks/index.js';
 import { type PromptRecord, maxTokenId, recordsToBatch } from '../tasks/prompt-file.js';
 import { batchFeeds } from '../tasks/feeds.js';
 import { Tensor } from './tensor.js';
@@ -127,6 +129,37 @@ export interface CacheToArrowOptions {
   readonly split?: Split;
   /** Prompts per forward pass and record batch. Default 32. */
   readonly chunk?: number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Options of `Model.functionVectors`: the analysis's own (FunctionVectorOptions, whose other
+ * fields give their defaults), with the defaults of those it leaves unsaid written out here.
+ */
+export interface FunctionVectorsOptions extends FunctionVectorOptions {
+  /** These tasks instead of a split's. Default: the split's tasks (at most maxTasks). */
+  readonly tasks?: readonly Task[];
+  /** Called as each stage goes: (stage, done, total). Default: none. */
+  readonly onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+/**
+ * Options of `Model.attributionPatch`: the analysis's own (AttributionOptions, whose other fields
+ * give their defaults), with the defaults of those it leaves unsaid written out here. Prompt pairs
+ * of your own go in the method's first argument (or `pairs`).
+ */
+export interface AttributionPatchOptions extends AttributionOptions {
+  /** Tasks of this split. Default 'train'. */
+  readonly split?: 'train' | 'heldout';
+  /** These tasks instead of a split's. Default: the split's tasks (at most maxTasks). */
+  readonly tasks?: readonly Task[];
+  /** At most this many tasks. Default 8. */
+  readonly maxTasks?: number;
+  /** Seed of the prompt pairs. Default 0. */
+  readonly seed?: number;
+  /** These prompt pairs instead of drawing them from the task config. Default: drawn. */
+  readonly pairs?: PromptPair;
+  /** Called as exact patching goes: (done, total) cells. Default: none. */
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -232,6 +265,33 @@ export class Model implements AsyncDisposable {
     return locality(engine, cfg, { ...options, given: given ?? options.given }, { file: this.file, step: this.manifest?.step });
   }
 
+  /**
+   * Function vectors (Todd et al.): heads ranked by their indirect effect on shuffled-label
+   * prompts, the top-k heads' mean outputs summed through W_O, and that sum added to zero-shot
+   * prompts at each layer (beside Hendel's task vector). Tasks: a task config (default: a
+   * checkpoint's own). A tvlens checkpoint only: it reads per-head outputs and W_O.
+   */
+  async functionVectors(task?: TaskConfig, options: FunctionVectorsOptions = {}): Promise<FunctionVectorResult> {
+    const engine = await this.checkpointEngine('function vectors need a tvlens checkpoint (they read and project per-head outputs)', 'tvSearch (the task vector)');
+    return functionVectors(engine, this.taskFor(task), options);
+  }
+
+  /**
+   * Attribution patching: every cell of every site (ATTRIBUTION_SITES) estimated from one forward
+   * and one forward-plus-backward pass, and (unless `exact: false`) checked against exact
+   * patching. Pairs as for `patch`: drawn from a task config (default: a checkpoint's own), or
+   * your own. A tvlens checkpoint only: it differentiates the model.
+   */
+  async attributionPatch(pairs?: PatchInput, options: AttributionPatchOptions = {}): Promise<AttributionResult> {
+    const engine = await this.checkpointEngine('attribution patching needs a tvlens checkpoint (it differentiates the model)', 'patch (exact patching)');
+    if (pairs && isRecords(pairs)) {
+      this.checkPrompts(pairs);
+      return attributionPatch(engine, null, { ...options, pairs: promptPairsFrom(pairs) });
+    }
+    if (pairs && 'clean' in pairs) return attributionPatch(engine, null, { ...options, pairs });
+    return attributionPatch(engine, this.taskFor(pairs as TaskConfig | undefined), options);
+  }
+
   /** Streams chosen hooks at chosen positions to an Arrow IPC file (pyarrow reads it as it is). */
   async cacheToArrow(file: string, options: CacheToArrowOptions = {}): Promise<CacheSummary> {
     const hooks = selectHooks(this.source, options.hooks ?? ['resid'], options.layers);
@@ -290,6 +350,12 @@ export class Model implements AsyncDisposable {
       await source.close();
       throw e;
     }
+  }
+
+  /** A checkpoint's Engine, for the analyses a foreign model cannot run: `need` says why they need one, `instead` what runs on a foreign model. */
+  private async checkpointEngine(need: string, instead: string): Promise<Engine> {
+    if (this.kind === 'foreign') throw new InputError(`${need}, and ${this.file} is a foreign model: use ${instead} on it`);
+    return (await this.engine()) as Engine; // a checkpoint's engine is always an Engine
   }
 
   private taskFor(cfg: TaskConfig | undefined): TaskConfig {
