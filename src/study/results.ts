@@ -3,41 +3,22 @@
  * is), and a JSON summary of every cell (one setting, over its seeds) with the git commit and the
  * tvlens version that made it.
  *
- * Intervals over seeds are percentile bootstrap intervals of the mean (2000 resamples, fixed seed):
- * they stay inside the range of the values, so an accuracy interval stays inside [0, 1].
+ * Intervals over seeds are percentile bootstrap intervals of the mean (util/stats): they stay
+ * inside the range of the values, so an accuracy interval stays inside [0, 1].
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as arrow from 'apache-arrow';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
-import { Rng } from '../util/rng.js';
+import { type Estimate, estimate } from '../util/stats.js';
 import { PACKAGE_ROOT, VERSION } from '../version.js';
 import type { JobResult } from './job.js';
 import type { Job, StudySpec } from './spec.js';
 
-export interface Interval {
-  readonly mean: number;
-  readonly low: number;
-  readonly high: number;
-  readonly n: number;
-}
-
-/** Mean over values with a 95% percentile-bootstrap interval; NaNs and nulls are left out. */
-export function bootstrap(values: readonly (number | null)[], resamples = 2000, seed = 7): Interval {
-  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
-  const n = xs.length;
-  if (n === 0) return { mean: NaN, low: NaN, high: NaN, n };
-  const mean = xs.reduce((a, b) => a + b, 0) / n;
-  if (n === 1) return { mean, low: mean, high: mean, n };
-  const rng = new Rng(seed);
-  const means = Array.from({ length: resamples }, () => {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += xs[rng.int(n)];
-    return s / n;
-  }).sort((a, b) => a - b);
-  return { mean, low: means[Math.floor(0.025 * resamples)], high: means[Math.ceil(0.975 * resamples) - 1], n };
-}
+/** Cells summarise their seeds with the same intervals as every analysis (util/stats). */
+export type Interval = Estimate;
+export const bootstrap = estimate;
 
 /** One setting of the grid over its seeds. */
 export interface Cell {
