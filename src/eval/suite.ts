@@ -8,7 +8,7 @@
  *   - length: prompts with fewer and with more demos than training saw (learned positions cannot go
  *     past maxSeq, so those lengths are reported as not applicable for them);
  *   - task vectors: accuracy at the prescribed layer ℓ and at the best layer (from the analysis layer).
- * Per group, each number is the mean over the group's models with a 95% t interval.
+ * Per group, each number is the mean over the group's models with a 95% percentile-bootstrap interval.
  */
 import { ModelSource } from '../analysis/source.js';
 import { InputError } from '../errors.js';
