@@ -77,9 +77,10 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   // Task sets: comparisons across models need the same tasks.
   const keys = new Set(models.map((m) => taskSetKey(m.task)));
   const comparable = keys.size <= 1;
+  // Not a problem, only a limit on what can be drawn together: said in the methods section.
   if (!comparable) {
-    problems.push(
-      `the models were trained on different task sets (${models.map((m) => `${m.label}: ${describeTask(m.task)}`).join('; ')}), so they are not compared side by side; each is drawn on its own`,
+    notes.push(
+      `The models were trained on different task sets (${models.map((m) => `${m.label}: ${describeTask(m.task)}`).join('; ')}), so locality is not compared side by side across them; each task set is drawn on its own.`,
     );
   }
 
