@@ -19,7 +19,9 @@ function claimFolder(out: string, spec: StudySpec): void {
     if (m.study !== spec.name) throw new InputError(`${out} holds the study '${m.study}', not '${spec.name}'; choose another --out`);
     return;
   }
-  if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0)) {
+  // Shards started together may find each other's jobs/ or half-written marker: those are ours.
+  const ours = (f: string) => f === 'jobs' || f.startsWith(`${MARKER}.`);
+  if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || !fs.readdirSync(out).every(ours))) {
     throw new InputError(`${out} exists and is not a study folder; choose another --out`);
   }
   writeJsonAtomic(marker, { study: spec.name, made: new Date().toISOString() });
