@@ -44,6 +44,7 @@ export const studyCommand: Command = {
     shard: { type: 'string', description: 'run only shard i of n (1-based): every n-th (cell, seed) unit; then --aggregate once all shards are done' },
     aggregate: { type: 'boolean', description: "only gather the finished jobs' results into the table, summary and report" },
     list: { type: 'boolean', description: 'list the jobs (and which are finished) without running anything' },
+    only: { type: 'string', description: 'run only the jobs whose id matches this regular expression (e.g. "baseline|finetune"); the aggregate still covers them all' },
     report: { type: 'string', description: 'also write the reproduction report here (e.g. reports/reproduction.html)' },
   },
   async run(values, positionals) {
@@ -52,6 +53,14 @@ export const studyCommand: Command = {
     const spec = readStudySpec(positionals[0]);
     const jobs = expandJobs(spec);
     const shard = typeof values.shard === 'string' ? parseShard(values.shard) : null;
+    let only: RegExp | null = null;
+    if (typeof values.only === 'string') {
+      try {
+        only = new RegExp(values.only);
+      } catch (e) {
+        throw new ConfigError(`not a regular expression: ${(e as Error).message}`, '--only');
+      }
+    }
     if (typeof values.out !== 'string' || values.out === '') throw new ConfigError('is required', '--out');
     const out = path.resolve(values.out);
     const command = `tvlens study ${positionals[0]} --out ${values.out}`;
@@ -72,7 +81,8 @@ export const studyCommand: Command = {
     }
 
     claimFolder(out, spec);
-    const mine = shardJobs(jobs, shard);
+    const mine = shardJobs(jobs, shard).filter((j) => !only || only.test(j.id));
+    if (mine.length === 0) throw new ConfigError(`no job of this ${shard ? 'shard' : 'study'} matches '${values.only}'`, '--only');
     const overall = new Progress('study', mine.length, !values.json);
     // One job's failure does not stop the others: it is reported, and the study exits non-zero at the end.
     const failed: { id: string; error: unknown }[] = [];
@@ -100,13 +110,13 @@ export const studyCommand: Command = {
       overall.update(i + 1);
     }
     if (failed.length) {
-      if (!(shard && shard.count > 1)) aggregate(out, spec, jobs, command, report);
+      if (!(shard && shard.count > 1) && !only) aggregate(out, spec, jobs, command, report);
       const internal = failed.find((f) => !(f.error instanceof TvlensError));
       if (internal) throw internal.error;
       throw new InputError(`${failed.length} of ${mine.length} jobs failed (${failed.map((f) => f.id).join(', ')}); the rest finished; rerun to retry them`);
     }
-    if (shard && shard.count > 1) {
-      const msg = `shard ${shard.index}/${shard.count} done (${mine.length} jobs); when every shard is done: tvlens study ${positionals[0]} --out ${values.out} --aggregate`;
+    if ((shard && shard.count > 1) || only) {
+      const msg = `${shard ? `shard ${shard.index}/${shard.count}` : `the ${mine.length} jobs matching --only`} done (${mine.length} jobs); to gather every finished job: tvlens study ${positionals[0]} --out ${values.out} --aggregate`;
       console.log(values.json ? JSON.stringify({ shard: values.shard, jobs: mine.length }) : msg);
       return;
     }
