@@ -13,6 +13,7 @@ import * as arrow from 'apache-arrow';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { type Estimate, estimate } from '../util/stats.js';
 import { PACKAGE_ROOT, VERSION } from '../version.js';
+import { SUITE_DEFAULTS } from '../eval/suite.js';
 import type { JobResult } from './job.js';
 import type { Job, StudySpec } from './spec.js';
 
@@ -74,7 +75,8 @@ export function figuresOf(r: JobResult): Record<string, number | null> {
     probeAt1: r.probe ? r.probe[1] : null,
     rereadAfter1: r.reread ? r.reread[1] : null,
   };
-  for (const l of r.length) out[`length${l.demos}`] = l.score;
+  // By multiple of the trained demo count (the eval suite's length factors), so families line up.
+  r.length.forEach((l, i) => (out[`length×${SUITE_DEFAULTS.lengthFactors[i] ?? i}`] = l.score));
   return out;
 }
 
