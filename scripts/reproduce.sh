@@ -26,4 +26,5 @@ for p in "${pids[@]}"; do wait "$p" || status=1; done
 mkdir -p reports/studies/paper
 cp "$out/results.arrow" "$out/summary.json" "$out/reproduction.md" reports/studies/paper/
 npx --no-install tsx scripts/zoo.ts "$out"
+npx --no-install tsx scripts/readme-tables.ts
 exit "$status"
