@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, InputError, TvlensError } from '../errors.js';
 import { type JobResult, readResult, runJob } from '../study/job.js';
-import { writeReproduction } from '../study/report.js';
+import { writeReproductionHtml } from '../report/reproduction.js';
+import { writeReproductionMarkdown } from '../study/report.js';
 import { summarise, writeResults } from '../study/results.js';
 import { type Job, type StudySpec, expandJobs, parseShard, readStudySpec, shardJobs } from '../study/spec.js';
 import { writeJsonAtomic } from '../util/fs.js';
@@ -31,7 +32,8 @@ function aggregate(out: string, spec: StudySpec, jobs: readonly Job[], command: 
   const results = jobs.map((j) => readResult(out, j)).filter((r): r is JobResult => r !== null);
   const summary = summarise(spec, jobs, results, command);
   const files = writeResults(out, results, summary);
-  const html = writeReproduction(out, summary, report);
+  writeReproductionMarkdown(out, summary);
+  const html = writeReproductionHtml(out, summary, report);
   return { summary, files, html };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The reproduction report of a study: one table per claim of Yang et al. (2025), each with a
- * verdict (reproduced / partly / not) that the numbers decide by a rule stated next to it. Written
- * as Markdown (for the README) and as a self-contained HTML page.
+ * verdict (reproduced / partly / not) that the numbers decide by a rule stated next to it, and
+ * the Markdown of them (for the README). The HTML page is src/report/reproduction.ts.
  */
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
@@ -222,34 +222,9 @@ export function reproductionMarkdown(s: StudySummary): string {
   return lines.join('\n');
 }
 
-const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-export function reproductionHtml(s: StudySummary): string {
-  const sections = claimTables(s).map(
-    (t) => `<section><h2>${esc(t.claim)} <span class="v ${t.verdict.replace(/ /g, '-')}">${t.verdict}</span></h2>
-<p>${esc(t.why)}.</p><p class="rule">Rule: ${esc(t.rule)}.</p>
-${t.rows.length ? `<table><thead><tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}</tbody></table>` : ''}</section>`,
-  );
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tvlens reproduction: ${esc(s.study)}</title>
-<style>body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.v{font-size:13px;padding:2px 8px;border-radius:4px;margin-left:.5em;color:#fff}.reproduced{background:#2a7}.partly{background:#c80}.not-reproduced{background:#c33}.not-tested{background:#888}.rule{color:#666;font-size:12px}</style></head><body>
-<h1>Reproduction of Yang et al. (2025): study <code>${esc(s.study)}</code></h1>
-<p>${esc(s.description)}</p>
-<p>${s.finished} of ${s.jobs} jobs finished. tvlens ${esc(s.version)}, commit <code>${esc(s.commit)}</code>. Made by <code>${esc(s.command)}</code>.
-Each figure is the mean over seeds with a 95% percentile-bootstrap interval over seeds (so accuracies stay in [0, 1]). Accuracy for token tasks, normalised MSE (lower is better) for regression. Layer ℓ: 0 = embeddings, ℓ ≥ 1 = output of block ℓ. TV: Hendel et al.'s task vector (θ replaces the zero-shot arrow state), best layer chosen on dev queries, scored on test queries.</p>
-${sections.join('\n')}
-${s.missing.length ? `<p>Not finished: ${s.missing.length} jobs.</p>` : ''}
-</body></html>\n`;
-}
-
-/** Writes reproduction.md and reproduction.html into the study folder (and the HTML at `extra` too). */
-export function writeReproduction(dir: string, s: StudySummary, extra?: string): string[] {
-  const html = reproductionHtml(s);
-  writeFileAtomic(path.join(dir, 'reproduction.md'), reproductionMarkdown(s));
-  const files = [path.join(dir, 'reproduction.html')];
-  writeFileAtomic(files[0], html);
-  if (extra) {
-    writeFileAtomic(extra, html);
-    files.push(extra);
-  }
-  return files;
+/** Writes reproduction.md into the study folder (the HTML page is report/reproduction.ts's). */
+export function writeReproductionMarkdown(dir: string, s: StudySummary): string {
+  const file = path.join(dir, 'reproduction.md');
+  writeFileAtomic(file, reproductionMarkdown(s));
+  return file;
 }
