@@ -82,9 +82,9 @@ export const studyCommand: Command = {
       return;
     }
 
-    claimFolder(out, spec);
     const mine = shardJobs(jobs, shard).filter((j) => !only || only.test(j.id));
     if (mine.length === 0) throw new ConfigError(`no job of this ${shard ? 'shard' : 'study'} matches '${values.only}'`, '--only');
+    claimFolder(out, spec);
     const overall = new Progress('study', mine.length, !values.json);
     // One job's failure does not stop the others: it is reported, and the study exits non-zero at the end.
     const failed: { id: string; error: unknown }[] = [];
