@@ -33,9 +33,13 @@ export interface Cell {
   readonly layers: number;
   readonly positional: string;
   readonly metric: JobResult['metric'];
+  /** Training steps of its runs (a fine-tune's own steps, after the baseline's checkpoint). */
+  readonly steps: number;
   readonly seeds: readonly number[];
   readonly converged: number;
   readonly figures: Readonly<Record<string, Interval>>;
+  /** Each figure's value per seed, in the order of `seeds` (null where a run has none). */
+  readonly perSeed: Readonly<Record<string, readonly (number | null)[]>>;
   /** Mean TV curve over seeds, per layer. */
   readonly tvCurve: readonly number[];
   readonly probe: readonly number[] | null;
@@ -106,9 +110,11 @@ export function summarise(spec: StudySpec, jobs: readonly Job[], results: readon
       layers: r0.layers,
       positional: r0.positional,
       metric: r0.metric,
+      steps: r0.steps,
       seeds: rs.map((r) => r.seed),
       converged: rs.filter((r) => r.converged).length,
       figures: Object.fromEntries(keys.map((k) => [k, bootstrap(rs.map((r) => figuresOf(r)[k] ?? null))])),
+      perSeed: Object.fromEntries(keys.map((k) => [k, rs.map((r) => figuresOf(r)[k] ?? null)])),
       tvCurve: meanCurve(rs.map((r) => r.tvCurve)) ?? [],
       probe: meanCurve(rs.map((r) => r.probe)),
       reread: meanCurve(rs.map((r) => r.reread)),
