@@ -54,7 +54,10 @@ export const demoCommand: Command = {
     } finally {
       release();
     }
-    const shipped = SHOWN.map((name) => path.join(MODELS, `${name}.onnx`)).filter((f) => fs.existsSync(f));
+    // Relative paths, so the commands the report records read as a user would type them.
+    const shipped = SHOWN.map((name) => path.join(MODELS, `${name}.onnx`))
+      .filter((f) => fs.existsSync(f))
+      .map((f) => path.relative(process.cwd(), f) || f);
     process.stderr.write(`[2/2] task-vector search, activation patching and the checkpoint series on ${shipped.length} shipped models and the tiny run, then the report\n`);
     const report = await writeReport([...shipped, out], path.resolve(values.report as string), { command: 'npm start', story: { study: readStudy() } });
     const seconds = ((performance.now() - t0) / 1000).toFixed(0);

@@ -7,7 +7,7 @@ import type { TvSearchResult } from '../../analysis/tv-search.js';
 import { claimTables } from '../../study/report.js';
 import type { StudySummary } from '../../study/results.js';
 import { type Section, esc, figure, table } from '../html.js';
-import { PALETTE, type Series, lineChart, num } from '../svg.js';
+import { PALETTE, type Series, lineChart } from '../svg.js';
 import { metricTitle } from './training.js';
 
 export interface StoryModel {
@@ -69,13 +69,15 @@ export function storySection(models: readonly StoryModel[], study: StudySummary 
     return [
       esc(m.label),
       m.tvpLayer === null ? 'plain ICL' : `TVP-loss, ℓ=${m.tvpLayer}`,
-      num(a.icl.mean, 2),
-      num(a.baseline.all.mean, 2),
-      `${num(a.best.test, 2)} (ℓ=${a.best.layer})`,
-      m.tvpLayer === null ? '—' : num(at(m.search, m.tvpLayer), 2),
+      f2(a.icl.mean),
+      f2(a.baseline.all.mean),
+      `${f2(a.best.test)} (ℓ=${a.best.layer})`,
+      m.tvpLayer === null ? '—' : f2(at(m.search, m.tvpLayer)),
     ];
   });
-  const contrast = models.length ? table(['model', 'training', 'ICL', 'zero-shot', 'best task vector (dev-chosen ℓ)', 'task vector at the TVP layer'], rows) : '';
+  const metric = (m: StoryModel) => (m.search.metric === 'accuracy' ? 'accuracy' : 'nMSE, lower is better');
+  rows.forEach((r, i) => r.splice(2, 0, metric(models[i])));
+  const contrast = models.length ? table(['model', 'training', 'metric', 'ICL', 'zero-shot', 'best task vector (dev-chosen ℓ)', 'task vector at the TVP layer'], rows) : '';
   let studyHtml = '';
   if (study) {
     const claims = claimTables(study);
