@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from '../src/cli/command.js';
+import { studyCommand } from '../src/cli/study.js';
 import { readStudySpec, resolveStudySpec, expandJobs, parseShard, shardJobs } from '../src/study/spec.js';
 import { bootstrap, readResultsTable } from '../src/study/results.js';
 
@@ -93,6 +95,34 @@ describe('study specs', () => {
       const spec = readStudySpec(path.join(ROOT, 'src/presets/studies', f));
       expect(expandJobs(spec).length).toBeGreaterThan(1);
     }
+  });
+});
+
+describe('tvlens study refuses bad input in one line, before writing anything', () => {
+  const fresh = path.join(dir, 'never-made');
+  const aFile = path.join(dir, 'a-file');
+  fs.writeFileSync(aFile, 'x');
+  const empty = path.join(dir, 'empty.json');
+  fs.writeFileSync(empty, '');
+  const noGrid = path.join(dir, 'no-grid.json');
+  fs.writeFileSync(noGrid, JSON.stringify({ name: 'x', grid: [] }));
+  it.each([
+    [[], /expected one study spec file, got 0/],
+    [['/nonexistent/spec.json', '--out', fresh], /does not exist/],
+    [[empty, '--out', fresh], /is empty, not a study spec/],
+    [[noGrid, '--out', fresh], /grid: needs at least one grid entry/],
+    [[specFile], /--out: is required/],
+    [[specFile, '--out', fresh, '--shard', '3/2'], /--shard: expected i\/n/],
+    [[specFile, '--out', fresh, '--shard', '1/2', '--aggregate'], /give one/],
+    [[specFile, '--out', aFile], /exists and is not a study folder/],
+    [[specFile, '--out', fresh, '--aggregate'], /is not a study folder \(no study.json\)/],
+    [[specFile, '--out', fresh, '--only', '('], /--only: not a regular expression/],
+    [[specFile, '--out', fresh, '--only', 'nothing-matches'], /--only: no job of this study matches/],
+  ])('%j', async (argv, message) => {
+    const { values, positionals } = parse(studyCommand, argv as string[]);
+    await expect(studyCommand.run(values, positionals)).rejects.toThrow(message);
+    expect(fs.existsSync(fresh)).toBe(false);
+    expect(fs.readFileSync(aFile, 'utf8')).toBe('x');
   });
 });
 
