@@ -81,6 +81,7 @@ const HUGE_SEED = write('configs/huge-seed.json', JSON.stringify(microUser(6, { 
 const UNKNOWN_KEY = write('configs/unknown.json', JSON.stringify({ ...microUser(6), modle: {} }));
 const ZERO_STEPS = write('configs/zero.json', JSON.stringify(microUser(0)));
 const LONG_DEMOS = write('configs/long.json', JSON.stringify({ ...microUser(6), task: { vocab: 8, demos: { min: 2, max: 40 }, heldoutTasks: 2 } }));
+const HUGE_DEMOS = write('configs/huge-demos.json', JSON.stringify({ ...microUser(6), task: { vocab: 8, demos: { min: 2, max: 1e9 }, heldoutTasks: 2 } }));
 const OTHER_TASK = write('configs/task16.json', JSON.stringify({ kind: 'discrete', vocab: 16, demos: { min: 4, max: 4 } }));
 const VECTOR_TASK = write('configs/linreg.json', JSON.stringify({ kind: 'linreg', demos: { min: 4, max: 4 } }));
 
@@ -214,6 +215,7 @@ add('train', [
   { name: 'a config with train.steps 0', args: () => ['train', '--config', ZERO_STEPS, '--out', at('x')], want: /train\.steps: must be a positive integer/ },
   { name: 'a config with a fractional seed', args: () => ['train', '--config', FRACTION_SEED, '--out', at('x')], want: /train\.seed: must be an integer/ },
   { name: 'a config with a seed beyond 2^53', args: () => ['train', '--config', HUGE_SEED, '--out', at('x')], want: /train\.seed: must be an integer/ },
+  { name: 'a config with a billion demos (once a hang)', args: () => ['train', '--config', HUGE_DEMOS, '--out', at('x')], want: /model\.maxSeq/ },
   { name: 'a config whose prompts exceed maxSeq', args: () => ['train', '--config', LONG_DEMOS, '--out', at('x')], want: /model\.maxSeq/ },
   { name: 'dModel 8192 (memory estimate)', args: () => ['train', '--config', BIG_MODEL, '--out', at('x')], want: /needs about .*GiB.*more than .*--max-memory/ },
   { name: 'batchSize 1e9 (memory estimate)', args: () => ['train', '--config', BIG_BATCH, '--out', at('x')], want: /needs about .*GiB/ },
@@ -312,6 +314,7 @@ add('tvp', [
   { name: '--position 999 (once a zero task vector)', args: () => tvpArgs('--position', '999'), want: /tvp\.position: must be -1 .* or a position 0\.\.\d+/ },
   { name: '--position -2', args: () => tvpArgs('--position=-2'), want: /--position: expected an integer ≥ -1/ },
   { name: '--demos 99 (longer than maxSeq)', args: () => tvpArgs('--demos', '99'), want: /tvp\.demos: prompts with 99 demos are \d+ positions long, more than model\.maxSeq 32/ },
+  { name: '--demos 1e9 (once a hang)', args: () => tvpArgs('--demos', '1e9'), want: /tvp\.demos: prompts with 1000000000 demos/ },
   { name: '--demos 0', args: () => tvpArgs('--demos', '0'), want: /--demos: expected an integer ≥ 1/ },
   { name: '--layer 99', args: () => tvpArgs('--layer', '99'), want: /layer 99 is out of range: this model has layers 0\.\.1/ },
   { name: '--layer -1', args: () => tvpArgs('--layer=-1'), want: /--layer: expected an integer ≥ 0/ },
@@ -375,6 +378,7 @@ add('cache', [
   { name: '--seed -1', args: () => cacheArgs('--seed=-1'), want: /--seed: expected an integer 0\.\./ },
   { name: '--demos -1', args: () => cacheArgs('--demos=-1'), want: /--demos: expected an integer ≥ 0/ },
   { name: '--demos 99 (beyond the context)', args: () => cacheArgs('--demos', '99'), want: /--demos: prompts with 99 demos are \d+ positions long, more than the model's context of 24; the most that fit is 5/ },
+  { name: '--demos 1e9', args: () => cacheArgs('--demos', '1e9'), want: /--demos: prompts with 1000000000 demos/ },
   { name: '--chunk 0', args: () => cacheArgs('--chunk', '0'), want: /--chunk: expected an integer ≥ 1/ },
   { name: '--threads 0', args: () => cacheArgs('--threads', '0'), want: /--threads: expected an integer 1\.\.1024/ },
   { name: '--threads 99999', args: () => cacheArgs('--threads', '99999'), want: /--threads: expected an integer 1\.\.1024/ },
@@ -424,6 +428,7 @@ add('tv-search', [
   { name: '--layers 9 (beyond the model)', args: () => tv('--layers', '9'), want: /layer 9 is out of range/ },
   { name: '--layers 3-1', args: () => tv('--layers', '3-1'), want: /empty range/ },
   { name: '--shots 99 (once 10× the context, silently)', args: () => tv('--shots', '99'), want: /--shots: prompts with 99 demos are \d+ positions long, more than the model's context of 24/ },
+  { name: '--shots 1e9 (once a hang)', args: () => tv('--shots', '1e9'), want: /--shots: prompts with 1000000000 demos .* the most that fit is 5/ },
   { name: '--shots -1', args: () => tv('--shots=-1'), want: /--shots: expected an integer/ },
   { name: '--position 1', args: () => tv('--position', '1'), want: /--position: expected an integer ≤ 0/ },
   { name: '--position abc', args: () => tv('--position', 'abc'), want: /--position: expected a number/ },

@@ -10,7 +10,7 @@ import { VERSION } from '../version.js';
 import type { Command } from './command.js';
 import { MEMORY_OPTION, integerOption, memoryOption, seedOption } from './command.js';
 import { dMlpOf } from '../model/config.js';
-import { promptLayout, resolveTaskConfig } from '../tasks/index.js';
+import { promptLength, resolveTaskConfig } from '../tasks/index.js';
 import { analysisMemory, checkMemory } from '../util/memory.js';
 import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
@@ -84,7 +84,7 @@ export const evalCommand: Command = {
     for (const f of groups.flatMap((g) => g.files)) {
       const m = readManifest(f).model;
       const task = resolveTaskConfig(readManifest(f).task);
-      const seq = 2 * Math.max(promptLayout(task, task.demos.max).seq, m.maxSeq); // the longer-prompt condition too
+      const seq = 2 * Math.max(promptLength(task, task.demos.max), m.maxSeq); // the longer-prompt condition too
       const est = analysisMemory({ ...m, dMlp: dMlpOf(m) }, prompts ?? SUITE_DEFAULTS.prompts, seq, prompts ?? SUITE_DEFAULTS.prompts);
       checkMemory(est, `evaluating ${f} on ${prompts ?? SUITE_DEFAULTS.prompts} prompts per condition`, 'lower --prompts', memoryOption(values));
     }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
 import { dMlpOf } from '../model/config.js';
-import { type TaskConfig, promptLayout, taskIO } from '../tasks/index.js';
+import { type TaskConfig, promptLength, taskIO } from '../tasks/index.js';
 import { analysisMemory, checkMemory } from '../util/memory.js';
 import { integerOption, memoryOption } from './command.js';
 
@@ -30,9 +30,8 @@ export function checkTaskFits(task: TaskConfig, model: ModelConfig, file: string
 
 /** The most demos whose prompts fit in `maxSeq` positions (−1 if not even a zero-shot prompt fits). */
 export function mostDemos(task: TaskConfig, maxSeq: number): number {
-  let k = -1;
-  while (k < 10_000 && promptLayout(task, k + 1).seq <= maxSeq) k++;
-  return k;
+  const [zero, one] = [promptLength(task, 0), promptLength(task, 1)];
+  return zero > maxSeq ? -1 : Math.floor((maxSeq - zero) / (one - zero));
 }
 
 /**
@@ -42,7 +41,7 @@ export function mostDemos(task: TaskConfig, maxSeq: number): number {
 export function checkShots(task: TaskConfig, shots: number | undefined, maxSeq: number | null | undefined, flag = '--shots'): void {
   const k = shots ?? task.demos.max;
   if (!maxSeq) return;
-  const seq = promptLayout(task, k).seq;
+  const seq = promptLength(task, k);
   if (seq > maxSeq) {
     throw new ConfigError(`prompts with ${k} demos are ${seq} positions long, more than the model's context of ${maxSeq}; the most that fit is ${mostDemos(task, maxSeq)}`, flag);
   }
@@ -58,7 +57,7 @@ export function checkAnalysisMemory(values: Values, task: TaskConfig, model: Mod
   const queries = integerOption(values, 'queries', { min: 1 }) ?? 64;
   const tasks = integerOption(values, 'tasks', { min: 1 }) ?? 64;
   const shots = integerOption(values, 'shots', { min: 0 }) ?? task.demos.max;
-  const seq = promptLayout(task, shots).seq;
+  const seq = promptLength(task, shots);
   const shape = {
     layers: dims.layers,
     dModel: dims.dModel,

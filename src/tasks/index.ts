@@ -25,6 +25,6 @@ export { answer } from './answer.js';
 export { effectiveDim } from './regression.js';
 export { hmmNextDistribution } from './hmm.js';
 export { dfaAllowedNext } from './dfa.js';
-export { promptLayout, sampleBatch, sampleTrainBatch, sampleHeldoutBatch, taskPrompts, zeroShotPrompts } from './prompts.js';
+export { promptLayout, promptLength, sampleBatch, sampleTrainBatch, sampleHeldoutBatch, taskPrompts, zeroShotPrompts } from './prompts.js';
 export type { PromptLayout, BatchOptions } from './prompts.js';
 export { concatBatches, sliceBatch } from './concat.js';

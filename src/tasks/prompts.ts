@@ -40,6 +40,12 @@ export interface PromptLayout {
   scored: number[];
 }
 
+/** The length of a prompt with `demos` demos, without building its layout (cheap for any count, so checks can run first). */
+export function promptLength(cfg: TaskConfig, demos: number): number {
+  const m = suiteFor(cfg).segment(cfg);
+  return cfg.format === 'triplet' ? demos * (m + 3) + m + 1 : demos * (m + 1) + m;
+}
+
 export function promptLayout(cfg: TaskConfig, demos: number): PromptLayout {
   const m = suiteFor(cfg).segment(cfg);
   const triplet = cfg.format === 'triplet';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { type ModelConfig, resolveModelConfig } from '../model/config.js';
-import { type TaskConfig, resolveTaskConfig, taskIO, promptLayout } from '../tasks/index.js';
+import { type TaskConfig, resolveTaskConfig, taskIO, promptLength } from '../tasks/index.js';
 import { oneOf, resolveConfig } from '../util/config.js';
 import { PACKAGE_ROOT } from '../version.js';
 import { type OptimizerConfig, resolveOptimizerConfig } from './optimizer.js';
@@ -68,7 +68,7 @@ export function resolveRunConfig(user: unknown): RunConfig {
     if (!Number.isInteger(train[key]) || train[key] < 1) throw new ConfigError(`must be a positive integer, got ${train[key]}`, `train.${key}`);
   }
   if (!Number.isInteger(train.seed) || train.seed < 0 || train.seed > 2 ** 32 - 1) throw new ConfigError(`must be an integer 0..${2 ** 32 - 1} (seeds are 32-bit), got ${train.seed}`, 'train.seed');
-  const longest = promptLayout(task, task.demos.max).seq;
+  const longest = promptLength(task, task.demos.max);
   if (longest > model.maxSeq) {
     throw new ConfigError(`prompts with ${task.demos.max} demos are ${longest} positions long, more than model.maxSeq ${model.maxSeq}`, 'model.maxSeq');
   }

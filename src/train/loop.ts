@@ -19,7 +19,7 @@ import { ConfigError, InputError, TvlensError, fsErrorWords } from '../errors.js
 import { dMlpOf } from '../model/config.js';
 import { type TypedData, toOnnxBytes } from '../graph/index.js';
 import { type HostTensor, Session } from '../runtime/session.js';
-import { promptLayout, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
+import { promptLength, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { lockRunFolder } from '../util/lock.js';
 import { checkMemory, trainingMemory } from '../util/memory.js';
@@ -117,7 +117,7 @@ export async function train(cfg: RunConfig, dir: string, options: TrainOptions =
     throw new ConfigError(`expected a positive integer, got ${options.stopAfter}`, '--stop-after');
   }
   const m = cfg.model;
-  const longest = promptLayout(cfg.task, cfg.task.demos.max).seq;
+  const longest = promptLength(cfg.task, cfg.task.demos.max);
   checkMemory(
     trainingMemory({ ...m, dMlp: dMlpOf(m), vocab: m.vocab }, loop.batchSize, longest, options.program ? 2 : 1),
     'training this model',

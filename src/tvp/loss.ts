@@ -18,7 +18,7 @@ import { modelInputs } from '../model/inputs.js';
 import { lossOf } from '../train/icl-loss.js';
 import type { LossProgram } from '../train/step.js';
 import { resolveConfig } from '../util/config.js';
-import { promptLayout } from '../tasks/index.js';
+import { promptLength } from '../tasks/index.js';
 
 export interface TvpConfig {
   /** ℓ in the task-vector convention (0 = embeddings, ℓ = output of block ℓ); -1 means the middle layer. */
@@ -48,11 +48,11 @@ export function resolveTvpConfig(user: unknown, run: RunConfig): TvpConfig {
   }
   if (run.task.kind === 'hmm' || run.task.kind === 'dfa') throw new ConfigError(`TVP-loss needs function tasks (x → y); '${run.task.kind}' is a sequence task`, 'task.kind');
   if (!Number.isInteger(c.demos) || c.demos < 0) throw new ConfigError(`must be a non-negative integer (0: the task config's range), got ${c.demos}`, 'tvp.demos');
-  if (c.demos > 0 && promptLayout(run.task, c.demos).seq > run.model.maxSeq) {
-    throw new ConfigError(`prompts with ${c.demos} demos are ${promptLayout(run.task, c.demos).seq} positions long, more than model.maxSeq ${run.model.maxSeq}`, 'tvp.demos');
+  if (c.demos > 0 && promptLength(run.task, c.demos) > run.model.maxSeq) {
+    throw new ConfigError(`prompts with ${c.demos} demos are ${promptLength(run.task, c.demos)} positions long, more than model.maxSeq ${run.model.maxSeq}`, 'tvp.demos');
   }
   // h is read at an absolute position of P: it must lie inside the shortest P, or be -1 (P's last arrow).
-  const shortest = promptLayout(run.task, c.demos || run.task.demos.min).seq;
+  const shortest = promptLength(run.task, c.demos || run.task.demos.min);
   if (!Number.isInteger(c.position) || c.position < -1 || c.position >= shortest) {
     throw new ConfigError(`must be -1 (the last arrow) or a position 0..${shortest - 1} of the few-shot prompt, got ${c.position}`, 'tvp.position');
   }

@@ -12,7 +12,7 @@ import { InputError } from '../errors.js';
 import type { TypedData } from '../graph/index.js';
 import { type RunConfig, loadRunConfig, resolveRunConfig } from '../train/config.js';
 import { dMlpOf } from '../model/config.js';
-import { promptLayout } from '../tasks/index.js';
+import { promptLength } from '../tasks/index.js';
 import { type RunSummary, type TrainOptions, latestCheckpoint, train } from '../train/loop.js';
 import { foreignEntries, isEmptyFolder, listSome } from '../train/run-folder.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
@@ -62,7 +62,7 @@ export async function runTvp(options: TvpRunOptions & { maxMemory?: number }): P
   // Everything is checked before anything is written: the memory, then (locked) the folder.
   const m = run.model;
   checkMemory(
-    trainingMemory({ ...m, dMlp: dMlpOf(m) }, run.train.batchSize, promptLayout(run.task, run.task.demos.max).seq, 2),
+    trainingMemory({ ...m, dMlp: dMlpOf(m) }, run.train.batchSize, promptLength(run.task, run.task.demos.max), 2),
     'TVP training of this model',
     'lower model.dModel, model.layers or train.batchSize',
     options.maxMemory,
