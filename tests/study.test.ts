@@ -188,6 +188,17 @@ describe('tvlens study', () => {
     expect(again.stderr).toContain('done before, kept');
   });
 
+  it('starts again a job that was stopped before its first checkpoint', async () => {
+    const out = path.join(dir, 'early-stop');
+    const run = path.join(out, 'jobs', 'g_baseline_s0', 'run');
+    fs.mkdirSync(run, { recursive: true });
+    fs.writeFileSync(path.join(out, 'study.json'), JSON.stringify({ study: tinySpec.name }));
+    fs.writeFileSync(path.join(run, 'config.json'), '{"half": "written"}'); // what a killed start leaves
+    const { values, positionals } = parse(studyCommand, [specFile, '--out', out, '--only', '^g_baseline_s0$', '--json']);
+    await studyCommand.run(values, positionals);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'jobs', 'g_baseline_s0', 'result.json'), 'utf8')).weightsSha256).toBe(rowsOf(one)[0].weights_sha256);
+  });
+
   it('refuses an --out that is not its own study folder, and leaves it untouched', async () => {
     const mine = path.join(dir, 'users-folder');
     fs.mkdirSync(mine);

@@ -20,7 +20,9 @@ import { InputError } from '../errors.js';
 import { SUITE_DEFAULTS, evaluateModel, final } from '../eval/suite.js';
 import { resolveTaskConfig } from '../tasks/index.js';
 import { type MetricsLine, latestCheckpoint, train } from '../train/loop.js';
+import { listSome, removeRunFiles } from '../train/run-folder.js';
 import { runTvp } from '../tvp/run.js';
+import { lockRunFolder } from '../util/lock.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import type { AnalysisSettings, Job } from './spec.js';
 
@@ -123,7 +125,22 @@ export async function runJob(studyDir: string, job: Job, settings: AnalysisSetti
 async function trainJob(studyDir: string, job: Job, runDir: string, steps: number, onProgress?: (p: JobProgress) => void): Promise<void> {
   const latest = latestCheckpoint(runDir);
   if (latest && latest.step >= steps) return;
-  const resume = latest !== null;
+  // Held for the whole job (the trainers lock again, re-entrantly): no other process works on it meanwhile.
+  const release = lockRunFolder(runDir);
+  try {
+    // A run stopped before its first checkpoint has nothing to resume: start it again from nothing.
+    // removeRunFiles removes only a run's own files, and refuses a folder holding anything else.
+    if (!latest) {
+      const foreign = removeRunFiles(runDir);
+      if (foreign.length) throw new InputError(`${runDir} holds files that are not a tvlens run (${listSome(foreign)}); remove them to rerun the job`);
+    }
+    await trainRun(studyDir, job, runDir, steps, latest !== null, onProgress);
+  } finally {
+    release();
+  }
+}
+
+async function trainRun(studyDir: string, job: Job, runDir: string, steps: number, resume: boolean, onProgress?: (p: JobProgress) => void): Promise<void> {
   const onStep = (s: { step: number; total: number }) => onProgress?.({ stage: 'train', done: s.step, total: s.total });
   if (job.kind === 'baseline') {
     await train(job.config, runDir, { resume, onStep });
