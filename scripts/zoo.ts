@@ -40,8 +40,7 @@ for (const e of entries) {
   const latest = latestCheckpoint(path.join(jobDir, 'run'))!;
   const manifest = JSON.parse(fs.readFileSync(`${latest.file}.json`, 'utf8')) as Record<string, unknown>;
   if (manifest.weightsSha256 !== r.weightsSha256) throw new Error(`${e.job}: the final checkpoint is not the one its result describes`);
-  fs.copyFileSync(`${latest.file}.onnx`, path.join(out, `${e.name}.onnx.tmp`));
-  fs.renameSync(path.join(out, `${e.name}.onnx.tmp`), path.join(out, `${e.name}.onnx`));
+  writeFileAtomic(path.join(out, `${e.name}.onnx`), fs.readFileSync(`${latest.file}.onnx`));
   writeJsonAtomic(path.join(out, `${e.name}.json`), { ...manifest, onnx: `${e.name}.onnx`, zoo: { study: path.basename(study), job: e.job } });
   const bytes = fs.statSync(path.join(out, `${e.name}.onnx`)).size;
   const higher = r.metric === 'accuracy';

@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '../src/cli/command.js';
 import { studyCommand } from '../src/cli/study.js';
 import { readStudySpec, resolveStudySpec, expandJobs, parseShard, shardJobs } from '../src/study/spec.js';
-import { bootstrap, readResultsTable } from '../src/study/results.js';
+import { readResultsTable } from '../src/study/results.js';
+import { estimate as bootstrap } from '../src/util/stats.js';
 
 const ROOT = path.resolve(__dirname, '..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-study-'));

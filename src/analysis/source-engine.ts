@@ -266,7 +266,7 @@ function outputAt(output: HostTensor, position: number): Float32Array {
 }
 
 /** Each feed [B, T, …] padded with zeros on axis 1 to [B, P, …]. */
-function padFeeds(feeds: Readonly<Record<string, HostTensor>>, P: number): Record<string, HostTensor> {
+export function padFeeds(feeds: Readonly<Record<string, HostTensor>>, P: number): Record<string, HostTensor> {
   const out: Record<string, HostTensor> = {};
   for (const [name, t] of Object.entries(feeds)) {
     const [B, T] = t.shape;

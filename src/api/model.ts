@@ -18,7 +18,7 @@ import { Engine, fromCheckpoint } from '../analysis/engine.js';
 import { type FunctionVectorOptions, type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
 import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchOptions, type PatchResult, type PromptPair, patch, promptPairsFrom } from '../analysis/patching.js';
-import { SourceEngine } from '../analysis/source-engine.js';
+import { SourceEngine, padFeeds } from '../analysis/source-engine.js';
 import { ModelSource, type Patch } from '../analysis/source.js';
 import { type SearchPrompts, type TvSearchOptions, type TvSearchResult, searchPromptsFrom, tvSearch } from '../analysis/tv-search.js';
 import { type CacheSummary, type PositionSpec, selectHooks, writeCache } from '../analysis/cache.js';
@@ -468,18 +468,6 @@ function toFeeds(prompts: Prompts): Record<string, HostTensor> {
     return { tokens: { dtype: 'int64', shape: [rows.length, T], data } };
   }
   return batchFeeds(prompts as Batch, false);
-}
-
-function padFeeds(feeds: Record<string, HostTensor>, P: number): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {};
-  for (const [name, t] of Object.entries(feeds)) {
-    const [B, T] = t.shape;
-    const row = t.data.length / (B * T);
-    const data = new (t.data.constructor as new (n: number) => HostTensor['data'])(B * P * row);
-    for (let n = 0; n < B; n++) data.set(t.data.subarray(n * T * row, (n + 1) * T * row) as never, n * P * row);
-    out[name] = { dtype: t.dtype, shape: [B, P, ...t.shape.slice(2)], data };
-  }
-  return out;
 }
 
 /** The first `T` entries along `axis` (−1: none cut). */

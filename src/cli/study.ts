@@ -6,7 +6,7 @@ import { writeReproductionHtml } from '../report/reproduction.js';
 import { writeReproductionMarkdown } from '../study/report.js';
 import { summarise, writeResults } from '../study/results.js';
 import { type Job, type StudySpec, expandJobs, parseShard, readStudySpec, shardJobs } from '../study/spec.js';
-import { writeJsonAtomic } from '../util/fs.js';
+import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import type { Command } from './command.js';
 import { Progress } from './progress.js';
 
@@ -16,8 +16,8 @@ const MARKER = 'study.json';
 function claimFolder(out: string, spec: StudySpec): void {
   const marker = path.join(out, MARKER);
   if (fs.existsSync(marker)) {
-    const m = JSON.parse(fs.readFileSync(marker, 'utf8')) as { study?: string };
-    if (m.study !== spec.name) throw new InputError(`${out} holds the study '${m.study}', not '${spec.name}'; choose another --out`);
+    const m = readJsonFile(marker, "a study folder's marker") as { study?: string } | null;
+    if (m?.study !== spec.name) throw new InputError(`${out} holds the study '${m?.study}', not '${spec.name}'; choose another --out`);
     return;
   }
   // Shards started together may find each other's jobs/ or half-written marker: those are ours.

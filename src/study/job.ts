@@ -174,14 +174,17 @@ async function analyse(job: Job, file: string, runDir: string, s: AnalysisSettin
   const curve = loc.search.average.curve;
   const tvpLayer = (ck.manifest.extra?.tvp as { tvp?: { layer?: number } } | undefined)?.tvp?.layer;
   const tvLayer = tvpLayer ?? Math.ceil(L / 2);
-  const variant = async (opts: { mode?: 'add'; center?: boolean; dummies?: number }) => {
+  // The two search variants a researcher would try, on one engine.
+  let variants = { addCentered: null as number | null, dummies: null as number | null };
+  if (s.variants) {
     const engine = Engine.open(fromCheckpoint(ck));
     try {
-      return (await tvSearch(engine, task, { ...search, ...opts })).average.best.test;
+      const best = async (opts: { mode?: 'add'; center?: boolean; dummies?: number }) => (await tvSearch(engine, task, { ...search, ...opts })).average.best.test;
+      variants = { addCentered: await best({ mode: 'add', center: true }), dummies: await best({ dummies: 4 }) };
     } finally {
       await engine.release();
     }
-  };
+  }
   const suite = await evaluateModel(file, { ...SUITE_DEFAULTS, prompts: s.evalPrompts });
   const source = ModelSource.open(file);
   let copy;
@@ -221,8 +224,8 @@ async function analyse(job: Job, file: string, runDir: string, s: AnalysisSettin
     nonLocality3: nl(3),
     entropy: row.entropy,
     tvCurve: curve.map((c) => c.all.mean),
-    tvAddCentered: s.variants ? await variant({ mode: 'add', center: true }) : null,
-    tvDummies: s.variants ? await variant({ dummies: 4 }) : null,
+    tvAddCentered: variants.addCentered,
+    tvDummies: variants.dummies,
     heldout: suite.heldout ? final(suite.heldout) : null,
     labelNoise: final(suite.labelNoise),
     queryShift: suite.queryShift ? final(suite.queryShift) : null,

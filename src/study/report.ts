@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
-import type { Cell, Interval, StudySummary } from './results.js';
+import type { Estimate } from '../util/stats.js';
+import type { Cell, StudySummary } from './results.js';
 
 export type Verdict = 'reproduced' | 'partly' | 'not reproduced' | 'not tested';
 
@@ -19,7 +20,7 @@ export interface ClaimTable {
 }
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—');
-const iv = (i: Interval | undefined) => (!i || !Number.isFinite(i.mean) ? '—' : i.n > 1 ? `${f2(i.mean)} [${f2(i.low)}, ${f2(i.high)}]` : f2(i.mean));
+const iv = (i: Estimate | undefined) => (!i || !Number.isFinite(i.mean) ? '—' : i.n > 1 ? `${f2(i.mean)} [${f2(i.low)}, ${f2(i.high)}]` : f2(i.mean));
 const higher = (c: Cell) => c.metric === 'accuracy';
 const cellName = (c: Cell) => `${c.family} ${c.format} ${c.layers}L ${c.positional}`;
 

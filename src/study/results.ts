@@ -17,10 +17,6 @@ import { SUITE_DEFAULTS } from '../eval/suite.js';
 import type { JobResult } from './job.js';
 import type { Job, StudySpec } from './spec.js';
 
-/** Cells summarise their seeds with the same intervals as every analysis (util/stats). */
-export type Interval = Estimate;
-export const bootstrap = estimate;
-
 /** One setting of the grid over its seeds. */
 export interface Cell {
   readonly key: string;
@@ -37,7 +33,7 @@ export interface Cell {
   readonly steps: number;
   readonly seeds: readonly number[];
   readonly converged: number;
-  readonly figures: Readonly<Record<string, Interval>>;
+  readonly figures: Readonly<Record<string, Estimate>>;
   /** Each figure's value per seed, in the order of `seeds` (null where a run has none). */
   readonly perSeed: Readonly<Record<string, readonly (number | null)[]>>;
   /** Mean TV curve over seeds, per layer. */
@@ -113,7 +109,7 @@ export function summarise(spec: StudySpec, jobs: readonly Job[], results: readon
       steps: r0.steps,
       seeds: rs.map((r) => r.seed),
       converged: rs.filter((r) => r.converged).length,
-      figures: Object.fromEntries(keys.map((k) => [k, bootstrap(rs.map((r) => figuresOf(r)[k] ?? null))])),
+      figures: Object.fromEntries(keys.map((k) => [k, estimate(rs.map((r) => figuresOf(r)[k] ?? null))])),
       perSeed: Object.fromEntries(keys.map((k) => [k, rs.map((r) => figuresOf(r)[k] ?? null)])),
       tvCurve: meanCurve(rs.map((r) => r.tvCurve)) ?? [],
       probe: meanCurve(rs.map((r) => r.probe)),

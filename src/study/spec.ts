@@ -168,7 +168,14 @@ export function expandJobs(spec: StudySpec): Job[] {
   let units = 0;
   for (const g of spec.grid) {
     const presetFile = path.resolve(spec.dir, g.preset);
-    const base = loadRunConfig(fs.existsSync(presetFile) ? presetFile : g.preset);
+    let base: RunConfig;
+    try {
+      base = loadRunConfig(fs.existsSync(presetFile) ? presetFile : g.preset);
+    } catch (e) {
+      // loadRunConfig names its own flag (--config); here the value came from the spec.
+      if (e instanceof ConfigError && e.key) throw new ConfigError(e.message.slice(e.key.length + 2), `grid '${g.group}'.preset`);
+      throw e;
+    }
     let plain = base as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(g.set)) plain = setPath(plain, k, v);
     const excluded = (f: Record<string, unknown>) => g.exclude.some((x) => Object.entries(x).every(([k, v]) => f[k] === v));
