@@ -2,9 +2,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
-import { main } from '../src/cli/main.js';
+import { runCli as cli } from './support/cli.js';
 import { writeReport } from '../src/report/report.js';
 import { AttributionRunner, attributionPatch, pearson, topKOverlap } from '../src/analysis/attribution.js';
 import { concatBatches } from '../src/tasks/index.js';
@@ -149,17 +149,3 @@ describe('attribution patching', { timeout: 60000 }, () => {
   });
 });
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const spies = [
-    vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true)),
-    vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true)),
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(`${a.join(' ')}\n`)),
-  ];
-  try {
-    return { code: await main(args), stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}

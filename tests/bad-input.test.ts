@@ -10,10 +10,10 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { readState, writeState } from '../src/checkpoint/state.js';
-import { main } from '../src/cli/main.js';
+import { type CliResult, runCli } from './support/cli.js';
 import { resolveRunConfig } from '../src/train/config.js';
 import { latestCheckpoint, train } from '../src/train/loop.js';
 import { handModel, handTaskConfig } from './support/tv-hand-model.js';
@@ -113,29 +113,9 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 // ── the runner ────────────────────────────────────────────────────────────────────────────────
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = CliResult;
+const cli = runCli;
 
-async function cli(args: string[]): Promise<Result> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const spies = [
-    vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true)),
-    vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true)),
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(`${a.join(' ')}\n`)),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(`${a.join(' ')}\n`)),
-    vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void err.push(`${a.join(' ')}\n`)),
-  ];
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 /** Every file under `dir` with its size and modification time. */
 function snapshot(dir: string): Map<string, string> {
