@@ -20,16 +20,47 @@ export interface Section {
   readonly html: string;
 }
 
-export function table(head: readonly string[], rows: readonly (readonly (string | number)[])[], cls = ''): string {
-  const th = head.map((h) => `<th>${esc(h)}</th>`).join('');
-  const tr = rows.map((r) => `<tr>${r.map((c) => `<td>${typeof c === 'number' ? esc(c) : c}</td>`).join('')}</tr>`).join('\n');
-  return `<table class="${cls}"><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
+/**
+ * Markup that tvlens wrote. Only an Html passes into a page as it is; every other value given to
+ * html`…`, table() or figure() is text and is escaped. Strings from a path, a manifest, a spec, an
+ * analysis output or a hook map are never markup, so they cannot be passed through by mistake.
+ */
+export class Html {
+  constructor(readonly markup: string) {}
+  toString(): string {
+    return this.markup;
+  }
 }
 
-/** A figure: the chart, a caption that says what to read from it, and how it was made. */
-export function figure(svg: string, caption: string, command?: string): string {
+/** Markup from tvlens's own code (a chart, a template with no data in it). */
+export const raw = (markup: string): Html => new Html(markup);
+
+/** A template whose interpolated values are escaped, except those that are Html (arrays are joined). */
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = strings[0];
+  values.forEach((v, i) => (out += fragment(v) + strings[i + 1]));
+  return new Html(out);
+}
+
+function fragment(v: unknown): string {
+  if (v instanceof Html) return v.markup;
+  if (Array.isArray(v)) return v.map(fragment).join('');
+  return v === null || v === undefined ? '' : esc(String(v));
+}
+
+export type Cell = string | number | Html;
+
+/** A table: text cells are escaped, Html cells are kept. */
+export function table(head: readonly string[], rows: readonly (readonly Cell[])[], cls = ''): string {
+  const th = head.map((h) => `<th>${esc(h)}</th>`).join('');
+  const tr = rows.map((r) => `<tr>${r.map((c) => `<td>${fragment(c)}</td>`).join('')}</tr>`).join('\n');
+  return `<table class="${esc(cls)}"><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
+}
+
+/** A figure: the chart (made by svg.ts, which escapes its labels), a caption that says what to read from it, and how it was made. */
+export function figure(svg: string, caption: Html | string, command?: string): string {
   const cmd = command ? `<div class="cmd">made by: <code>${esc(command)}</code></div>` : '';
-  return `<figure>${svg}<figcaption>${caption}${cmd}</figcaption></figure>`;
+  return `<figure>${svg}<figcaption>${fragment(caption)}${cmd}</figcaption></figure>`;
 }
 
 const STYLE = `
@@ -86,7 +117,7 @@ pre{background:var(--panel);padding:8px;border-radius:4px;overflow-x:auto;font-s
 
 export interface Page {
   readonly title: string;
-  readonly subtitle: string;
+  readonly subtitle: Html | string;
   /** The one line that differs between two runs over the same inputs. */
   readonly stamp: string;
   readonly problems: readonly string[];
@@ -100,14 +131,14 @@ export function page(p: Page): string {
   const problems = p.problems.length
     ? `<div class="problems" id="problems"><strong>Some sections could not be drawn from these inputs:</strong><ul>${p.problems.map((m) => `<li>${esc(m)}</li>`).join('')}</ul></div>`
     : '';
-  const body = p.sections.map((s) => `<section id="${s.id}"><h2>${esc(s.title)}</h2>\n${s.html}\n</section>`).join('\n');
+  const body = p.sections.map((s) => `<section id="${esc(s.id)}"><h2>${esc(s.title)}</h2>\n${s.html}\n</section>`).join('\n');
   return [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${esc(p.title)}</title>`,
     `<style>${STYLE}</style></head><body>`,
-    `<header><h1>${esc(p.title)}</h1><div class="sub">${p.subtitle}</div><nav>${nav}</nav></header>`,
+    `<header><h1>${esc(p.title)}</h1><div class="sub">${fragment(p.subtitle)}</div><nav>${nav}</nav></header>`,
     `<main>${problems}\n${body}`,
     `<p class="stamp" id="stamp">${esc(p.stamp)}</p>`,
     '</main>',

@@ -139,7 +139,7 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   for (const p of problems) log(`tvlens report: warning: ${p}`);
   const html = page({
     title: options.title ?? `tvlens report: ${models.map((m) => m.label).join(', ')}`,
-    subtitle: esc(models.map((m) => `${m.label}: ${describeTask(m.task)}`).join(' · ')),
+    subtitle: models.map((m) => `${m.label}: ${describeTask(m.task)}`).join(' · '),
     stamp: `Generated ${(options.now ?? new Date()).toISOString()} by tvlens ${VERSION}.`,
     problems,
     sections,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type ClaimTable, claimTables } from '../study/report.js';
 import type { Cell, StudySummary } from '../study/results.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { esc, figure, page, table } from './html.js';
+import { esc, figure, html, page, table } from './html.js';
 import { PALETTE, type Series, lineChart } from './svg.js';
 
 const cellLabel = (c: Cell) => [Object.entries(c.factors).map(([k, v]) => `${k.split('.').pop()} ${v}`).join(', '), c.kind === 'baseline' ? 'baseline' : `${c.kind} λ=${c.lambda}`].filter(Boolean).join(': ');
@@ -38,7 +38,7 @@ function curveFigures(s: StudySummary): string[] {
       integerX: true,
       ...(c0.metric === 'accuracy' ? { yDomain: [0, 1] as const } : {}),
     });
-    return figure(svg, `${esc(c0.group)}: ${esc(c0.family)}, mean over seeds of the task-vector score at each layer (all zero-shot queries).`);
+    return figure(svg, `${c0.group}: ${c0.family}, mean over seeds of the task-vector score at each layer (all zero-shot queries).`);
   });
 }
 
@@ -46,7 +46,7 @@ function claimHtml(t: ClaimTable): string {
   const cls = t.verdict.replace(/ /g, '-');
   return `<p><strong>Verdict: <span class="verdict ${cls}">${esc(t.verdict)}</span></strong>. ${esc(t.why)}.</p>
 <p class="note">Rule: ${esc(t.rule)}.</p>
-${t.rows.length ? table(t.header, t.rows.map((r) => r.map(esc))) : ''}`;
+${t.rows.length ? table(t.header, t.rows) : ''}`;
 }
 
 export function reproductionHtml(s: StudySummary): string {
@@ -60,7 +60,7 @@ normalised MSE (lower is better) for regression. Layer ℓ: 0 = embeddings, ℓ 
 ${s.missing.length ? `<p class="note">Not finished: ${esc(s.missing.join(', '))}.</p>` : ''}`;
   return page({
     title: `tvlens reproduction: ${s.study}`,
-    subtitle: esc('Yang et al. (2025), Task Vectors in In-Context Learning: Emergence, Formation, and Benefit'),
+    subtitle: 'Yang et al. (2025), Task Vectors in In-Context Learning: Emergence, Formation, and Benefit',
     stamp: `Study ${s.study}, commit ${s.commit.slice(0, 12)}.`,
     problems: [],
     sections: [

@@ -18,6 +18,7 @@ const r1 = (v: number): string => String(Math.round(v * 10) / 10);
 
 /** A number for a label: up to 3 significant decimals, no trailing zeros, no "-0". */
 export function num(v: number, digits = 3): string {
+  if (typeof v !== 'number') return 'NaN'; // a hand-edited analysis output can hold anything here
   if (!Number.isFinite(v)) return String(v);
   const s = Math.abs(v) >= 1000 ? String(Math.round(v)) : v.toPrecision(digits);
   const n = Number(s);

@@ -1,6 +1,6 @@
 /** Attribution patching beside exact patching: one pair of heat maps per site, from `tvlens patch --method attribution` output. */
 import type { AttributionGrid, AttributionResult } from '../../analysis/attribution.js';
-import { type Section, esc, figure } from '../html.js';
+import { type Section, esc, figure, html } from '../html.js';
 import { heatmap, num } from '../svg.js';
 import { rowLabel, splitColumn } from './patching.js';
 
@@ -19,9 +19,8 @@ function gridFigure(label: string, r: AttributionResult, g: AttributionGrid, com
     });
   const svgs = [map('attribution estimate', g.estimate), ...(g.exact ? [map('exact patching', g.exact)] : [])].join('');
   const agreement = g.pearson === null ? 'not compared with exact patching' : `Pearson r ${num(g.pearson)} with exact patching, top-${(r.options as { topK?: number }).topK ?? 10} overlap ${num(g.topKOverlap ?? NaN)}`;
-  const caption =
-    `${esc(label)}, <code>${esc(g.hook)}</code>: the attribution estimate ((source − base) · ∂metric/∂activation, taken on the base run) ${g.exact ? 'beside exact patching of the same cells' : ''}; ${agreement}. ` +
-    (g.warnings.length ? `<strong>Where it is weak:</strong> ${g.warnings.map(esc).join('; ')}.` : '');
+  const caption = html`${label}, <code>${g.hook}</code>: the attribution estimate ((source − base) · ∂metric/∂activation, taken on the base run) ${g.exact ? 'beside exact patching of the same cells' : ''}; ${agreement}. \
+${g.warnings.length ? html`<strong>Where it is weak:</strong> ${g.warnings.join('; ')}.` : ''}`;
   return figure(`<div class="pair">${svgs}</div>`, caption, command);
 }
 

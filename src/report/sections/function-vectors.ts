@@ -1,6 +1,6 @@
 /** Function vectors (Todd et al.): the AIE heat map (block × head) and FV against Hendel's TV per layer, from `tvlens fv` output. */
 import type { FunctionVectorResult } from '../../analysis/function-vectors.js';
-import { type Section, esc, figure } from '../html.js';
+import { type Section, esc, figure, html } from '../html.js';
 import { type Series, heatmap, lineChart, num } from '../svg.js';
 import { metricTitle } from './training.js';
 
@@ -28,10 +28,9 @@ export function aieFigure(label: string, r: FunctionVectorResult, command: strin
     domain: aieDomain(r.aie.flat()),
   });
   const o = r.options as { shuffled?: number; topK?: number };
-  const caption =
-    `${esc(label)}: each head’s mean output (its <code>attn.hook_z</code> at the last arrow, averaged over clean prompts of the task) written into shuffled-label prompts, ` +
-    `and the rise in ${r.aieUnit === 'p(correct)' ? 'the probability of the correct answer' : '−nMSE'}, averaged over ${o.shuffled ?? '?'} prompts per task and ${r.tasks.length} tasks. ` +
-    `Top-${o.topK ?? r.heads.length} heads: ${r.heads.map((h) => `block ${h.layer} head ${h.head} (${num(h.aie)})`).join(', ')}.`;
+  const caption = html`${label}: each head’s mean output (its <code>attn.hook_z</code> at the last arrow, averaged over clean prompts of the task) written into shuffled-label prompts, \
+and the rise in ${r.aieUnit === 'p(correct)' ? 'the probability of the correct answer' : '−nMSE'}, averaged over ${o.shuffled ?? '?'} prompts per task and ${r.tasks.length} tasks. \
+Top-${o.topK ?? r.heads.length} heads: ${r.heads.map((h) => `block ${h.layer} head ${h.head} (${num(h.aie)})`).join(', ')}.`;
   return figure(svg, caption, command);
 }
 
@@ -58,11 +57,10 @@ export function fvCurveFigure(label: string, r: FunctionVectorResult, command: s
     yDomain: acc ? [0, 1] : undefined,
     width: Math.max(460, 120 + L * 60),
   });
-  const caption =
-    `${esc(label)}: the function vector (the top heads’ mean outputs through their rows of W_O, summed) added to the last arrow of zero-shot prompts at layer ℓ, ` +
-    `against Hendel et al.’s task vector (the mean residual) written over it, on the same demo and zero-shot prompts. ` +
-    `Best layers on the dev half, scored on the test half: FV ${num(a.best.test)} at ℓ=${a.best.layer}` +
-    `${r.tv ? `, TV ${num(r.tv.best.test)} at ℓ=${r.tv.best.layer}` : ''} (ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.mean)}).`;
+  const caption = `${label}: the function vector (the top heads’ mean outputs through their rows of W_O, summed) added to the last arrow of zero-shot prompts at layer ℓ, \
+against Hendel et al.’s task vector (the mean residual) written over it, on the same demo and zero-shot prompts. \
+Best layers on the dev half, scored on the test half: FV ${num(a.best.test)} at ℓ=${a.best.layer}\
+${r.tv ? `, TV ${num(r.tv.best.test)} at ℓ=${r.tv.best.layer}` : ''} (ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.mean)}).`;
   return figure(svg, caption, command);
 }
 

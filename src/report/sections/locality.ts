@@ -31,8 +31,8 @@ export function localitySection(models: readonly Located[], comparable: boolean)
     const tvp = tvpOf(m);
     const sep = r.separability.find((s) => s.layer === a.peakLayer);
     return [
-      esc(m.label),
-      esc(m.task?.format ?? '?'),
+      m.label,
+      m.task?.format ?? '?',
       cfg ? String(cfg.layers) : '?',
       tvp ? `TVP-loss at ℓ=${tvp.layer}, λ=${num(tvp.lambda)}` : 'ICL loss only',
       fmt(a.icl),
@@ -98,7 +98,7 @@ export function separabilityFigure(models: readonly Pick<Located, 'm' | 'i' | 'r
   const perms = models[0].r.separability[0]?.permutations ?? 0;
   return figure(
     lineChart({ label: 'separability of task vectors against layer', xTitle: 'layer ℓ (0 = embeddings)', yTitle: 'within − between task cosine', series, integerX: true, hlines: [{ value: 0, label: 'no separation', color: '#8a939e' }], legendExtra: [{ label: 'p < 0.05 (black dots)', color: '#000000', kind: 'dot' }] }),
-    `How much more alike two demo prompts’ residuals at the read position (the last arrow; the query’s x in pairwise prompts) are when they share a task than when they do not (mean cosine, within − between), per layer. Black dots: p &lt; 0.05 in a test that permutes the task labels ${perms} times.`,
+    `How much more alike two demo prompts’ residuals at the read position (the last arrow; the query’s x in pairwise prompts) are when they share a task than when they do not (mean cosine, within − between), per layer. Black dots: p < 0.05 in a test that permutes the task labels ${perms} times.`,
   );
 }
 

@@ -1,5 +1,5 @@
 /** Methods: what made every figure (configs, seeds, model hashes, versions, commands). */
-import { type Section, esc, table } from '../html.js';
+import { type Section, esc, html, table } from '../html.js';
 import { type ModelInput, describeTask } from '../inputs.js';
 
 export interface MethodsInput {
@@ -17,13 +17,13 @@ export function methodsSection(x: MethodsInput): Section {
     const c = m.checkpoint?.manifest;
     const mc = c?.model;
     return [
-      esc(m.label),
-      `<code>${esc(m.source)}</code>`,
+      m.label,
+      html`<code>${m.source}</code>`,
       c ? String(c.step) : '—',
       c ? String(c.seed) : '—',
-      mc ? esc(`${mc.layers} layers, d_model ${mc.dModel}, ${mc.heads} heads, ${mc.positional} positions`) : '—',
-      esc(describeTask(m.task)),
-      c ? `<code title="sha256 of the weights">${esc(c.weightsSha256)}</code>` : '—',
+      mc ? `${mc.layers} layers, d_model ${mc.dModel}, ${mc.heads} heads, ${mc.positional} positions` : '—',
+      describeTask(m.task),
+      c ? html`<code title="sha256 of the weights">${c.weightsSha256}</code>` : '—',
     ];
   });
   const configs = x.models
@@ -32,11 +32,11 @@ export function methodsSection(x: MethodsInput): Section {
       return cfg ? `<details><summary>config of ${esc(m.label)}</summary><pre>${esc(JSON.stringify(cfg, null, 2))}</pre></details>` : '';
     })
     .join('');
-  const cmds = table(['figure', 'command that produced its data'], x.commands.map(([f, c]) => [esc(f), `<code>${esc(c)}</code>`]));
-  const html = `<p>tvlens ${esc(x.tvlensVersion)}${x.ortWebVersion ? `; explorer on onnxruntime-web ${esc(x.ortWebVersion)}` : ''}. This report: <code>${esc(x.reportCommand)}</code></p>
+  const cmds = table(['figure', 'command that produced its data'], x.commands.map(([f, c]) => [f, html`<code>${c}</code>`]));
+  const body = `<p>tvlens ${esc(x.tvlensVersion)}${x.ortWebVersion ? `; explorer on onnxruntime-web ${esc(x.ortWebVersion)}` : ''}. This report: <code>${esc(x.reportCommand)}</code></p>
 ${table(['model', 'source', 'step', 'seed', 'architecture', 'tasks', 'weights sha256'], rows)}
 <h3>Commands</h3>${cmds}
-${x.notes.length ? `<h3>Notes</h3><ul>${x.notes.map((n) => `<li>${n}</li>`).join('')}</ul>` : ''}
+${x.notes.length ? `<h3>Notes</h3><ul>${x.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h3>Configs</h3>${configs}`;
-  return { id: 'methods', title: 'Methods', html };
+  return { id: 'methods', title: 'Methods', html: body };
 }

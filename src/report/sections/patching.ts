@@ -1,6 +1,6 @@
 /** Activation-patching heatmaps (layer × position), from `patch` output, prompt tokens on the axis. */
 import type { PatchResult } from '../../analysis/patching.js';
-import { type Section, esc, figure } from '../html.js';
+import { type Section, esc, figure, html } from '../html.js';
 import { heatmap, num } from '../svg.js';
 
 /** "12:→q(→)" → the token and its role, for a two-line axis label. */
@@ -40,11 +40,10 @@ export function patchFigure(label: string, r: PatchResult, command: string): str
     valueTitle: 'normalised effect (1 = clean answer restored, 0 = no effect)',
   });
   const acc = r.clean.accuracy !== null ? ` Accuracy: clean ${num(r.clean.accuracy)}, corrupted ${num(r.corrupted.accuracy ?? NaN)}.` : '';
-  const caption =
-    `${esc(label)}: ${esc(r.directionNote)}. Corruption: ${r.corruption === 'other-task' ? 'the demos carry another task’s labels' : 'the demos’ labels are shuffled'}. ` +
-    `Each cell patches <code>${esc(r.hook)}</code> at one block and one position, averaged over ${esc(String(r.options.prompts))} prompt pairs per task; ` +
-    `effect = (patched − corrupted) / (clean − corrupted) of ${tokens ? 'the logit difference between the clean and the corrupted answer' : '−MSE against the clean target'} (clean ${num(r.clean.logitDiff)}, corrupted ${num(r.corrupted.logitDiff)}).${acc} ` +
-    (tokens ? 'The axis shows the first prompt’s tokens; every prompt has the same layout.' : '');
+  const caption = html`${label}: ${r.directionNote}. Corruption: ${r.corruption === 'other-task' ? 'the demos carry another task’s labels' : 'the demos’ labels are shuffled'}. \
+Each cell patches <code>${r.hook}</code> at one block and one position, averaged over ${r.options.prompts} prompt pairs per task; \
+effect = (patched − corrupted) / (clean − corrupted) of ${tokens ? 'the logit difference between the clean and the corrupted answer' : '−MSE against the clean target'} (clean ${num(r.clean.logitDiff)}, corrupted ${num(r.corrupted.logitDiff)}).${acc} \
+${tokens ? 'The axis shows the first prompt’s tokens; every prompt has the same layout.' : ''}`;
   return figure(svg, caption, command);
 }
 

@@ -22,6 +22,8 @@ export function pcaFigures(p: PcaInput, index: number): string {
   const colors = p.tasks.length <= PALETTE.length ? [...PALETTE] : hues(p.tasks.length);
   const groups = p.tasks.map((t, i) => ({ label: t, color: colors[i] }));
   const name = `pca${index}`;
+  // Layers go into attributes and a <style> rule: only integers (a hand-edited output may hold anything).
+  p = { ...p, layers: p.layers.filter((l) => Number.isInteger(l.layer)), initial: Number(p.initial) };
   const radios = p.layers
     .map((l) => `<label><input type="radio" name="${name}" value="${l.layer}"${l.layer === p.initial ? ' checked' : ''}> ℓ=${l.layer}</label>`)
     .join(' ');
@@ -36,7 +38,7 @@ export function pcaFigures(p: PcaInput, index: number): string {
       highlight: centroids.filter((c) => Number.isFinite(c.x)),
     });
     const flat = !Number.isFinite(l.explained[0] ?? NaN) ? ' At this layer every prompt has the same residual at the read position (nothing before it differs), so all points coincide.' : '';
-    return `<div class="pca-layer" data-layer="${l.layer}">${figure(svg, `${esc(p.label)}, layer ℓ=${l.layer}:${flat} Each small dot is one demo prompt’s residual at the read position (the last arrow; the query’s x in pairwise prompts), projected on the first two principal components of all prompts at this layer; large dots are each task’s mean (its task vector). Tasks that separate here are told apart by this layer.`, p.command)}</div>`;
+    return `<div class="pca-layer" data-layer="${l.layer}">${figure(svg, `${p.label}, layer ℓ=${l.layer}:${flat} Each small dot is one demo prompt’s residual at the read position (the last arrow; the query’s x in pairwise prompts), projected on the first two principal components of all prompts at this layer; large dots are each task’s mean (its task vector). Tasks that separate here are told apart by this layer.`, p.command)}</div>`;
   });
   // Only the checked layer's figure shows: :has() matches the radio inside this block.
   const css = p.layers.map((l) => `#${name}:has(input[value="${l.layer}"]:checked) .pca-layer[data-layer="${l.layer}"]{display:block}`).join('');

@@ -67,7 +67,7 @@ export function storySection(models: readonly StoryModel[], study: StudySummary 
   const rows = models.map((m) => {
     const a = m.search.average;
     return [
-      esc(m.label),
+      m.label,
       m.tvpLayer === null ? 'plain ICL' : `TVP-loss, ℓ=${m.tvpLayer}`,
       f2(a.icl.mean),
       f2(a.baseline.all.mean),
@@ -82,9 +82,9 @@ export function storySection(models: readonly StoryModel[], study: StudySummary 
   if (study) {
     const claims = claimTables(study);
     const emergence = claims[0];
-    studyHtml = `<h3>The reproduction study (${study.finished} of ${study.jobs} runs; mean over seeds [95% bootstrap interval])</h3>
+    studyHtml = `<h3>The reproduction study (${esc(study.finished)} of ${esc(study.jobs)} runs; mean over seeds [95% bootstrap interval])</h3>
 <ul>${claims.map((c) => `<li><strong>${esc(c.claim)}: ${esc(c.verdict)}</strong>. ${esc(c.why)}.</li>`).join('')}</ul>
-<h4>Emergence: baselines by condition</h4>${table(emergence.header, emergence.rows.map((r) => r.map(esc)))}
+<h4>Emergence: baselines by condition</h4>${table(emergence.header, emergence.rows)}
 <p class="note">From <code>${esc(study.command)}</code>, tvlens ${esc(study.version)}, commit <code>${esc(study.commit.slice(0, 12))}</code>. The full tables are in reports/reproduction.html.</p>`;
   }
   return {

@@ -3,7 +3,7 @@
  */
 import type { LocalityResult } from '../../analysis/locality.js';
 import type { TvSearchResult } from '../../analysis/tv-search.js';
-import { type Section, esc, figure, table } from '../html.js';
+import { type Section, esc, figure, html, table } from '../html.js';
 import { type ModelInput, tvpOf } from '../inputs.js';
 import { PALETTE, type Series, lineChart, num } from '../svg.js';
 import { separabilityFigure } from './locality.js';
@@ -45,19 +45,18 @@ export function tvFigure(label: string, r: TvSearchResult, color: string, comman
     yDomain: acc ? [0, 1] : undefined,
     width: Math.max(460, 120 + L * 60),
   });
-  const caption =
-    `${label}: a task vector θ_ℓ (the mean residual at the ${format === 'triplet' ? 'last arrow' : 'query’s x'} of ${r.options.prompts} prompts with ${r.options.shots} demos) ` +
-    `${r.options.mode === 'replace' ? 'replaces' : 'is added to'} the ${format === 'triplet' ? 'arrow' : 'last'} state of zero-shot prompts <code>${format === 'triplet' ? 'x_q →' : 'x_q'}</code> at layer ℓ. ` +
-    `Best layer ${best} is chosen on the dev half of the queries; its score on the test half is ${num(a.best.test)} ` +
-    `(ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}). ${acc ? 'Higher is better.' : 'nMSE = MSE ÷ mean y² of the queries (1 = always answering 0); lower is better.'}`;
+  const caption = html`${label}: a task vector θ_ℓ (the mean residual at the ${format === 'triplet' ? 'last arrow' : 'query’s x'} of ${r.options.prompts} prompts with ${r.options.shots} demos) \
+${r.options.mode === 'replace' ? 'replaces' : 'is added to'} the ${format === 'triplet' ? 'arrow' : 'last'} state of zero-shot prompts <code>${format === 'triplet' ? 'x_q →' : 'x_q'}</code> at layer ℓ. \
+Best layer ${best} is chosen on the dev half of the queries; its score on the test half is ${num(a.best.test)} \
+(ICL ${num(a.icl.mean)}, zero-shot ${num(a.baseline.all.mean)}). ${acc ? 'Higher is better.' : 'nMSE = MSE ÷ mean y² of the queries (1 = always answering 0); lower is better.'}`;
   return figure(svg, caption, command);
 }
 
 export function tvTable(r: TvSearchResult): string {
   const rows = r.tasks.map((t) => [
-    esc(t.task.name),
-    esc(t.task.family),
-    `<span class="num">${t.best.layer}</span>`,
+    t.task.name,
+    t.task.family,
+    html`<span class="num">${t.best.layer}</span>`,
     num(t.best.test),
     num(Math.max(...t.curve.map((c) => c.all.mean))),
     num(t.baseline.all.mean),
