@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type onnxProto from 'onnx-proto';
-import { type Manifest, decodeModel, loadCheckpoint, readManifest } from '../checkpoint/checkpoint.js';
+import { type Manifest, decodeModel, loadCheckpoint, readManifest, readOnnxFile } from '../checkpoint/checkpoint.js';
 import { InputError } from '../errors.js';
 import { type HookPoint, allHookPoints, residualAtLayer } from '../model/hooks.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
@@ -99,8 +99,7 @@ export class ModelSource {
         // Only a learned position table ends; rotary and no positions run at any length.
         inputs, cfg.input === 'tokens' ? 'tokens' : 'markers', manifest.output, cfg.positional === 'learned' ? cfg.maxSeq : null, manifest, sessionOptions);
     }
-    const bytes = new Uint8Array(fs.readFileSync(file));
-    const model = decodeModel(bytes, file);
+    const { bytes, model } = readOnnxFile(file);
     const given = resolveHookMap(hookMap);
     checkHookMap(given, model, file);
     const layers = 1 + Math.max(-1, ...[...given.hooks.values()].map((e) => e.hook.layer ?? -1));

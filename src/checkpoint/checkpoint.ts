@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { InputError } from '../errors.js';
+import { inlineExternalData } from './external-data.js';
 import { Graph, type TypedData, toOnnxBytes } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { Transformer, declareParams } from '../model/transformer.js';
@@ -108,7 +109,7 @@ export function loadCheckpoint(file: string): LoadedCheckpoint {
   const manifest = readManifest(file);
   const onnxFile = path.join(path.dirname(file), manifest.onnx);
   if (!fs.existsSync(onnxFile)) throw new InputError(`the manifest names ${onnxFile}, which does not exist`);
-  const bytes = new Uint8Array(fs.readFileSync(onnxFile));
+  const { bytes } = readOnnxFile(onnxFile);
   const params = readInitializers(bytes, onnxFile);
   const wanted = new Set(inferenceGraph(manifest.model).graph.params.map((p) => p.value.name));
   for (const name of [...params.keys()]) if (!wanted.has(name)) params.delete(name);
@@ -130,6 +131,24 @@ export function readInitializers(bytes: Uint8Array, where: string): Map<string, 
     out.set(t.name, data);
   }
   return out;
+}
+
+/**
+ * An ONNX file as bytes that refer to no other file: its external data (if any) read from inside
+ * its own folder only and copied in (external-data.ts), so ONNX Runtime never resolves a path.
+ */
+export function readOnnxFile(file: string): { bytes: Uint8Array; model: onnxProto.onnx.ModelProto } {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    throw new InputError(`${file} does not exist`);
+  }
+  if (!st.isFile()) throw new InputError(`${file} is not a regular file`);
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const model = decodeModel(bytes, file);
+  if (inlineExternalData(model, file) === 0) return { bytes, model };
+  return { bytes: onnxProto.onnx.ModelProto.encode(model).finish(), model };
 }
 
 /** Decodes ONNX bytes, with a clear error when they are not an ONNX model. */

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type PositionSpec, parsePositions, readCache, selectHooks, writeCache } from '../analysis/cache.js';
 import { ModelSource } from '../analysis/source.js';
-import { readInitializers, weightsHash } from '../checkpoint/checkpoint.js';
+import { readInitializers, readOnnxFile, weightsHash } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { maxTokenId, readPromptsFile, recordsToBatch } from '../tasks/prompt-file.js';
@@ -118,7 +118,7 @@ function modelHashFor(model: string, hookMap: string | undefined, cacheFile: str
   if (source.kind === 'tvlens') return source.modelHash;
   const made = readCache(cacheFile, { hooks: [] }).meta.modelHash;
   // tvlens's weights hash covers its parameters: initializers named as parameters, not the graph's own constants.
-  const params = [...readInitializers(new Uint8Array(fs.readFileSync(model)), model)].filter(([name]) => !name.includes('/') && !/^(const|scalar)_/.test(name));
+  const params = [...readInitializers(readOnnxFile(model).bytes, model)].filter(([name]) => !name.includes('/') && !/^(const|scalar)_/.test(name));
   const weights = weightsHash(new Map(params));
   return made === weights ? weights : source.modelHash;
 }
