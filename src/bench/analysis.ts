@@ -19,7 +19,7 @@ import { batchFeeds } from '../tasks/feeds.js';
 import { Rng } from '../util/rng.js';
 import { concatBatches } from '../tasks/index.js';
 import { REFERENCE } from './foundation.js';
-import { timeInterleaved } from './timing.js';
+import { type Figures, type Repeats, sampleInterleaved } from './timing.js';
 
 export const BENCH_TASK = { kind: 'discrete', vocab: 32, demos: { min: 8, max: 8 }, heldoutTasks: 4 } as const;
 const TASK = BENCH_TASK;
@@ -37,7 +37,7 @@ async function plainForward(model: ModelWeights): Promise<Session> {
 }
 
 /** The task-vector search over all 5 layers: 16 tasks, 16 demo prompts and 64 zero-shot queries each. */
-export async function tvSearchFigures(repeats = 5): Promise<Record<string, number>> {
+export async function tvSearchFigures(repeats: Repeats): Promise<Figures> {
   const model = benchModel();
   const cfg = resolveTaskConfig(TASK);
   const tasks: Task[] = taskList(cfg, 'train').slice(0, 16);
@@ -49,7 +49,7 @@ export async function tvSearchFigures(repeats = 5): Promise<Record<string, numbe
   const [demoRng, zsRng] = [rng.fork(), rng.fork()];
   const demos = batchFeeds(concatBatches(tasks.map((t) => taskPrompts(cfg, t, demoRng.fork(), 16, 8))), false);
   const zs = batchFeeds(concatBatches(tasks.map((t) => zeroShotPrompts(cfg, t, zsRng.fork(), 64))), false);
-  const t = await timeInterleaved(
+  const t = await sampleInterleaved(
     {
       forward: async () => {
         await forward.run(demos);
@@ -59,16 +59,15 @@ export async function tvSearchFigures(repeats = 5): Promise<Record<string, numbe
       naive: () => tvSearch(engine, cfg, { ...options, method: 'naive' }),
     },
     repeats,
-    1,
   );
   await engine.release();
   await forward.release();
   return {
-    tv_search_forward_ms: t.forward,
-    tv_search_ms: t.fast,
-    tv_search_naive_ms: t.naive,
-    tv_search_over_forward: t.fast / t.forward,
-    tv_search_naive_over_forward: t.naive / t.forward,
+    tv_search_forward_ms: t.time('forward'),
+    tv_search_ms: t.time('fast'),
+    tv_search_naive_ms: t.time('naive'),
+    tv_search_over_forward: t.ratio('fast', 'forward'),
+    tv_search_naive_over_forward: t.ratio('naive', 'forward'),
     tv_search_target: 2,
   };
 }
@@ -80,7 +79,7 @@ export async function tvSearchFigures(repeats = 5): Promise<Record<string, numbe
  * clean and corrupted runs it also needs): each costs the same, so one is timed, interleaved
  * with the sweep, rather than running all 138 every repeat.
  */
-export async function patchFigures(repeats = 5): Promise<Record<string, number>> {
+export async function patchFigures(repeats: Repeats): Promise<Figures> {
   const model = benchModel();
   const cfg = resolveTaskConfig(TASK);
   const tasks = taskList(cfg, 'train').slice(0, 4);
@@ -95,7 +94,7 @@ export async function patchFigures(repeats = 5): Promise<Record<string, number>>
   const cells = model.cfg.layers * T;
   const value = new Float32Array(D);
   const cell: Variant = [{ site: { kind: 'resid', layer: 1 }, positions: [T - 5], mode: 'replace', value: () => value }];
-  const t = await timeInterleaved(
+  const t = await sampleInterleaved(
     {
       forward: () => forward.run(feeds),
       naiveCell: () => engine.patchedNaive(feeds, [cell]),
@@ -104,27 +103,22 @@ export async function patchFigures(repeats = 5): Promise<Record<string, number>>
       sweepBare: () => patch(bare, cfg, options),
     },
     repeats,
-    1,
   );
   await engine.release();
   await plain.release();
   await bare.release();
   await forward.release();
-  const naive = (cells + 2) * t.naiveCell;
+  const naive = (x: Readonly<Record<string, number>>) => (cells + 2) * x.naiveCell;
   return {
     patch_cells: cells,
-    patch_forward_ms: t.forward,
-    patch_naive_cell_ms: t.naiveCell,
-    patch_sweep_ms: t.sweep,
-    patch_sweep_naive_ms: naive,
-    patch_naive_over_sweep: naive / t.sweep,
-    patch_naive_over_sweep_without_row_reuse: naive / t.sweepNoReuse,
-    patch_naive_over_sweep_without_reuse_or_skipping: naive / t.sweepBare,
-    patch_forward_per_cell_over_sweep: (cells * t.forward) / t.sweep,
+    patch_forward_ms: t.time('forward'),
+    patch_naive_cell_ms: t.time('naiveCell'),
+    patch_sweep_ms: t.time('sweep'),
+    patch_sweep_naive_ms: t.derive(naive),
+    patch_naive_over_sweep: t.derive((x) => naive(x) / x.sweep),
+    patch_naive_over_sweep_without_row_reuse: t.derive((x) => naive(x) / x.sweepNoReuse),
+    patch_naive_over_sweep_without_reuse_or_skipping: t.derive((x) => naive(x) / x.sweepBare),
+    patch_forward_per_cell_over_sweep: t.derive((x) => (cells * x.forward) / x.sweep),
     patch_sweep_target: 5,
   };
-}
-
-export async function analysisFigures(): Promise<Record<string, number>> {
-  return { ...(await tvSearchFigures()), ...(await patchFigures()) };
 }

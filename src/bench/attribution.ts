@@ -17,15 +17,15 @@ import { Session } from '../runtime/session.js';
 import { promptPairs } from '../analysis/patching.js';
 import { resolveTaskConfig, taskList } from '../tasks/index.js';
 import { benchModel, BENCH_TASK } from './analysis.js';
-import { median } from './timing.js';
+import { type Figures, type Repeats, spread } from './timing.js';
 
-export async function attributionFigures(quick = false): Promise<Record<string, number>> {
+export async function attributionFigures(repeats: Repeats): Promise<Figures> {
+  const quick = repeats.quick;
   const model = benchModel();
   const cfg = resolveTaskConfig(BENCH_TASK);
   const pair = promptPairs(cfg, taskList(cfg, 'train').slice(0, 4), { count: quick ? 4 : 8, corruption: 'other-task', seed: 0 });
   const engine = Engine.open(model);
   const runner = new AttributionRunner(engine);
-  const repeats = quick ? 1 : 3;
   // One plain forward pass over the corrupted prompts, for a figure the machine's load moves less.
   const forward = await Session.open(toOnnxBytes(inferenceGraph(model.cfg).graph, { paramData: model.params }));
   const feeds = promptFeeds(pair.corrupted);
@@ -35,7 +35,7 @@ export async function attributionFigures(quick = false): Promise<Record<string, 
   const exact: number[] = [];
   const plain: number[] = [];
   let cells = 0;
-  for (let i = 0; i < repeats; i++) {
+  for (let i = 0; i < repeats.timed; i++) {
     const t0 = performance.now();
     await forward.run(feeds);
     plain.push(performance.now() - t0);
@@ -47,14 +47,14 @@ export async function attributionFigures(quick = false): Promise<Record<string, 
   await runner.release();
   await engine.release();
   await forward.release();
-  const [a, e, f] = [median(attribution), median(exact), median(plain)];
+  const per = (f: (i: number) => number) => spread(attribution.map((_, i) => f(i)));
   return {
     patch_attribution_cells: cells,
-    patch_attribution_ms: a,
-    patch_attribution_exact_ms: e,
-    patch_attribution_speedup: e / a,
-    patch_attribution_over_forward: a / f,
-    patch_attribution_exact_over_forward: e / f,
+    patch_attribution_ms: spread(attribution),
+    patch_attribution_exact_ms: spread(exact),
+    patch_attribution_speedup: per((i) => exact[i] / attribution[i]),
+    patch_attribution_over_forward: per((i) => attribution[i] / plain[i]),
+    patch_attribution_exact_over_forward: per((i) => exact[i] / plain[i]),
     patch_attribution_target: 50,
   };
 }

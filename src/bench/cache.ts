@@ -13,11 +13,11 @@ import { inferenceGraph, writeCheckpoint } from '../checkpoint/checkpoint.js';
 import { resolveModelConfig } from '../model/config.js';
 import { resolveTaskConfig } from '../tasks/index.js';
 import { BATCH, REFERENCE, SEQ, referenceBatch } from './foundation.js';
-import { timeInterleaved } from './timing.js';
+import { type Figures, type Repeats, sampleInterleaved } from './timing.js';
 
 export const CACHE_OVERHEAD_TARGET = 1.2;
 
-export async function cacheFigures(repeats = 10): Promise<Record<string, number>> {
+export async function cacheFigures(repeats: Repeats): Promise<Figures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-bench-cache-'));
   try {
     const cfg = resolveModelConfig(REFERENCE);
@@ -29,29 +29,32 @@ export async function cacheFigures(repeats = 10): Promise<Record<string, number>
     const resid = selectHooks(source, ['resid']);
     const all = source.hooks.map((h) => h.name);
     const feeds = { tokens: referenceBatch(cfg.vocab).tokens };
-    const t = await timeInterleaved(
+    // More repeats than other groups: each pass is short (tens of ms), and the target is close.
+    const t = await sampleInterleaved(
       {
         plain: () => source.run(feeds),
         resid: () => source.run(feeds, { fetch: resid }),
         all: () => source.run(feeds, { fetch: all }),
       },
-      repeats,
+      { ...repeats, timed: repeats.timed * 3, warmup: 2 },
     );
     // The whole `tvlens cache` path on as many prompts as one batch: prompt generation, the
     // forward pass, gathering rows and streaming Arrow to disk, every residual at every position.
-    const write = await timeInterleaved(
-      { write: () => writeCache(source, path.join(dir, 'c.arrow'), { task, prompts: BATCH, hooks: resid, positions: 'all', chunk: BATCH }) },
-      Math.max(3, repeats >> 1),
-      1,
+    const write = await sampleInterleaved(
+      {
+        plain: () => source.run(feeds),
+        write: () => writeCache(source, path.join(dir, 'c.arrow'), { task, prompts: BATCH, hooks: resid, positions: 'all', chunk: BATCH }),
+      },
+      repeats,
     );
     await source.close();
     return {
-      cache_forward_ms: t.plain,
-      cache_resid_forward_ms: t.resid,
-      cache_overhead_ratio: t.resid / t.plain,
-      cache_all_hooks_overhead_ratio: t.all / t.plain,
-      cache_write_all_positions_ms: write.write,
-      cache_write_over_forward: write.write / t.plain,
+      cache_forward_ms: t.time('plain'),
+      cache_resid_forward_ms: t.time('resid'),
+      cache_overhead_ratio: t.ratio('resid', 'plain'),
+      cache_all_hooks_overhead_ratio: t.ratio('all', 'plain'),
+      cache_write_all_positions_ms: write.time('write'),
+      cache_write_over_forward: write.ratio('write', 'plain'),
       cache_resid_hooks: resid.length,
       cache_batch_tokens: BATCH * SEQ,
       cache_overhead_target: CACHE_OVERHEAD_TARGET,

@@ -20,29 +20,37 @@ import { residualAtLayer } from '../model/hooks.js';
 import { declareParams } from '../model/transformer.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { PACKAGE_ROOT } from '../version.js';
-import { timeInterleaved } from './timing.js';
+import { type Figures, type Repeats, sampleInterleaved, spread } from './timing.js';
 
 const TORCH = path.join(PACKAGE_ROOT, 'tests', 'fixtures', 'torch-gpt.onnx');
 
-async function figures(label: string, open: (split: boolean) => Promise<SourceEngine>, task: TaskConfig, options: object, repeats: number): Promise<Record<string, number>> {
+async function figures(label: string, open: (split: boolean) => Promise<SourceEngine>, task: TaskConfig, options: object, repeats: Repeats): Promise<Figures> {
   const [split, naive] = [await open(true), await open(false)];
   try {
     const results: Record<string, TvSearchResult> = {};
-    const t = await timeInterleaved(
+    const stages: Record<string, number[]> = { split: [], naive: [] };
+    const t = await sampleInterleaved(
       {
-        split: async () => (results.split = await tvSearch(split, task, options)),
-        naive: async () => (results.naive = await tvSearch(naive, task, options)),
+        split: async () => {
+          results.split = await tvSearch(split, task, options);
+          stages.split.push(results.split.cost.ms.search);
+        },
+        naive: async () => {
+          results.naive = await tvSearch(naive, task, options);
+          stages.naive.push(results.naive.cost.ms.search);
+        },
       },
       repeats,
-      1,
     );
+    const timedStage = (k: string) => stages[k].slice(-repeats.timed); // drop the warm-up calls
     const curve = (r: TvSearchResult) => JSON.stringify(r.tasks.map((x) => [x.baseline.all.mean, ...x.curve.map((c) => c.all.mean), x.best.layer]));
-    const stage = (r: TvSearchResult) => r.cost.ms.search;
+    const split_ = timedStage('split');
+    const naive_ = timedStage('naive');
     return {
-      [`${label}_tv_search_ms`]: t.split,
-      [`${label}_tv_search_naive_ms`]: t.naive,
-      [`${label}_tv_search_over_naive`]: t.split / t.naive,
-      [`${label}_search_stage_over_naive`]: stage(results.split) / stage(results.naive),
+      [`${label}_tv_search_ms`]: t.time('split'),
+      [`${label}_tv_search_naive_ms`]: t.time('naive'),
+      [`${label}_tv_search_over_naive`]: t.ratio('split', 'naive'),
+      [`${label}_search_stage_over_naive`]: spread(split_.map((s, i) => s / naive_[i])),
       [`${label}_results_identical`]: curve(results.split) === curve(results.naive) ? 1 : 0,
     };
   } finally {
@@ -51,7 +59,7 @@ async function figures(label: string, open: (split: boolean) => Promise<SourceEn
   }
 }
 
-export async function foreignFigures(repeats = 5): Promise<Record<string, number>> {
+export async function foreignFigures(repeats: Repeats): Promise<Figures> {
   // The PyTorch export: offsets on 10 symbols, 1 demo, every prompt padded to the 8 positions its graph runs at.
   const torchMap = suggestHookMap(residualCandidates(decodeModel(new Uint8Array(fs.readFileSync(TORCH)), TORCH)));
   const torchTask = resolveTaskConfig({ kind: 'discrete', vocab: 10, demos: { min: 1, max: 1 }, heldoutTasks: 2, discrete: { families: ['offset'] } });

@@ -11,20 +11,21 @@ import { modelInputs } from '../model/inputs.js';
 import { iclLossProgram } from '../train/icl-loss.js';
 import { resolveOptimizerConfig } from '../train/optimizer.js';
 import { Trainer } from '../train/step.js';
-import { timeInterleaved, timeIt } from './timing.js';
+import { type Figures, type Repeats, rate, sampleInterleaved } from './timing.js';
 
 export const REFERENCE = { layers: 4, dModel: 128, heads: 4, vocab: 128, maxSeq: 64 } as const;
 export const BATCH = 64;
 export const SEQ = 64;
 
-export async function matmulGflops(n = 2048, repeats = 5): Promise<number> {
+/** The FLOPs of an n × n by n × n matmul. */
+export const matmulFlops = (n: number) => 2 * n ** 3;
+
+export async function matmulSession(n = 2048): Promise<{ run: () => Promise<unknown>; release: () => Promise<void> }> {
   const g = new Graph('float32');
   g.output(op.matmul(g.input('a', 'float32', [n, n]), g.input('b', 'float32', [n, n])), 'y');
   const s = await Session.open(toOnnxBytes(g));
   const m: HostTensor = { dtype: 'float32', shape: [n, n], data: new Float32Array(n * n).fill(0.5) };
-  const ms = await timeIt(() => s.run({ a: m, b: m }), repeats);
-  await s.release();
-  return (2 * n ** 3) / ms / 1e6;
+  return { run: () => s.run({ a: m, b: m }), release: () => s.release() };
 }
 
 /** A token batch of the reference size with every position scored. */
@@ -46,31 +47,39 @@ export async function forwardSession(cfg = resolveModelConfig(REFERENCE)): Promi
   return Session.open(toOnnxBytes(g));
 }
 
-export async function trainStepFigures(repeats = 8): Promise<Record<string, number>> {
+/**
+ * The matmul peak, a forward pass and both training-step layouts, interleaved: the peak is the
+ * yardstick of the scale curve, and train ÷ forward the target (≤ 3.5).
+ */
+export async function trainStepFigures(repeats: Repeats): Promise<Figures> {
   const cfg = resolveModelConfig(REFERENCE);
   const batch = referenceBatch(cfg.vocab);
   const forward = await forwardSession(cfg);
+  const matmul = await matmulSession(2048);
   const opt = resolveOptimizerConfig({ schedule: 'constant' });
   const fused = await Trainer.create(() => iclLossProgram(cfg, 0), opt, { layout: 'fused' });
   const split = await Trainer.create(() => iclLossProgram(cfg, 0), opt, { layout: 'split' });
-  const t = await timeInterleaved(
+  const t = await sampleInterleaved(
     {
+      matmul: matmul.run,
       forward: () => forward.run({ tokens: batch.tokens }),
       fused: () => fused.step(batch, 1e-4),
       split: () => split.step(batch, 1e-4),
     },
     repeats,
   );
-  const best = Math.min(t.fused, t.split);
+  await Promise.all([forward.release(), matmul.release(), fused.release(), split.release()]);
   return {
-    forward_ms: t.forward,
-    train_step_fused_ms: t.fused,
-    train_step_split_ms: t.split,
-    train_step_over_forward: best / t.forward,
-    train_step_over_forward_fused: t.fused / t.forward,
-    train_step_over_forward_split: t.split / t.forward,
-    train_tokens_per_s: (BATCH * SEQ * 1000) / best,
-    forward_gflops: (forwardFlops(cfg.layers, cfg.dModel, cfg.vocab) / t.forward) / 1e6,
+    matmul_2048_gflops: rate(t, 'matmul', matmulFlops(2048) / 1e6),
+    forward_ms: t.time('forward'),
+    train_step_fused_ms: t.time('fused'),
+    train_step_split_ms: t.time('split'),
+    train_step_over_forward: t.derive((x) => Math.min(x.fused, x.split) / x.forward),
+    train_step_over_forward_fused: t.ratio('fused', 'forward'),
+    train_step_over_forward_split: t.ratio('split', 'forward'),
+    train_tokens_per_s: t.derive((x) => (BATCH * SEQ * 1000) / Math.min(x.fused, x.split)),
+    forward_gflops: rate(t, 'forward', forwardFlops(cfg.layers, cfg.dModel, cfg.vocab) / 1e6),
+    train_step_target: 3.5,
   };
 }
 

@@ -1,40 +1,84 @@
 /**
- * `npm run bench`: prints one JSON object of figures. Times drift on a shared machine, so the
- * figures that matter are ratios measured side by side; absolute times are there for context.
- * `npm run bench -- train cache` runs only those groups; `--quick` runs every group with fewer
- * repeats and smaller prompt sets (under a minute on an idle 2-core machine), for a quick look.
+ * `npm run bench`: one JSON object on stdout, and a table of the figures on stderr.
+ *
+ *   npm run bench                       every group, 5 timed repeats of each figure (a few minutes)
+ *   npm run bench -- train cache        only those groups
+ *   npm run bench -- --quick            2 repeats and smaller prompt sets: a look, not a target
+ *   npm run bench -- scale              the scale curve (not in the default set: ~10 min)
+ *   npm run bench -- --no-pause         leave a background `tvlens study` running
+ *   npm run bench -- --pause study,train   pause these tvlens subcommands (default: study)
+ *
+ * Every timed figure is the median of the repeats with its min and max ({median, min, max, n});
+ * the two sides of a ratio run interleaved in this one process after a warm-up (timing.ts).
+ * Threads: $TVLENS_THREADS, else one per core; both sides of every ratio use the same count.
  */
 import os from 'node:os';
-import { analysisFigures, patchFigures, tvSearchFigures } from './analysis.js';
+import { sessionThreads } from '../runtime/session.js';
+import { patchFigures, tvSearchFigures } from './analysis.js';
 import { attributionFigures } from './attribution.js';
 import { cacheFigures } from './cache.js';
 import { foreignFigures } from './foreign.js';
-import { matmulGflops, trainStepFigures } from './foundation.js';
+import { trainStepFigures } from './foundation.js';
 import { fvFigures, tvpStepFigures } from './methods.js';
+import { pauseBackground } from './pause.js';
+
+import { parseBenchArgs } from './args.js';
+import { type Figure, type Figures, type Repeats } from './timing.js';
+
+type Group = (repeats: Repeats) => Promise<Figures>;
+
+const GROUPS: Record<string, Group> = {
+  train: trainStepFigures,
+  tvp: tvpStepFigures,
+  cache: cacheFigures,
+  analysis: async (r) => ({ ...(await tvSearchFigures(r)), ...(await patchFigures(r)) }),
+  attribution: attributionFigures,
+  fv: fvFigures,
+  foreign: foreignFigures,
+};
+/** Groups run only when named: they take longer than the rest together. */
+const EXTRA_GROUPS: Record<string, Group> = {};
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
+const rounded = (f: Figure): Figure => (typeof f === 'number' ? round(f) : { median: round(f.median), min: round(f.min), max: round(f.max), n: f.n });
 
-const GROUPS: Record<string, (quick: boolean) => Promise<Record<string, number>>> = {
-  train: async (quick) => ({ matmul_2048_gflops: await matmulGflops(2048, quick ? 2 : 5), ...(await trainStepFigures(quick ? 2 : 8)), train_step_target: 3.5 }),
-  tvp: (quick) => tvpStepFigures(quick),
-  cache: (quick) => cacheFigures(quick ? 3 : 10),
-  analysis: async (quick) => (quick ? { ...(await tvSearchFigures(1)), ...(await patchFigures(1)) } : analysisFigures()),
-  attribution: (quick) => attributionFigures(quick),
-  fv: (quick) => fvFigures(quick),
-  foreign: (quick) => foreignFigures(quick ? 1 : 5),
-};
+function table(figures: Figures): string {
+  return Object.entries(figures)
+    .map(([k, f]) => (typeof f === 'number' ? `${k.padEnd(52)} ${f}` : `${k.padEnd(52)} ${String(f.median).padStart(10)}  [${f.min} – ${f.max}]`))
+    .join('\n');
+}
 
 async function main(argv: string[]): Promise<void> {
-  const quick = argv.includes('--quick');
-  const names = argv.filter((a) => a !== '--quick');
-  const unknown = names.filter((g) => !(g in GROUPS));
-  if (unknown.length) throw new Error(`unknown bench group '${unknown[0]}'. Should be one of: ${Object.keys(GROUPS).join(', ')} (and --quick)`);
+  const args = parseBenchArgs(argv, Object.keys(GROUPS), Object.keys(EXTRA_GROUPS));
+  const loadBefore = os.loadavg();
+  const { paused } = pauseBackground(args.pause);
+  const machine = {
+    cpu_model: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cores: os.availableParallelism(),
+    threads: sessionThreads(),
+    threads_from: process.env.TVLENS_THREADS ? 'TVLENS_THREADS' : 'os.availableParallelism()',
+    node: process.version,
+  };
   const t0 = performance.now();
-  const figures: Record<string, number | string> = { machine_cores: os.cpus().length, load_average_1min: os.loadavg()[0], quick: quick ? 'yes' : 'no' };
-  for (const name of names.length ? names : Object.keys(GROUPS)) Object.assign(figures, await GROUPS[name](quick));
-  figures.load_average_1min_after = os.loadavg()[0];
-  figures.bench_seconds = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify(Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v])), null, 2));
+  const figures: Figures = {};
+  for (const name of args.groups) Object.assign(figures, await (GROUPS[name] ?? EXTRA_GROUPS[name])(args.repeats));
+  const out = {
+    machine,
+    run: {
+      groups: args.groups,
+      repeats: args.repeats.timed,
+      warmup: args.repeats.warmup,
+      quick: args.repeats.quick,
+      ...(args.repeats.quick ? { note: `--quick: ${args.repeats.timed} repeats and smaller prompt sets; not for judging a target` } : {}),
+      paused: paused.map((p) => p.command),
+      load_average_before: loadBefore.map(round),
+      load_average_after: os.loadavg().map(round),
+      seconds: round((performance.now() - t0) / 1000),
+    },
+    figures: Object.fromEntries(Object.entries(figures).map(([k, f]) => [k, rounded(f)])),
+  };
+  console.error(table(out.figures));
+  console.log(JSON.stringify(out, null, 2));
 }
 
 main(process.argv.slice(2)).catch((e) => {

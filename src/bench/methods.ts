@@ -30,9 +30,10 @@ import { tvpStepData } from '../tvp/data.js';
 import { Rng } from '../util/rng.js';
 import { BENCH_TASK, benchModel } from './analysis.js';
 import { REFERENCE } from './foundation.js';
-import { timeInterleaved } from './timing.js';
+import { type Figures, type Repeats, sampleInterleaved } from './timing.js';
 
-export async function fvFigures(quick = false): Promise<Record<string, number>> {
+export async function fvFigures(repeats: Repeats): Promise<Figures> {
+  const quick = repeats.quick;
   const model = benchModel();
   const cfg = resolveTaskConfig(BENCH_TASK);
   const tasks = taskList(cfg, 'train').slice(0, quick ? 4 : 8);
@@ -44,22 +45,21 @@ export async function fvFigures(quick = false): Promise<Record<string, number>> 
   const shufRng = new Rng(options.seed ^ 0x5a1f);
   const shuffled = concatBatches(tasks.map((t) => taskPrompts(cfg, t, shufRng.fork(), options.shuffled, cfg.demos.max, { shuffleLabels: true })));
   const feeds = [p.demos, shuffled, p.queries].map(promptFeeds);
-  const t = await timeInterleaved(
+  const t = await sampleInterleaved(
     {
       forward: async () => {
         for (const f of feeds) await forward.run(f);
       },
       fv: () => functionVectors(engine, cfg, options),
     },
-    quick ? 1 : 3,
-    1,
+    repeats,
   );
   await engine.release();
   await forward.release();
-  return { fv_forward_ms: t.forward, fv_search_ms: t.fv, fv_search_over_forward: t.fv / t.forward, fv_heads: model.cfg.layers * model.cfg.heads };
+  return { fv_forward_ms: t.time('forward'), fv_search_ms: t.time('fv'), fv_search_over_forward: t.ratio('fv', 'forward'), fv_heads: model.cfg.layers * model.cfg.heads };
 }
 
-export async function tvpStepFigures(quick = false): Promise<Record<string, number>> {
+export async function tvpStepFigures(repeats: Repeats): Promise<Figures> {
   const run = resolveRunConfig({ model: { ...REFERENCE, maxSeq: 40 }, task: { ...BENCH_TASK }, train: { batchSize: 32 } });
   const tvp = resolveTvpConfig({ layer: 2 }, run);
   const opt = resolveOptimizerConfig({ schedule: 'constant' });
@@ -68,6 +68,7 @@ export async function tvpStepFigures(quick = false): Promise<Record<string, numb
   const data = tvpStepData(run, tvp, new Rng(0), 0).feeds;
   // The plain step gets P's own feeds: the same prompts, without Q and the TVP inputs.
   const pFeeds = Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith('q.') && !k.startsWith('tvp.')));
-  const t = await timeInterleaved({ plain: () => plain.step(pFeeds, 1e-4), tvp: () => withTvp.step(data, 1e-4) }, quick ? 2 : 8, quick ? 1 : 2);
-  return { tvp_plain_step_ms: t.plain, tvp_step_ms: t.tvp, tvp_step_over_plain_step: t.tvp / t.plain, tvp_step_target: 1.6 };
+  const t = await sampleInterleaved({ plain: () => plain.step(pFeeds, 1e-4), tvp: () => withTvp.step(data, 1e-4) }, { ...repeats, warmup: 2 });
+  await Promise.all([plain.release(), withTvp.release()]);
+  return { tvp_plain_step_ms: t.time('plain'), tvp_step_ms: t.time('tvp'), tvp_step_over_plain_step: t.ratio('tvp', 'plain'), tvp_step_target: 1.6 };
 }

@@ -1,0 +1,27 @@
+/** The bench's command line (main.ts): groups, --quick, and which background processes to pause. */
+import { FULL, QUICK, type Repeats } from './timing.js';
+
+export interface BenchArgs {
+  readonly groups: readonly string[];
+  readonly repeats: Repeats;
+  readonly pause: readonly string[];
+}
+
+/** `groups` run by default, `extra` only when named. */
+export function parseBenchArgs(argv: readonly string[], groups: readonly string[], extra: readonly string[] = []): BenchArgs {
+  let pause: string[] = ['study'];
+  const chosen: string[] = [];
+  let quick = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') quick = true;
+    else if (a === '--no-pause') pause = [];
+    else if (a === '--pause') {
+      const v = argv[++i];
+      if (!v || v.startsWith('--')) throw new Error('--pause needs a comma-separated list of tvlens subcommands, e.g. --pause study,train');
+      pause = v.split(',').filter((s) => s !== '');
+    } else if (groups.includes(a) || extra.includes(a)) chosen.push(a);
+    else throw new Error(`unknown bench group or flag '${a}'. Should be one of: ${[...groups, ...extra].join(', ')}, --quick, --no-pause, --pause <subcommands>`);
+  }
+  return { groups: chosen.length ? chosen : groups, repeats: quick ? QUICK : FULL, pause };
+}
