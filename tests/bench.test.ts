@@ -112,7 +112,7 @@ describe.skipIf(process.platform !== 'linux')('pausing a background study', () =
     );
     children.push(pauser);
     await new Promise<void>((resolve) => pauser.stdout!.on('data', () => resolve()));
-    expect(state(child.pid!)).toBe('T');
+    await waitFor(() => state(child.pid!) === 'T');
     pauser.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => pauser.on('exit', (c) => resolve(c)));
     expect(code).toBe(130);
