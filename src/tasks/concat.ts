@@ -25,6 +25,8 @@ export function concatBatches(parts: readonly Batch[]): Batch {
     shots: join((b) => b.shots, (n) => new Int32Array(n)),
     taskIds: join((b) => b.taskIds, (n) => new Int32Array(n)),
     queryPos: join((b) => b.queryPos, (n) => new Int32Array(n)),
+    segment: first.segment,
+    xOffset: first.xOffset,
     tasks: parts.flatMap((b) => b.tasks),
   };
   if (first.kind === 'tokens') {
@@ -59,6 +61,8 @@ export function sliceBatch(b: Batch, from: number, to: number): Batch {
     shots: rows(b.shots),
     taskIds: b.taskIds.subarray(from, to),
     queryPos: b.queryPos.subarray(from, to),
+    segment: b.segment,
+    xOffset: b.xOffset,
     tasks: b.tasks.slice(from, to),
   };
   if (b.kind === 'tokens') return { kind: 'tokens', ...common, tokens: rows(b.tokens), targets: rows(b.targets) };

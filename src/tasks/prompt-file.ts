@@ -124,6 +124,8 @@ export function recordsToBatch(records: readonly PromptRecord[], what = 'prompts
     shots,
     taskIds: new Int32Array(B).fill(-1),
     queryPos: Int32Array.from(records, positionOf),
+    segment: 1,
+    xOffset: 0,
     tasks: [],
     tokens,
     targets,

@@ -193,6 +193,8 @@ function common(lay: PromptLayout, tasks: Task[]) {
     shots: new Int32Array(B * lay.seq).fill(-1),
     taskIds: Int32Array.from(tasks, (t) => t.id),
     queryPos: new Int32Array(B).fill(lay.scored[lay.scored.length - 1]),
+    segment: lay.segment,
+    xOffset: lay.scoreAt,
     tasks,
   };
 }

@@ -4,7 +4,9 @@
  * answer's probability; regression scores the squared error, with y² kept to normalise it (nMSE =
  * MSE ÷ mean y², so a model that always answers 0 scores 1).
  */
-import type { Batch } from './types.js';
+import { dfaAllowedNext } from './dfa.js';
+import { hmmNextDistribution } from './hmm.js';
+import type { Batch, TokenBatch } from './types.js';
 
 /** The index of the largest entry (the first, on ties). */
 export function argmax(row: ArrayLike<number>): number {
@@ -34,9 +36,28 @@ export function squaredError(row: ArrayLike<number>, targets: ArrayLike<number>,
   return { se: se / row.length, y2: y2 / row.length };
 }
 
+/** The x tokens of the example whose scored position is flat index `i` (= prompt·T + pos). */
+export function exampleInput(batch: TokenBatch, i: number): number[] {
+  const start = i - batch.xOffset;
+  return Array.from(batch.tokens.subarray(start, start + batch.segment), Number);
+}
+
+/**
+ * Whether token `guess` is right at flat position `i`. Function tasks: it is the target. Sequence
+ * tasks, whose y is sampled: RegBench (DFA) counts any symbol the DFA allows after x (Akyürek et
+ * al. 2024); GINC (HMM) counts agreement with the task-known Bayes-optimal prediction (the argmax
+ * of P(y | x, HMM)), so a perfect in-context learner scores 1 rather than the sampling ceiling.
+ */
+export function tokenCorrect(batch: TokenBatch, guess: number, i: number): boolean {
+  const task = batch.tasks[Math.floor(i / batch.seq)];
+  if (task?.family === 'dfa') return dfaAllowedNext(task, exampleInput(batch, i)).includes(guess);
+  if (task?.family === 'hmm') return guess === argmax(hmmNextDistribution(task, exampleInput(batch, i)));
+  return guess === Number(batch.targets[i]);
+}
+
 /** One output row scored against the batch's target at flat position `i` (= prompt·T + pos). */
 function scoreAt(batch: Batch, row: ArrayLike<number>, i: number): { value: number; y2: number } {
-  if (batch.kind === 'tokens') return { value: argmax(row) === Number(batch.targets[i]) ? 1 : 0, y2: 0 };
+  if (batch.kind === 'tokens') return { value: tokenCorrect(batch, argmax(row), i) ? 1 : 0, y2: 0 };
   const { se, y2 } = squaredError(row, batch.targets, i * batch.dOut);
   return { value: se, y2 };
 }

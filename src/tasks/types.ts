@@ -71,6 +71,9 @@ interface BatchBase {
   taskIds: Int32Array;
   /** [B] position of the last scored position (the query's arrow, or the query's last x). */
   queryPos: Int32Array;
+  /** Positions an x takes (m), and how far each scored position is past the start of its x (m for triplet, m-1 for pairwise). */
+  segment: number;
+  xOffset: number;
   /** The task of each prompt, for analysis (holds w for fresh regression tasks). */
   tasks: Task[];
 }
