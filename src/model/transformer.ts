@@ -13,8 +13,11 @@ import { type HookKind, type HookPoint, hookPoint } from './hooks.js';
 
 export type Intervene = (hook: HookPoint, x: Value) => Value;
 
-/** The model's inputs: token ids, or vectors with marker ids (0 data, 1 arrow, 2 separator). */
-export type ModelInputs = { tokens: Value } | { inputs: Value; markers: Value };
+/**
+ * The model's inputs: token ids, or vectors with marker ids (0 data, 1 arrow, 2 separator); `keep`
+ * [batch, pos] scales each position's embedding (token-wise dropout in training graphs only).
+ */
+export type ModelInputs = ({ tokens: Value } | { inputs: Value; markers: Value }) & { keep?: Value };
 
 export interface ForwardResult {
   /** `logits` [batch, pos, vocab] or `predictions` [batch, pos, dOut]. */
@@ -122,6 +125,7 @@ export class Transformer {
         ? op.gather(p['embed.W_E'], inputs.tokens) // [batch, pos, d_model]
         : op.add(op.matmul(inputs.inputs, p['embed.W_in']), op.gather(p['embed.W_marker'], inputs.markers)),
     );
+    if (inputs.keep) x = op.mul(x, op.unsqueeze(inputs.keep, [2])); // a dropped token's embedding is zero
     x = hook('hook_embed', null, x);
     if (this.cfg.positional === 'learned') {
       const pos = hook('hook_pos_embed', null, op.unsqueeze(op.gather(p['pos_embed.W_pos'], positions), [0])); // [1, pos, d_model]

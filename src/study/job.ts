@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { type HendelResult, type MaskingResult, type ProbeResult, emergenceDiagnostics } from '../analysis/emergence.js';
 import { Engine, fromCheckpoint } from '../analysis/engine.js';
 import { localityTable } from '../analysis/locality.js';
 import { queryCopy } from '../analysis/query-copy.js';
@@ -18,7 +19,8 @@ import { tvSearch } from '../analysis/tv-search.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { InputError } from '../errors.js';
 import { SUITE_DEFAULTS, evaluateModel, final } from '../eval/suite.js';
-import { resolveTaskConfig } from '../tasks/index.js';
+import { type TaskConfig, ngramCurve, resolveTaskConfig, sampleBatch } from '../tasks/index.js';
+import { Rng } from '../util/rng.js';
 import { type MetricsLine, latestCheckpoint, train } from '../train/loop.js';
 import { listSome, removeRunFiles } from '../train/run-folder.js';
 import { runTvp } from '../tvp/run.js';
@@ -77,6 +79,16 @@ export interface JobResult {
   readonly probe: readonly number[] | null;
   readonly probeChance: number | null;
   readonly reread: readonly number[] | null;
+  /** ICL by number of shots on train tasks (eval suite), 0..k. */
+  readonly iclByShots: readonly number[];
+  /** In-context n-gram baselines by shots on the same kind of prompts (GINC and RegBench only). */
+  readonly ngram: { readonly unigram: readonly number[]; readonly bigram: readonly number[] } | null;
+  /** Hendel et al.'s protocol exactly: one θ per demo set from 2 dummy queries, replace, ℓ on dev, test score. */
+  readonly hendel: Pick<HendelResult, 'best' | 'icl' | 'zeroShot' | 'recovered'> & { readonly curve: readonly number[] };
+  /** Hendel et al.'s attention masking: ICL with the last position blind to the demos from block ℓ on. */
+  readonly masking: Pick<MaskingResult, 'masked' | 'readBy'>;
+  /** Linear probe of the task identity at the last arrow, by layer (finite task pools only). */
+  readonly taskProbe: ProbeResult | null;
   readonly seconds: { readonly train: number; readonly analysis: number };
 }
 
@@ -193,6 +205,7 @@ async function analyse(job: Job, file: string, runDir: string, s: AnalysisSettin
   } finally {
     await source.close();
   }
+  const emergence = await emergenceDiagnostics(fromCheckpoint(ck), task);
   const nl = (k: number) => row.nonLocality.find((n) => n.k === k)?.gain ?? null;
   return {
     id: job.id,
@@ -233,8 +246,21 @@ async function analyse(job: Job, file: string, runDir: string, s: AnalysisSettin
     probe: copy?.probe ?? null,
     probeChance: copy?.chance ?? null,
     reread: copy?.reread ?? null,
+    iclByShots: suite.icl.byShots,
+    ngram: ngramBaselines(task, s.evalPrompts),
+    hendel: { best: emergence.hendel.best, icl: emergence.hendel.icl, zeroShot: emergence.hendel.zeroShot, recovered: emergence.hendel.recovered, curve: emergence.hendel.tv.all },
+    masking: { masked: emergence.masking.masked, readBy: emergence.masking.readBy },
+    taskProbe: emergence.probe,
     seconds: { train: seconds.train, analysis: (performance.now() - t0) / 1000 },
   };
+}
+
+/** The in-context unigram and bigram baselines by shots for the sequence families (GINC, RegBench), else null. */
+function ngramBaselines(task: TaskConfig, prompts: number): JobResult['ngram'] {
+  if (task.kind !== 'hmm' && task.kind !== 'dfa') return null;
+  const batch = sampleBatch(task, new Rng(5), prompts, { split: 'train', demos: task.demos.max });
+  if (batch.kind !== 'tokens') return null;
+  return { unigram: ngramCurve(batch, 1).byShots, bigram: ngramCurve(batch, 2).byShots };
 }
 
 /** Whether the final-shot ICL score on train tasks moved by at most PLATEAU over the last 3 evaluations. */

@@ -40,6 +40,8 @@ export interface Cell {
   readonly tvCurve: readonly number[];
   readonly probe: readonly number[] | null;
   readonly reread: readonly number[] | null;
+  /** Mean over seeds, per layer or per shot count: Hendel's θ(S) curve, attention masking, the task probe, ICL by shots and the n-gram baselines. */
+  readonly curves: Readonly<Record<'hendel' | 'masked' | 'taskProbe' | 'iclByShots' | 'unigram' | 'bigram', readonly number[] | null>>;
 }
 
 export interface StudySummary {
@@ -74,11 +76,24 @@ export function figuresOf(r: JobResult): Record<string, number | null> {
     queryShift: r.queryShift,
     probeAt1: r.probe ? r.probe[1] : null,
     rereadAfter1: r.reread ? r.reread[1] : null,
+    // The second wave's emergence diagnostics (absent from first-wave results).
+    hendelTv: r.hendel?.best.test ?? null,
+    hendelLayer: r.hendel?.best.layer ?? null,
+    hendelRecovered: r.hendel && Math.abs(r.hendel.icl - r.hendel.zeroShot) >= gainFloor(r) ? r.hendel.recovered : null,
+    readBy: r.masking?.readBy ?? null,
+    taskProbeBest: r.taskProbe ? Math.max(...r.taskProbe.accuracy) : null,
+    taskProbeChance: r.taskProbe?.chance ?? null,
+    iclOneShot: r.iclByShots?.[1] ?? null,
+    unigram: r.ngram ? r.ngram.unigram[r.ngram.unigram.length - 1] : null,
+    bigram: r.ngram ? r.ngram.bigram[r.ngram.bigram.length - 1] : null,
   };
   // By multiple of the trained demo count (the eval suite's length factors), so families line up.
   r.length.forEach((l, i) => (out[`length×${SUITE_DEFAULTS.lengthFactors[i] ?? i}`] = l.score));
   return out;
 }
+
+/** The smallest ICL gain over zero-shot for which a recovered share is defined: 0.1 accuracy, or 10% of zero-shot nMSE. */
+const gainFloor = (_r: Pick<JobResult, "metric">) => 0.1;
 
 const cellKey = (r: Pick<JobResult, 'group' | 'factors' | 'kind' | 'lambda'>) =>
   [r.group, ...Object.entries(r.factors).map(([k, v]) => `${k}=${v}`), r.kind, r.lambda === null ? '' : `λ=${r.lambda}`].filter(Boolean).join(' ');
@@ -114,6 +129,14 @@ export function summarise(spec: StudySpec, jobs: readonly Job[], results: readon
       tvCurve: meanCurve(rs.map((r) => r.tvCurve)) ?? [],
       probe: meanCurve(rs.map((r) => r.probe)),
       reread: meanCurve(rs.map((r) => r.reread)),
+      curves: {
+        hendel: meanCurve(rs.map((r) => r.hendel?.curve ?? null)),
+        masked: meanCurve(rs.map((r) => r.masking?.masked ?? null)),
+        taskProbe: meanCurve(rs.map((r) => r.taskProbe?.accuracy ?? null)),
+        iclByShots: meanCurve(rs.map((r) => r.iclByShots ?? null)),
+        unigram: meanCurve(rs.map((r) => r.ngram?.unigram ?? null)),
+        bigram: meanCurve(rs.map((r) => r.ngram?.bigram ?? null)),
+      },
     };
   });
   const have = new Set(results.map((r) => r.id));
@@ -177,6 +200,15 @@ export function resultsTable(results: readonly JobResult[], summary: Pick<StudyS
     probe_at_1: num((r) => (r.probe ? r.probe[1] : null)),
     reread_after_1: num((r) => (r.reread ? r.reread[1] : null)),
     tv_curve: col((r) => JSON.stringify(r.tvCurve)),
+    hendel_tv: num((r) => r.hendel?.best.test ?? null),
+    hendel_layer: num((r) => r.hendel?.best.layer ?? null),
+    hendel_recovered: num((r) => r.hendel?.recovered ?? null),
+    hendel_curve: col((r) => JSON.stringify(r.hendel?.curve ?? null)),
+    masked_icl: col((r) => JSON.stringify(r.masking?.masked ?? null)),
+    read_by: num((r) => r.masking?.readBy ?? null),
+    task_probe: col((r) => JSON.stringify(r.taskProbe?.accuracy ?? null)),
+    icl_by_shots: col((r) => JSON.stringify(r.iclByShots ?? null)),
+    bigram_by_shots: col((r) => JSON.stringify(r.ngram?.bigram ?? null)),
     factors: col((r) => JSON.stringify(r.factors)),
     weights_sha256: col((r) => r.weightsSha256),
   });

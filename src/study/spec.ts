@@ -159,6 +159,9 @@ function product(vary: Record<string, unknown[]>): Record<string, string | numbe
   return cells;
 }
 
+/** Bumped when a job's analyses change, so finished jobs rerun their analyses (not their training). 2: the emergence diagnostics. */
+const ANALYSES_VERSION = 2;
+
 const short = (key: string) => key.split('.').pop()!;
 const sha = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
@@ -205,7 +208,7 @@ export function expandJobs(spec: StudySpec): Job[] {
               seed,
               config,
               baselineId: kind === 'tvp-finetune' ? baselineId : null,
-              hash: sha({ config, kind, lambda, tvpLayer, analysis: spec.analysis }),
+              hash: sha({ config, kind, lambda, tvpLayer, analysis: spec.analysis, analyses: ANALYSES_VERSION }),
             });
           }
         }

@@ -127,6 +127,21 @@ export function taskPrompts(cfg: TaskConfig, task: Task, rng: Rng, count: number
   return sampleBatch(cfg, rng, count, { tasks: [task], demos, ood });
 }
 
+/**
+ * A batch built from given examples: prompts[b] lists prompt b's demos in order and its query last
+ * (every prompt the same length), with tasks[b] its task. For analyses that choose the examples
+ * themselves (Hendel et al.'s dummy queries, which must differ from the test query).
+ */
+export function examplesBatch(cfg: TaskConfig, tasks: readonly Task[], prompts: readonly Example[][]): Batch {
+  if (prompts.length === 0 || prompts.length !== tasks.length) throw new InputError(`examplesBatch needs one task per prompt, got ${tasks.length} tasks for ${prompts.length} prompts`);
+  const demos = prompts[0].length - 1;
+  if (demos < 0 || prompts.some((p) => p.length !== demos + 1)) throw new InputError('examplesBatch: every prompt needs the same number of examples, at least the query');
+  tasks.forEach((t) => suiteFor(cfg, t));
+  const lay = promptLayout(cfg, demos);
+  const copies = prompts.map((p) => p.map((ex) => ({ x: [...ex.x], y: ex.y })));
+  return suiteFor(cfg).input === 'tokens' ? tokenBatch(cfg, lay, [...tasks], copies) : vectorBatch(cfg, lay, [...tasks], copies);
+}
+
 /** Zero-shot prompts `x_q →` (triplet) or `x_q` (pairwise) of one task: where a task vector is patched in. */
 export function zeroShotPrompts(cfg: TaskConfig, task: Task, rng: Rng, count: number): Batch {
   return taskPrompts(cfg, task, rng, count, 0);

@@ -26,6 +26,12 @@ export interface LoopConfig {
   checkpointEvery: number;
   /** 'fused' (one ONNX Runtime call per step) or 'split' (training model + optimizer model). */
   layout: 'fused' | 'split';
+  /**
+   * Token-wise dropout on the demonstrations (Dong et al. 2026): each token before the query's
+   * block keeps its embedding with this probability and is zeroed otherwise, independently, at
+   * every training step; the query's block is never dropped. 1 turns it off. Default 1.
+   */
+  demoKeep: number;
 }
 
 export const LOOP_DEFAULTS: Readonly<LoopConfig> = Object.freeze({
@@ -36,6 +42,7 @@ export const LOOP_DEFAULTS: Readonly<LoopConfig> = Object.freeze({
   evalPrompts: 256,
   checkpointEvery: 500,
   layout: 'fused',
+  demoKeep: 1,
 });
 
 export interface RunConfig {
@@ -67,6 +74,7 @@ export function resolveRunConfig(user: unknown): RunConfig {
   for (const key of ['steps', 'batchSize', 'evalEvery', 'evalPrompts', 'checkpointEvery'] as const) {
     if (!Number.isInteger(train[key]) || train[key] < 1) throw new ConfigError(`must be a positive integer, got ${train[key]}`, `train.${key}`);
   }
+  if (!(train.demoKeep > 0 && train.demoKeep <= 1)) throw new ConfigError(`is a keep-probability in (0, 1], got ${train.demoKeep}`, 'train.demoKeep');
   if (!Number.isInteger(train.seed) || train.seed < 0 || train.seed > 2 ** 32 - 1) throw new ConfigError(`must be an integer 0..${2 ** 32 - 1} (seeds are 32-bit), got ${train.seed}`, 'train.seed');
   const longest = promptLength(task, task.demos.max);
   if (longest > model.maxSeq) {

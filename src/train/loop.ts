@@ -82,10 +82,26 @@ export interface StepData {
   readonly tokens: number;
 }
 
-/** One step of plain ICL training: a batch of prompts from the training tasks. */
+/** One step of plain ICL training: a batch of prompts from the training tasks (with the demo-dropout mask when on). */
 export function iclStepData(cfg: RunConfig, rng: Rng, step: number): StepData {
   const batch = sampleTrainBatch(cfg.task, rng, cfg.train.batchSize, undefined, step);
-  return { feeds: batchFeeds(batch), tokens: batch.batch * batch.seq };
+  const feeds: Record<string, HostTensor> = batchFeeds(batch);
+  if (cfg.train.demoKeep < 1) feeds.keep = { dtype: 'float32', shape: [batch.batch, batch.seq], data: demoKeepMask(batch, cfg.train.demoKeep, rng) };
+  return { feeds, tokens: batch.batch * batch.seq };
+}
+
+/**
+ * Token-wise dropout on the demos: 1 = keep, 0 = drop, drawn independently for every position
+ * before the query's block (its x starts at queryPos − xOffset); the query's block is always kept.
+ * Drawn from the data stream's Rng after the batch, so a resumed run draws the same masks.
+ */
+export function demoKeepMask(batch: { batch: number; seq: number; queryPos: Int32Array; xOffset: number }, keep: number, rng: Rng): Float32Array {
+  const mask = new Float32Array(batch.batch * batch.seq).fill(1);
+  for (let b = 0; b < batch.batch; b++) {
+    const queryStart = batch.queryPos[b] - batch.xOffset;
+    for (let p = 0; p < queryStart; p++) if (rng.uniform() >= keep) mask[b * batch.seq + p] = 0;
+  }
+  return mask;
 }
 
 export interface RunSummary {
@@ -202,7 +218,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
   const ids = { runId, configSha256: cfgHash };
 
   options.onBuild?.();
-  const build = options.program ? () => options.program!(cfg) : () => iclLossProgram(cfg.model, loop.seed);
+  const build = options.program ? () => options.program!(cfg) : () => iclLossProgram(cfg.model, loop.seed, 'float32', loop.demoKeep < 1);
   const trainer = await Trainer.create(build, cfg.optimizer, { layout: loop.layout, initial, models: options.models });
   if (options.initialParams && !initial) {
     for (const [name, data] of options.initialParams) {

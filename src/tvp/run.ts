@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { readBundle } from '../checkpoint/bundle.js';
-import { InputError } from '../errors.js';
+import { ConfigError, InputError } from '../errors.js';
 import type { TypedData } from '../graph/index.js';
 import { type RunConfig, loadRunConfig, resolveRunConfig } from '../train/config.js';
 import { dMlpOf } from '../model/config.js';
@@ -60,6 +60,7 @@ export async function runTvp(options: TvpRunOptions & { maxMemory?: number }): P
   const recorded = { tvp, from: options.from, kind };
   const tvpFile = path.join(options.out, 'tvp.json');
   // Everything is checked before anything is written: the memory, then (locked) the folder.
+  if (run.train.demoKeep < 1) throw new ConfigError(`token-wise demo dropout (${run.train.demoKeep}) is for plain ICL training; TVP-loss runs take demoKeep 1`, 'train.demoKeep');
   const m = run.model;
   checkMemory(
     trainingMemory({ ...m, dMlp: dMlpOf(m) }, run.train.batchSize, promptLength(run.task, run.task.demos.max), 2),
