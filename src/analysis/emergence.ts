@@ -44,6 +44,8 @@ export interface EmergenceOptions {
   readonly queries?: number;
   /** At most this many train tasks (finite pools). Default 16. */
   readonly maxTasks?: number;
+  /** These tasks instead of the config's train tasks. Default: the train tasks (or fresh draws where the config has no pool). */
+  readonly tasks?: readonly Task[];
   /** Queries in all for kinds that draw a fresh task per prompt. Default 256. */
   readonly freshQueries?: number;
   /** Demos per prompt. Default: the task config's demos.max. */
@@ -119,7 +121,7 @@ function drawQueries(cfg: TaskConfig, options: EmergenceOptions): QuerySet {
   const rng = new Rng(options.seed ?? 11);
   const shots = options.shots ?? cfg.demos.max;
   const suite = suiteFor(cfg);
-  const pool = universe(cfg).train;
+  const pool = options.tasks ?? universe(cfg).train;
   const perTask = options.queries ?? 32;
   const tasks: Task[] = [];
   if (pool) {
@@ -181,8 +183,8 @@ async function masking(runner: Runner, cfg: TaskConfig, q: QuerySet): Promise<Ma
 // ---- task probe -------------------------------------------------------------------------------
 
 async function probe(runner: Runner, cfg: TaskConfig, options: EmergenceOptions): Promise<ProbeResult | null> {
-  if (!universe(cfg).train) return null;
-  const tasks = taskList(cfg, 'train').slice(0, options.maxTasks ?? 16);
+  if (!options.tasks && !universe(cfg).train) return null;
+  const tasks = (options.tasks ?? taskList(cfg, 'train')).slice(0, options.maxTasks ?? 16);
   if (tasks.length < 2) return null;
   const rng = new Rng((options.seed ?? 11) + 1);
   const per = 64;

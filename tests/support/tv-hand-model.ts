@@ -17,6 +17,10 @@
  * So θ_2 (τ = ±1) written into a zero-shot arrow gives the right answer for any x_q; θ_0 and θ_1
  * hold no τ; θ_3 already holds the answer for the demo prompts' own dummy queries, not x_q.
  *
+ * `copyBlock: 0` moves the query copy from block 2's attention to block 0's (block 2 keeps only
+ * its MLP): the mechanism the first study found in trained models. The arrow then holds x_q from
+ * layer 1 on and nothing reads x_q again, so θ_2 carries the dummy query and fails on x_q.
+ *
  * LayerNorm: BIG dominates the variance, and COMP keeps the other dimensions summing to zero, so
  * the mean is exactly M/D and σ is constant to ~1e-5: with gain σ₀ and bias M/D on the others, every
  * LayerNorm passes them through unchanged.
@@ -39,7 +43,8 @@ export function handTaskConfig(): TaskConfig {
   return resolveTaskConfig({ kind: 'discrete', vocab: 8, demos: { min: 4, max: 4 }, heldoutTasks: 2, discrete: { families: ['permutation'], permutations: 4 } });
 }
 
-export function handModel(): { cfg: ModelConfig; params: Map<string, Float32Array> } {
+export function handModel(options: { copyBlock?: 0 | 2 } = {}): { cfg: ModelConfig; params: Map<string, Float32Array> } {
+  const copy = `blocks.${options.copyBlock ?? 2}.attn`;
   const cfg = resolveModelConfig({ layers: 3, dModel: D, heads: 1, dMlp: 16, maxSeq: 24, vocab: 10 });
   const g = new Graph('float32');
   declareParams(g, cfg, 0);
@@ -79,13 +84,13 @@ export function handModel(): { cfg: ModelConfig; params: Map<string, Float32Arra
   for (let s = 0; s < 8; s++) at('blocks.1.attn.W_V', D)(s, 0, s >= 4 ? 1 : -1);
   row('blocks.1.attn.W_O', 0, { [TAU]: 1 });
 
-  // Block 2: the arrow copies the last x (x positions first, then recency) into Q..Q+7.
-  at('blocks.2.attn.W_Q', D)(ARROW, 0, sq);
-  at('blocks.2.attn.W_K', D)(XPOS, 0, 100);
-  at('blocks.2.attn.W_K', D)(REC, 0, 30);
+  // Block 2 (or 0): the arrow copies the last x (x positions first, then recency) into Q..Q+7.
+  at(`${copy}.W_Q`, D)(ARROW, 0, sq);
+  at(`${copy}.W_K`, D)(XPOS, 0, 100);
+  at(`${copy}.W_K`, D)(REC, 0, 30);
   for (let s = 0; s < 8; s++) {
-    at('blocks.2.attn.W_V', D)(s, s, 1);
-    row('blocks.2.attn.W_O', s, { [Q + s]: 1 });
+    at(`${copy}.W_V`, D)(s, s, 1);
+    row(`${copy}.W_O`, s, { [Q + s]: 1 });
   }
   // ... and its MLP has one unit per (x, task sign) that fires only when both hold.
   const c = 20;
