@@ -117,7 +117,7 @@ describe('tvlens study refuses bad input in one line, before writing anything', 
     [[specFile, '--out', fresh, '--shard', '1/2', '--aggregate'], /give one/],
     [[specFile, '--out', aFile], /exists and is not a study folder/],
     [[specFile, '--out', fresh, '--aggregate'], /is not a study folder \(no study.json\)/],
-    [[specFile, '--out', fresh, '--only', '('], /--only: not a regular expression/],
+    [[specFile, '--out', fresh, '--only', '('], /--only: takes job-id globs/],
     [[specFile, '--out', fresh, '--only', 'nothing-matches'], /--only: no job of this study matches/],
   ])('%j', async (argv, message) => {
     const { values, positionals } = parse(studyCommand, argv as string[]);

@@ -19,6 +19,8 @@ import type { HostTensor } from '../runtime/session.js';
 import { type Batch, type Split, type TaskConfig, promptLayout, sampleBatch, sliceBatch } from '../tasks/index.js';
 import { trackTemp } from '../util/cleanup.js';
 import { ensureDir } from '../util/fs.js';
+import { formatBytes } from '../util/memory.js';
+import { checkOutputFile, isArrowFile } from '../util/output.js';
 import { Rng } from '../util/rng.js';
 import { VERSION } from '../version.js';
 import type { ModelSource } from './source.js';
@@ -119,8 +121,9 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
   source.checkSeq(seq);
   if (typeof positions !== 'string') explicitPositions(positions, seq); // fail before any work
 
+  // The CLI's rule for --out, here so the library keeps it too: never a user's file, a folder or a link.
+  checkOutputFile(file, 'the cache file', isArrowFile);
   ensureDir(path.dirname(path.resolve(file)));
-  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new InputError(`cannot write the cache ${file}: it is a folder`);
   const tmp = `${file}.${process.pid}.tmp`;
   const untrack = trackTemp(tmp); // removed on SIGINT / SIGTERM too
   const fd = fs.openSync(tmp, 'w');
@@ -149,6 +152,7 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
       for (let b = 0; b < n; b++) for (const p of positionsOf(positions, batch, b)) picks.push({ b, p });
       const columns = hooks.map((h) => gatherRows(acts[h.name], h, picks));
       schema ??= cacheSchema(source, hooks, columns, { seed, demos, split, positions, task, prompts: spec.prompts });
+      if (start === 0) checkCacheSize(file, columns, spec.prompts / n);
       writer.write(recordBatch(schema, picks, batch, start, columns));
       rows += picks.length;
       await new Promise((r) => setImmediate(r));
@@ -169,6 +173,26 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
     untrack();
   }
   return { file, prompts: spec.prompts, rows, bytes: fs.statSync(file).size, hooks: hooks.map((h) => h.name), modelHash: source.modelHash };
+}
+
+/**
+ * The whole cache against the free space where it goes, extrapolated from its first chunk (whose
+ * row widths are then known): a billion prompts at every position is refused with the estimate
+ * before it fills the disk.
+ */
+function checkCacheSize(file: string, columns: readonly Column[], chunks: number): void {
+  const total = columns.reduce((a, c) => a + c.data.byteLength, 0) * chunks;
+  let free = Infinity;
+  try {
+    const s = fs.statfsSync(path.dirname(path.resolve(file)));
+    free = s.bavail * s.bsize;
+  } catch {
+    // no statfs here: only the absolute bound below applies
+  }
+  const limit = Math.min(free, 2 ** 40);
+  if (total > limit) {
+    throw new InputError(`the cache ${file} would take about ${formatBytes(total)}, more than the ${Number.isFinite(free) && free < 2 ** 40 ? `${formatBytes(free)} free there` : `${formatBytes(2 ** 40)} a cache may take`}: cache fewer prompts, positions or hooks`);
+  }
 }
 
 /** The positions kept from prompt `b` of a batch. */

@@ -47,6 +47,9 @@ export function parseLayers(text: string, flag = '--layers'): number[] {
 
 const positiveInt = (values: Record<string, unknown>, key: string): number | undefined => integerOption(values, key, { min: 1, ...(key === 'threads' ? { max: 1024 } : {}) });
 
+/** Options with a default that --prompts-file leaves unused (given at their default, they say nothing). */
+const DEFAULTED: Readonly<Record<string, string>> = { seed: '0', split: 'train' };
+
 export const cacheCommand: Command = {
   name: 'cache',
   summary: 'run prompts through a model and stream chosen hooks to an Arrow IPC file',
@@ -57,7 +60,7 @@ export const cacheCommand: Command = {
     hooks: { type: 'string', description: "comma-separated hook names or globs (blocks.*.hook_resid_post); 'resid' = the residual stream at every task-vector layer", default: 'resid' },
     layers: { type: 'string', description: 'keep only hooks of these blocks (0,2 or 0-1); drops hooks outside the blocks' },
     positions: { type: 'string', description: "'last-arrow' (each prompt's query), 'arrows' (every scored position), 'all', or indices, negative from the end (write --positions=-1)", default: 'last-arrow' },
-    prompts: { type: 'string', description: 'number of prompts', default: '256' },
+    prompts: { type: 'string', description: 'number of prompts drawn from --task (default 256)' },
     seed: { type: 'string', description: 'prompt seed', default: '0' },
     demos: { type: 'string', description: "demos per prompt (default: the task config's largest)" },
     split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
@@ -68,10 +71,11 @@ export const cacheCommand: Command = {
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${cacheCommand.usage}`);
-    const out = path.resolve(required(values, 'out'));
+    const given0 = required(values, 'out');
+    checkOutputFile(given0, '--out', (f) => startsWith(f, 'ARROW1')); // before resolve, which drops a trailing '/'
+    const out = path.resolve(given0);
     checkInputFile(positionals[0], 'an ONNX model');
-    checkOutputFile(out, '--out', (f) => startsWith(f, 'ARROW1'));
-    const prompts = positiveInt(values, 'prompts')!;
+    const prompts = positiveInt(values, 'prompts') ?? 256;
     const seed = seedOption(values)!;
     const demos = integerOption(values, 'demos', { min: 0 });
     const chunk = positiveInt(values, 'chunk');
@@ -81,6 +85,9 @@ export const cacheCommand: Command = {
     if (promptsFile !== undefined) {
       checkInputFile(promptsFile, 'a prompts file (JSONL)');
       if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
+      for (const flag of ['prompts', 'seed', 'demos', 'split'] as const) {
+        if (values[flag] !== undefined && !(flag in DEFAULTED && values[flag] === DEFAULTED[flag])) throw new ConfigError(`draws prompts from a task; with --prompts-file the file's prompts are used, all of them: drop --${flag}`, `--${flag}`);
+      }
     }
     const records = promptsFile !== undefined ? readPromptsFile(promptsFile) : null;
     const given = records ? recordsToBatch(records) : undefined;

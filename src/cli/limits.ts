@@ -70,51 +70,8 @@ export function checkAnalysisMemory(values: Values, task: TaskConfig, model: Mod
   checkMemory(analysisMemory(shape, total, seq), `${total} prompts of ${seq} positions`, 'lower --prompts, --queries or --tasks', memoryOption(values));
 }
 
-/**
- * An output file given with `flag`: refused before any work when it is a folder or sits under a
- * file, and when it exists but is not what tvlens writes there (`own` tells), so that a user's
- * file is never overwritten.
- */
-export function checkOutputFile(file: string, flag: string, own: (file: string) => boolean): void {
-  const abs = path.resolve(file);
-  const st = fs.statSync(abs, { throwIfNoEntry: false });
-  if (st?.isDirectory()) throw new InputError(`${flag} ${file} is a folder; give a file name`);
-  if (st && !own(abs)) throw new InputError(`${flag} ${file} exists and is not a file tvlens wrote; choose another name or remove it yourself`);
-  for (let at = path.dirname(abs); ; at = path.dirname(at)) {
-    const s = fs.statSync(at, { throwIfNoEntry: false });
-    if (s) {
-      if (!s.isDirectory()) throw new InputError(`${flag} ${file}: ${at} is a file, not a folder`);
-      break;
-    }
-    if (path.dirname(at) === at) break;
-  }
-}
-
-/** Whether `file` is a JSON file tvlens wrote (it records the tvlens version). */
-export function isOwnJson(file: string): boolean {
-  try {
-    const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    return typeof j === 'object' && j !== null && ('tvlensVersion' in j || 'analysis' in j);
-  } catch {
-    return false;
-  }
-}
-
-/** Whether `file` starts like a file of `magic` bytes (an Arrow file: 'ARROW1'; a report: '<!doctype html'). */
-export function startsWith(file: string, magic: string): boolean {
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const buf = Buffer.alloc(magic.length);
-      fs.readSync(fd, buf, 0, magic.length, 0);
-      return buf.toString('latin1').toLowerCase() === magic.toLowerCase();
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
-}
+// The output-file rule lives in the library (one rule, one place).
+export { checkOutputFile, isOwnJson, startsWith } from '../util/output.js';
 
 /** An input file given on the command line: it must exist and be a file. */
 export function checkInputFile(file: string, what: string): void {

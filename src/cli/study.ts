@@ -9,15 +9,24 @@ import { type Job, type StudySpec, expandJobs, parseShard, readStudySpec, shardJ
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import type { Command } from './command.js';
 import { Progress } from './progress.js';
+import { idMatcher } from '../util/id-pattern.js';
+import { checkOutputFile, isOwnHtml } from '../util/output.js';
 
 const MARKER = 'study.json';
+
+/** The study a folder's marker names; throws when the marker is not JSON or names another study. */
+function checkMarker(out: string, spec: StudySpec): void {
+  const m = readJsonFile(path.join(out, MARKER), "a study folder's marker") as { study?: unknown } | null;
+  const name = m && typeof m === 'object' ? m.study : undefined;
+  if (typeof name !== 'string') throw new InputError(`${path.join(out, MARKER)} names no study: ${out} is not a study folder tvlens made; choose another --out`);
+  if (name !== spec.name) throw new InputError(`${out} holds the study '${name}', not '${spec.name}'; choose another --out`);
+}
 
 /** The study folder: made here, or one this study made before. Anything else is refused. */
 function claimFolder(out: string, spec: StudySpec): void {
   const marker = path.join(out, MARKER);
   if (fs.existsSync(marker)) {
-    const m = readJsonFile(marker, "a study folder's marker") as { study?: string } | null;
-    if (m?.study !== spec.name) throw new InputError(`${out} holds the study '${m?.study}', not '${spec.name}'; choose another --out`);
+    checkMarker(out, spec);
     return;
   }
   // Shards started together may find each other's jobs/ or half-written marker: those are ours.
@@ -46,7 +55,7 @@ export const studyCommand: Command = {
     shard: { type: 'string', description: 'run only shard i of n (1-based): every n-th (cell, seed) unit; then --aggregate once all shards are done' },
     aggregate: { type: 'boolean', description: "only gather the finished jobs' results into the table, summary and report" },
     list: { type: 'boolean', description: 'list the jobs (and which are finished) without running anything' },
-    only: { type: 'string', description: 'run only the jobs whose id matches this regular expression (e.g. "baseline|finetune"); the aggregate still covers them all' },
+    only: { type: 'string', description: 'run only the jobs whose id matches these globs (e.g. "baseline|finetune", "^tvp_*_s0$"; * any characters, ? one); the aggregate still covers them all' },
     report: { type: 'string', description: 'also write the reproduction report here (e.g. reports/reproduction.html)' },
   },
   async run(values, positionals) {
@@ -55,17 +64,11 @@ export const studyCommand: Command = {
     const spec = readStudySpec(positionals[0]);
     const jobs = expandJobs(spec);
     const shard = typeof values.shard === 'string' ? parseShard(values.shard) : null;
-    let only: RegExp | null = null;
-    if (typeof values.only === 'string') {
-      try {
-        only = new RegExp(values.only);
-      } catch (e) {
-        throw new ConfigError(`not a regular expression: ${(e as Error).message}`, '--only');
-      }
-    }
+    const only = typeof values.only === 'string' ? idMatcher(values.only, '--only') : null;
     if (typeof values.out !== 'string' || values.out === '') throw new ConfigError('is required', '--out');
     const out = path.resolve(values.out);
     const command = `tvlens study ${positionals[0]} --out ${values.out}`;
+    if (values.report !== undefined) checkOutputFile(String(values.report), '--report', isOwnHtml);
     const report = typeof values.report === 'string' ? path.resolve(values.report) : undefined;
 
     if (values.list) {
@@ -77,12 +80,13 @@ export const studyCommand: Command = {
     }
     if (values.aggregate) {
       if (!fs.existsSync(path.join(out, MARKER))) throw new InputError(`${out} is not a study folder (no ${MARKER}); run the study first`);
+      checkMarker(out, spec);
       const { summary, files, html } = aggregate(out, spec, jobs, command, report);
       print(values.json === true, summary.finished, summary.jobs, files.table, html);
       return;
     }
 
-    const mine = shardJobs(jobs, shard).filter((j) => !only || only.test(j.id));
+    const mine = shardJobs(jobs, shard).filter((j) => !only || only(j.id));
     if (mine.length === 0) throw new ConfigError(`no job of this ${shard ? 'shard' : 'study'} matches '${values.only}'`, '--only');
     claimFolder(out, spec);
     const overall = new Progress('study', mine.length, !values.json);

@@ -27,6 +27,7 @@ import { runTvp } from '../tvp/run.js';
 import { lockRunFolder } from '../util/lock.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import type { AnalysisSettings, Job } from './spec.js';
+import { checkJobRun, checkResult, markJobRun } from './checks.js';
 
 /** What a job records. Scores are accuracy (token tasks) or normalised MSE (regression). */
 export interface JobResult {
@@ -103,8 +104,9 @@ export function readResult(studyDir: string, job: Job): JobResult | null {
   if (!fs.existsSync(file)) return null;
   let r: JobResult;
   try {
-    r = JSON.parse(fs.readFileSync(file, 'utf8')) as JobResult;
-  } catch {
+    r = checkResult(JSON.parse(fs.readFileSync(file, 'utf8')), job, file);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
     throw new InputError(`${file} is not valid JSON; remove it and the study reruns that job's analyses`);
   }
   return r.hash === job.hash ? r : null;
@@ -124,7 +126,9 @@ export async function runJob(studyDir: string, job: Job, settings: AnalysisSetti
   const runDir = path.join(dir, 'run');
   const steps = job.kind === 'tvp-finetune' ? job.config.train.steps / 2 : job.config.train.steps;
   const t0 = performance.now();
+  checkJobRun(dir, job);
   await trainJob(studyDir, job, runDir, steps, onProgress);
+  markJobRun(dir, job);
   const t1 = performance.now();
   onProgress?.({ stage: 'analyses', done: 0, total: 1 });
   const latest = latestCheckpoint(runDir);

@@ -101,7 +101,7 @@ export function resolveStudySpec(json: unknown, dir: string): StudySpec {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError('a study spec must be a JSON object');
   const top = json as Record<string, unknown>;
   for (const key of Object.keys(top)) if (!TOP_KEYS.includes(key)) throw new ConfigError(`unknown key. Should be one of: ${TOP_KEYS.join(', ')}`, key);
-  if (typeof top.name !== 'string' || !/^[\w.-]+$/.test(top.name)) throw new ConfigError('needs a name of letters, digits, . _ or -', 'name');
+  if (typeof top.name !== 'string' || !SAFE_NAME.test(top.name)) throw new ConfigError('needs a name of letters, digits, . _ or - (not starting with .)', 'name');
   if (!Array.isArray(top.grid) || top.grid.length === 0) throw new ConfigError('needs at least one grid entry', 'grid');
   const grid = top.grid.map((g, i) => gridEntry(g, `grid[${i}]`));
   const groups = grid.map((g) => g.group);
@@ -127,7 +127,7 @@ function gridEntry(g: unknown, where: string): GridEntry {
     e[k] ??= {};
     if (typeof e[k] !== 'object' || Array.isArray(e[k])) throw new ConfigError('expected an object of dotted config keys', `${where}.${k}`);
   }
-  if (!/^[\w.-]+$/.test(e.group)) throw new ConfigError('needs a group name of letters, digits, . _ or -', `${where}.group`);
+  if (!SAFE_NAME.test(e.group)) throw new ConfigError('needs a group name of letters, digits, . _ or - (not starting with .)', `${where}.group`);
   if (!e.preset) throw new ConfigError('needs a preset (a preset name or a config file)', `${where}.preset`);
   if (e.seeds.length === 0 || e.seeds.some((s) => !Number.isSafeInteger(s) || s < 0)) throw new ConfigError(`seeds must be non-negative integers, got ${JSON.stringify(e.seeds)}`, `${where}.seeds`);
   if (new Set(e.seeds).size !== e.seeds.length) throw new ConfigError('lists a seed twice', `${where}.seeds`);
@@ -136,13 +136,44 @@ function gridEntry(g: unknown, where: string): GridEntry {
   });
   if (e.runs.includes('tvp-finetune') && !e.runs.includes('baseline')) throw new ConfigError('tvp-finetune starts from the baseline of its cell: add "baseline" to runs', `${where}.runs`);
   for (const k of ['lambda', 'finetuneLambda'] as const) {
-    if (e.tvp[k].length === 0 || e.tvp[k].some((l) => !(l > 0))) throw new ConfigError(`λ values must be > 0, got ${JSON.stringify(e.tvp[k])}`, `${where}.tvp.${k}`);
+    if (e.tvp[k].length === 0 || e.tvp[k].some((l) => typeof l !== 'number' || !(l > 0) || !Number.isFinite(l))) throw new ConfigError(`λ values must be > 0 (numbers), got ${JSON.stringify(e.tvp[k])}`, `${where}.tvp.${k}`);
+    const twice = e.tvp[k].find((l, i) => e.tvp[k].indexOf(l) !== i);
+    if (twice !== undefined) throw new ConfigError(`lists λ ${twice} twice (as numbers, 0.003 and 3e-3 are one value)`, `${where}.tvp.${k}`);
+  }
+  // The seeds come from "seeds" alone: a train.seed elsewhere would be overridden without a word.
+  for (const k of ['set', 'vary'] as const) {
+    if ('train.seed' in e[k]) throw new ConfigError('the seed of each run comes from "seeds"; remove train.seed here and list the seeds there', `${where}.${k}.train.seed`);
   }
   for (const [k, v] of Object.entries(e.vary)) {
     if (!Array.isArray(v) || v.length === 0) throw new ConfigError('expected a non-empty list of values', `${where}.vary.${k}`);
     if (v.some((x) => !['string', 'number', 'boolean'].includes(typeof x))) throw new ConfigError('values must be strings, numbers or booleans', `${where}.vary.${k}`);
+    const twice = v.find((x, i) => v.indexOf(x) !== i);
+    if (twice !== undefined) throw new ConfigError(`lists ${JSON.stringify(twice)} twice (as numbers, 0.003 and 3e-3 are one value): the cell would run twice`, `${where}.vary.${k}`);
   }
+  // An exclude names varied keys and values that are in the grid; anything else would exclude nothing.
+  e.exclude.forEach((x, i) => {
+    if (Object.keys(x).length === 0) throw new ConfigError('is empty: it would exclude every cell', `${where}.exclude[${i}]`);
+    for (const [k, v] of Object.entries(x)) {
+      const values = e.vary[k];
+      if (!values) throw new ConfigError(`'${k}' is not a key of vary (${Object.keys(e.vary).join(', ') || 'none'}): it would exclude nothing`, `${where}.exclude[${i}]`);
+      if (!values.includes(v)) throw new ConfigError(`${JSON.stringify(v)} is not among the values of vary.${k} (${values.map((y) => JSON.stringify(y)).join(', ')}): it would exclude nothing`, `${where}.exclude[${i}].${k}`);
+    }
+  });
   return e;
+}
+
+/** Names a spec gives (the study, a group): one safe path component, never "." or ".." or hidden. */
+const SAFE_NAME = /^[\w-][\w.-]{0,99}$/;
+/** A job id: what becomes its folder under <out>/jobs/. */
+const SAFE_ID = /^[\w-][\w.-]{0,199}$/;
+
+/** A factor's value as it appears in a job id: anything but letters, digits, . _ - becomes '-'. */
+const idToken = (v: string | number | boolean) => String(v).replace(/[^\w.-]+/g, '-');
+
+/** Checks that a job id is one safe file name (derived ids always are; this is the last guard before a path). */
+export function checkJobId(id: string): string {
+  if (!SAFE_ID.test(id)) throw new ConfigError(`the job id '${id}' is not a safe folder name (letters, digits, . _ -, at most 200, not starting with .)`, 'grid');
+  return id;
 }
 
 /** Sets `value` at a dotted key path of a plain object (copying along the way). */
@@ -162,7 +193,7 @@ function product(vary: Record<string, unknown[]>): Record<string, string | numbe
 /** Bumped when a job's analyses change, so finished jobs rerun their analyses (not their training). 2: the emergence diagnostics. */
 const ANALYSES_VERSION = 2;
 
-const short = (key: string) => key.split('.').pop()!;
+const short = (key: string) => idToken(key.split('.').pop()!);
 const sha = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
 /** The study's jobs in a fixed order: group, cell, seed, then baseline before its TVP runs. */
@@ -170,10 +201,11 @@ export function expandJobs(spec: StudySpec): Job[] {
   const jobs: Job[] = [];
   let units = 0;
   for (const g of spec.grid) {
+    // A file beside the spec, else a preset name (a folder of that name does not shadow the preset).
     const presetFile = path.resolve(spec.dir, g.preset);
     let base: RunConfig;
     try {
-      base = loadRunConfig(fs.existsSync(presetFile) ? presetFile : g.preset);
+      base = loadRunConfig(isFile(presetFile) ? presetFile : g.preset);
     } catch (e) {
       // loadRunConfig names its own flag (--config); here the value came from the spec.
       if (e instanceof ConfigError && e.key) throw new ConfigError(e.message.slice(e.key.length + 2), `grid '${g.group}'.preset`);
@@ -182,19 +214,22 @@ export function expandJobs(spec: StudySpec): Job[] {
     let plain = base as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(g.set)) plain = setPath(plain, k, v);
     const excluded = (f: Record<string, unknown>) => g.exclude.some((x) => Object.entries(x).every(([k, v]) => f[k] === v));
-    for (const factors of product(g.vary).filter((f) => !excluded(f))) {
+    const cells = product(g.vary).filter((f) => !excluded(f));
+    if (cells.length === 0) throw new ConfigError(`exclude leaves none of its ${product(g.vary).length} cells to run`, `grid '${g.group}'.exclude`);
+    for (const factors of cells) {
       let cellPlain = plain;
       for (const [k, v] of Object.entries(factors)) cellPlain = setPath(cellPlain, k, v);
-      const cellName = Object.entries(factors).map(([k, v]) => `${short(k)}-${v}`).join('_');
+      const cellName = Object.entries(factors).map(([k, v]) => `${short(k)}-${idToken(v)}`).join('_');
       for (const seed of g.seeds) {
         const config = resolveRunConfigAt(setPath(cellPlain, 'train.seed', seed), `${g.group} ${cellName}`);
+        if (g.runs.includes('tvp-finetune')) checkFinetuneStep(config, `${g.group} ${cellName}`);
         const stem = [g.group, cellName].filter(Boolean).join('_');
         const baselineId = `${stem}_baseline_s${seed}`;
         const unit = units++;
         for (const kind of g.runs) {
           const lambdas = kind === 'baseline' ? [null] : kind === 'tvp-finetune' ? g.tvp.finetuneLambda : g.tvp.lambda;
           for (const lambda of lambdas) {
-            const id = kind === 'baseline' ? baselineId : `${stem}_${kind}-l${lambda}_s${seed}`;
+            const id = checkJobId(kind === 'baseline' ? baselineId : `${stem}_${kind}-l${idToken(lambda!)}_s${seed}`);
             const tvpLayer = kind === 'baseline' ? null : g.tvp.layer;
             jobs.push({
               id,
@@ -215,7 +250,34 @@ export function expandJobs(spec: StudySpec): Job[] {
       }
     }
   }
+  // Two cells whose values differ only in characters an id cannot hold would share a folder.
+  const seen = new Map<string, Job>();
+  for (const j of jobs) {
+    const other = seen.get(j.id);
+    if (other) throw new ConfigError(`two jobs get the id '${j.id}' (factors ${JSON.stringify(other.factors)} and ${JSON.stringify(j.factors)}): make the values differ in letters or digits`, `grid '${j.group}'.vary`);
+    seen.set(j.id, j);
+  }
   return jobs;
+}
+
+const isFile = (f: string) => {
+  try {
+    return fs.statSync(f).isFile();
+  } catch {
+    return false;
+  }
+};
+
+/** A tvp-finetune starts from its baseline's checkpoint at half the steps: the baseline must write one there. */
+function checkFinetuneStep(config: RunConfig, where: string): void {
+  const { steps, checkpointEvery } = config.train;
+  const half = steps / 2;
+  if (!Number.isInteger(half) || (half % checkpointEvery !== 0 && half !== steps)) {
+    throw new ConfigError(
+      `${where}: tvp-finetune starts from the baseline's checkpoint at step ${half} (half of train.steps ${steps}), which the baseline never writes (train.checkpointEvery ${checkpointEvery}); make steps/2 a multiple of checkpointEvery`,
+      'runs',
+    );
+  }
 }
 
 function resolveRunConfigAt(plain: Record<string, unknown>, where: string): RunConfig {
