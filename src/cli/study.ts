@@ -6,6 +6,8 @@ import { writeReproductionHtml } from '../report/reproduction.js';
 import { writeReproductionMarkdown } from '../study/report.js';
 import { summarise, writeResults } from '../study/results.js';
 import { type Job, type StudySpec, expandJobs, parseShard, readStudySpec, shardJobs } from '../study/spec.js';
+import { emitSlurm, taskMemory } from '../study/emit-slurm.js';
+import { formatBytes } from '../util/memory.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
 import type { Command } from './command.js';
 import { Progress } from './progress.js';
@@ -49,7 +51,7 @@ function aggregate(out: string, spec: StudySpec, jobs: readonly Job[], command: 
 export const studyCommand: Command = {
   name: 'study',
   summary: 'run a grid of training runs and their analyses (resumable, shardable), then tables and a reproduction report',
-  usage: 'tvlens study <spec.json> --out runs/<study> [--shard i/n | --aggregate] [--list]',
+  usage: 'tvlens study <spec.json> --out runs/<study> [--shard i/n | --aggregate | --emit slurm [--tasks n] [--cpus-per-task c]] [--list]',
   options: {
     out: { type: 'string', description: 'the study folder (jobs/, results.arrow, summary.json, reproduction.html)' },
     shard: { type: 'string', description: 'run only shard i of n (1-based): every n-th (cell, seed) unit; then --aggregate once all shards are done' },
@@ -57,10 +59,19 @@ export const studyCommand: Command = {
     list: { type: 'boolean', description: 'list the jobs (and which are finished) without running anything' },
     only: { type: 'string', description: 'run only the jobs whose id matches these globs (e.g. "baseline|finetune", "^tvp_*_s0$"; * any characters, ? one); the aggregate still covers them all' },
     report: { type: 'string', description: 'also write the reproduction report here (e.g. reports/reproduction.html)' },
+    emit: { type: 'string', description: "write a scheduler's job scripts into <out>/slurm/ instead of running (slurm: a job array of shards, then the aggregate; see docs/scale-out.md)" },
+    tasks: { type: 'string', description: 'with --emit: the number of array tasks (shards); default one per (cell, seed) unit' },
+    'cpus-per-task': { type: 'string', description: 'with --emit: CPUs (and ONNX Runtime threads) per array task; default 1' },
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new ConfigError(`expected one study spec file, got ${positionals.length}`, 'spec');
     if (values.shard !== undefined && values.aggregate) throw new ConfigError('--shard runs jobs and --aggregate only gathers them; give one', '--aggregate');
+    if (values.emit !== undefined && (values.shard !== undefined || values.aggregate || values.list || values.only !== undefined)) {
+      throw new ConfigError('writes the scripts that run every shard and the aggregate; give it without --shard, --aggregate, --list and --only', '--emit');
+    }
+    if (values.emit === undefined) {
+      for (const k of ['tasks', 'cpus-per-task']) if (values[k] !== undefined) throw new ConfigError('only applies with --emit slurm', `--${k}`);
+    } else if (values.emit !== 'slurm') throw new ConfigError(`unknown scheduler '${values.emit}'. Should be one of: slurm`, '--emit');
     const spec = readStudySpec(positionals[0]);
     const jobs = expandJobs(spec);
     const shard = typeof values.shard === 'string' ? parseShard(values.shard) : null;
@@ -71,6 +82,20 @@ export const studyCommand: Command = {
     if (values.report !== undefined) checkOutputFile(String(values.report), '--report', isOwnHtml);
     const report = typeof values.report === 'string' ? path.resolve(values.report) : undefined;
 
+    if (values.emit !== undefined) {
+      const units = new Set(jobs.map((j) => j.unit)).size;
+      const tasks = positiveInt(values.tasks, units, '--tasks');
+      if (tasks > units) throw new ConfigError(`the study has ${units} (cell, seed) units, the most shards it splits into; got ${tasks}`, '--tasks');
+      const cpusPerTask = positiveInt(values['cpus-per-task'], 1, '--cpus-per-task');
+      claimFolder(out, spec);
+      const memoryBytes = taskMemory(jobs, spec.analysis);
+      // The tvlens that emitted the scripts runs them: this node, its flags, this entry point.
+      const tvlens = [process.execPath, ...process.execArgv, path.resolve(process.argv[1])];
+      const files = emitSlurm({ study: spec.name, spec: path.resolve(positionals[0]), out, tasks, cpusPerTask, memoryBytes, tvlens, cwd: process.cwd(), report });
+      if (values.json) console.log(JSON.stringify({ ...files, tasks, cpusPerTask, memoryBytes }));
+      else console.log(`${tasks} array tasks × ${cpusPerTask} CPU, ${formatBytes(memoryBytes)} each, then the aggregate; submit with: bash ${path.relative(process.cwd(), files.submit)}`);
+      return;
+    }
     if (values.list) {
       const mine = new Set(shardJobs(jobs, shard).map((j) => j.id));
       const rows = jobs.map((j) => ({ id: j.id, unit: j.unit, inShard: mine.has(j.id), finished: fs.existsSync(out) && readResult(out, j) !== null }));
@@ -130,6 +155,13 @@ export const studyCommand: Command = {
     print(values.json === true, summary.finished, summary.jobs, files.table, html);
   },
 };
+
+function positiveInt(v: unknown, fallback: number, flag: string): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new ConfigError(`expected a whole number ≥ 1, got '${v}'`, flag);
+  return n;
+}
 
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—');
 
