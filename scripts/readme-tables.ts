@@ -1,6 +1,8 @@
 /**
- * Puts the study's claim tables (reports/studies/paper/reproduction.md) into README.md, between the
- * markers `<!-- study:begin -->` and `<!-- study:end -->`, so the README's numbers are the study's.
+ * Puts the studies' claim tables into README.md, so the README's numbers are the studies': the
+ * first wave's (reports/studies/paper/reproduction.md) between `<!-- study:begin -->` and
+ * `<!-- study:end -->`, the second wave's (reports/studies/second-wave/reproduction.md) between
+ * `<!-- study2:begin -->` and `<!-- study2:end -->` where the README has those markers.
  *   npx tsx scripts/readme-tables.ts
  */
 import fs from 'node:fs';
@@ -8,12 +10,19 @@ import path from 'node:path';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const readme = path.join(ROOT, 'README.md');
-const tables = fs.readFileSync(path.join(ROOT, 'reports', 'studies', 'paper', 'reproduction.md'), 'utf8').trim();
-const text = fs.readFileSync(readme, 'utf8');
-const [begin, end] = ['<!-- study:begin -->', '<!-- study:end -->'];
-const i = text.indexOf(begin);
-const j = text.indexOf(end);
-if (i < 0 || j < i) throw new Error(`README.md lacks the markers ${begin} … ${end}`);
-fs.writeFileSync(`${readme}.tmp`, `${text.slice(0, i + begin.length)}\n${tables.replace(/^#### /gm, '#### ')}\n${text.slice(j)}`);
+let text = fs.readFileSync(readme, 'utf8');
+for (const [study, tag] of [['paper', 'study'], ['second-wave', 'study2']]) {
+  const file = path.join(ROOT, 'reports', 'studies', study, 'reproduction.md');
+  const [begin, end] = [`<!-- ${tag}:begin -->`, `<!-- ${tag}:end -->`];
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i || !fs.existsSync(file)) {
+    console.log(`README.md: no ${begin} … ${end} markers or no ${path.relative(ROOT, file)}; skipped`);
+    continue;
+  }
+  const tables = fs.readFileSync(file, 'utf8').trim();
+  text = `${text.slice(0, i + begin.length)}\n${tables}\n${text.slice(j)}`;
+  console.log(`README.md: ${study} tables updated`);
+}
+fs.writeFileSync(`${readme}.tmp`, text);
 fs.renameSync(`${readme}.tmp`, readme);
-console.log('README.md: study tables updated');

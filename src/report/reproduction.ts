@@ -42,6 +42,32 @@ function curveFigures(s: StudySummary): string[] {
   });
 }
 
+/**
+ * One chart per group of the second wave: Hendel et al.'s per-demo-set task vector against layer
+ * (solid) and ICL with the last position blind to the demos from block ℓ on (dashed), per cell.
+ */
+function emergenceFigures(s: StudySummary): string[] {
+  const groups = new Map<string, Cell[]>();
+  for (const c of s.cells) if (c.kind === 'baseline' && c.curves?.hendel) groups.set(`${c.group}|${c.metric}`, [...(groups.get(`${c.group}|${c.metric}`) ?? []), c]);
+  return [...groups.values()].map((cells) => {
+    const c0 = cells[0];
+    const series: Series[] = cells.flatMap((c, i) => [
+      { label: `${cellLabel(c)}: TV per demo set`, color: PALETTE[i % PALETTE.length], dots: true, points: (c.curves.hendel ?? []).map((v, l) => [l, v] as const) },
+      { label: `${cellLabel(c)}: ICL, demos masked from ℓ`, color: PALETTE[i % PALETTE.length], dashed: true, points: (c.curves.masked ?? []).map((v, l) => [l, v] as const) },
+    ]);
+    const svg = lineChart({
+      label: `Hendel task vector and attention masking against layer, ${c0.group}`,
+      xTitle: 'layer ℓ (0 = embeddings)',
+      yTitle: c0.metric === 'accuracy' ? 'accuracy' : 'normalised MSE',
+      series,
+      hlines: [{ value: c0.figures.zeroShot?.mean ?? NaN, label: 'zero-shot', color: '#6b7280', dashed: true }].filter((h) => Number.isFinite(h.value)),
+      integerX: true,
+      ...(c0.metric === 'accuracy' ? { yDomain: [0, 1] as const } : {}),
+    });
+    return figure(svg, `${c0.group}: mean over seeds. Solid: θ(S) from two dummy queries written over the zero-shot arrow at ℓ. Dashed: ICL when the last position may not attend to the demos in blocks ℓ … L−1 (at ℓ = L nothing is masked).`);
+  });
+}
+
 function claimHtml(t: ClaimTable): string {
   const cls = t.verdict.replace(/ /g, '-');
   return `<p><strong>Verdict: <span class="verdict ${cls}">${esc(t.verdict)}</span></strong>. ${esc(t.why)}.</p>
@@ -49,7 +75,8 @@ function claimHtml(t: ClaimTable): string {
 ${t.rows.length ? table(t.header, t.rows) : ''}`;
 }
 
-export function reproductionHtml(s: StudySummary): string {
+/** The sections of one study: its summary, its charts and each claim. `tag` keeps ids apart when a page shows several studies. */
+function studySections(s: StudySummary, tag: string, heading: string): { id: string; title: string; html: string }[] {
   const claims = claimTables(s);
   const intro = `<p>${esc(s.description)}</p>
 <p>${s.finished} of ${s.jobs} jobs finished. tvlens ${esc(s.version)}, commit <code>${esc(s.commit)}</code>, made by <code>${esc(s.command)}</code>.
@@ -58,16 +85,24 @@ normalised MSE (lower is better) for regression. Layer ℓ: 0 = embeddings, ℓ 
 (θ replaces the zero-shot arrow state), best layer chosen on dev queries, scored on test queries.</p>
 <ul>${claims.map((c) => `<li>${esc(c.claim)}: <strong>${esc(c.verdict)}</strong></li>`).join('')}</ul>
 ${s.missing.length ? `<p class="note">Not finished: ${esc(s.missing.join(', '))}.</p>` : ''}`;
+  const emergence = emergenceFigures(s);
+  return [
+    { id: `${tag}summary`, title: `${heading}Summary`, html: intro },
+    ...(emergence.length ? [{ id: `${tag}emergence`, title: `${heading}Hendel's task vector and attention masking, by group`, html: `<div class="figs">${emergence.join('')}</div>` }] : []),
+    { id: `${tag}curves`, title: `${heading}Task vector against layer, by group`, html: `<div class="figs">${curveFigures(s).join('')}</div>` },
+    ...claims.map((c, i) => ({ id: `${tag}claim-${i}`, title: `${heading}${c.claim}`, html: claimHtml(c) })),
+  ];
+}
+
+/** The reproduction page of one study, or of several (the newest first), each with its own sections. */
+export function reproductionHtml(...studies: StudySummary[]): string {
+  const several = studies.length > 1;
   return page({
-    title: `tvlens reproduction: ${s.study}`,
+    title: `tvlens reproduction: ${studies.map((x) => x.study).join(' + ')}`,
     subtitle: 'Yang et al. (2025), Task Vectors in In-Context Learning: Emergence, Formation, and Benefit',
-    stamp: `Study ${s.study}, commit ${s.commit.slice(0, 12)}.`,
+    stamp: studies.map((x) => `Study ${x.study}, commit ${x.commit.slice(0, 12)}.`).join(' '),
     problems: [],
-    sections: [
-      { id: 'summary', title: 'Summary', html: intro },
-      { id: 'curves', title: 'Task vector against layer, by group', html: `<div class="figs">${curveFigures(s).join('')}</div>` },
-      ...claims.map((c, i) => ({ id: `claim-${i}`, title: c.claim, html: claimHtml(c) })),
-    ],
+    sections: studies.flatMap((x, i) => studySections(x, several ? `s${i}-` : '', several ? `${x.study}: ` : '')),
     scripts: [],
   });
 }
