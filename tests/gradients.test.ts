@@ -181,6 +181,16 @@ const cases: Row[] = [
   { name: 'Sigmoid', inputs: [{ shape: [3, 4] }], build: (_g, [x]) => op.sigmoid(x) },
   { name: 'Relu away from its kink at 0', inputs: [{ shape: [3, 4], sample: awayFromZero }], build: (_g, [x]) => op.relu(x) },
   { name: 'Neg', inputs: [{ shape: [3, 4] }], build: (_g, [x]) => op.neg(x) },
+  { name: 'Sin (rotary angles in imported graphs)', inputs: [{ shape: [3, 4] }], build: (_g, [x]) => op.sin(x) },
+  { name: 'Cos (rotary angles in imported graphs)', inputs: [{ shape: [3, 4] }], build: (_g, [x]) => op.cos(x) },
+  { name: 'Trilu keeps the lower triangle of the last two axes', inputs: [{ shape: [2, 4, 4] }], build: (_g, [x]) => op.trilu(x, false) },
+  { name: 'Trilu keeps the upper triangle above diagonal 1', inputs: [{ shape: [3, 5] }], build: (_g, [x]) => op.trilu(x, true, 1) },
+  { name: 'Gemm with a bias row', inputs: [{ shape: [3, 4] }, { shape: [4, 5] }, { shape: [5] }], build: (_g, [a, b, c]) => op.gemm(a, b, c) },
+  {
+    name: 'Gemm with transA, transB, alpha and beta (nn.Linear as exported)',
+    inputs: [{ shape: [4, 3] }, { shape: [5, 4] }, { shape: [3, 5] }],
+    build: (_g, [a, b, c]) => op.gemm(a, b, c, { transA: 1, transB: 1, alpha: 0.5, beta: 2 }),
+  },
   { name: 'Identity', inputs: [{ shape: [3, 4] }], build: (_g, [x]) => op.identity(x) },
   {
     name: 'Cast from float64 to float64 passes the gradient through',

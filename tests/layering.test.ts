@@ -13,6 +13,7 @@ const RANKS: Readonly<Record<string, number>> = {
   graph: 2,
   model: 3,
   tasks: 3,
+  text: 4, // tokenizers and text tasks (over tasks' prompt records)
   runtime: 3,
   checkpoint: 4,
   runs: 4, // reading run folders

@@ -15,6 +15,8 @@ import { type HostTensor, Session, type SessionOptions } from '../runtime/sessio
 import { type Batch, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { batchFeeds } from '../tasks/feeds.js';
 import { type HookMap, checkHookMap, hookMapFrom, readHookMap, withResidualAliases } from './hookmap.js';
+import { type ModelFolder, isModelFolder, readModelFolder } from './model-folder.js';
+import { suggestHooks } from './suggest-hooks.js';
 import { type PatchMode, encodeModel, graphInputs, patchInputs, suggest, withOutputs, withPatches } from './onnx-edit.js';
 
 export interface OpenOptions extends SessionOptions {
@@ -55,6 +57,8 @@ const SESSION_CACHE = 16;
 export class ModelSource {
   private readonly tensorOfHook: ReadonlyMap<string, string>;
   private readonly sessions = new Map<string, Promise<Session>>();
+  /** The model folder it was opened from (model.onnx, tokenizer.json, config.json), or null for a file. */
+  folder: ModelFolder | null = null;
 
   private constructor(
     readonly kind: 'tvlens' | 'foreign',
@@ -84,9 +88,11 @@ export class ModelSource {
   }
 
   /** Opens a checkpoint (.onnx with its manifest beside it, or the manifest) or a foreign .onnx. */
-  static open(file: string, options: OpenOptions = {}): ModelSource {
+  static open(fileOrFolder: string, options: OpenOptions = {}): ModelSource {
     const { hookMap, ...sessionOptions } = options;
-    if (!fs.existsSync(file)) throw new InputError(`${file} does not exist`);
+    if (!fs.existsSync(fileOrFolder)) throw new InputError(`${fileOrFolder} does not exist`);
+    const folder = isModelFolder(fileOrFolder) ? readModelFolder(fileOrFolder) : null;
+    const file = folder ? folder.onnx : fileOrFolder;
     const manifest = manifestBeside(file);
     if (manifest) {
       if (hookMap) throw new InputError(`${file} is a tvlens checkpoint, whose hooks are named already; drop the hook map`);
@@ -100,7 +106,8 @@ export class ModelSource {
         inputs, cfg.input === 'tokens' ? 'tokens' : 'markers', manifest.output, cfg.positional === 'learned' ? cfg.maxSeq : null, manifest, sessionOptions);
     }
     const { bytes, model } = readOnnxFile(file);
-    const given = resolveHookMap(hookMap);
+    // A model folder opens with the hooks its graph suggests unless a hook map is given.
+    const given = hookMap === undefined && folder ? hookMapFrom({ hooks: suggestHooks(model).hooks }, file) : resolveHookMap(hookMap);
     checkHookMap(given, model, file);
     const layers = 1 + Math.max(-1, ...[...given.hooks.values()].map((e) => e.hook.layer ?? -1));
     const map = withResidualAliases(given, layers);
@@ -113,8 +120,10 @@ export class ModelSource {
     const seqDim = inputs.find((v) => v.name === tokenInput)?.type?.tensorType?.shape?.dim?.[1]?.dimValue;
     const maxSeq = map.maxSeq ?? (seqDim ? Number(seqDim) : null);
     const hash = createHash('sha256').update(bytes).digest('hex');
-    return new ModelSource('foreign', file, model, hash, layers, hooks, new Map([...map.hooks].map(([k, v]) => [k, v.tensor])),
+    const source = new ModelSource('foreign', file, model, hash, layers, hooks, new Map([...map.hooks].map(([k, v]) => [k, v.tensor])),
       inputs.map((v) => v.name!), tokenInput, output, maxSeq, null, sessionOptions);
+    source.folder = folder;
+    return source;
   }
 
   /** The task config the model was trained on (checkpoints only). */
@@ -193,9 +202,21 @@ export class ModelSource {
       else if (name === this.tokenInput && feeds.tokens) out[name] = feeds.tokens;
       else if (/attention_mask/.test(name)) out[name] = { dtype: 'int64', shape: [B, T], data: new BigInt64Array(B * T).fill(1n) };
       else if (/position_ids/.test(name)) out[name] = { dtype: 'int64', shape: [B, T], data: BigInt64Array.from({ length: B * T }, (_, i) => BigInt(i % T)) };
+      else if (/^past_key_values|^past\./.test(name)) out[name] = this.emptyPast(name, B);
+      else if (name === 'use_cache_branch') out[name] = { dtype: 'bool', shape: [1], data: new Uint8Array(1) };
       else throw new InputError(`no feed for the model's input '${name}'. Its inputs: ${this.inputs.join(', ')}`);
     }
     return out;
+  }
+
+  /** An empty key/value cache [batch, heads, 0, d_head] for a with-past export: the prompt runs from its start. */
+  private emptyPast(name: string, B: number): HostTensor {
+    const dims = graphInputs(this.model).find((v) => v.name === name)?.type?.tensorType?.shape?.dim ?? [];
+    const fixed = dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : null));
+    if (dims.length !== 4 || fixed[1] === null || fixed[3] === null) {
+      throw new InputError(`${this.file} takes a key/value cache ('${name}') whose shape tvlens cannot tell: export it without past (optimum-cli export onnx --task text-generation)`);
+    }
+    return { dtype: 'float32', shape: [B, fixed[1], 0, fixed[3]], data: new Float32Array(0) };
   }
 
   private session(fetch: readonly string[], patches: readonly { hook: string; mode: PatchMode }[], raw: readonly string[] = []): Promise<Session> {

@@ -31,6 +31,8 @@ import type { HostTensor, Provider } from '../runtime/session.js';
 import type { Batch, Split, Task, TaskConfig } from '../tasks/index.js';
 import { type PromptRecord, maxTokenId, recordsToBatch } from '../tasks/prompt-file.js';
 import { batchFeeds } from '../tasks/feeds.js';
+import { type TextPrompts, type TextTaskInput, isTextTaskInput, textPrompts } from '../text/tasks.js';
+import { TextTokenizer } from '../text/tokenizer.js';
 import { Tensor } from './tensor.js';
 
 // Node 20 defines Symbol.asyncDispose; older runtimes get the well-known registry symbol, as
@@ -110,8 +112,8 @@ export class ActivationCache {
 }
 
 /** Prompts for an analysis: a task config to draw them from, or your own (prompt records, or built prompt sets). */
-export type SearchInput = TaskConfig | readonly PromptRecord[] | SearchPrompts;
-export type PatchInput = TaskConfig | readonly PromptRecord[] | PromptPair;
+export type SearchInput = TaskConfig | readonly PromptRecord[] | SearchPrompts | TextTaskInput;
+export type PatchInput = TaskConfig | readonly PromptRecord[] | PromptPair | TextTaskInput;
 
 export interface CacheToArrowOptions {
   /** Prompts: a task config (drawn with `count`, `seed`, …) or prompt records. Default: a checkpoint's own task config. */
@@ -165,6 +167,7 @@ export interface AttributionPatchOptions extends AttributionOptions {
 
 export class Model implements AsyncDisposable {
   private engineOpen: Promise<AnalysisEngine> | null = null;
+  private textTokenizer: TextTokenizer | null = null;
 
   private constructor(
     private readonly source: ModelSource,
@@ -224,6 +227,29 @@ export class Model implements AsyncDisposable {
     return this.options.padTo ?? this.source.maxSeq;
   }
 
+  /** A model folder's tokenizer (tokenizer.json), checked against the model's vocabulary on first use. */
+  get tokenizer(): TextTokenizer {
+    if (this.textTokenizer) return this.textTokenizer;
+    const folder = this.source.folder;
+    if (!folder) throw new InputError(`${this.file} was opened as a file: open its folder (model.onnx with tokenizer.json beside it) to use text`);
+    if (!folder.tokenizer) throw new InputError(`${folder.dir} has no tokenizer.json: save the model's tokenizer beside it (tokenizer.save_pretrained(dir) writes one)`);
+    const tok = TextTokenizer.load(folder.tokenizer);
+    const width = this.foreignEngine?.outWidth ?? null;
+    if (width !== null && tok.vocabSize > width) throw new InputError(`${folder.tokenizer} has ${tok.vocabSize} tokens, but ${this.file} scores ${width}: the tokenizer is not this model's`);
+    this.textTokenizer = tok;
+    return tok;
+  }
+
+  /** Token ids of `text` (with the tokens the tokenizer adds around a text, e.g. BOS, when `special`). */
+  tokenize(text: string, special = false): number[] {
+    return this.tokenizer.encode(text, special);
+  }
+
+  /** A text task's prompts as token records: for tv-search (`search`) and patching (`pairs`). */
+  textPrompts(input: TextTaskInput): TextPrompts {
+    return textPrompts(this.tokenizer, input);
+  }
+
   /** Logits [batch, pos, vocab] (or predictions [batch, pos, d_out] for a vector model). */
   async run(prompts: Prompts, options: RunOptions = {}): Promise<Tensor> {
     return (await this.forward(prompts, [], options.patches ?? [])).logits;
@@ -250,6 +276,7 @@ export class Model implements AsyncDisposable {
   /** Activation patching between clean and corrupted prompts: drawn from a task config, or your own pairs. */
   async patch(pairs?: PatchInput, options: PatchOptions = {}): Promise<PatchResult> {
     const engine = await this.engine();
+    if (isTextTaskInput(pairs)) pairs = this.textPrompts(pairs).pairs;
     if (pairs && isRecords(pairs)) {
       this.checkPrompts(pairs);
       return patch(engine, null, { ...options, pairs: promptPairsFrom(pairs) });
@@ -284,6 +311,7 @@ export class Model implements AsyncDisposable {
    */
   async attributionPatch(pairs?: PatchInput, options: AttributionPatchOptions = {}): Promise<AttributionResult> {
     const engine = await this.checkpointEngine('attribution patching needs a tvlens checkpoint (it differentiates the model)', 'patch (exact patching)');
+    if (isTextTaskInput(pairs)) pairs = this.textPrompts(pairs).pairs;
     if (pairs && isRecords(pairs)) {
       this.checkPrompts(pairs);
       return attributionPatch(engine, null, { ...options, pairs: promptPairsFrom(pairs) });
@@ -366,6 +394,7 @@ export class Model implements AsyncDisposable {
   }
 
   private searchInput(prompts: SearchInput | undefined): { cfg: TaskConfig | null; given?: SearchPrompts } {
+    if (isTextTaskInput(prompts)) prompts = this.textPrompts(prompts).search;
     if (prompts && isRecords(prompts)) {
       this.checkPrompts(prompts);
       return { cfg: null, given: searchPromptsFrom(prompts) };

@@ -4,7 +4,9 @@
  */
 import path from 'node:path';
 import { type ResidualCandidate, residualCandidates, suggestHookMap } from '../analysis/hookmap.js';
+import { isModelFolder } from '../analysis/model-folder.js';
 import { ModelSource } from '../analysis/source.js';
+import { suggestHooks } from '../analysis/suggest-hooks.js';
 import { InputError } from '../errors.js';
 import type { Command } from './command.js';
 import { checkInputFile } from './limits.js';
@@ -38,7 +40,10 @@ export function hooksReport(file: string, hookMap?: string): HooksReport {
   };
   if (source.kind === 'tvlens') return base;
   const candidates = residualCandidates(source.model);
-  return { ...base, candidates, suggestedHookMap: suggestHookMap(candidates) };
+  // The full suggestion (residual stream, attention and MLP outputs, per-head z, pattern) where the
+  // graph's blocks match; the residual stream alone otherwise.
+  const full = suggestHooks(source.model);
+  return { ...base, candidates, suggestedHookMap: full.layers > 0 ? full.hooks : suggestHookMap(candidates) };
 }
 
 function describe(r: HooksReport): string {
@@ -61,13 +66,13 @@ function describe(r: HooksReport): string {
 export const hooksCommand: Command = {
   name: 'hooks',
   summary: 'list a model\'s hook points, or a foreign model\'s residual tensors and a suggested hook map',
-  usage: 'tvlens hooks <model.onnx> [--hook-map map.json] [--json]',
+  usage: 'tvlens hooks <model.onnx | model folder> [--hook-map map.json] [--json]',
   options: {
     'hook-map': { type: 'string', description: 'for a foreign model: JSON map from tensor names to hook names' },
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${hooksCommand.usage}`);
-    checkInputFile(positionals[0], 'an ONNX model');
+    if (!isModelFolder(positionals[0])) checkInputFile(positionals[0], 'an ONNX model');
     if (typeof values['hook-map'] === 'string') checkInputFile(values['hook-map'], 'a hook map (JSON)');
     const report = hooksReport(positionals[0], values['hook-map'] as string | undefined);
     console.log(values.json ? JSON.stringify(report, null, 2) : describe(report));

@@ -13,6 +13,8 @@ import { readManifest } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type PromptRecord, readPromptsFile } from '../tasks/prompt-file.js';
+import { isModelFolder } from '../analysis/model-folder.js';
+import { PROMPT_FORMATS, type PromptFormat, SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { oneOf } from '../util/config.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { loadTaskConfig, parseLayers } from './cache.js';
@@ -27,6 +29,7 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   task: { type: 'string', description: "task config: a preset, a run config or a task config file (default: the checkpoint's; required for a foreign model)" },
   'hook-map': { type: 'string', description: 'for a foreign model (an .onnx tvlens did not make): JSON map from its tensor names to hook names, naming the residual stream of every block (tvlens hooks suggests one)' },
   'pad-to': { type: 'string', description: 'for a foreign model whose export fixed the sequence length: run every prompt padded on the right to this length (exact for a causal model)' },
+  format: { type: 'string', description: `for a model folder's text task: prompt format, ${PROMPT_FORMATS.join(' or ')} (hendel: example:x->y lines; todd: Q: x / A: y)`, default: 'hendel' },
   split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
   tasks: { type: 'string', description: 'at most this many tasks (the first of the split)' },
   shots: { type: 'string', description: "demos per prompt, k (default: the task config's largest)" },
@@ -79,6 +82,8 @@ export interface OpenedForPrompts extends Omit<OpenedModel, 'task'> {
   readonly task: TaskConfig | null;
   /** The prompts of --prompts-file, checked against the model's vocabulary; null without it. */
   readonly prompts: readonly PromptRecord[] | null;
+  /** A text task's k-shot prompts with their shuffled-label twins (for patching); null unless the model is a folder given a text task. */
+  readonly pairs?: readonly PromptRecord[] | null;
 }
 
 /**
@@ -103,6 +108,7 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
   const padTo = intOption(values, 'pad-to');
   const promptsFile = promptsAllowed ? (values['prompts-file'] as string | undefined) : undefined;
   if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
+  if (isModelFolder(file)) return openFolder(file, values, promptsAllowed);
   checkInputFile(file, 'a model (.onnx) or its manifest (.json)');
   if (typeof values['hook-map'] === 'string') checkInputFile(values['hook-map'], 'a hook map (JSON)');
   if (promptsFile !== undefined) {
@@ -172,6 +178,50 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
         ...(promptsFile ? { promptsFile: path.resolve(promptsFile) } : {}),
       },
       note: `foreign model, sha256 ${handle.modelHash.slice(0, 12)}…, hooks from ${path.relative(process.cwd(), hookMap!)}`,
+    };
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+/**
+ * A model folder (model.onnx, tokenizer.json, config.json): hooks suggested from its graph unless
+ * --hook-map is given, and prompts from a text task (--task: a shipped task or a pairs file) in
+ * --format, or from --prompts-file.
+ */
+async function openFolder(dir: string, values: Values, promptsAllowed: boolean): Promise<OpenedForPrompts> {
+  const threads = intOption(values, 'threads');
+  const hookMap = values['hook-map'] as string | undefined;
+  const padTo = intOption(values, 'pad-to');
+  const promptsFile = promptsAllowed ? (values['prompts-file'] as string | undefined) : undefined;
+  if (promptsFile !== undefined && values.task !== undefined) throw new ConfigError('give the prompts either from a text task (--task) or from a file (--prompts-file), not both', '--prompts-file');
+  if (promptsFile === undefined && values.task === undefined) throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a JSON/JSONL file of {"x", "y"} pairs)`, '--task');
+  const handle = await openLibraryModel(dir, { hookMap, threads, padTo });
+  try {
+    let prompts: readonly PromptRecord[];
+    let pairs: readonly PromptRecord[] | null = null;
+    let scoring = '';
+    if (promptsFile !== undefined) prompts = readPromptsFile(promptsFile);
+    else {
+      const format = oneOf(values.format as string, PROMPT_FORMATS, '--format') as PromptFormat;
+      const text = handle.textPrompts({ task: (values.task as string).split(','), format, shots: intOption(values, 'shots'), prompts: intOption(values, 'prompts'), seed: seedOption(values) ?? 0 });
+      prompts = text.search;
+      pairs = text.pairs;
+      scoring = `; ${format} prompts, ${SCORING}; pairs kept: ${text.kept.map((k) => `${k.task} ${k.kept}/${k.total}`).join(', ')}`;
+    }
+    handle.checkPrompts(prompts);
+    const engine = await handle.engine();
+    return {
+      engine,
+      task: null,
+      prompts,
+      pairs,
+      handle,
+      file: handle.file,
+      step: null,
+      model: { kind: 'foreign', folder: path.resolve(dir), file: handle.file, modelHash: handle.modelHash, hookMap: hookMap ? path.resolve(hookMap) : 'suggested', padTo: padTo ?? null, layers: handle.layers, dModel: engine.dims.dModel, vocab: engine.outWidth, config: null, task: values.task ?? null, format: values.format },
+      note: `model folder, sha256 ${handle.modelHash.slice(0, 12)}…, hooks ${hookMap ? `from ${path.relative(process.cwd(), hookMap)}` : 'suggested from the graph'}${scoring}`,
     };
   } catch (e) {
     await handle.close();

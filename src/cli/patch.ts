@@ -70,7 +70,8 @@ export const patchCommand: Command = {
     const show = oneOf(values.show as string, SHOWN, '--show');
     const method = oneOf(values.method as string, ['exact', 'attribution'] as const, '--method');
     const opened = await openForPrompts(positionals[0], values);
-    const { engine, task, prompts, file, model, note } = opened;
+    const { engine, task, file, model, note } = opened;
+    const prompts = opened.pairs ?? opened.prompts;
     try {
       if (method === 'attribution') return await runAttribution(values, opened, prompts ? promptPairsFrom(prompts) : undefined);
       let bar: Progress | null = null;

@@ -5,3 +5,5 @@ export { gradients } from './autodiff.js';
 export { toModelProto, toOnnxBytes, OPSET } from './onnx.js';
 export type { WriteOptions } from './onnx.js';
 export { differentiableOps, knownOps } from './registry.js';
+export { importGraph, importPlan, hostOf } from './import.js';
+export type { HostArray, ImportPlan, ImportedGraph } from './import.js';

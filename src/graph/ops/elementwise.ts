@@ -142,6 +142,10 @@ defineOp('Where', {
   grad: (gy, { inputs: [c, a, b] }) => [null, unbroadcast(where(c, gy, 0), a), unbroadcast(where(c, 0, gy), b)],
 });
 
+/** Logical and of two bool tensors (an imported graph's attention mask); no gradient. */
+export const and = (a: Value, b: Value): Value => apply1('And', [a, b]);
+defineOp('And', { infer: broadcasting('bool') });
+
 export const ONNX_DTYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
 export const DTYPE_OF_ONNX: Record<number, DType> = { 1: 'float32', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' };
 

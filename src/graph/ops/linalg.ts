@@ -6,6 +6,7 @@ import { broadcast, fmt } from '../shapes.js';
 import { apply1 } from './apply.js';
 import { unbroadcast } from './reduce.js';
 import { reshape, transpose } from './shape.js';
+import { mul } from './elementwise.js';
 
 /** NumPy matmul: batched over leading axes, which broadcast. Both operands have rank ≥ 2. */
 export const matmul = (a: Value, b: Value): Value => apply1('MatMul', [a, b]);
@@ -35,5 +36,33 @@ defineOp('MatMul', {
       return [da, matmul(transposeLast(rows), grows)];
     }
     return [da, unbroadcast(matmul(transposeLast(a), gy), b)];
+  },
+});
+
+/** ONNX Gemm: alpha·A'·B' + beta·C on matrices, A' = Aᵀ when transA, B' = Bᵀ when transB (exporters write nn.Linear so). */
+export const gemm = (a: Value, b: Value, c: Value | null, attrs: { transA?: number; transB?: number; alpha?: number; beta?: number } = {}): Value =>
+  apply1('Gemm', c ? [a, b, c] : [a, b], attrs);
+
+defineOp('Gemm', {
+  floatAttrs: ['alpha', 'beta'],
+  infer: ([a, b, c], { transA, transB }, node) => {
+    if (a.rank !== 2 || b.rank !== 2) throw new ShapeError(`Gemm needs matrices, got ${fmt(a.shape)} and ${fmt(b.shape)}`, node);
+    const [m, k1] = transA ? [a.shape[1], a.shape[0]] : a.shape;
+    const [k2, n] = transB ? [b.shape[1], b.shape[0]] : b.shape;
+    if (typeof k1 === 'number' && typeof k2 === 'number' && k1 !== k2) throw new ShapeError(`inner dimensions differ: ${fmt(a.shape)} and ${fmt(b.shape)} (transA ${transA ?? 0}, transB ${transB ?? 0})`, node);
+    const shape = [m, n];
+    if (c) broadcast(c.shape, shape, node);
+    return [{ dtype: a.dtype, shape }];
+  },
+  // With A' and B' as used: dA' = α·gy·B'ᵀ and dB' = α·A'ᵀ·gy, transposed back where the op transposed.
+  grad: (gy, { inputs: [a, b, c], attrs }) => {
+    const alpha = (attrs.alpha as number | undefined) ?? 1;
+    const beta = (attrs.beta as number | undefined) ?? 1;
+    const ap = attrs.transA ? transposeLast(a) : a;
+    const bp = attrs.transB ? transposeLast(b) : b;
+    const scale = (x: Value, s: number) => (s === 1 ? x : mul(x, s));
+    const dap = scale(matmul(gy, transposeLast(bp)), alpha);
+    const dbp = scale(matmul(transposeLast(ap), gy), alpha);
+    return [attrs.transA ? transposeLast(dap) : dap, attrs.transB ? transposeLast(dbp) : dbp, c ? unbroadcast(scale(gy, beta), c) : null];
   },
 });

@@ -3,6 +3,7 @@ import type { Value } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { apply1 } from './apply.js';
 import { int64s, scalar, shapeOf } from './constants.js';
+import { mul, neg } from './elementwise.js';
 
 /** The size of axis `axis` of `x`, as an int64 scalar. */
 export function dimOf(x: Value, axis: number): Value {
@@ -17,8 +18,8 @@ export function arange(n: Value, name: string | number): Value {
 }
 defineOp('Range', { infer: ([start]) => [{ dtype: start.dtype, shape: ['range'] }] });
 
-/** Cosine and sine, for position tables; no gradient flows through positions. */
+/** Cosine and sine: position tables, and rotary angles in imported graphs. */
 export const cos = (x: Value): Value => apply1('Cos', [x]);
 export const sin = (x: Value): Value => apply1('Sin', [x]);
-defineOp('Cos', { infer: ([x]) => [{ dtype: x.dtype, shape: x.shape }] });
-defineOp('Sin', { infer: ([x]) => [{ dtype: x.dtype, shape: x.shape }] });
+defineOp('Cos', { infer: ([x]) => [{ dtype: x.dtype, shape: x.shape }], grad: (gy, { inputs: [x] }) => [neg(mul(gy, sin(x)))] });
+defineOp('Sin', { infer: ([x]) => [{ dtype: x.dtype, shape: x.shape }], grad: (gy, { inputs: [x] }) => [mul(gy, cos(x))] });

@@ -219,3 +219,14 @@ defineOp('Gather', {
 defineOp('ScatterND', { infer: ([data]) => [{ dtype: data.dtype, shape: data.shape }] });
 
 defineOp('Shape', { infer: ([x]) => [{ dtype: 'int64', shape: [x.rank] }] });
+
+/** ONNX Trilu: the lower (upper = 0) or upper triangle of the last two axes, from diagonal k. */
+export const trilu = (x: Value, upper: boolean, k = 0): Value => apply1('Trilu', k === 0 ? [x] : [x, int64s(x.graph, [k])], { upper: upper ? 1 : 0 });
+defineOp('Trilu', {
+  infer: ([x], _attrs, node) => {
+    if (x.rank < 2) throw new ShapeError(`Trilu needs rank ≥ 2, got ${fmt(x.shape)}`, node);
+    return [{ dtype: x.dtype, shape: x.shape }];
+  },
+  // The kept triangle passes its gradient; the zeroed one gets none: the same Trilu of gy.
+  grad: (gy, { inputs: [, k], attrs }) => [apply1('Trilu', k ? [gy, k] : [gy], attrs), ...(k ? [null] : [])],
+});
