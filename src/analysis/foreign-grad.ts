@@ -28,6 +28,11 @@ export function placeholderFeeds(model: ModelProto, batch: number, seq: number):
 
 /** Imports `model` for inputs of [batch, seq]: the folded constants computed by ONNX Runtime, the rest rebuilt as graph ops. */
 export async function importForShape(model: ModelProto, batch: number, seq: number, options: SessionOptions = {}): Promise<ImportedGraph> {
+  return importGraph(model, Object.fromEntries(Object.entries(placeholderFeeds(model, batch, seq)).map(([k, v]) => [k, v.shape])), await foldFor(model, batch, seq, options));
+}
+
+/** The values of the tensors `importPlan(model).fold` names, for inputs of [batch, seq], computed by ONNX Runtime. */
+export async function foldFor(model: ModelProto, batch: number, seq: number, options: SessionOptions = {}): Promise<Map<string, HostArray>> {
   const plan = importPlan(model);
   const feeds = placeholderFeeds(model, batch, seq);
   const folded = new Map<string, HostArray>();
@@ -46,7 +51,7 @@ export async function importForShape(model: ModelProto, batch: number, seq: numb
       await session.release();
     }
   }
-  return importGraph(model, Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.shape])), folded);
+  return folded;
 }
 
 /**

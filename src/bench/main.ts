@@ -18,6 +18,7 @@ import { patchFigures, tvSearchFigures } from './analysis.js';
 import { attributionFigures } from './attribution.js';
 import { cacheFigures } from './cache.js';
 import { foreignFigures } from './foreign.js';
+import { foreignGradFigures } from './foreign-grad.js';
 import { trainStepFigures } from './foundation.js';
 import { fvFigures, tvpStepFigures } from './methods.js';
 import { pauseBackground } from './pause.js';
@@ -35,6 +36,7 @@ const GROUPS: Record<string, Group> = {
   attribution: attributionFigures,
   fv: fvFigures,
   foreign: foreignFigures,
+  nl: foreignGradFigures,
 };
 /** Groups run only when named: they take longer than the rest together. */
 const EXTRA_GROUPS: Record<string, Group> = {};

@@ -64,18 +64,31 @@ export interface ImportedGraph {
   readonly outputs: ReadonlyMap<string, Value>;
 }
 
+export interface ImportOptions {
+  /** Build into this graph (a second pass of the same model, sharing its weights). Default: a new one. */
+  readonly graph?: Graph;
+  /** Prefix of the names of this pass's inputs and tensors (not of its weights). Default ''. */
+  readonly prefix?: string;
+  /** Weights already declared by an earlier pass, by name: this pass uses them. */
+  readonly params?: ReadonlyMap<string, Value>;
+  /** Called with each computed tensor (by its ONNX name); what it returns replaces the tensor downstream. */
+  readonly intervene?: (tensor: string, value: Value) => Value;
+}
+
 /**
  * Rebuilds the dynamic part of `model` in a Graph. `shapes` fixes every graph input's shape;
  * `folded` holds the values `importPlan(model).fold` names. An op the IR does not know is one line
  * naming the op and the node.
  */
-export function importGraph(model: ModelProto, shapes: Readonly<Record<string, readonly number[]>>, folded: ReadonlyMap<string, HostArray>): ImportedGraph {
+export function importGraph(model: ModelProto, shapes: Readonly<Record<string, readonly number[]>>, folded: ReadonlyMap<string, HostArray>, options: ImportOptions = {}): ImportedGraph {
   const g = model.graph!;
   const plan = importPlan(model);
-  const graph = new Graph('float32');
+  const graph = options.graph ?? new Graph('float32');
+  const prefix = options.prefix ?? '';
+  const intervene = options.intervene ?? ((_: string, v: Value) => v);
   const values = new Map<string, Value>();
   const inputs = new Map<string, Value>();
-  const params = new Map<string, Value>();
+  const params = new Map<string, Value>(options.params ?? []);
   const inits = new Map((g.initializer ?? []).map((t) => [t.name!, t]));
   for (const v of g.input ?? []) {
     if (inits.has(v.name!)) continue;
@@ -83,8 +96,8 @@ export function importGraph(model: ModelProto, shapes: Readonly<Record<string, r
     if (!shape) throw new GraphError(`no shape given for the model's input '${v.name}'`);
     const dtype = DTYPE_OF_ONNX[v.type?.tensorType?.elemType ?? 1];
     if (!dtype) throw new GraphError(`input '${v.name}' has an element type tvlens cannot import (${v.type?.tensorType?.elemType})`);
-    const value = graph.input(v.name!, dtype, shape);
-    values.set(v.name!, value);
+    const value = graph.input(prefix + v.name!, dtype, shape);
+    values.set(v.name!, intervene(v.name!, value));
     inputs.set(v.name!, value);
   }
   const valueOf = (name: string, node: string): Value => {
@@ -93,15 +106,15 @@ export function importGraph(model: ModelProto, shapes: Readonly<Record<string, r
     const init = inits.get(name);
     let v: Value;
     if (init && (init.dataType === 1 || init.dataType === 11)) {
-      v = graph.param(name, (init.dims ?? []).map(Number), tensorData(init) as Float32Array);
+      v = params.get(name) ?? graph.param(name, (init.dims ?? []).map(Number), tensorData(init) as Float32Array);
       params.set(name, v);
     } else if (init) {
       const t = hostOf(init);
-      v = graph.constant(t.data, t.dtype, t.shape, name);
+      v = graph.constant(t.data, t.dtype, t.shape, prefix + name);
     } else {
       const t = folded.get(name);
       if (!t) throw new GraphError(`tensor '${name}' is neither computed by the imported graph nor folded`, node);
-      v = graph.constant(t.data, t.dtype, t.shape, name);
+      v = graph.constant(t.data, t.dtype, t.shape, prefix + name);
     }
     values.set(name, v);
     return v;
@@ -119,21 +132,21 @@ export function importGraph(model: ModelProto, shapes: Readonly<Record<string, r
     }
     if (n.opType === 'Slice' && ins.length === 3) ins = [...ins, graph.constant(BigInt64Array.from({ length: (graph.constantValue(ins[1]!) ?? []).length }, (_, i) => BigInt(i)), 'int64', [(graph.constantValue(ins[1]!) ?? []).length])];
     if (ins.some((x) => x === null) && n.opType !== 'LayerNormalization') throw new GraphError(`${n.opType} with an omitted input cannot be imported`, name);
-    const outputNames = (n.output ?? []).map((o, i) => (i === 0 || plan.dynamic.has(o) ? o : `${o}__unused_${i}`));
+    const outputNames = (n.output ?? []).map((o, i) => prefix + (i === 0 || plan.dynamic.has(o) ? o : `${o}__unused_${i}`));
     let produced: Value[];
     try {
-      produced = graph.apply(n.opType!, ins.filter((x): x is Value => x !== null), attrs, { nodeName: name, outputNames: opOutputNames(n.opType!, outputNames) });
+      produced = graph.apply(n.opType!, ins.filter((x): x is Value => x !== null), attrs, { nodeName: prefix + name, outputNames: opOutputNames(n.opType!, outputNames) });
     } catch (e) {
       if (e instanceof GraphError && /unknown op/.test(e.message)) throw new GraphError(`op ${n.opType} cannot be imported (tvlens has no rule for it)`, name);
       throw e;
     }
-    (n.output ?? []).forEach((o, i) => produced[i] && values.set(o, produced[i]));
+    (n.output ?? []).forEach((o, i) => produced[i] && values.set(o, intervene(o, produced[i])));
   }
   const outputs = new Map<string, Value>();
   for (const o of g.output ?? []) {
     const v = values.get(o.name!);
     if (!v) throw new GraphError(`output '${o.name}' does not depend on the inputs or weights`);
-    graph.output(v);
+    if (!options.graph) graph.output(v);
     outputs.set(o.name!, v);
   }
   return { graph, inputs, params, values, outputs };

@@ -118,6 +118,8 @@ export interface TextPrompts {
   readonly kept: readonly { readonly task: string; readonly kept: number; readonly total: number }[];
   /** How prompts are scored, to print beside results. */
   readonly scoring: string;
+  /** Token lengths of the pieces (one profile for every pair): a k-shot prompt is prefix + k·(query + answer + separator) + query. */
+  readonly layout: { readonly prefix: number; readonly query: number; readonly answer: number; readonly separator: number };
 }
 
 export const SCORING = 'scored on the first token of the answer, as Hendel et al. and Todd et al. do';
@@ -169,7 +171,8 @@ export function textPromptRecords(tok: TextTokenizer, tasks: readonly TextTask[]
     }
     return { task: t.name, kept: pairs.length, total: t.pairs.length };
   });
-  return { search, pairs: twins, kept, scoring: SCORING };
+  const [queryLength, answerLength] = common.split(',').map(Number);
+  return { search, pairs: twins, kept, scoring: SCORING, layout: { prefix: pc.prefix.length, query: queryLength, answer: answerLength, separator: pc.separator.length } };
 }
 
 /** Text tasks as an analysis's prompts: a shipped task's name, a pairs file, pairs of your own, or a list of them. */
