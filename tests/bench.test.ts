@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../src/bench/args.js';
 import { findTvlensProcesses, pauseProcesses, runsTvlens } from '../src/bench/pause.js';
+import { BASE, fitCurve, flopsOf, forwardFlops, logSlope, scaleFigures, scalePoints } from '../src/bench/scale.js';
 import { Samples, sampleInterleaved, spread } from '../src/bench/timing.js';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -117,5 +118,39 @@ describe.skipIf(process.platform !== 'linux')('pausing a background study', () =
     const code = await new Promise<number | null>((resolve) => pauser.on('exit', (c) => resolve(c)));
     expect(code).toBe(130);
     await waitFor(() => state(child.pid!) !== 'T');
+  }, 60000);
+});
+
+describe('bench scale', () => {
+  it('fits the growth exponent as the slope of log cost against log size', () => {
+    expect(logSlope([64, 128, 256, 512], [3, 12, 48, 192])).toBeCloseTo(2, 10);
+    expect(logSlope([2, 4, 8], [5, 10, 20])).toBeCloseTo(1, 10);
+  });
+
+  it('varies one axis at a time around the base point, plus the goal point without analyses', () => {
+    const points = scalePoints();
+    expect(points).toHaveLength(10);
+    const base = points.find((p) => p.dModel === 128 && p.layers === 4 && p.seq === 256)!;
+    expect(base.axes.sort()).toEqual(['dModel', 'layers', 'seq']);
+    expect(points.filter((p) => p.axes.includes('dModel')).map((p) => p.dModel).sort((a, b) => a - b)).toEqual([64, 128, 256, 512]);
+    expect(points.filter((p) => p.axes.includes('seq')).map((p) => p.seq).sort((a, b) => a - b)).toEqual([64, 256, 1024]);
+    expect(points.filter((p) => p.goal)).toMatchObject([{ dModel: 512, layers: 8, analyses: false }]);
+    for (const p of points) expect(p.tokens % p.seq).toBe(0);
+  });
+
+  it('counts attention as quadratic in sequence, so a cost that follows the FLOPs has the arithmetic slope', () => {
+    // Per prompt, the FLOPs of 24·d² per token grow as T; attention's 4·T·d per token as T².
+    const perPrompt = (T: number) => forwardFlops({ dModel: 128, layers: 4, seq: T }, 1);
+    expect(logSlope([64, 256, 1024], [64, 256, 1024].map(perPrompt))).toBeGreaterThan(1);
+    expect(logSlope([64, 256, 1024], [64, 256, 1024].map(perPrompt))).toBeLessThan(2);
+    const points = scalePoints().map((p) => ({ ...p, batch: p.tokens / p.seq, matmulGflops: 100, tvSearchMs: 1, patchSweepMs: 1, peakRssBytes: 1, seconds: 1, forwardMs: 0, trainMs: 0 }));
+    const atPeak = points.map((p) => ({ ...p, forwardMs: flopsOf('forwardMs', p) / 1e8, trainMs: flopsOf('trainMs', p) / 1e8 }));
+    const fit = fitCurve(atPeak);
+    for (const axis of ['dModel', 'layers', 'seq'] as const) {
+      expect(fit[axis].forwardMs.measured).toBeCloseTo(fit[axis].forwardMs.arithmetic, 10);
+      expect(fit[axis].trainMs.measured).toBeCloseTo(fit[axis].trainMs.arithmetic, 10);
+    }
+    expect(fit.layers.trainMs.arithmetic).toBeCloseTo(1, 1); // linear in layers
+    expect(scaleFigures({ command: '', commit: 'abc', date: '2026-01-01', base: BASE, tokensPerBatch: 4096, points: atPeak, exponents: fit }).scale_goal_train_peak_fraction).toBeCloseTo(1, 10);
   });
 });

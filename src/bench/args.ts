@@ -5,6 +5,8 @@ export interface BenchArgs {
   readonly groups: readonly string[];
   readonly repeats: Repeats;
   readonly pause: readonly string[];
+  /** Where `scale` writes its curve (scale.json, scale.svg); nowhere when absent. */
+  readonly out?: string;
 }
 
 /** `groups` run by default, `extra` only when named. */
@@ -12,6 +14,7 @@ export function parseBenchArgs(argv: readonly string[], groups: readonly string[
   let pause: string[] = ['study'];
   const chosen: string[] = [];
   let quick = false;
+  let out: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
@@ -20,8 +23,11 @@ export function parseBenchArgs(argv: readonly string[], groups: readonly string[
       const v = argv[++i];
       if (!v || v.startsWith('--')) throw new Error('--pause needs a comma-separated list of tvlens subcommands, e.g. --pause study,train');
       pause = v.split(',').filter((s) => s !== '');
+    } else if (a === '--out') {
+      out = argv[++i];
+      if (!out || out.startsWith('--')) throw new Error('--out needs a folder for the scale curve, e.g. --out docs/bench');
     } else if (groups.includes(a) || extra.includes(a)) chosen.push(a);
-    else throw new Error(`unknown bench group or flag '${a}'. Should be one of: ${[...groups, ...extra].join(', ')}, --quick, --no-pause, --pause <subcommands>`);
+    else throw new Error(`unknown bench group or flag '${a}'. Should be one of: ${[...groups, ...extra].join(', ')}, --quick, --no-pause, --pause <subcommands>, --out <folder>`);
   }
-  return { groups: chosen.length ? chosen : groups, repeats: quick ? QUICK : FULL, pause };
+  return { groups: chosen.length ? chosen : groups, repeats: quick ? QUICK : FULL, pause, ...(out ? { out } : {}) };
 }

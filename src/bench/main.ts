@@ -4,7 +4,8 @@
  *   npm run bench                       every group, 5 timed repeats of each figure (a few minutes)
  *   npm run bench -- train cache        only those groups
  *   npm run bench -- --quick            2 repeats and smaller prompt sets: a look, not a target
- *   npm run bench -- scale              the scale curve (not in the default set: ~10 min)
+ *   npm run bench -- scale --out docs/bench   the scale curve (not in the default set: ~10 min);
+ *                                       --out writes scale.json and scale.svg there
  *   npm run bench -- --no-pause         leave a background `tvlens study` running
  *   npm run bench -- --pause study,train   pause these tvlens subcommands (default: study)
  *
@@ -22,11 +23,12 @@ import { foreignGradFigures } from './foreign-grad.js';
 import { trainStepFigures } from './foundation.js';
 import { fvFigures, tvpStepFigures } from './methods.js';
 import { pauseBackground } from './pause.js';
+import { scaleGroup } from './scale.js';
 
 import { parseBenchArgs } from './args.js';
 import { type Figure, type Figures, type Repeats } from './timing.js';
 
-type Group = (repeats: Repeats) => Promise<Figures>;
+type Group = (repeats: Repeats, out?: string) => Promise<Figures>;
 
 const GROUPS: Record<string, Group> = {
   train: trainStepFigures,
@@ -39,7 +41,7 @@ const GROUPS: Record<string, Group> = {
   nl: foreignGradFigures,
 };
 /** Groups run only when named: they take longer than the rest together. */
-const EXTRA_GROUPS: Record<string, Group> = {};
+const EXTRA_GROUPS: Record<string, Group> = { scale: scaleGroup };
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 const rounded = (f: Figure): Figure => (typeof f === 'number' ? round(f) : { median: round(f.median), min: round(f.min), max: round(f.max), n: f.n });
@@ -63,7 +65,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const t0 = performance.now();
   const figures: Figures = {};
-  for (const name of args.groups) Object.assign(figures, await (GROUPS[name] ?? EXTRA_GROUPS[name])(args.repeats));
+  for (const name of args.groups) Object.assign(figures, await (GROUPS[name] ?? EXTRA_GROUPS[name])(args.repeats, args.out));
   const out = {
     machine,
     run: {
