@@ -62,6 +62,18 @@ describe('model folders through the CLI', () => {
     expect(out.options.layers).toEqual([0, 1, 2, 3]);
   });
 
+  it('patch, locality and cache take a model folder and a text task too', async () => {
+    const patch = await runCli(['patch', GPT2, '--task', 'antonyms', '--prompts', '4', '--json']);
+    expect(patch.code).toBe(0);
+    const loc = await runCli(['locality', GPT2, '--task', 'antonyms,present_past', '--prompts', '4', '--queries', '4', '--json']);
+    expect(loc.code).toBe(0);
+    expect(JSON.parse(loc.stdout.trim().split('\n').pop()!).separability).toBeDefined();
+    const out = path.join(tmp(), 'c.arrow');
+    const cache = await runCli(['cache', GPT2, '--task', 'antonyms', '--prompts', '6', '--out', out, '--json']);
+    expect(cache.code).toBe(0);
+    expect(JSON.parse(cache.stdout.trim().split('\n').pop()!).prompts).toBe(6);
+  });
+
   it('hooks <folder> prints a full suggested map', async () => {
     const r = await runCli(['hooks', LLAMA, '--json']);
     expect(r.code).toBe(0);

@@ -23,6 +23,9 @@ const WITH_PAST_ONLY = ['decoder_with_past_model.onnx', 'decoder_model_merged.on
 
 export const isModelFolder = (p: string): boolean => fs.existsSync(p) && fs.statSync(p).isDirectory();
 
+/** A folder holding a decoder under one of the names a model folder uses (a run folder of checkpoints does not). */
+export const holdsModel = (dir: string): boolean => isModelFolder(dir) && ONNX_NAMES.some((n) => fs.existsSync(path.join(dir, n)));
+
 export function readModelFolder(dir: string): ModelFolder {
   if (!isModelFolder(dir)) throw new InputError(`${dir} is not a folder`);
   const onnx = ONNX_NAMES.map((n) => path.join(dir, n)).find((f) => fs.existsSync(f));

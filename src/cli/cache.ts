@@ -4,12 +4,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { holdsModel, readModelFolder } from '../analysis/model-folder.js';
+import { PROMPT_FORMATS, type PromptFormat, textPrompts } from '../text/tasks.js';
+import { TextTokenizer } from '../text/tokenizer.js';
 import { type PositionSpec, parsePositions, readCache, selectHooks, writeCache } from '../analysis/cache.js';
 import { ModelSource } from '../analysis/source.js';
 import { readInitializers, readOnnxFile, weightsHash } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
-import { maxTokenId, readPromptsFile, recordsToBatch } from '../tasks/prompt-file.js';
+import { type PromptRecord, maxTokenId, readPromptsFile, recordsToBatch } from '../tasks/prompt-file.js';
 import { loadRunConfig, presetNames } from '../train/config.js';
 import { oneOf } from '../util/config.js';
 import { type Command, integerOption, required, seedOption } from './command.js';
@@ -64,7 +67,8 @@ export const cacheCommand: Command = {
     seed: { type: 'string', description: 'prompt seed', default: '0' },
     demos: { type: 'string', description: "demos per prompt (default: the task config's largest)" },
     split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
-    task: { type: 'string', description: `task config: a preset (${presetNames().join(', ')}), a run config or a task config file (default: the checkpoint's; required for a foreign model)` },
+    format: { type: 'string', description: `a model folder's text task: prompt format, ${PROMPT_FORMATS.join(' or ')}`, default: 'hendel' },
+    task: { type: 'string', description: `a model folder: text tasks (comma-separated shipped names or pairs files); otherwise a task config: a preset (${presetNames().join(', ')}), a run config or a task config file (default: the checkpoint's; required for a foreign model)` },
     'prompts-file': { type: 'string', description: "your own prompts instead of --task: JSONL, one prompt per line (README, \"Prompts files\"); a line's position is its last-arrow" },
     chunk: { type: 'string', description: 'prompts per forward pass and per Arrow record batch', default: '32' },
     threads: { type: 'string', description: 'ONNX Runtime threads (default: one per core)' },
@@ -74,7 +78,8 @@ export const cacheCommand: Command = {
     const given0 = required(values, 'out');
     checkOutputFile(given0, '--out', (f) => startsWith(f, 'ARROW1')); // before resolve, which drops a trailing '/'
     const out = path.resolve(given0);
-    checkInputFile(positionals[0], 'an ONNX model');
+    const folder = holdsModel(positionals[0]);
+    if (!folder) checkInputFile(positionals[0], 'an ONNX model');
     const prompts = positiveInt(values, 'prompts') ?? 256;
     const seed = seedOption(values)!;
     const demos = integerOption(values, 'demos', { min: 0 });
@@ -89,13 +94,16 @@ export const cacheCommand: Command = {
         if (values[flag] !== undefined && !(flag in DEFAULTED && values[flag] === DEFAULTED[flag])) throw new ConfigError(`draws prompts from a task; with --prompts-file the file's prompts are used, all of them: drop --${flag}`, `--${flag}`);
       }
     }
-    const records = promptsFile !== undefined ? readPromptsFile(promptsFile) : null;
+    // A model folder given a text task caches its k-shot prompts (at their last position).
+    const text = folder && promptsFile === undefined && values.task !== undefined;
+    const records = promptsFile !== undefined ? readPromptsFile(promptsFile) : text ? folderPrompts(positionals[0], values, prompts) : null;
     const given = records ? recordsToBatch(records) : undefined;
     const source = ModelSource.open(positionals[0], { hookMap: values['hook-map'] as string | undefined, threads: positiveInt(values, 'threads') });
     try {
       const task = given ? null : values.task ? loadTaskConfig(values.task as string) : source.taskConfig;
       if (given) {
         const cfg = source.manifest?.model;
+        if (text && maxTokenId(records!) >= (TextTokenizer.load(positionals[0]).vocabSize)) throw new InputError(`the tokenizer of ${positionals[0]} does not fit its model`);
         if (cfg && (cfg.input !== 'tokens' || maxTokenId(records!) >= cfg.vocab)) throw new InputError(`${promptsFile}: the prompts use token ids up to ${maxTokenId(records!)}, but ${source.file} ${cfg.input === 'tokens' ? `has a vocabulary of ${cfg.vocab}` : 'takes vectors'}`);
       } else {
         if (!task) throw new ConfigError(`${positionals[0]} is not a tvlens checkpoint, so it has no task config: name one, or give your own prompts with --prompts-file`, '--task');
@@ -114,6 +122,15 @@ export const cacheCommand: Command = {
     }
   },
 };
+
+/** A model folder's text-task prompts (k-shot, `count` over all tasks) as prompt records. */
+function folderPrompts(dir: string, values: Record<string, unknown>, count: number): PromptRecord[] {
+  const tok = TextTokenizer.load(readModelFolder(dir).tokenizer ?? path.join(dir, 'tokenizer.json'));
+  const tasks = (values.task as string).split(',');
+  const format = oneOf(values.format as string, PROMPT_FORMATS, '--format') as PromptFormat;
+  const t = textPrompts(tok, { task: tasks, format, prompts: Math.ceil(count / tasks.length), seed: seedOption(values as never) ?? 0, shots: integerOption(values as never, 'demos', { min: 1 }) });
+  return t.search.filter((r) => r.role === 'demo').slice(0, count);
+}
 
 /**
  * The hash to check a cache against for `model`. A checkpoint's is its manifest's weights hash; a

@@ -12,7 +12,9 @@ import { VERSION } from '../version.js';
 import { type Command, integerListOption } from './command.js';
 import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
-import { SEARCH_OPTIONS, fmt, intOption, openModel, searchOptions, stageProgress, writeOut } from './open.js';
+import { SEARCH_OPTIONS, fmt, intOption, openForPrompts, openModel, searchOptions, stageProgress, writeOut } from './open.js';
+import { holdsModel } from '../analysis/model-folder.js';
+import { searchPromptsFrom } from '../analysis/tv-search.js';
 
 const nonLocal = (n: LocalityRow['nonLocality'], k: number) => fmt(n.find((x) => x.k === k)?.gain);
 
@@ -82,11 +84,16 @@ export const localityCommand: Command = {
     if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
     const combine = integerListOption(values, 'combine', { min: 1 })!;
     const options = { ...searchOptions(values), combine, permutations: intOption(values, 'permutations') };
-    const single = positionals.length === 1 && !fs.statSync(positionals[0], { throwIfNoEntry: false })?.isDirectory();
+    // A model folder (model.onnx + tokenizer.json) is one model with text tasks, not a run folder.
+    const folder = positionals.length === 1 && holdsModel(positionals[0]);
+    const single = folder || (positionals.length === 1 && !fs.statSync(positionals[0], { throwIfNoEntry: false })?.isDirectory());
     if (single) {
-      const { engine, task, file, step, model, note } = await openModel(positionals[0], values);
+      const opened = folder ? await openForPrompts(positionals[0], values) : await openModel(positionals[0], values);
+      const { engine, task, file, step, model, note } = opened;
+      const records = 'prompts' in opened ? opened.prompts : null;
+      const given = records ? searchPromptsFrom(records) : undefined;
       try {
-        const r = await locality(engine, task, { ...options, onProgress: stageProgress('locality', !values.json) }, { ...model, file, step: step ?? undefined });
+        const r = await locality(engine, task, { ...options, given, onProgress: stageProgress('locality', !values.json) }, { ...model, file, step: step ?? undefined });
         const full = { ...r, tvlensVersion: VERSION, task };
         writeOut(values, full);
         if (values.json) console.log(JSON.stringify(full));
