@@ -23,7 +23,7 @@ describe('tvp --from <model folder>', () => {
   it('fine-tunes through the artifacts and writes a model with the same inputs, outputs and weights', async () => {
     const out = path.join(tmp(), 'tuned');
     const losses: number[] = [];
-    const s = await runForeignTvp({ from: GPT2, out, tasks: ['antonyms'], steps: 4, batch: 4, lr: 1e-3, onStep: (_s, _t, l) => losses.push(l) });
+    const s = await runForeignTvp({ from: path.join(GPT2, 'model.onnx'), out, tasks: ['antonyms'], steps: 4, batch: 4, lr: 1e-3, onStep: (_s, _t, l) => losses.push(l) });
     expect(losses).toHaveLength(4);
     expect(losses.every(Number.isFinite)).toBe(true);
     for (const f of ['artifacts/training_model.onnx', 'artifacts/optimizer_model.onnx', 'model.onnx', 'tokenizer.json', 'config.json', 'tvp-summary.json']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
+import { holdsModel } from '../analysis/model-folder.js';
 import { runTvp } from '../tvp/run.js';
 import { type ForeignTvpSummary, runForeignTvp } from '../tvp/foreign.js';
 import { PROMPT_FORMATS, type PromptFormat } from '../text/tasks.js';
@@ -66,10 +67,10 @@ export const tvpCommand: Command = {
   },
 };
 
-/** A model folder, or an .onnx with no tvlens manifest beside it. */
+/** A model folder (holding model.onnx or decoder_model.onnx), or an .onnx with no tvlens manifest beside it. */
 function isForeign(from: string): boolean {
   const st = fs.statSync(from, { throwIfNoEntry: false });
-  if (st?.isDirectory()) return true;
+  if (st?.isDirectory()) return holdsModel(from);
   return from.endsWith('.onnx') && !!st && !fs.existsSync(`${from.slice(0, -5)}.json`);
 }
 

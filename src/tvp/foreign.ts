@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { foldFor } from '../analysis/foreign-grad.js';
+import { holdsModel, readModelFolder } from '../analysis/model-folder.js';
 import { SourceEngine } from '../analysis/source-engine.js';
 import { ModelSource } from '../analysis/source.js';
 import { type TvSearchResult, searchPromptsFrom, tvSearch } from '../analysis/tv-search.js';
@@ -81,7 +82,10 @@ export interface ForeignTvpSummary {
 }
 
 export async function runForeignTvp(o: ForeignTvpOptions): Promise<ForeignTvpSummary> {
-  const source = ModelSource.open(o.from);
+  // model.onnx given on its own opens as the folder it sits in (for its tokenizer and suggested hooks).
+  const parent = path.dirname(path.resolve(o.from));
+  const asFolder = fs.statSync(o.from, { throwIfNoEntry: false })?.isFile() && holdsModel(parent) && path.resolve(readModelFolder(parent).onnx) === path.resolve(o.from);
+  const source = ModelSource.open(asFolder ? parent : o.from);
   const dir = source.folder?.dir ?? path.dirname(source.file);
   const tokFile = source.folder?.tokenizer ?? path.join(dir, 'tokenizer.json');
   if (!fs.existsSync(tokFile)) throw new InputError(`${dir} has no tokenizer.json: TVP on a foreign model trains on text tasks and needs the model's tokenizer`);
