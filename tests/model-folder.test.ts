@@ -74,6 +74,16 @@ describe('model folders through the CLI', () => {
     expect(JSON.parse(cache.stdout.trim().split('\n').pop()!).prompts).toBe(6);
   });
 
+  it('fv <folder> ranks heads by AIE and its function vector lifts zero-shot accuracy', async () => {
+    const r = await runCli(['fv', GPT2, '--task', 'antonyms,present_past,country_capital', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { heads: { layer: number; head: number; aie: number }[]; zeroShot: number; curve: { layer: number; accuracy: number }[] };
+    expect(out.heads).toHaveLength(3 * 4);
+    expect(out.heads[0].aie).toBeGreaterThanOrEqual(out.heads[11].aie);
+    expect(out.curve.map((c) => c.layer)).toEqual([0, 1, 2, 3]);
+    expect(Math.max(...out.curve.map((c) => c.accuracy)) - out.zeroShot).toBeGreaterThan(0.3);
+  });
+
   it('hooks <folder> prints a full suggested map', async () => {
     const r = await runCli(['hooks', LLAMA, '--json']);
     expect(r.code).toBe(0);

@@ -15,6 +15,7 @@
 import { type AttributionOptions, type AttributionResult, attributionPatch } from '../analysis/attribution.js';
 import type { AnalysisEngine } from '../analysis/contracts.js';
 import { Engine, fromCheckpoint } from '../analysis/engine.js';
+import { type ForeignFvResult, foreignFunctionVectors } from '../analysis/foreign-fv.js';
 import { type FunctionVectorOptions, type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
 import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchOptions, type PatchResult, type PromptPair, patch, promptPairsFrom } from '../analysis/patching.js';
@@ -298,7 +299,14 @@ export class Model implements AsyncDisposable {
    * prompts at each layer (beside Hendel's task vector). Tasks: a task config (default: a
    * checkpoint's own). A tvlens checkpoint only: it reads per-head outputs and W_O.
    */
-  async functionVectors(task?: TaskConfig, options: FunctionVectorsOptions = {}): Promise<FunctionVectorResult> {
+  async functionVectors(task?: TaskConfig, options?: FunctionVectorsOptions): Promise<FunctionVectorResult>;
+  /** Function vectors of text tasks on a model folder (foreign-fv.ts): heads by AIE, FV = Σ top-k z̄ · W_O slice, added at each layer. */
+  async functionVectors(task: TextTaskInput, options?: { topK?: number }): Promise<ForeignFvResult>;
+  async functionVectors(task?: TaskConfig | TextTaskInput, options: FunctionVectorsOptions = {}): Promise<FunctionVectorResult | ForeignFvResult> {
+    if (isTextTaskInput(task)) {
+      const { search, pairs } = this.textPrompts(task);
+      return foreignFunctionVectors(this.source, search, pairs, { topK: options.topK });
+    }
     const engine = await this.checkpointEngine('function vectors need a tvlens checkpoint (they read and project per-head outputs)', 'tvSearch (the task vector)');
     return functionVectors(engine, this.taskFor(task), options);
   }

@@ -6,7 +6,10 @@
 import path from 'node:path';
 import { Engine } from '../analysis/engine.js';
 import { type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
-import { InputError } from '../errors.js';
+import { ConfigError, InputError } from '../errors.js';
+import { holdsModel } from '../analysis/model-folder.js';
+import { openModel as openLibraryModel } from '../api/model.js';
+import { PROMPT_FORMATS, type PromptFormat, SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
 import { parseLayers } from './cache.js';
@@ -65,6 +68,7 @@ export const fvCommand: Command = {
       compareTv: values['no-tv'] !== true,
       onProgress: stageProgress('fv', !values.json),
     };
+    if (holdsModel(positionals[0])) return fvOnFolder(positionals[0], values);
     const { engine, task, file, model, note } = await openModel(positionals[0], values);
     try {
       if (!(engine instanceof Engine)) throw new InputError('function vectors read and project per-head outputs, which needs a tvlens checkpoint; a foreign model has no heads here');
@@ -78,3 +82,20 @@ export const fvCommand: Command = {
     }
   },
 };
+
+/** A model folder with text tasks (--task, --format): function vectors through its suggested hooks. */
+async function fvOnFolder(dir: string, values: Record<string, string | boolean | string[] | undefined>): Promise<void> {
+  if (typeof values.task !== 'string') throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a pairs file)`, '--task');
+  const format = oneOf(values.format as string, PROMPT_FORMATS, '--format') as PromptFormat;
+  await using m = await openLibraryModel(dir, { threads: intOption(values, 'threads') });
+  const r = await m.functionVectors({ task: values.task.split(','), format, shots: intOption(values, 'shots'), prompts: intOption(values, 'prompts'), seed: intOption(values, 'seed', 0) ?? 0 }, { topK: intOption(values, 'top-k') });
+  writeOut(values, { ...r, tvlensVersion: VERSION, model: { folder: path.resolve(dir), file: m.file, modelHash: m.modelHash } });
+  if (values.json) return void console.log(JSON.stringify(r));
+  console.log(
+    [
+      `fv ${path.relative(process.cwd(), dir)} (model folder, ${format} prompts, ${SCORING}): tasks ${r.tasks.join(', ')}`,
+      `top heads by AIE: ${r.heads.slice(0, r.topK).map((h) => `L${h.layer}H${h.head} ${h.aie.toFixed(3)}`).join(', ')}`,
+      `zero-shot ${fmt(r.zeroShot)}; with the FV added at ℓ: ${r.curve.map((c) => `ℓ=${c.layer} ${fmt(c.accuracy)}`).join('  ')}`,
+    ].join('\n'),
+  );
+}
