@@ -318,6 +318,25 @@ export function reproductionMarkdown(s: StudySummary): string {
   return lines.join('\n');
 }
 
+/**
+ * The README's short form of a study: one line per claim with its verdict, then the tables a reader
+ * needs first (every family's seeds; claim 1 lever by lever), with only their key columns. The full
+ * tables are reproductionMarkdown's.
+ */
+export function summaryMarkdown(s: StudySummary): string {
+  const tables = claimTables(s);
+  const lines = [`Study \`${s.study}\`: ${s.finished} of ${s.jobs} jobs; commit ${s.commit.slice(0, 12)}. Mean over seeds [95% bootstrap interval].`, ''];
+  lines.push('| claim | verdict |', '|---|---|', ...tables.map((t) => `| ${t.claim} | **${t.verdict}** |`), '');
+  const keep = (t: ClaimTable | undefined, columns: readonly string[]) => {
+    if (!t || t.rows.length === 0) return;
+    const at = columns.map((c) => t.header.indexOf(c)).filter((i) => i >= 0);
+    lines.push(`**${t.claim}** (${t.verdict})`, '', `| ${at.map((i) => t.header[i]).join(' | ')} |`, `|${at.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${at.map((i) => r[i]).join(' | ')} |`), '');
+  };
+  keep(tables.find((t) => t.claim.startsWith('Every family')), ['family', 'metric', 'k-shot per seed', '0-shot', '1-shot', 'bigram (in-context)', 'seeds at target']);
+  keep(tables.find((t) => t.claim.startsWith('1 (second wave)')), ['lever', 'cell', 'ICL', 'ICL on held-out tasks', 'TV Hendel', 'Hendel recovered', 'seeds with TV', 'demos read by ℓ (masking)', 'task probe (chance)']);
+  return lines.join('\n');
+}
+
 /** Writes reproduction.md into the study folder (the HTML page is report/reproduction.ts's). */
 export function writeReproductionMarkdown(dir: string, s: StudySummary): string {
   const file = path.join(dir, 'reproduction.md');
