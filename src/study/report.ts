@@ -106,7 +106,7 @@ function leverTable(cells: readonly Cell[]): ClaimTable {
     rule: `ICL on held-out tasks: the same k-shot prompts on tasks never trained (task learning rather than retrieval, Raventós et al.); per cell: seeds with a TV (recovered ≥ ${APPEARS}, task-wide or per demo set); Hendel = θ per demo set from 2 dummy queries, written over the last position's output of block ℓ, ℓ chosen on dev demo sets, first token scored on test; masking = the lowest ℓ from which the last position may not attend to the demos and ICL keeps ≥ 90% of its gain (L: only unmasked); probe = held-out accuracy of a linear probe of the task at the last arrow (best layer; chance = 1 ÷ tasks). Reproduced when some cell has a TV in ≥ 2 of 3 seeds`,
     verdict: rows.length === 0 ? 'not tested' : any ? 'reproduced' : 'not reproduced',
     why: rows.length === 0 ? 'no second-wave baselines finished' : per.join('; '),
-    header: ['lever', 'cell', 'seeds (plateau)', 'ICL', 'ICL on held-out tasks', '0-shot', 'TV task-wide', 'TV Hendel', 'Hendel ℓ', 'Hendel recovered', 'seeds with TV', 'demos read by ℓ (masking)', 'task probe (chance)', 'Hendel TV by ℓ = 0..L'],
+    header: ['lever', 'cell', 'seeds (plateau)', 'ICL', 'ICL on held-out tasks', '0-shot', 'TV task-wide', 'TV added (centred)', 'TV Hendel', 'Hendel ℓ', 'Hendel recovered', 'seeds with TV', 'demos read by ℓ (masking)', 'task probe (chance)', 'Hendel TV by ℓ = 0..L'],
     rows: rows.map((c) => [
       c.group,
       `${factorName(c)} (${c.layers}L)`,
@@ -115,6 +115,7 @@ function leverTable(cells: readonly Cell[]): ClaimTable {
       iv(c.figures.heldout),
       iv(c.figures.zeroShot),
       iv(c.figures.tvBest),
+      iv(c.figures.tvAddCentered),
       iv(c.figures.hendelTv),
       f2(c.figures.hendelLayer?.mean ?? NaN),
       iv(c.figures.hendelRecovered),
@@ -333,7 +334,7 @@ export function summaryMarkdown(s: StudySummary): string {
     lines.push(`**${t.claim}** (${t.verdict})`, '', `| ${at.map((i) => t.header[i]).join(' | ')} |`, `|${at.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${at.map((i) => r[i]).join(' | ')} |`), '');
   };
   keep(tables.find((t) => t.claim.startsWith('Every family')), ['family', 'metric', 'k-shot per seed', '0-shot', '1-shot', 'bigram (in-context)', 'seeds at target']);
-  keep(tables.find((t) => t.claim.startsWith('1 (second wave)')), ['lever', 'cell', 'ICL', 'ICL on held-out tasks', 'TV Hendel', 'Hendel recovered', 'seeds with TV', 'demos read by ℓ (masking)', 'task probe (chance)']);
+  keep(tables.find((t) => t.claim.startsWith('1 (second wave)')), ['lever', 'cell', 'ICL', 'ICL on held-out tasks', 'TV added (centred)', 'TV Hendel', 'Hendel recovered', 'seeds with TV', 'demos read by ℓ (masking)', 'task probe (chance)']);
   return lines.join('\n');
 }
 
