@@ -48,6 +48,8 @@ describe('claim 1: task vectors emerge only under conditions', () => {
     expect(hasTv(cell({ seedsOf: { recovered: [0.9, 0.1, 0.1] } }))).toBe(false);
     // Hendel's per-demo-set protocol alone can carry a seed.
     expect(hasTv(cell({ seedsOf: { recovered: [0, 0, 0], hendelRecovered: [0.6, 0.6, 0.2] } }))).toBe(true);
+    // θ at the last layer (ℓ = L = 4) is the demo prompt's own output, not a task vector.
+    expect(seedsWithTv(cell({ seedsOf: { recovered: [1.2, 2, 3], tvBestLayer: [4, 4, 3], hendelRecovered: [0.6, 1, 0], hendelLayer: [3, 4, 4] } }))).toBe(2);
   });
 
   it('is reproduced when a task vector appears in some cells and not others', () => {
