@@ -74,7 +74,7 @@ export const describeFsCode = (code: string | undefined): string => (code && FS_
 export function fsErrorWords(e: unknown): string | null {
   const code = (e as NodeJS.ErrnoException | null)?.code;
   if (typeof code !== 'string' || !FS_CODES[code]) return null;
-  const tail = code === 'ENOSPC' || code === 'EDQUOT' ? '; free some space and rerun (a training run continues with --resume)' : '';
+  const tail = code === 'ENOSPC' || code === 'EDQUOT' ? '; free some space and rerun' : '';
   return `${FS_CODES[code]}${tail}`;
 }
 

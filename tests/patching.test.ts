@@ -80,7 +80,7 @@ describe('activation patching', { timeout: 60000 }, () => {
 
   it('rejects a block or position out of range, naming the valid range', async () => {
     await expect(patch(hand, cfg, { ...base, layers: [3] })).rejects.toThrow(RangeInputError);
-    await expect(patch(hand, cfg, { ...base, layers: [3] })).rejects.toThrow(/valid layers are 0\.\.2/);
+    await expect(patch(hand, cfg, { ...base, layers: [3] })).rejects.toThrow(/block 3 is out of range: this model has 3 blocks, 0\.\.2/);
     await expect(patch(hand, cfg, { ...base, positions: [18] })).rejects.toThrow(/positions 0\.\.17/);
     await expect(patch(hand, cfg, { ...base, tasks: [handTasks[0]] })).rejects.toThrow(/at least two tasks/);
   });

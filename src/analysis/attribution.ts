@@ -355,6 +355,7 @@ export class AttributionRunner {
     const ldCorrupt = mean(metric.of(corrupt.out));
     const ldBase = runs.base === 'clean' ? ldClean : ldCorrupt;
     const normalise = (ld: number) => (ld - ldCorrupt) / (ldClean - ldCorrupt);
+    const noEffect = !(Math.abs(ldClean - ldCorrupt) > 1e-9 * Math.max(1, Math.abs(ldClean)));
 
     // Cells: per site a list of (activation, layer, position, offset within the row, width).
     interface Cell {
@@ -388,6 +389,12 @@ export class AttributionRunner {
       }
     };
     const plans = sites.map((site) => ({ site, ...layout(site) }));
+    // k of the top-k overlap: at or beyond a site's cell count every overlap is trivially 1.
+    for (const p of plans) {
+      if (options.topK !== undefined && options.topK >= p.cells.length) {
+        throw new InputError(`top-k ${options.topK} is not below the ${p.cells.length} cells of site ${p.site}: every overlap would be 1; give at most ${p.cells.length - 1}`);
+      }
+    }
     // Per activation (each read once, however many grids share it): Σ over the cell's width of
     // (source − base)·grad, and the patch's relative size, per prompt and cell, summed over prompts.
     const sums = new Map<string, { dot: Float64Array; size: Float64Array }>();
@@ -467,6 +474,11 @@ export class AttributionRunner {
       offset += C;
       const grid = (xs: readonly number[]) => range(p.rows.length).map((r) => xs.slice(r * T, (r + 1) * T));
       const k = Math.min(options.topK ?? 10, C);
+      // Clean and corrupted alike (identical prompts): no effect to normalise by, nothing to compare.
+      if (noEffect) {
+        const none = est.map(() => NaN);
+        return { site: p.site, hook: p.hook, rows: p.rows, columns: labels, estimate: grid(none), exact: ex ? grid(none) : null, patchSize: grid(estimates[i].map((e) => e.size)), pearson: null, topKOverlap: null, warnings: [`${p.site}: the clean and corrupted prompts give the same metric (${ldClean.toFixed(4)}), so there is no effect to attribute`] };
+      }
       const r = ex ? pearson(est, ex) : null;
       const overlap = ex ? topKOverlap(est, ex, k) : null;
       const warnings = siteWarnings(p.site, grid(est), ex ? grid(ex) : null, p.rows, grid(estimates[i].map((e) => e.size)), r);

@@ -348,6 +348,10 @@ export interface ReadOptions {
 /** Reads a cache file into one typed array per column. */
 export function readCache(file: string, options: ReadOptions = {}): CacheData {
   if (!fs.existsSync(file)) throw new InputError(`cache ${file} does not exist`);
+  const st = fs.statSync(file);
+  if (!st.isFile()) throw new InputError(`cache ${file} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, not an Arrow file`);
+  if (st.size === 0) throw new InputError(`cache ${file} is empty, not an Arrow file`);
+  if (!isArrowFile(file)) throw new InputError(`cache ${file} is not an Arrow file (it does not start with ARROW1): give a file written by tvlens cache`);
   let table: arrow.Table;
   try {
     table = arrow.tableFromIPC(fs.readFileSync(file));

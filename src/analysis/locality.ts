@@ -188,6 +188,8 @@ export interface LocalityResult {
 
 /** Locality, strength and separability of one model. */
 export async function locality<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: LocalityOptions = {}, model: Partial<LocalityResult['model']> = {}): Promise<LocalityResult> {
+  const perms = options.permutations;
+  if (perms !== undefined && (!Number.isInteger(perms) || perms < 1 || perms > 100_000)) throw new InputError(`permutations must be an integer in 1..100000, got ${perms}`);
   const searched = options.layers?.length ?? engine.layers + 1;
   const combine = (options.combine ?? [2, 3]).filter((k) => k <= searched);
   const { result, vectors } = await tvSearchWithVectors(engine, cfg, { ...options, combine });

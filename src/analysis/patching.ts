@@ -25,7 +25,7 @@ import { Rng } from '../util/rng.js';
 import { concatBatches } from '../tasks/index.js';
 import { queryTargets } from '../tasks/score.js';
 import { analysisTasks } from './batches.js';
-import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Site, type Variant, checkPosition, promptFeeds, range } from './contracts.js';
+import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, RangeInputError, type Site, type Variant, checkPosition, promptFeeds, range } from './contracts.js';
 
 export const CORRUPTIONS = ['other-task', 'shuffled-labels'] as const;
 export type Corruption = (typeof CORRUPTIONS)[number];
@@ -262,7 +262,10 @@ export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cf
   const L = engine.layers;
   const T = pair.clean.seq;
   const blocks = [...(options.layers ?? range(L))];
-  blocks.forEach((l) => engine.checkLayer(l, 'z'));
+  // Rows are blocks whatever the site (its resid_pre, resid_post or attn.hook_z): say so, not one site's hook.
+  for (const b of blocks) {
+    if (!Number.isInteger(b) || b < 0 || b >= L) throw new RangeInputError(`block ${b} is out of range: this model has ${L} blocks, 0..${L - 1} (each row of a ${site} patch is one block)`);
+  }
   const positions = [...(options.positions ?? range(T))];
   for (const p of positions) checkPosition(p, T);
   if ((site === 'z' || site === 'z_pos') && engine.dims.heads === null) {

@@ -12,7 +12,8 @@
  */
 import { InputError } from '../errors.js';
 import type { Batch, Split, Task, TaskConfig } from '../tasks/index.js';
-import { taskPrompts, zeroShotPrompts } from '../tasks/index.js';
+import { promptLength, taskPrompts, zeroShotPrompts } from '../tasks/index.js';
+import { analysisMemory, checkMemory } from '../util/memory.js';
 import { type PromptRecord, positionOf, recordsToBatch } from '../tasks/prompt-file.js';
 import { type Estimate, estimate } from '../util/stats.js';
 import { Rng } from '../util/rng.js';
@@ -309,6 +310,17 @@ export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Analysi
   }
   if (o.center && o.mode !== 'add') throw new InputError("center applies to mode 'add' (a centred vector written over the state would erase it)");
   if (!Number.isInteger(o.queries) || o.queries < 2) throw new InputError(`queries must be an integer ≥ 2 (half dev, half test), got ${o.queries}`);
+  for (const k of ['prompts', 'dummies', 'chunk'] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw new InputError(`${k} must be a positive integer, got ${o[k]}`);
+  }
+  // Before any prompt is drawn: every library, CLI, report and study search is estimated here.
+  if (!options.given && cfg) {
+    const tasks = options.tasks?.length ?? options.maxTasks ?? 64;
+    const seq = promptLength(cfg, options.shots ?? cfg.demos.max);
+    const shape = { layers: L, dModel: engine.dims.dModel, heads: engine.dims.heads ?? 1, dMlp: 4 * engine.dims.dModel, vocab: engine.outWidth, maxSeq: seq };
+    const total = tasks * (o.prompts * o.dummies + o.queries);
+    checkMemory(analysisMemory(shape, total, seq, o.chunk), `a task-vector search over ${total} prompts of ${seq} positions`, 'lower prompts, queries or maxTasks');
+  }
   const ms: Record<string, number> = {};
   const clock = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();

@@ -420,8 +420,11 @@ export class Model implements AsyncDisposable {
   }
 
   private async forward(prompts: Prompts, names: readonly string[], patches: readonly HookPatch[]): Promise<{ logits: Tensor; cache: ActivationCache }> {
+    if (prompts === null || typeof prompts !== 'object') throw new InputError(`prompts must be rows of token ids (e.g. [[3, 12, 5]]), an int64 Tensor [batch, pos] or a tvlens Batch; got ${prompts === null ? 'null' : typeof prompts}`);
+    if (!Array.isArray(patches)) throw new InputError('patches must be a list of { hook, value, positions?, mode? }');
     let feeds = toFeeds(prompts);
     const [B, T] = feeds[Object.keys(feeds)[0]].shape;
+    this.checkFeeds(feeds, T);
     const P = this.options.padTo ?? T;
     if (P < T) throw new InputError(`prompts of ${T} positions are longer than the ${P} that ${this.file} runs at (padTo)`);
     if (P > T) feeds = padFeeds(feeds, P);
@@ -432,8 +435,25 @@ export class Model implements AsyncDisposable {
     return { logits: unpad(r.output, 1), cache: new ActivationCache(cache) };
   }
 
+  /** Token ids within the vocabulary and prompts within the context, where the model says what they are (else ONNX Runtime fails in its own words, or reads past a table). */
+  private checkFeeds(feeds: Record<string, HostTensor>, T: number): void {
+    const context = this.config?.maxSeq ?? this.source.maxSeq;
+    if (context && T > context) throw new InputError(`prompts of ${T} positions are longer than the context of ${this.file} (${context} positions)`);
+    const vocab = this.config ? (this.config.input === 'tokens' ? this.config.vocab : null) : null;
+    const tokens = feeds.tokens?.dtype === 'int64' ? (feeds.tokens.data as BigInt64Array) : null;
+    if (tokens && vocab !== null) {
+      for (let i = 0; i < tokens.length; i++) {
+        if (tokens[i] < 0n || tokens[i] >= BigInt(vocab)) throw new InputError(`token id ${tokens[i]} (prompt ${Math.floor(i / T)}, position ${i % T}) is outside the vocabulary of ${this.file} (ids 0..${vocab - 1})`);
+      }
+    }
+  }
+
   /** A patch as data → value and mask tensors over the whole hook [B, P, …cell]. */
   private sourcePatch(p: HookPatch, B: number, T: number, P: number): Patch {
+    if (p === null || typeof p !== 'object' || typeof p.hook !== 'string') throw new InputError('a patch is { hook: string, value, positions?, mode? }');
+    if (p.mode !== undefined && p.mode !== 'replace' && p.mode !== 'add') throw new InputError(`patch at ${p.hook}: unknown mode ${JSON.stringify(p.mode)}. Should be one of: replace, add`);
+    if (p.value === undefined || p.value === null || (typeof p.value !== 'object' && typeof p.value !== 'string')) throw new InputError(`patch at ${p.hook}: no value (give a Tensor or a list of numbers)`);
+    if (!(p.value instanceof Tensor) && (typeof p.value === 'string' || typeof (p.value as ArrayLike<number>).length !== 'number')) throw new InputError(`patch at ${p.hook}: the value must be a Tensor or a list of numbers`);
     const hook = this.source.hook(p.hook);
     if (hook.axes[1] !== 'pos') throw new InputError(`patches as data write along the pos axis; ${hook.name} is [${hook.axes.join(', ')}]`);
     const cellRank = hook.axes.length - 2;
@@ -460,6 +480,10 @@ export class Model implements AsyncDisposable {
     const width = cellDims.reduce((a, b) => a * b, 1);
     const src = p.value instanceof Tensor ? p.value.data : p.value;
     if (!full && src.length !== width) throw new InputError(`patch at ${hook.name}: the value has ${src.length} numbers, its dims [${cellDims.join(', ')}] ${width}`);
+    for (let i = 0; i < src.length; i++) {
+      const v = src[i];
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new InputError(`patch at ${hook.name}: value ${i} is ${typeof v === 'number' ? v : JSON.stringify(v)}, not a finite number`);
+    }
     const value = new Float32Array(B * P * width);
     const mask = new Float32Array(B * P);
     for (let n = 0; n < B; n++) {

@@ -33,7 +33,8 @@ export function hooksReport(file: string, hookMap?: string): HooksReport {
     file: source.file,
     modelHash: source.modelHash,
     layers: source.layers,
-    maxSeq: source.maxSeq,
+    // A rotary checkpoint runs at any length (source.maxSeq null), but was built and trained for its manifest's context.
+    maxSeq: source.maxSeq ?? source.manifest?.model.maxSeq ?? null,
     input: source.tokenInput,
     output: source.output,
     hooks: source.hooks.map((h) => ({ name: h.name, layer: h.layer, axes: h.axes, tensor: source.tensorOf(h.name) })),
@@ -47,7 +48,8 @@ export function hooksReport(file: string, hookMap?: string): HooksReport {
 }
 
 function describe(r: HooksReport): string {
-  const lines = [`${path.basename(r.file)}: ${r.kind === 'tvlens' ? 'tvlens checkpoint' : 'foreign ONNX model'}, ${r.layers} layers, input '${r.input}', output '${r.output}', context ${r.maxSeq ?? 'unknown'}, hash ${r.modelHash.slice(0, 12)}…`];
+  const layers = r.kind === 'foreign' && r.hooks.length === 0 ? 'no hook map yet (blocks unknown: see the suggestion below)' : `${r.layers} blocks`;
+  const lines = [`${path.basename(r.file)}: ${r.kind === 'tvlens' ? 'tvlens checkpoint' : 'foreign ONNX model'}, ${layers}, input '${r.input}', output '${r.output}', context ${r.maxSeq ?? 'unknown'}, hash ${r.modelHash.slice(0, 12)}…`];
   if (r.hooks.length) {
     lines.push('', 'hooks:');
     for (const h of r.hooks) lines.push(`  ${h.name.padEnd(30)} [${h.axes.join(', ')}]${h.tensor !== h.name ? `  ← ${h.tensor}` : ''}`);

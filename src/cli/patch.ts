@@ -69,6 +69,14 @@ export const patchCommand: Command = {
     if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${patchCommand.usage}`);
     const show = oneOf(values.show as string, SHOWN, '--show');
     const method = oneOf(values.method as string, ['exact', 'attribution'] as const, '--method');
+    // Each method's own flags are refused with the other, never ignored.
+    const exactOnly = { layers: undefined, positions: undefined, 'save-prompts': undefined, show: 'normalized' } as const;
+    const attributionOnly = { 'skip-exact': undefined, 'top-k': '10' } as const;
+    for (const [flag, unset] of Object.entries(method === 'attribution' ? exactOnly : attributionOnly)) {
+      if (values[flag] !== undefined && values[flag] !== unset) {
+        throw new ConfigError(method === 'attribution' ? 'applies to --method exact: attribution patching estimates every cell of each --site' : 'applies to --method attribution', `--${flag}`);
+      }
+    }
     const opened = await openForPrompts(positionals[0], values);
     const { engine, task, file, model, note } = opened;
     const prompts = opened.pairs ?? opened.prompts;

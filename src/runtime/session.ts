@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { RuntimeSetupError } from '../errors.js';
+import { InputError, RuntimeSetupError } from '../errors.js';
 import type { DType, TypedData } from '../graph/ir.js';
 
 // ONNX Runtime's own log lines (a failed CUDA load, optimizer notes) would break the one-line
@@ -57,6 +57,8 @@ export class Session {
       throw new RuntimeSetupError(`unknown execution provider '${provider}'. Should be one of: ${PROVIDERS.join(', ')}`);
     }
     const threads = options.threads ?? sessionThreads();
+    // Past a few thousand, ONNX Runtime's thread pool fails to allocate (std::bad_alloc): refuse in words.
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new InputError(`threads must be an integer in 1..1024, got ${threads}`);
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
       logSeverityLevel: 3,

@@ -91,6 +91,7 @@ export interface Job {
 }
 
 const TOP_KEYS = ['name', 'description', 'grid', 'analysis'];
+const ANALYSIS_MAX = { prompts: 4096, queries: 65536, evalPrompts: 65536, permutations: 100_000 } as const;
 
 export function readStudySpec(file: string): StudySpec {
   const json = readJsonFile(file, 'a study spec');
@@ -110,6 +111,8 @@ export function resolveStudySpec(json: unknown, dir: string): StudySpec {
   const analysis = resolveConfig(ANALYSIS_DEFAULTS, top.analysis, 'analysis');
   for (const k of ['prompts', 'queries', 'evalPrompts', 'permutations'] as const) {
     if (!Number.isInteger(analysis[k]) || analysis[k] < 2) throw new ConfigError(`must be an integer ≥ 2, got ${analysis[k]}`, `analysis.${k}`);
+    // Checked here, before the first job trains for hours and its analyses then run out of memory.
+    if (analysis[k] > ANALYSIS_MAX[k]) throw new ConfigError(`must be at most ${ANALYSIS_MAX[k]} (each job holds them in memory), got ${analysis[k]}`, `analysis.${k}`);
   }
   return { name: top.name, description: typeof top.description === 'string' ? top.description : '', grid, analysis, dir };
 }

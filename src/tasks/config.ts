@@ -139,6 +139,8 @@ export function resolveTaskConfig(user?: unknown, where = 'task'): TaskConfig {
   d.families.forEach((f, i) => oneOf(f, DISCRETE_FAMILIES, at(`discrete.families[${i}]`)));
   if (new Set(d.families).size !== d.families.length) throw new ConfigError('lists a family twice', at('discrete.families'));
   int(d.permutations, at('discrete.permutations'), 1);
+  // Each is drawn and kept in memory (a billion never finishes): a task universe, not a stream.
+  if (d.permutations > MAX_PERMUTATIONS) throw new ConfigError(`expected at most ${MAX_PERMUTATIONS} permutations (each one is a task the universe holds), got ${d.permutations}`, at('discrete.permutations'));
 
   const l = cfg.linreg;
   int(l.dIn, at('linreg.dIn'), 1);
@@ -167,6 +169,8 @@ export function resolveTaskConfig(user?: unknown, where = 'task'): TaskConfig {
   int(cfg.dfa.length, at('dfa.length'), 2);
   return cfg;
 }
+
+const MAX_PERMUTATIONS = 100_000;
 
 function int(v: number, path: string, min: number, minName?: string): void {
   if (!Number.isInteger(v) || v < min) throw new ConfigError(`expected an integer ≥ ${minName ?? min}, got ${v}`, path);

@@ -19,6 +19,7 @@
  * (they run as one batch and are patched at one position).
  */
 import fs from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { InputError } from '../errors.js';
 import type { TokenBatch } from './types.js';
 
@@ -35,28 +36,86 @@ export interface PromptRecord {
 const KEYS = ['tokens', 'task', 'role', 'position', 'answer', 'corrupted', 'wrong'];
 const ROLES = ['demo', 'query'];
 
-/** Reads and checks a prompts file. */
+/** The most a prompts file may hold, and one line of it: far beyond any analysis, well below what breaks V8. */
+export const PROMPTS_FILE_LIMITS = { bytes: 256 * 2 ** 20, lineBytes: 2 ** 20, prompts: 1_000_000 } as const;
+
+/**
+ * Reads and checks a prompts file, line by line: it must be a regular file (a FIFO or a device such
+ * as /dev/zero is refused before any read, so nothing blocks or grows without end), at most
+ * PROMPTS_FILE_LIMITS.bytes, no line longer than lineBytes. A byte-order mark at the start is skipped.
+ */
 export function readPromptsFile(file: string): PromptRecord[] {
-  if (!fs.existsSync(file)) throw new InputError(`prompts file ${file} does not exist`);
-  return parsePrompts(fs.readFileSync(file, 'utf8'), file);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'ENOENT' ? `prompts file ${file} does not exist` : `prompts file ${file} cannot be read (${code})`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) throw new InputError(`prompts file ${file} is a folder, not a JSONL file`);
+    if (!st.isFile()) throw new InputError(`prompts file ${file} is not a regular file (a pipe, a device or a socket); save the prompts to a file first`);
+    const { bytes, lineBytes } = PROMPTS_FILE_LIMITS;
+    if (st.size > bytes) throw new InputError(`prompts file ${file} is ${(st.size / 2 ** 20).toFixed(0)} MiB, more than the ${bytes / 2 ** 20} MiB a prompts file may be; split it`);
+    const parser = new PromptLines(file);
+    const decoder = new StringDecoder('utf8');
+    const buf = Buffer.alloc(1 << 16);
+    let pending = '';
+    let read = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      read += n;
+      if (read > bytes) throw new InputError(`prompts file ${file} grew past ${bytes / 2 ** 20} MiB while being read; split it`);
+      pending += decoder.write(buf.subarray(0, n));
+      let start = 0;
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n', start)) {
+        parser.line(pending.slice(start, nl));
+        start = nl + 1;
+      }
+      pending = pending.slice(start);
+      if (pending.length > lineBytes) throw new InputError(`${file}:${parser.lineNo + 1}: a line longer than ${lineBytes / 2 ** 20} MiB; one prompt per line`);
+    }
+    parser.line(pending + decoder.end());
+    return parser.done();
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Parses JSONL text (blank lines skipped); `where` names the source in errors. */
 export function parsePrompts(text: string, where = 'prompts'): PromptRecord[] {
-  const out: PromptRecord[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    const at = `${where}:${i + 1}`;
+  const parser = new PromptLines(where);
+  for (const line of text.split('\n')) parser.line(line);
+  return parser.done();
+}
+
+/** One line at a time: the record of each non-blank line, checked, with the line number in errors. */
+class PromptLines {
+  lineNo = 0;
+  private readonly out: PromptRecord[] = [];
+  constructor(private readonly where: string) {}
+
+  line(text: string): void {
+    this.lineNo++;
+    if (this.lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark (Windows editors write one)
+    if (text.trim() === '') return;
+    const at = `${this.where}:${this.lineNo}`;
+    if (this.out.length >= PROMPTS_FILE_LIMITS.prompts) throw new InputError(`${at}: more than ${PROMPTS_FILE_LIMITS.prompts} prompts; split the file`);
     let json: unknown;
     try {
-      json = JSON.parse(line);
+      json = JSON.parse(text);
     } catch (e) {
-      throw new InputError(`${at}: not valid JSON (${(e as Error).message})`);
+      throw new InputError(`${at}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
     }
-    out.push(checkRecord(json, at));
-  });
-  if (out.length === 0) throw new InputError(`${where} holds no prompts`);
-  return out;
+    this.out.push(checkRecord(json, at));
+  }
+
+  done(): PromptRecord[] {
+    if (this.out.length === 0) throw new InputError(`${this.where} holds no prompts`);
+    return this.out;
+  }
 }
 
 /** Checks one prompt object against the schema. */
@@ -82,6 +141,9 @@ export function checkRecord(json: unknown, at = 'prompt'): PromptRecord {
     throw new InputError(`${at}: position ${position} is outside the prompt's ${tokens.length} tokens (valid: ${-tokens.length}..${tokens.length - 1})`);
   }
   const corrupted = o.corrupted === undefined ? undefined : ids(o.corrupted, 'corrupted');
+  if (o.wrong !== undefined && o.answer !== undefined && o.wrong === o.answer) {
+    throw new InputError(`${at}: 'wrong' is the same token as 'answer' (${JSON.stringify(o.answer)}): the logit difference between them is always 0; give another token, or leave 'wrong' out`);
+  }
   if (corrupted && corrupted.length !== tokens.length) throw new InputError(`${at}: 'corrupted' has ${corrupted.length} tokens and 'tokens' ${tokens.length}; a pair must align position by position`);
   return { tokens, task: o.task as string | undefined, role: o.role as PromptRecord['role'], position, answer: int('answer', 0), corrupted, wrong: int('wrong', 0) };
 }

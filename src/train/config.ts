@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { type ModelConfig, resolveModelConfig } from '../model/config.js';
-import { type TaskConfig, resolveTaskConfig, taskIO, promptLength } from '../tasks/index.js';
+import { type TaskConfig, resolveTaskConfig, taskIO, taskList, promptLength } from '../tasks/index.js';
+
+const MAX_EVAL_PROMPTS = 100_000;
 import { oneOf, resolveConfig } from '../util/config.js';
 import { PACKAGE_ROOT } from '../version.js';
 import { type OptimizerConfig, resolveOptimizerConfig } from './optimizer.js';
@@ -80,6 +82,11 @@ export function resolveRunConfig(user: unknown): RunConfig {
   if (longest > model.maxSeq) {
     throw new ConfigError(`prompts with ${task.demos.max} demos are ${longest} positions long, more than model.maxSeq ${model.maxSeq}`, 'model.maxSeq');
   }
+  // The evaluation draws all its prompts at once: bounded like any batch, so 1e8 is refused here, not by V8.
+  if (train.evalPrompts > MAX_EVAL_PROMPTS) throw new ConfigError(`must be at most ${MAX_EVAL_PROMPTS} (the evaluation holds its prompts at once), got ${train.evalPrompts}`, 'train.evalPrompts');
+  // The task universe (its train and held-out pools) is built now, so an impossible one (trainTasks
+  // beyond what the families hold) is refused before a run folder is touched, not after.
+  taskList(task, 'heldout');
   return { model, task, optimizer: resolveOptimizerConfig(top.optimizer), train };
 }
 

@@ -132,6 +132,11 @@ export async function train(cfg: RunConfig, dir: string, options: TrainOptions =
   if (options.stopAfter !== undefined && !(Number.isSafeInteger(options.stopAfter) && options.stopAfter >= 1)) {
     throw new ConfigError(`expected a positive integer, got ${options.stopAfter}`, '--stop-after');
   }
+  // A stop before the first checkpoint would save nothing (and leave nothing to resume from).
+  const firstCheckpoint = Math.min(loop.checkpointEvery, loop.steps);
+  if (options.stopAfter !== undefined && !options.resume && options.stopAfter < firstCheckpoint) {
+    throw new ConfigError(`${options.stopAfter} is before the first checkpoint (step ${firstCheckpoint}, train.checkpointEvery ${loop.checkpointEvery}), so nothing would be saved; stop at ${firstCheckpoint} or later`, '--stop-after');
+  }
   const m = cfg.model;
   const longest = promptLength(cfg.task, cfg.task.demos.max);
   checkMemory(

@@ -7,6 +7,9 @@
 import os from 'node:os';
 import { ConfigError } from '../errors.js';
 
+/** The largest model tvlens trains: graph building and autodiff in JS take minutes beyond this. */
+export const MAX_TRAINED_PARAMETERS = 100e6;
+
 /** A float32 takes 4 bytes. */
 const F32 = 4;
 
@@ -16,12 +19,13 @@ export function parseBytes(text: string, flag = '--max-memory'): number {
   if (!m) throw new ConfigError(`expected a size such as 8G, 512M or 2e9 (bytes), got '${text}'`, flag);
   const unit = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   const n = Number(m[1]) * unit;
-  if (!Number.isFinite(n) || n < 1) throw new ConfigError(`expected a positive size, got '${text}'`, flag);
+  if (!Number.isFinite(n)) throw new ConfigError(`expected a size such as 8G, got '${text}', which is too large`, flag);
+  if (n < 1) throw new ConfigError(`'${text}' is less than one byte; give a size such as 8G or 512M`, flag);
   return n;
 }
 
 export const formatBytes = (n: number): string =>
-  n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(0)} MiB` : `${Math.ceil(n / 2 ** 10)} KiB`;
+  n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(0)} MiB` : n >= 2 ** 10 ? `${Math.ceil(n / 2 ** 10)} KiB` : `${Math.round(n)} bytes`;
 
 /** The default limit: the memory the OS reports available now, or the container's limit where that is lower. */
 export function availableMemory(): number {
@@ -61,7 +65,14 @@ function activationsPerPosition(m: ModelShape, seq: number): number {
  * by tvlens), and the activations of `passes` forward passes (2 for TVP-loss) of `batch` × `seq`.
  */
 export function trainingMemory(m: ModelShape, batch: number, seq: number, passes = 1): MemoryEstimate {
-  const params = parameterCount(m) * F32 * 8;
+  const count = parameterCount(m);
+  if (count > MAX_TRAINED_PARAMETERS) {
+    throw new ConfigError(
+      `the model has ${(count / 1e6).toFixed(1)}M parameters; tvlens builds and trains its graphs in JavaScript for models up to ${MAX_TRAINED_PARAMETERS / 1e6}M (a larger one builds for minutes and steps for longer): lower model.dModel or model.layers`,
+      'model',
+    );
+  }
+  const params = count * F32 * 8;
   const activations = batch * seq * activationsPerPosition(m, seq) * F32 * 2 * passes;
   const data = batch * seq * 8 * 4 * passes;
   return { total: params + activations + data, parts: { 'weights and optimizer state': params, activations, batch: data } };
