@@ -43,6 +43,7 @@ const BOM_PAIRS = write('inputs/bom.jsonl', `\uFEFF${pair()}\n${pair({ answer: 5
 const USER_TXT = write('notes.txt', 'my notes');
 fs.symlinkSync(at('nowhere.arrow'), at('dangling.arrow'));
 fs.mkdirSync(at('outdir'));
+fs.copyFileSync(CK, at('bare-fv.onnx'));
 const micro = (train: Record<string, unknown> = {}, model: Record<string, unknown> = {}, task: Record<string, unknown> = {}) =>
   JSON.stringify({
     model: { layers: 1, dModel: 16, heads: 2, maxSeq: 32, ...model },
@@ -90,6 +91,17 @@ const cases: Case[] = [
   { command: 'patch', cls: 'silent', name: '--skip-exact with --method exact', args: ['patch', CK, '--skip-exact'], want: /--skip-exact: applies to --method attribution/ },
   { command: 'patch', cls: 'silent', name: '--top-k with --method exact', args: ['patch', CK, '--top-k', '5'], want: /--top-k: applies to --method attribution/ },
   { command: 'patch', cls: 'message', name: '--layers 9 on a resid_pre patch (once blamed attn.hook_z)', args: ['patch', CK, '--layers', '9', '--tasks', '2', '--prompts', '2'], want: /block 9 is out of range: this model has 3 blocks, 0\.\.2 \(each row of a resid_pre patch is one block\)/ },
+  // fv: every flag checked against the model before any work.
+  { command: 'fv', cls: 'silent', name: '--top-k beyond the heads', args: ['fv', CK, '--top-k', '99', '--tasks', '2', '--prompts', '2'], want: /top-k|heads/ },
+  { command: 'fv', cls: 'refusal', name: '--layers beyond the model', args: ['fv', CK, '--layers', '9', '--tasks', '2', '--prompts', '2'], want: /layer 9 is out of range/ },
+  { command: 'fv', cls: 'refusal', name: '--prompts 0', args: ['fv', CK, '--prompts', '0'], want: /--prompts/ },
+  { command: 'fv', cls: 'refusal', name: '--shuffled 0', args: ['fv', CK, '--shuffled', '0'], want: /--shuffled/ },
+  { command: 'fv', cls: 'refusal', name: '--queries 1', args: ['fv', CK, '--queries', '1'], want: /--queries/ },
+  { command: 'fv', cls: 'refusal', name: '--split other', args: ['fv', CK, '--split', 'other'], want: /--split/ },
+  { command: 'fv', cls: 'refusal', name: '--tasks 0', args: ['fv', CK, '--tasks', '0'], want: /--tasks/ },
+  { command: 'fv', cls: 'hang', name: '--prompts 1e8', args: ['fv', CK, '--prompts', '100000000'], want: /needs about|at most|--prompts/ },
+  { command: 'fv', cls: 'overwrite', name: '--out onto a user’s text file', args: ['fv', CK, '--out', USER_TXT], want: /notes\.txt exists and is not a file tvlens wrote/ },
+  { command: 'fv', cls: 'refusal', name: 'a foreign model', args: ['fv', at('bare-fv.onnx')], want: /not a tvlens checkpoint|hook-map|foreign/ },
   // Training configs refused before anything is written or built.
   { command: 'train', cls: 'silent', name: '--stop-after before the first checkpoint', args: ['train', '--config', FIRST_CKPT_50, '--out', at('r1'), '--stop-after', '30'], want: /--stop-after: 30 is before the first checkpoint \(step 50/ },
   { command: 'train', cls: 'overwrite', name: 'trainTasks 999 (once refused after writing config.json)', args: ['train', '--config', TASKS_999, '--out', at('r2')], want: /task\.trainTasks: 999 exceeds/ },

@@ -75,6 +75,7 @@ const cases: Case[] = [
   { name: '--aggregate into a folder whose study.json is not JSON', cls: 'overwrite', args: () => ['study', GOOD, '--out', at('not-json-study'), '--aggregate'], want: /study\.json is not valid JSON/ },
   { name: '--aggregate into a folder whose study.json names no study', cls: 'overwrite', args: () => ['study', GOOD, '--out', at('nameless-study'), '--aggregate'], want: /study\.json names no study/ },
   { name: 'running into another study’s folder', cls: 'overwrite', args: () => ['study', GOOD, '--out', at('other-study')], want: /holds the study 'another', not 's'/ },
+  { name: 'a grid of a hundred million cells (once minutes of silence)', cls: 'hang', args: () => ['study', spec('huge', { vary: { 'optimizer.lr': Array.from({ length: 10000 }, (_, i) => (i + 1) / 1e6), 'train.batchSize': Array.from({ length: 10000 }, (_, i) => i + 1) } }), '--out', OUT, '--list'], want: /spans 100000000 \(cell, seed\) units, more than the 10000/ },
   // Clean refusals of spec shape.
   { name: 'λ that is a string', cls: 'refusal', args: () => ['study', spec('lambdastr', { runs: ['baseline', 'tvp-scratch'], tvp: { lambda: ['0.3'] } }), '--out', OUT], want: /tvp\.lambda/ },
   { name: 'a preset that is neither file nor name', cls: 'refusal', args: () => ['study', spec('nopreset', { preset: 'no-such-preset' }), '--out', OUT], want: /preset/ },

@@ -91,6 +91,7 @@ export interface Job {
 }
 
 const TOP_KEYS = ['name', 'description', 'grid', 'analysis'];
+const MAX_UNITS = 10_000;
 const ANALYSIS_MAX = { prompts: 4096, queries: 65536, evalPrompts: 65536, permutations: 100_000 } as const;
 
 export function readStudySpec(file: string): StudySpec {
@@ -150,7 +151,8 @@ function gridEntry(g: unknown, where: string): GridEntry {
   for (const [k, v] of Object.entries(e.vary)) {
     if (!Array.isArray(v) || v.length === 0) throw new ConfigError('expected a non-empty list of values', `${where}.vary.${k}`);
     if (v.some((x) => !['string', 'number', 'boolean'].includes(typeof x))) throw new ConfigError('values must be strings, numbers or booleans', `${where}.vary.${k}`);
-    const twice = v.find((x, i) => v.indexOf(x) !== i);
+    const seen = new Set<unknown>();
+    const twice = v.find((x) => seen.size === seen.add(x).size);
     if (twice !== undefined) throw new ConfigError(`lists ${JSON.stringify(twice)} twice (as numbers, 0.003 and 3e-3 are one value): the cell would run twice`, `${where}.vary.${k}`);
   }
   // An exclude names varied keys and values that are in the grid; anything else would exclude nothing.
@@ -216,6 +218,9 @@ export function expandJobs(spec: StudySpec): Job[] {
     }
     let plain = base as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(g.set)) plain = setPath(plain, k, v);
+    // The grid's size before it is built: a product of long lists would take minutes (and memory) to list.
+    const size = Object.values(g.vary).reduce((a, v) => a * v.length, 1) * g.seeds.length;
+    if (size > MAX_UNITS) throw new ConfigError(`spans ${size} (cell, seed) units, more than the ${MAX_UNITS} a study runs; split it into several studies`, `grid '${g.group}'.vary`);
     const excluded = (f: Record<string, unknown>) => g.exclude.some((x) => Object.entries(x).every(([k, v]) => f[k] === v));
     const cells = product(g.vary).filter((f) => !excluded(f));
     if (cells.length === 0) throw new ConfigError(`exclude leaves none of its ${product(g.vary).length} cells to run`, `grid '${g.group}'.exclude`);
