@@ -14,11 +14,16 @@ export function parseBenchArgs(argv: readonly string[], groups: readonly string[
   let pause: string[] = ['study'];
   const chosen: string[] = [];
   let quick = false;
+  let timed: number | null = null;
   let out: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
     else if (a === '--no-pause') pause = [];
+    else if (a === '--repeats') {
+      timed = Number(argv[++i]);
+      if (!(Number.isInteger(timed) && timed >= 1)) throw new Error('--repeats takes a whole number ≥ 1 (the timed repeats of each figure)');
+    }
     else if (a === '--pause') {
       const v = argv[++i];
       if (!v || v.startsWith('--')) throw new Error('--pause needs a comma-separated list of tvlens subcommands, e.g. --pause study,train');
@@ -27,7 +32,8 @@ export function parseBenchArgs(argv: readonly string[], groups: readonly string[
       out = argv[++i];
       if (!out || out.startsWith('--')) throw new Error('--out needs a folder for the scale curve, e.g. --out docs/bench');
     } else if (groups.includes(a) || extra.includes(a)) chosen.push(a);
-    else throw new Error(`unknown bench group or flag '${a}'. Should be one of: ${[...groups, ...extra].join(', ')}, --quick, --no-pause, --pause <subcommands>, --out <folder>`);
+    else throw new Error(`unknown bench group or flag '${a}'. Should be one of: ${[...groups, ...extra].join(', ')}, --quick, --repeats <n>, --no-pause, --pause <subcommands>, --out <folder>`);
   }
-  return { groups: chosen.length ? chosen : groups, repeats: quick ? QUICK : FULL, pause, ...(out ? { out } : {}) };
+  const repeats = quick ? QUICK : FULL;
+  return { groups: chosen.length ? chosen : groups, repeats: timed ? { ...repeats, timed } : repeats, pause, ...(out ? { out } : {}) };
 }

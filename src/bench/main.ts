@@ -6,6 +6,7 @@
  *   npm run bench -- --quick            2 repeats and smaller prompt sets: a look, not a target
  *   npm run bench -- scale --out docs/bench   the scale curve (not in the default set: ~10 min);
  *                                       --out writes scale.json and scale.svg there
+ *   npm run bench -- --repeats 3        fewer (or more) timed repeats than 5 (the JSON records how many)
  *   npm run bench -- --no-pause         leave a background `tvlens study` running
  *   npm run bench -- --pause study,train   pause these tvlens subcommands (default: study)
  *
