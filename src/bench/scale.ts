@@ -132,7 +132,8 @@ const git = (args: string[]) => {
   }
 };
 
-export async function measureScale(timed: number, log: (line: string) => void = () => {}): Promise<ScaleCurve> {
+/** `onPoint` sees each point as it finishes (a long run keeps what it measured if stopped). */
+export async function measureScale(timed: number, log: (line: string) => void = () => {}, onPoint: (p: ScaleCurve['points'][number]) => void = () => {}): Promise<ScaleCurve> {
   const pointJs = path.join(import.meta.dirname, 'scale-point.js');
   const points: ScaleCurve['points'] = [];
   for (const spec of scalePoints()) {
@@ -141,6 +142,7 @@ export async function measureScale(timed: number, log: (line: string) => void = 
     if (r.status !== 0) throw new Error(`scale point d=${spec.dModel} L=${spec.layers} T=${spec.seq} failed: ${r.stderr.trim().split('\n').pop()}`);
     const res = JSON.parse(r.stdout) as ScalePointResult;
     points.push({ ...res, axes, goal });
+    onPoint(points[points.length - 1]);
     log(`d=${res.dModel} L=${res.layers} T=${res.seq}: forward ${res.forwardMs.toFixed(0)} ms, train ${res.trainMs.toFixed(0)} ms, ${(res.seconds).toFixed(0)} s`);
   }
   const dirty = git(['status', '--porcelain', '--untracked-files=no']) ? '-dirty' : '';
@@ -179,9 +181,12 @@ export function scaleFigures(curve: ScaleCurve): Figures {
 
 /** The bench group: measures, writes `<out>/scale.json` and `scale.svg` when `out` is given. */
 export async function scaleGroup(repeats: Repeats, out?: string): Promise<Figures> {
-  const curve = await measureScale(repeats.quick ? 1 : 3, (l) => process.stderr.write(`${l}\n`));
+  if (out) fs.mkdirSync(out, { recursive: true });
+  const partial = out ? path.join(out, 'scale.points.jsonl') : null;
+  if (partial) fs.writeFileSync(partial, '');
+  const curve = await measureScale(repeats.quick ? 1 : 3, (l) => process.stderr.write(`${l}\n`), (p) => partial && fs.appendFileSync(partial, `${JSON.stringify(p)}\n`));
   if (out) {
-    fs.mkdirSync(out, { recursive: true });
+    if (partial) fs.rmSync(partial, { force: true });
     fs.writeFileSync(path.join(out, 'scale.json'), `${JSON.stringify(curve, null, 2)}\n`);
     fs.writeFileSync(path.join(out, 'scale.svg'), scaleSvg(curve));
   }
