@@ -15,7 +15,12 @@ const SHARED = ['tasks/score'];
 export async function webScript(name: 'explorer'): Promise<string> {
   const hit = cache.get(name);
   if (hit) return hit;
-  const shared = new Map(await Promise.all(SHARED.map(async (m) => [m, (await moduleJs(m)).replace(/^export (?=(async )?function |const |class )/gm, '')] as const)));
+  // A shared module's own imports (score.ts's DFA and HMM scorers) are not needed by the page: they
+  // become functions that say so, instead of imports the browser cannot load from file://.
+  const stubImports = (js: string, mod: string) =>
+    js.replace(/^import \{([^}]*)\} from '\.\/([\w/-]+)\.js';\s*$/gm, (_, names: string, from: string) =>
+      names.split(',').map((n) => n.trim()).filter(Boolean).map((n) => `const ${n.split(/\s+as\s+/).pop()} = () => { throw new Error('${from} (imported by ${mod}) is not part of the report'); };`).join('\n'));
+  const shared = new Map(await Promise.all(SHARED.map(async (m) => [m, stubImports((await moduleJs(m)).replace(/^export (?=(async )?function |const |class )/gm, ''), m)] as const)));
   // `import { … } from '../tasks/score.js'` becomes that module's code, its exports plain declarations.
   const js = (await moduleJs(`web/${name}`)).replace(/^import \{[^}]*\} from '\.\.\/([\w/-]+)\.js';\s*$/gm, (_, mod: string) => {
     const code = shared.get(mod);
