@@ -84,6 +84,20 @@ describe('model folders through the CLI', () => {
     expect(Math.max(...out.curve.map((c) => c.accuracy)) - out.zeroShot).toBeGreaterThan(0.3);
   });
 
+  it('patch --method attribution <folder>: the imported graph\'s gradient estimate beside exact patching', async () => {
+    const r = await runCli(['patch', GPT2, '--task', 'antonyms', '--prompts', '8', '--method', 'attribution', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { attribution: number[][]; exact: number[][]; correlation: number };
+    expect(out.attribution).toHaveLength(4);
+    // Positions before the first demo label are the same in clean and corrupted prompts: no effect, estimated or exact.
+    for (const g of [out.attribution, out.exact]) for (const row of g) expect(Math.abs(row[0]) + Math.abs(row[1]) + Math.abs(row[2])).toBeLessThan(1e-4);
+    // The largest exact effect is estimated with its sign.
+    const cells = out.exact.flatMap((row, l) => row.map((v, p) => ({ v, a: out.attribution[l][p] })));
+    const top = cells.reduce((m, c) => (Math.abs(c.v) > Math.abs(m.v) ? c : m));
+    expect(Math.sign(top.a)).toBe(Math.sign(top.v));
+    expect(Number.isFinite(out.correlation)).toBe(true);
+  });
+
   it('hooks <folder> prints a full suggested map', async () => {
     const r = await runCli(['hooks', LLAMA, '--json']);
     expect(r.code).toBe(0);

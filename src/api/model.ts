@@ -16,6 +16,7 @@ import { type AttributionOptions, type AttributionResult, attributionPatch } fro
 import type { AnalysisEngine } from '../analysis/contracts.js';
 import { Engine, fromCheckpoint } from '../analysis/engine.js';
 import { type ForeignFvResult, foreignFunctionVectors } from '../analysis/foreign-fv.js';
+import { type ForeignAttributionResult, foreignAttribution } from '../analysis/foreign-attribution.js';
 import { type FunctionVectorOptions, type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
 import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchOptions, type PatchResult, type PromptPair, patch, promptPairsFrom } from '../analysis/patching.js';
@@ -317,7 +318,15 @@ export class Model implements AsyncDisposable {
    * patching. Pairs as for `patch`: drawn from a task config (default: a checkpoint's own), or
    * your own. A tvlens checkpoint only: it differentiates the model.
    */
-  async attributionPatch(pairs?: PatchInput, options: AttributionPatchOptions = {}): Promise<AttributionResult> {
+  async attributionPatch(pairs?: PatchInput, options?: AttributionPatchOptions): Promise<AttributionResult>;
+  /** On a model folder with text pairs: residual-stream attribution through the imported graph (foreign-attribution.ts). */
+  async attributionPatch(pairs: TextTaskInput | readonly PromptRecord[], options?: AttributionPatchOptions): Promise<AttributionResult | ForeignAttributionResult>;
+  async attributionPatch(pairs?: PatchInput, options: AttributionPatchOptions = {}): Promise<AttributionResult | ForeignAttributionResult> {
+    if (this.kind === 'foreign' && (isTextTaskInput(pairs) || (pairs && isRecords(pairs)))) {
+      const records = isTextTaskInput(pairs) ? this.textPrompts(pairs).pairs : (pairs as readonly PromptRecord[]);
+      this.checkPrompts(records);
+      return foreignAttribution(this.source, records);
+    }
     const engine = await this.checkpointEngine('attribution patching needs a tvlens checkpoint (it differentiates the model)', 'patch (exact patching)');
     if (isTextTaskInput(pairs)) pairs = this.textPrompts(pairs).pairs;
     if (pairs && isRecords(pairs)) {

@@ -19,6 +19,7 @@ import { checkOutputFile } from './limits.js';
 import { MODEL_OPTIONS, PROMPTS_FILE_OPTION, fmt, intOption, openForPrompts, writeOut } from './open.js';
 import { Progress } from './progress.js';
 import { runAttribution } from './attribution.js';
+import type { ForeignAttributionResult } from '../analysis/foreign-attribution.js';
 import { ATTRIBUTION_SITES } from '../analysis/attribution.js';
 
 const SHOWN = ['normalized', 'logitDiff', 'accuracy', 'pCorrect'] as const;
@@ -81,6 +82,14 @@ export const patchCommand: Command = {
     const { engine, task, file, model, note } = opened;
     const prompts = opened.pairs ?? opened.prompts;
     try {
+      if (method === 'attribution' && opened.pairs) {
+        const r = (await opened.handle.attributionPatch(opened.pairs)) as unknown as ForeignAttributionResult;
+        writeOut(values, { ...r, model });
+        if (values.json) return void console.log(JSON.stringify(r));
+        const row = (g: readonly (readonly number[])[], l: number) => g[l].map((x) => x.toFixed(2).padStart(6)).join(' ');
+        console.log([`attribution ${path.relative(process.cwd(), file)} (${note}): residual stream, layer × position; metric clean ${r.clean.toFixed(3)}, corrupted ${r.corrupted.toFixed(3)}; correlation with exact patching ${r.correlation.toFixed(2)}`, ...r.attribution.flatMap((_, l) => [`ℓ=${l} attribution ${row(r.attribution, l)}`, `ℓ=${l} exact       ${row(r.exact, l)}`])].join('\n'));
+        return;
+      }
       if (method === 'attribution') return await runAttribution(values, opened, prompts ? promptPairsFrom(prompts) : undefined);
       let bar: Progress | null = null;
       const seed = intOption(values, 'seed', 0);
