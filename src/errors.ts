@@ -48,6 +48,11 @@ export class InputError extends TvlensError {
   override name = 'InputError';
 }
 
+/** A layer, position or head outside the model or the prompt; the message gives the valid range. */
+export class RangeInputError extends InputError {
+  override name = 'RangeInputError';
+}
+
 /** Words for the errno codes that a user's path can cause. */
 const FS_CODES: Readonly<Record<string, string>> = {
   EEXIST: 'it already exists',

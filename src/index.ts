@@ -8,11 +8,13 @@
  */
 
 // The model
-export { openModel, Model, ActivationCache } from './api/model.js';
-export type { OpenModelOptions, Prompts, HookPatch, RunOptions, RunWithCacheOptions, SearchInput, PatchInput, CacheToArrowOptions, FunctionVectorsOptions, AttributionPatchOptions } from './api/model.js';
+export { openModel, Model } from './api/model.js';
+export { ActivationCache } from './api/activation-cache.js';
+export type { ResidStack } from './api/activation-cache.js';
+export type { OpenModelOptions, Prompts, HookPatch, RunOptions, RunWithCacheOptions, SearchInput, PatchInput, CacheToArrowOptions, FunctionVectorsOptions, AttributionPatchOptions } from './api/options.js';
 export { Tensor } from './api/tensor.js';
 export type { TensorData } from './api/tensor.js';
-export { LAYER_CONVENTION } from './analysis/contracts.js';
+export { LAYER_CONVENTION } from './backend/backend.js';
 export { residualAtLayer, hookPoint, HOOK_KINDS } from './model/hooks.js';
 export type { HookPoint, HookKind } from './model/hooks.js';
 export type { ModelConfig } from './model/config.js';
@@ -36,5 +38,6 @@ export { readCache } from './analysis/cache.js';
 export type { CacheSummary, CacheMeta, CacheData, PositionSpec } from './analysis/cache.js';
 
 // Errors
-export { TvlensError, InputError, ConfigError, RuntimeSetupError } from './errors.js';
+export { TvlensError, InputError, RangeInputError, ConfigError, RuntimeSetupError, ShapeError, GraphError, GradientError } from './errors.js';
+export { TrainingDivergedError } from './train/loop.js';
 export { VERSION } from './version.js';

@@ -3,13 +3,16 @@
  * outputs, patch points (exact at mask 0 and 1, and checked against a plain-TS read-out), and the
  * bad-input errors.
  */
+import { readModelFile } from '../src/backend/file-open.js';
+import { promptFeeds } from '../src/backend/backend.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
-import { ModelSource } from '../src/analysis/source.js';
-import { inferenceGraph, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
+import { FileBackend } from '../src/backend/file.js';
+import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { inferenceGraph } from '../src/model/inference.js';
 import { InputError } from '../src/errors.js';
 import { resolveModelConfig } from '../src/model/config.js';
 import type { HostTensor } from '../src/runtime/session.js';
@@ -36,34 +39,34 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 
 let dir: string;
 let file: string;
-let source: ModelSource;
+let source: FileBackend;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-source-'));
   file = checkpoint(dir, 1);
-  source = ModelSource.open(file);
+  source = await FileBackend.open(file);
   return () => source.close();
 });
 
 describe('a tvlens checkpoint as a model source', () => {
-  it('lists every hook with a numeric layer, and knows its layers, context, input and weights hash', () => {
+  it('lists every hook with a numeric layer, and knows its layers, context, input and weights hash', async () => {
     const manifest = JSON.parse(fs.readFileSync(file.replace(/\.onnx$/, '.json'), 'utf8'));
-    expect(source.kind).toBe('tvlens');
+    expect(source.facts.kind).toBe('tvlens');
     expect(source.layers).toBe(2);
-    expect(source.maxSeq).toBe(12);
-    expect(source.inputs).toEqual(['tokens']);
-    expect(source.modelHash).toBe(manifest.weightsSha256);
-    expect(source.hooks.map((h) => h.name)).toEqual(manifest.hooks);
+    expect(source.facts.maxSeq).toBe(12);
+    expect(source.facts.tokenInput).toBe('tokens');
+    expect(source.facts.modelHash).toBe(manifest.weightsSha256);
+    expect(source.facts.hooks.map((h) => h.name)).toEqual(manifest.hooks);
     expect(source.hook('blocks.1.attn.hook_z')).toMatchObject({ kind: 'attn.hook_z', layer: 1 });
     expect(source.residual(0).name).toBe('blocks.0.hook_resid_pre');
     expect(source.residual(2).name).toBe('blocks.1.hook_resid_post');
-    expect(ModelSource.open(file.replace(/\.onnx$/, '.json')).modelHash).toBe(source.modelHash);
+    expect((await FileBackend.open(file.replace(/\.onnx$/, '.json'))).facts.modelHash).toBe(source.facts.modelHash);
   });
 
   it('fetches hooks whose values obey their definitions, and leaves the output as a plain run gives it', async () => {
     const batch = sampleBatch(TASK, new Rng(2), 3, { demos: 2 });
-    const plain = await source.run(source.feeds(batch));
-    const r = await source.run(source.feeds(batch), { fetch: ['blocks.0.hook_resid_mid', 'blocks.0.hook_mlp_out', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_pre', 'blocks.1.attn.hook_pattern'] });
+    const plain = await source.run(promptFeeds(batch));
+    const r = await source.run(promptFeeds(batch), { fetch: ['blocks.0.hook_resid_mid', 'blocks.0.hook_mlp_out', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_pre', 'blocks.1.attn.hook_pattern'] });
     expect(maxDiff(r.output.data as Float32Array, plain.output.data as Float32Array)).toBe(0);
     expect(Object.keys(plain.hooks)).toEqual([]);
     const h = r.hooks;
@@ -77,17 +80,17 @@ describe('a tvlens checkpoint as a model source', () => {
 
   it('leaves every output bit-identical under a patch with mask 0, in both modes', async () => {
     const batch = sampleBatch(TASK, new Rng(3), 2, { demos: 2 });
-    const plain = (await source.run(source.feeds(batch))).output.data as Float32Array;
+    const plain = (await source.run(promptFeeds(batch))).output.data as Float32Array;
     for (const mode of ['replace', 'add'] as const) {
-      const r = await source.run(source.feeds(batch), { patches: [{ hook: 'blocks.0.hook_resid_post', mode, value: f32([D], new Array(D).fill(3)), mask: f32([1], [0]) }] });
+      const r = await source.run(promptFeeds(batch), { patches: [{ hook: 'blocks.0.hook_resid_post', mode, value: f32([D], new Array(D).fill(3)), mask: f32([1], [0]) }] });
       expect(maxDiff(r.output.data as Float32Array, plain)).toBe(0);
     }
   });
 
   it('reproduces the clean output exactly when a hook is replaced by its own value at mask 1', async () => {
     const batch = sampleBatch(TASK, new Rng(4), 2, { demos: 2 });
-    const clean = await source.run(source.feeds(batch), { fetch: ['blocks.0.hook_resid_mid'] });
-    const r = await source.run(source.feeds(batch), { patches: [{ hook: 'blocks.0.hook_resid_mid', value: clean.hooks['blocks.0.hook_resid_mid'], mask: f32([1], [1]) }] });
+    const clean = await source.run(promptFeeds(batch), { fetch: ['blocks.0.hook_resid_mid'] });
+    const r = await source.run(promptFeeds(batch), { patches: [{ hook: 'blocks.0.hook_resid_mid', value: clean.hooks['blocks.0.hook_resid_mid'], mask: f32([1], [1]) }] });
     expect(maxDiff(r.output.data as Float32Array, clean.output.data as Float32Array)).toBe(0);
   });
 
@@ -97,7 +100,7 @@ describe('a tvlens checkpoint as a model source', () => {
     const q = batch.queryPos[1];
     const v = Array.from({ length: D }, (_, i) => Math.cos(3 * i));
     const mask = Array.from({ length: 2 * T }, (_, i) => (i === T + q ? 1 : 0)); // prompt 1, its query
-    const clean = await source.run(source.feeds(batch), { fetch: ['ln_final.hook_normalized'] });
+    const clean = await source.run(promptFeeds(batch), { fetch: ['ln_final.hook_normalized'] });
     const x = clean.hooks['ln_final.hook_normalized'].data as Float32Array;
     const graph = inferenceGraph(CFG, 1).graph;
     const W = graph.params.find((p) => p.value.name === 'unembed.W_U')!.data as Float32Array;
@@ -105,7 +108,7 @@ describe('a tvlens checkpoint as a model source', () => {
     const V = CFG.vocab;
     const readOut = (h: number[]) => Array.from({ length: V }, (_, j) => h.reduce((s, hv, k) => s + hv * W[k * V + j], bU[j]));
     for (const mode of ['replace', 'add'] as const) {
-      const r = await source.run(source.feeds(batch), { patches: [{ hook: 'ln_final.hook_normalized', mode, value: f32([D], v), mask: f32([2, T, 1], mask) }] });
+      const r = await source.run(promptFeeds(batch), { patches: [{ hook: 'ln_final.hook_normalized', mode, value: f32([D], v), mask: f32([2, T, 1], mask) }] });
       const logits = r.output.data as Float32Array;
       const at = T + q;
       const h = mode === 'replace' ? v : v.map((vi, k) => vi + x[at * D + k]);
@@ -120,14 +123,14 @@ describe('a checkpoint opened as a foreign model (its .onnx alone)', () => {
   it('has its residual path found through the Identity hook nodes, and the suggested map fetches the same values as its named hooks', async () => {
     const bare = path.join(fs.mkdtempSync(path.join(dir, 'bare-')), 'model.onnx');
     fs.copyFileSync(file, bare);
-    const plain = ModelSource.open(bare);
-    expect(plain.kind).toBe('foreign');
-    const cands = residualCandidates(plain.model);
+    const plain = await FileBackend.open(bare);
+    expect(plain.facts.kind).toBe('foreign');
+    const cands = residualCandidates(plain.proto);
     expect(cands.map((c) => c.suggested)).toEqual(['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_mid', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_mid', 'blocks.1.hook_resid_post']);
-    const mapped = ModelSource.open(bare, { hookMap: suggestHookMap(cands) });
+    const mapped = await FileBackend.open(bare, { hookMap: suggestHookMap(cands) });
     const batch = sampleBatch(TASK, new Rng(8), 2, { demos: 2 });
     const names = cands.map((c) => c.suggested);
-    const [a, b] = [await mapped.run(mapped.feeds(batch), { fetch: names }), await source.run(source.feeds(batch), { fetch: names })];
+    const [a, b] = [await mapped.run(promptFeeds(batch), { fetch: names }), await source.run(promptFeeds(batch), { fetch: names })];
     for (const n of names) expect(a.hooks[n].data).toEqual(b.hooks[n].data);
     await Promise.all([plain.close(), mapped.close()]);
   });
@@ -137,9 +140,9 @@ describe('model-source errors', () => {
   it('rejects an ONNX file that is not a model', () => {
     const junk = path.join(dir, 'junk.onnx');
     fs.writeFileSync(junk, 'this is not a protobuf, just text that claims to be a model\n');
-    expect(() => ModelSource.open(junk)).toThrow(InputError);
-    expect(() => ModelSource.open(junk)).toThrow(/junk\.onnx is not an ONNX model/);
-    expect(() => ModelSource.open(path.join(dir, 'missing.onnx'))).toThrow(/does not exist/);
+    expect(() => readModelFile(junk)).toThrow(InputError);
+    expect(() => readModelFile(junk)).toThrow(/junk\.onnx is not an ONNX model/);
+    expect(() => readModelFile(path.join(dir, 'missing.onnx'))).toThrow(/does not exist/);
   });
 
   it('rejects a layer index out of range, giving the valid range', () => {
@@ -153,10 +156,10 @@ describe('model-source errors', () => {
 
   it("rejects prompts longer than the model's context, with both lengths", async () => {
     const long = sampleBatch(TASK, new Rng(6), 1, { demos: 3 }); // 14 positions, context 12
-    await expect(source.run(source.feeds(long))).rejects.toThrow(/prompts longer than the model's context: they have 14 positions, .* takes at most 12/);
+    await expect(source.run(promptFeeds(long))).rejects.toThrow(/prompts longer than the model's context: they have 14 positions, .* takes at most 12/);
   });
 
   it('rejects a hook map for a checkpoint, whose hooks are named already', () => {
-    expect(() => ModelSource.open(file, { hookMap: {} })).toThrow(/tvlens checkpoint.*drop the hook map/);
+    expect(() => readModelFile(file, { hookMap: {} })).toThrow(/tvlens checkpoint.*drop the hook map/);
   });
 });

@@ -8,7 +8,7 @@ import { runCli as cli } from './support/cli.js';
 import { writeReport } from '../src/report/report.js';
 import { AttributionRunner, attributionPatch, pearson, topKOverlap } from '../src/analysis/attribution.js';
 import { concatBatches } from '../src/tasks/index.js';
-import { Engine } from '../src/analysis/engine.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { type PromptPair, patch, promptPairs } from '../src/analysis/patching.js';
 import { InputError } from '../src/errors.js';
 import { Graph } from '../src/graph/index.js';
@@ -21,7 +21,7 @@ function engineFor(user: object, seed: number) {
   const cfg = resolveModelConfig(user);
   const g = new Graph('float32');
   declareParams(g, cfg, seed);
-  return Engine.open({ cfg, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
+  return GraphBackend.open({ cfg, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
 }
 
 describe('attribution patching', { timeout: 60000 }, () => {
@@ -45,7 +45,7 @@ describe('attribution patching', { timeout: 60000 }, () => {
       }
     }
     await runner.release();
-    await engine.release();
+    await engine.close();
   });
 
   it('scores exact cells as the patching preset does, and estimates them on the same normalised scale', async () => {
@@ -68,7 +68,7 @@ describe('attribution patching', { timeout: 60000 }, () => {
       // At the last block's output, the metric is linear in the residual up to the final LayerNorm.
       expect(a.grids[1].pearson!).toBeGreaterThan(0.5);
     }
-    await engine.release();
+    await engine.close();
   });
 
   it('gives attn_out the same grids as the z of its one head, exact and estimated', async () => {
@@ -81,7 +81,7 @@ describe('attribution patching', { timeout: 60000 }, () => {
     r.grids[0].exact!.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(r.grids[1].exact![i][j], 5)));
     r.grids[0].estimate.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(r.grids[1].estimate[i][j], 4)));
     await runner.release();
-    await engine.release();
+    await engine.close();
   });
 
   it('warns where the estimate is weak, and without exact patching flags large patches', async () => {
@@ -95,7 +95,7 @@ describe('attribution patching', { timeout: 60000 }, () => {
     expect(a.warnings.some((w) => /embeddings swap token identities/.test(w))).toBe(true);
     await expect(attributionPatch(engine, tcfg, { tasks, sites: ['resid' as never] })).rejects.toThrow(InputError);
     await expect(attributionPatch(engine, tcfg, { tasks, sites: ['resid' as never] })).rejects.toThrow(/Should be one of: resid_pre, resid_post, attn_out, mlp_out, z/);
-    await engine.release();
+    await engine.close();
   });
 
   it('computes Pearson r and the top-k overlap', () => {
@@ -142,7 +142,7 @@ describe('attribution patching', { timeout: 60000 }, () => {
         expect(bad.stderr.trim().split('\n')).toHaveLength(1);
         expect(bad.stderr).toMatch(/Should be one of|must be one of|one of/);
       }
-      await engine.release();
+      await engine.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { inferenceGraph, loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { inferenceGraph } from '../src/model/inference.js';
 import { readState } from '../src/checkpoint/state.js';
 import { main } from '../src/cli/main.js';
 import { hooksReport } from '../src/cli/hooks.js';
@@ -219,14 +220,14 @@ describe('faults and recoveries', { timeout: 120_000 }, () => {
     expect(oneLine(differs.stderr)).toEqual([expect.stringMatching(/was made from model .*, not /)]);
   });
 
-  it("hooks on tvlens's own rotary model without its manifest suggests resid_pre at the embeddings, not at the first attention output", () => {
+  it("hooks on tvlens's own rotary model without its manifest suggests resid_pre at the embeddings, not at the first attention output", async () => {
     const run = loadRunConfig('tiny');
     const params = new Map(inferenceGraph(run.model).graph.params.map((p) => [p.value.name, p.data as Float32Array]));
     const ck = at('rotary', 'step-000001');
     writeCheckpoint(ck, run.model, params, { step: 1, seed: 0, task: run.task, metrics: {} });
     const bare = at('rotary', 'bare.onnx');
     fs.copyFileSync(`${ck}.onnx`, bare);
-    const r = hooksReport(bare);
+    const r = await hooksReport(bare);
     expect(r.candidates!.map((c) => c.suggested)).toEqual(['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_mid', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_mid', 'blocks.1.hook_resid_post']);
     expect(r.candidates![0].tensor).toMatch(/^embed\//);
   });

@@ -3,6 +3,7 @@
  * prompt determinism across chunk sizes, hook and position selection, the model-hash check, and
  * memory that stays flat as the number of prompts grows.
  */
+import { promptFeeds } from '../src/backend/backend.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +12,11 @@ import vm from 'node:vm';
 import * as arrow from 'apache-arrow';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { positionsOf, readCache, selectHooks, writeCache } from '../src/analysis/cache.js';
-import { ModelSource } from '../src/analysis/source.js';
+import { FileBackend } from '../src/backend/file.js';
 import { cacheCommand, cacheInfoCommand, parseLayers } from '../src/cli/cache.js';
 import { type Command, parse } from '../src/cli/command.js';
-import { inferenceGraph, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { inferenceGraph } from '../src/model/inference.js';
 import { InputError } from '../src/errors.js';
 import { type ModelConfig, resolveModelConfig } from '../src/model/config.js';
 import { type TaskConfig, resolveTaskConfig, sampleBatch } from '../src/tasks/index.js';
@@ -31,13 +33,13 @@ function checkpoint(dir: string, cfg: ModelConfig, task: TaskConfig, seed: numbe
 }
 
 let dir: string;
-let source: ModelSource;
-let other: ModelSource;
+let source: FileBackend;
+let other: FileBackend;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-cache-'));
-  source = ModelSource.open(checkpoint(dir, CFG, TASK, 1));
-  other = ModelSource.open(checkpoint(dir, CFG, TASK, 2));
+  source = await FileBackend.open(checkpoint(dir, CFG, TASK, 1));
+  other = await FileBackend.open(checkpoint(dir, CFG, TASK, 2));
   return async () => {
     await source.close();
     await other.close();
@@ -72,7 +74,7 @@ describe('activation cache files', () => {
     expect(JSON.parse(pattern.metadata.get('shape')!)).toEqual([2, T]);
     expect(JSON.parse(pattern.metadata.get('axes')!)).toEqual(['head', 'key_pos']);
     const meta = table.schema.metadata;
-    expect(meta.get('model_hash')).toBe(source.modelHash);
+    expect(meta.get('model_hash')).toBe(source.facts.modelHash);
     expect(meta.get('prompt_seed')).toBe('9');
     expect(meta.get('tvlens_version')).toMatch(/^\d+\.\d+\.\d+/);
     expect(JSON.parse(meta.get('tvlens.cache')!).task).toEqual(TASK);
@@ -81,10 +83,10 @@ describe('activation cache files', () => {
   it('read back as typed arrays equal to what direct runs of the same prompts fetch', async () => {
     const file = path.join(dir, 'roundtrip.arrow');
     await writeCache(source, file, { task: TASK, prompts: 7, seed: 4, hooks: HOOKS, positions: 'all', chunk: 3 });
-    const cache = readCache(file, { expectModelHash: source.modelHash });
+    const cache = readCache(file, { expectModelHash: source.facts.modelHash });
     const batch = sampleBatch(TASK, new Rng(4), 7, { demos: 2 });
     const T = batch.seq;
-    const direct = await source.run(source.feeds(batch), { fetch: HOOKS });
+    const direct = await source.run(promptFeeds(batch), { fetch: HOOKS });
     expect(cache.rows).toBe(7 * T);
     expect(Array.from(cache.promptId)).toEqual(Array.from({ length: 7 * T }, (_, r) => Math.floor(r / T)));
     expect(Array.from(cache.position)).toEqual(Array.from({ length: 7 * T }, (_, r) => r % T));
@@ -128,17 +130,17 @@ describe('activation cache files', () => {
     expect(selectHooks(source, ['resid'])).toEqual(['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_post']);
     expect(selectHooks(source, ['blocks.*.attn.hook_z', 'hook_embed'])).toEqual(['hook_embed', 'blocks.0.attn.hook_z', 'blocks.1.attn.hook_z']);
     expect(selectHooks(source, ['*resid*'], [1])).toEqual(['blocks.1.hook_resid_pre', 'blocks.1.hook_resid_mid', 'blocks.1.hook_resid_post']);
-    expect(() => selectHooks(source, ['resid'], [2])).toThrow(/layer 2 is out of range: this model's blocks are 0\.\.1/);
+    expect(() => selectHooks(source, ['resid'], [2])).toThrow(/block 2 is out of range: this model's blocks are 0\.\.1/);
     expect(() => selectHooks(source, ['blocks.*.hook_nothing'])).toThrow(/matches no hook/);
   });
 
   it('made from one model are refused when read for another (hash mismatch)', async () => {
     const file = path.join(dir, 'hash.arrow');
     await writeCache(source, file, { task: TASK, prompts: 2, hooks: ['blocks.0.hook_resid_post'] });
-    expect(other.modelHash).not.toBe(source.modelHash);
-    expect(() => readCache(file, { expectModelHash: other.modelHash })).toThrow(InputError);
-    expect(() => readCache(file, { expectModelHash: other.modelHash })).toThrow(
-      new RegExp(`cache .* was made from model ${source.modelHash.slice(0, 12)}.*, not ${other.modelHash.slice(0, 12)}`),
+    expect(other.facts.modelHash).not.toBe(source.facts.modelHash);
+    expect(() => readCache(file, { expectModelHash: other.facts.modelHash })).toThrow(InputError);
+    expect(() => readCache(file, { expectModelHash: other.facts.modelHash })).toThrow(
+      new RegExp(`cache .* was made from model ${source.facts.modelHash.slice(0, 12)}.*, not ${other.facts.modelHash.slice(0, 12)}`),
     );
   });
 
@@ -163,11 +165,11 @@ describe('the cache commands', () => {
 
   it('write a cache with the checkpoint\'s own task config, and check it against a model', async () => {
     const out = path.join(dir, 'cli.arrow');
-    const summary = JSON.parse(await cli(cacheCommand, [source.file, '--out', out, '--prompts', '5', '--layers', '1', '--hooks', '*resid_post', '--positions=-1,0', '--json']));
-    expect(summary).toMatchObject({ prompts: 5, rows: 10, hooks: ['blocks.1.hook_resid_post'], modelHash: source.modelHash });
-    const info = JSON.parse(await cli(cacheInfoCommand, [out, '--model', source.file, '--json']));
+    const summary = JSON.parse(await cli(cacheCommand, [source.facts.file, '--out', out, '--prompts', '5', '--blocks', '1', '--hooks', '*resid_post', '--positions=-1,0', '--json']));
+    expect(summary).toMatchObject({ prompts: 5, rows: 10, hooks: ['blocks.1.hook_resid_post'], modelHash: source.facts.modelHash });
+    const info = JSON.parse(await cli(cacheInfoCommand, [out, '--model', source.facts.file, '--json']));
     expect(info).toMatchObject({ rows: 10, positions: [-1, 0], seed: 0, demos: 2 });
-    await expect(cli(cacheInfoCommand, [out, '--model', other.file])).rejects.toThrow(/was made from model/);
+    await expect(cli(cacheInfoCommand, [out, '--model', other.facts.file])).rejects.toThrow(/was made from model/);
     expect(parseLayers('0,2-3')).toEqual([0, 2, 3]);
     expect(() => parseLayers('1..3')).toThrow(/not a layer list/);
   });
@@ -181,8 +183,8 @@ describe('cache memory', () => {
     // of activations. Held in memory, they would show far above the bound below.
     const task = resolveTaskConfig({ kind: 'discrete', vocab: 16, demos: { min: 6, max: 6 } });
     const cfg = resolveModelConfig({ layers: 2, dModel: 64, heads: 4, vocab: 18, maxSeq: 32 });
-    const big = ModelSource.open(checkpoint(fs.mkdtempSync(path.join(dir, 'mem-')), cfg, task, 3));
-    const hooks = big.hooks.map((h) => h.name);
+    const big = await FileBackend.open(checkpoint(fs.mkdtempSync(path.join(dir, 'mem-')), cfg, task, 3));
+    const hooks = big.facts.hooks.map((h) => h.name);
     const growth = async (prompts: number) => {
       gc();
       const used = () => process.memoryUsage().heapUsed + process.memoryUsage().external;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { emergenceDiagnostics } from '../src/analysis/emergence.js';
 import { queryCopy } from '../src/analysis/query-copy.js';
-import { ModelSource } from '../src/analysis/source.js';
+import { FileBackend } from '../src/backend/file.js';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { demoKeepMask } from '../src/train/loop.js';
 import { sampleBatch } from '../src/tasks/index.js';
@@ -24,7 +24,7 @@ async function copyMeasures(copyBlock: 0 | 2) {
   const { cfg, params } = handModel({ copyBlock });
   const stem = path.join(dir, `hand-copy${copyBlock}`);
   writeCheckpoint(stem, cfg, params, { step: 0, seed: 0, task: handTaskConfig(), metrics: {} });
-  const source = ModelSource.open(`${stem}.onnx`);
+  const source = await FileBackend.open(`${stem}.onnx`);
   try {
     return (await queryCopy(source, handTaskConfig(), { prompts: 256 }))!;
   } finally {

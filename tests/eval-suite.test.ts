@@ -4,13 +4,13 @@
  * applicable" past a learned context, group summaries are means with intervals over models, and
  * the command prints the same numbers as JSON.
  */
+import { promptFeeds } from '../src/backend/backend.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { Engine, fromCheckpoint } from '../src/analysis/engine.js';
-import { ModelSource } from '../src/analysis/source.js';
-import { tvSearch } from '../src/analysis/tv-search.js';
+import { openModel } from '../src/api/model.js';
+import { FileBackend } from '../src/backend/file.js';
 import { loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { parse } from '../src/cli/command.js';
 import { evalCommand } from '../src/cli/eval.js';
@@ -34,8 +34,8 @@ describe('the eval suite', { timeout: 120000 }, () => {
     const r = await evaluateModel(ckpt, options);
     // Recomputed from the model's logits on the same prompts: correct answers per shot count.
     const batch = sampleBatch(task, new Rng(options.seed), options.prompts, { split: 'train', demos: task.demos.max });
-    const source = ModelSource.open(ckpt);
-    const { output } = await source.run(source.feeds(batch));
+    const source = await FileBackend.open(ckpt);
+    const { output } = await source.run(promptFeeds(batch));
     await source.close();
     const V = output.shape[2];
     const hits = new Array(task.demos.max + 1).fill(0);
@@ -63,19 +63,19 @@ describe('the eval suite', { timeout: 120000 }, () => {
     expect(r.length[1].score).toBe(final(r.icl)); // 4 demos is the ICL condition itself
   });
 
-  it('takes task-vector scores from the search at the prescribed layer', async () => {
-    const tv = await taskVectorScores(ckpt, { layer: 2, seed: 0 });
-    const engine = Engine.open(fromCheckpoint(loadCheckpoint(ckpt)));
-    const search = await tvSearch(engine, task, { seed: 0 });
-    await engine.release();
-    expect(tv).toEqual({
-      layer: 2,
-      atLayer: search.average.curve[2].test,
-      bestLayer: search.average.best.layer,
-      atBest: search.average.best.test,
-      icl: search.average.icl.mean,
-      zeroShot: search.average.baseline.test,
-    });
+  it("takes task-vector scores at the prescribed layer: the option's, else the TVP layer the manifest records, else the middle one", async () => {
+    const tvp = path.join(dir, 'tvp');
+    writeCheckpoint(tvp, hand.cfg, hand.params, { step: 0, seed: 0, task, metrics: {}, extra: { tvp: { tvp: { layer: 1 } } } });
+    await using plain = await openModel(ckpt);
+    await using trained = await openModel(`${tvp}.onnx`);
+    const middle = await taskVectorScores(plain, { seed: 0 });
+    expect(middle.layer).toBe(2); // ⌈3 / 2⌉
+    expect((await taskVectorScores(trained, { seed: 0 })).layer).toBe(1);
+    expect((await taskVectorScores(trained, { layer: 3, seed: 0 })).layer).toBe(3);
+    for (const x of [middle.atLayer, middle.atBest, middle.icl, middle.zeroShot]) expect(x).toBeGreaterThanOrEqual(0);
+    for (const x of [middle.atLayer, middle.atBest, middle.icl, middle.zeroShot]) expect(x).toBeLessThanOrEqual(1);
+    expect(middle.bestLayer).toBeGreaterThanOrEqual(0);
+    expect(middle.bestLayer).toBeLessThanOrEqual(3);
   });
 
   it('summarises a group as the mean over its models with a 95% interval, and prints it as JSON', async () => {

@@ -6,13 +6,14 @@
  * were moved to external data loads (its hash checked on the inlined weights), or says which file
  * is missing, never "weights hash does not match".
  */
+import { readModelFile } from '../src/backend/file-open.js';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ModelSource } from '../src/analysis/source.js';
+import { FileBackend } from '../src/backend/file.js';
 import { decodeModel, loadCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { InputError } from '../src/errors.js';
 import { openModel } from '../src/index.js';
@@ -76,7 +77,7 @@ describe('ONNX external data', { timeout: 120000 }, () => {
     const file = externalise(TORCH, path.join(tmp, 'cwd'), () => 'package.json');
     fs.rmSync(path.join(tmp, 'cwd', 'package.json'), { force: true });
     expect(fs.existsSync('package.json')).toBe(true);
-    expect(() => ModelSource.open(file)).toThrow(/keeps its data in 'package\.json', which does not exist beside the model/);
+    expect(() => readModelFile(file)).toThrow(/keeps its data in 'package\.json', which does not exist beside the model/);
   });
 
   const refused: [string, (dir: string) => string, RegExp][] = [
@@ -103,14 +104,14 @@ describe('ONNX external data', { timeout: 120000 }, () => {
     ['an empty location', () => '', /names no file/],
   ];
   for (const [what, make, message] of refused) {
-    it(`refuses ${what}, in one line naming the model, through ModelSource, the library and the CLI`, async () => {
+    it(`refuses ${what}, in one line naming the model, through FileBackend, the library and the CLI`, async () => {
       fs.writeFileSync(path.join(tmp, 'outside.bin'), Buffer.alloc(1 << 16));
       const dir = path.join(tmp, what.replace(/\W+/g, '-'));
       fs.mkdirSync(dir, { recursive: true });
       const location = make(dir);
       const file = externalise(TORCH, dir, () => location);
-      expect(() => ModelSource.open(file)).toThrow(InputError);
-      expect(() => ModelSource.open(file)).toThrow(message);
+      expect(() => readModelFile(file)).toThrow(InputError);
+      expect(() => readModelFile(file)).toThrow(message);
       await expect(openModel(file)).rejects.toThrow(message);
       const r = await runCli(['hooks', file]);
       expect(r.code).toBe(1);
@@ -131,7 +132,7 @@ describe('ONNX external data', { timeout: 120000 }, () => {
     const dir = path.join(tmp, 'short');
     const file = externalise(TORCH, dir);
     fs.truncateSync(path.join(dir, 'weights.bin'), 100);
-    expect(() => ModelSource.open(file)).toThrow(/bytes \d+\.\.\d+ asked for, but the file has 100/);
+    expect(() => readModelFile(file)).toThrow(/bytes \d+\.\.\d+ asked for, but the file has 100/);
   });
 
   it('a tvlens checkpoint with external data loads; without its weights file it says which file is missing', () => {

@@ -1,18 +1,18 @@
 /**
- * Task-vector search and residual patching on models tvlens did not make, through SourceEngine
- * (a ModelSource and its hook map, one full forward pass per variant). The strongest check: a
+ * Task-vector search and residual patching on models tvlens did not make, through FileBackend
+ * (a FileBackend and its hook map, one full forward pass per variant). The strongest check: a
  * tvlens checkpoint opened as a foreign model, through a map of its own residual hooks, gives
- * what the fast Engine gives on the checkpoint. Then a real PyTorch export, and the errors.
+ * what the fast GraphBackend gives on the checkpoint. Then a real PyTorch export, and the errors.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { Engine, fromCheckpoint } from '../src/analysis/engine.js';
-import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
+import { openModel } from '../src/api/model.js';
+import { GraphBackend } from '../src/backend/graph.js';
+import { residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
 import { DIRECTION_RUNS, patch, patchSweep, promptPairs } from '../src/analysis/patching.js';
-import { HEAD_PATCHING_NEEDS_CHECKPOINT, SourceEngine } from '../src/analysis/source-engine.js';
-import { ModelSource } from '../src/analysis/source.js';
+import { FileBackend, HEAD_PATCHING_NEEDS_CHECKPOINT } from '../src/backend/file.js';
 import { tvSearch, tvSearchWithVectors } from '../src/analysis/tv-search.js';
 import { decodeModel, loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { type Command, parse } from '../src/cli/command.js';
@@ -64,16 +64,16 @@ async function runJson(cmd: Command, argv: string[]): Promise<Record<string, unk
 }
 
 describe('a tvlens checkpoint analysed as a foreign model', { timeout: 120000 }, () => {
-  const fast = Engine.open(fromCheckpoint(loadCheckpoint(path.join(dir, 'hand.onnx'))));
-  const foreign = SourceEngine.open(ModelSource.open(bare, { hookMap: ownHooks }));
+  const fast = GraphBackend.fromCheckpoint(loadCheckpoint(path.join(dir, 'hand.onnx')));
+  const foreign = FileBackend.open(bare, { hookMap: ownHooks });
   afterAll(async () => {
-    await fast.release();
-    await (await foreign).release();
+    await fast.close();
+    await (await foreign).close();
   });
 
   it('knows the layers, width and vocabulary the fast engine knows, and no heads', async () => {
     const f = await foreign;
-    expect(f.source.kind).toBe('foreign');
+    expect(f.facts.kind).toBe('foreign');
     expect([f.layers, f.dims.dModel, f.outWidth]).toEqual([fast.layers, fast.dims.dModel, fast.outWidth]);
     expect(f.dims.heads).toBeNull();
     expect(f.modelInfo.config).toBeNull();
@@ -123,8 +123,8 @@ describe('a tvlens checkpoint analysed as a foreign model', { timeout: 120000 },
 });
 
 describe('a GPT exported by PyTorch, analysed through a hook map', { timeout: 120000 }, () => {
-  const engine = SourceEngine.open(ModelSource.open(TORCH, { hookMap: torchMap }), { padTo: 8 });
-  afterAll(async () => (await engine).release());
+  const engine = FileBackend.open(TORCH, { hookMap: torchMap, padTo: 8 });
+  afterAll(async () => (await engine).close());
 
   it('reads the residuals PyTorch computed, also from a shorter prompt padded to the length its graph runs at', async () => {
     const e = await engine;
@@ -156,8 +156,9 @@ describe('a GPT exported by PyTorch, analysed through a hook map', { timeout: 12
 
   it('rejects a task whose token ids do not fit the vocabulary, a missing task, prompts longer than the graph runs at, and head patching', async () => {
     const e = await engine;
-    expect(() => e.checkTask(resolveTaskConfig({ kind: 'discrete', vocab: 16 }))).toThrow(/token ids 0\.\.17 .* 12 outputs .*vocab ≤ 10/);
-    expect(() => e.checkTask(resolveTaskConfig({ kind: 'linreg' }))).toThrow(/linreg prompts are vectors/);
+    await using model = await openModel(TORCH, { hookMap: torchMap, padTo: 8 });
+    expect(() => model.checkFits(resolveTaskConfig({ kind: 'discrete', vocab: 16 }))).toThrow(/token ids 0\.\.17 .* 12 outputs .*vocab ≤ 10/);
+    expect(() => model.checkFits(resolveTaskConfig({ kind: 'linreg' }))).toThrow(/linreg prompts are vectors/);
     const args = [TORCH, '--hook-map', torchMapFile, '--pad-to', '8'];
     const run = (cmd: Command, more: string[]) => {
       const { values, positionals } = parse(cmd, [...args, ...more]);

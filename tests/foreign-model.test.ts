@@ -3,14 +3,16 @@
  * torch.onnx.export lays one out (node names like /blocks.0/Add_1, fused c_attn weights, erf GELU,
  * a causal mask sliced from a buffer), checked against a plain-TS computation of the same model.
  */
+import { readModelFile } from '../src/backend/file-open.js';
+import { promptFeeds } from '../src/backend/backend.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readCache, selectHooks, writeCache } from '../src/analysis/cache.js';
-import { readHookMap, residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
-import { ModelSource } from '../src/analysis/source.js';
+import { readHookMap, residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
+import { FileBackend } from '../src/backend/file.js';
 import { hooksReport } from '../src/cli/hooks.js';
 import { InputError } from '../src/errors.js';
 import { type TokenBatch, resolveTaskConfig, sampleBatch } from '../src/tasks/index.js';
@@ -194,7 +196,7 @@ beforeAll(() => {
 });
 
 describe('a foreign GPT exported like torch.onnx.export', () => {
-  it('has its residual stream found: the embedding sum, then each block\'s two residual Adds, in order', () => {
+  it('has its residual stream found: the embedding sum, then each block\'s two residual Adds, in order', async () => {
     const bytes = fs.readFileSync(file);
     const cands = residualCandidates(P.ModelProto.decode(bytes));
     expect(cands.map((c) => [c.node, c.tensor, c.suggested])).toEqual([
@@ -204,7 +206,7 @@ describe('a foreign GPT exported like torch.onnx.export', () => {
       ['/blocks.1/Add', '/blocks.1/Add_output_0', 'blocks.1.hook_resid_mid'],
       ['/blocks.1/Add_1', '/blocks.1/Add_1_output_0', 'blocks.1.hook_resid_post'],
     ]);
-    const report = hooksReport(file);
+    const report = await hooksReport(file);
     expect(report.kind).toBe('foreign');
     // The suggestion holds the residual stream, and the branch outputs beside it (suggest-hooks.ts).
     expect(report.suggestedHookMap).toMatchObject(suggestHookMap(cands));
@@ -213,11 +215,11 @@ describe('a foreign GPT exported like torch.onnx.export', () => {
 
   it('caches residuals that match an independent plain-TS computation of the model', async () => {
     fs.writeFileSync(mapFile, JSON.stringify({ hooks: suggestHookMap(residualCandidates(P.ModelProto.decode(fs.readFileSync(file)))), maxSeq: CTX }));
-    const source = ModelSource.open(file, { hookMap: mapFile });
-    expect(source.kind).toBe('foreign');
+    const source = await FileBackend.open(file, { hookMap: mapFile });
+    expect(source.facts.kind).toBe('foreign');
     expect(source.layers).toBe(L);
-    expect(source.tokenInput).toBe('input_ids');
-    expect(source.maxSeq).toBe(CTX);
+    expect(source.facts.tokenInput).toBe('input_ids');
+    expect(source.facts.maxSeq).toBe(CTX);
     // resid_pre of block 1 is implied by block 0's resid_post
     expect(source.tensorOf('blocks.1.hook_resid_pre')).toBe('/blocks.0/Add_1_output_0');
     const hooks = selectHooks(source, ['resid']);
@@ -226,7 +228,7 @@ describe('a foreign GPT exported like torch.onnx.export', () => {
     await writeCache(source, out, { task: TASK, prompts: 6, seed: 3, chunk: 4, hooks, positions: 'all' });
     await source.close();
 
-    const cache = readCache(out, { expectModelHash: source.modelHash });
+    const cache = readCache(out, { expectModelHash: source.facts.modelHash });
     const batch = sampleBatch(TASK, new Rng(3), 6, { demos: 2 }) as TokenBatch;
     let worst = 0;
     for (let b = 0; b < 6; b++) {
@@ -243,15 +245,15 @@ describe('a foreign GPT exported like torch.onnx.export', () => {
   });
 
   it('runs a patched forward pass whose downstream matches the reference with the same patch, in replace and add modes', async () => {
-    const source = ModelSource.open(file, { hookMap: { '/blocks.0/Add_1_output_0': 'blocks.0.hook_resid_post', '/Add_output_0': 'blocks.0.hook_resid_pre' } });
+    const source = await FileBackend.open(file, { hookMap: { '/blocks.0/Add_1_output_0': 'blocks.0.hook_resid_post', '/Add_output_0': 'blocks.0.hook_resid_pre' } });
     const batch = sampleBatch(TASK, new Rng(5), 2, { demos: 2 }) as TokenBatch;
     const T = batch.seq;
     const q = batch.queryPos[0];
     const value = Array.from({ length: D }, (_, i) => Math.sin(i + 1));
     const mask = new Float32Array(T).map((_, t) => (t === q ? 1 : 0));
-    const plain = (await source.run(source.feeds(batch))).output.data as Float32Array;
+    const plain = (await source.run(promptFeeds(batch))).output.data as Float32Array;
     for (const mode of ['replace', 'add'] as const) {
-      const res = await source.run(source.feeds(batch), {
+      const res = await source.run(promptFeeds(batch), {
         patches: [{ hook: 'blocks.0.hook_resid_post', mode, value: { dtype: 'float32', shape: [D], data: Float32Array.from(value) }, mask: { dtype: 'float32', shape: [1, T, 1], data: mask } }],
       });
       const logits = res.output.data as Float32Array;
@@ -271,8 +273,8 @@ describe('foreign-model errors', () => {
   it('rejects a hook map naming a tensor not in the graph, suggesting the closest names', () => {
     const bad = path.join(dir, 'bad-map.json');
     fs.writeFileSync(bad, JSON.stringify({ '/blocks.0/Add_2_output_0': 'blocks.0.hook_resid_post' }));
-    expect(() => ModelSource.open(file, { hookMap: bad })).toThrow(InputError);
-    expect(() => ModelSource.open(file, { hookMap: bad })).toThrow(/tensor '\/blocks\.0\/Add_2_output_0'.*not in the graph\. Did you mean: .*\/blocks\.0\/Add_1_output_0/);
+    expect(() => readModelFile(file, bad)).toThrow(InputError);
+    expect(() => readModelFile(file, bad)).toThrow(/tensor '\/blocks\.0\/Add_2_output_0'.*not in the graph\. Did you mean: .*\/blocks\.0\/Add_1_output_0/);
   });
 
   it('rejects a hook map whose target is not a hook name, listing the valid kinds', () => {
@@ -282,15 +284,15 @@ describe('foreign-model errors', () => {
   });
 
   it('rejects prompts longer than the context the hook map declares, with both numbers', async () => {
-    const source = ModelSource.open(file, { hookMap: { hooks: { '/Add_output_0': 'blocks.0.hook_resid_pre' }, maxSeq: 8 } });
+    const source = await FileBackend.open(file, { hookMap: { hooks: { '/Add_output_0': 'blocks.0.hook_resid_pre' }, maxSeq: 8 } });
     const batch = sampleBatch(TASK, new Rng(1), 1, { demos: 2 }); // 10 positions
-    await expect(source.run(source.feeds(batch))).rejects.toThrow(/prompts longer than the model's context: they have 10 positions, .* takes at most 8/);
+    await expect(source.run(promptFeeds(batch))).rejects.toThrow(/prompts longer than the model's context: they have 10 positions, .* takes at most 8/);
     await source.close();
   });
 
-  it('rejects a layer outside the mapped model, giving the valid range', () => {
-    const source = ModelSource.open(file, { hookMap: mapFile });
+  it('rejects a layer outside the mapped model, giving the valid range', async () => {
+    const source = await FileBackend.open(file, { hookMap: mapFile });
     expect(() => source.residual(3)).toThrow(/layer 3 is out of range: this model has layers 0\.\.2/);
-    expect(() => selectHooks(source, ['resid'], [2])).toThrow(/layer 2 is out of range: this model's blocks are 0\.\.1/);
+    expect(() => selectHooks(source, ['resid'], [2])).toThrow(/block 2 is out of range: this model's blocks are 0\.\.1/);
   });
 });

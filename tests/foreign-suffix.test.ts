@@ -7,11 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
-import { suffixSplit } from '../src/analysis/onnx-edit.js';
+import { residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
+import { suffixSplit } from '../src/backend/onnx-edit.js';
 import { patch } from '../src/analysis/patching.js';
-import { SourceEngine } from '../src/analysis/source-engine.js';
-import { ModelSource } from '../src/analysis/source.js';
+import { FileBackend } from '../src/backend/file.js';
 import { tvSearch } from '../src/analysis/tv-search.js';
 import { decodeModel, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { residualAtLayer } from '../src/model/hooks.js';
@@ -50,8 +49,8 @@ describe('the graph split at a residual', () => {
 
 describe('a foreign model patched through its graph suffix', { timeout: 120000 }, () => {
   it('gives the full runs\' task-vector curves on a checkpoint opened as a foreign model, sets and centred add mode included', async () => {
-    const split = await SourceEngine.open(ModelSource.open(bare, { hookMap: ownHooks }));
-    const naive = await SourceEngine.open(ModelSource.open(bare, { hookMap: ownHooks }), { split: false });
+    const split = await FileBackend.open(bare, { hookMap: ownHooks });
+    const naive = await FileBackend.open(bare, { hookMap: ownHooks, split: false });
     try {
       for (const opts of [
         { tasks: handTasks, prompts: 6, queries: 16, seed: 3 },
@@ -65,14 +64,14 @@ describe('a foreign model patched through its graph suffix', { timeout: 120000 }
       expect(a.accuracy).toEqual(b.accuracy);
       a.normalized.flat().forEach((x, i) => expect(Math.abs(x - b.normalized.flat()[i])).toBeLessThan(1e-4));
     } finally {
-      await split.release();
-      await naive.release();
+      await split.close();
+      await naive.close();
     }
   });
 
   it('gives the full runs\' outputs on the PyTorch export, padded to the length its graph runs at', async () => {
-    const split = await SourceEngine.open(ModelSource.open(TORCH, { hookMap: torchMap }), { padTo: 8 });
-    const naive = await SourceEngine.open(ModelSource.open(TORCH, { hookMap: torchMap }), { padTo: 8, split: false });
+    const split = await FileBackend.open(TORCH, { hookMap: torchMap, padTo: 8 });
+    const naive = await FileBackend.open(TORCH, { hookMap: torchMap, padTo: 8, split: false });
     try {
       const opts = { maxTasks: 2, prompts: 4, queries: 8, seed: 5 };
       const [a, b] = [await tvSearch(split, torchTask, opts), await tvSearch(naive, torchTask, opts)];
@@ -85,8 +84,8 @@ describe('a foreign model patched through its graph suffix', { timeout: 120000 }
       const [fast, full] = [await split.patched(base, variants), await naive.patchedNaive(feeds, variants)];
       fast.forEach((o, i) => o.forEach((x, j) => expect(Math.abs(x - full[i][j])).toBeLessThan(1e-5)));
     } finally {
-      await split.release();
-      await naive.release();
+      await split.close();
+      await naive.close();
     }
   });
 });

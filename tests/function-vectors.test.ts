@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { runCli as cli } from './support/cli.js';
 import { writeReport } from '../src/report/report.js';
-import { Engine } from '../src/analysis/engine.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { functionVectors } from '../src/analysis/function-vectors.js';
 import { InputError } from '../src/errors.js';
 import { Graph } from '../src/graph/index.js';
@@ -18,7 +18,7 @@ import { TASK_HEAD, fvHandModel, fvHandTaskConfig, fvHandTasks } from './support
 const opts = { tasks: fvHandTasks, prompts: 12, shuffled: 24, queries: 32, topK: 1, seed: 3 } as const;
 
 describe('function vectors', { timeout: 60000 }, () => {
-  const engine = Engine.open(fvHandModel());
+  const engine = GraphBackend.open(fvHandModel());
   const cfg = fvHandTaskConfig();
 
   it('ranks the hand-built model\'s task head first, and no other head helps shuffled-label prompts', async () => {
@@ -56,7 +56,7 @@ describe('function vectors', { timeout: 60000 }, () => {
     const cfgR = resolveModelConfig({ layers: 2, dModel: 16, heads: 2, maxSeq: 24, input: 'vectors', dIn: 2, output: 'vector', dOut: 1, initStd: 0.3 });
     const g = new Graph('float32');
     declareParams(g, cfgR, 1);
-    const e = Engine.open({ cfg: cfgR, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
+    const e = GraphBackend.open({ cfg: cfgR, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
     const tcfg = resolveTaskConfig({ kind: 'linreg', linreg: { dIn: 2 }, demos: { min: 3, max: 3 } });
     const r = await functionVectors(e, tcfg, { maxTasks: 2, prompts: 4, shuffled: 4, queries: 8, topK: 2 });
     expect(r.metric).toBe('nmse');
@@ -64,7 +64,7 @@ describe('function vectors', { timeout: 60000 }, () => {
     expect(r.aie.flat().every(Number.isFinite)).toBe(true);
     expect(r.average.curve.map((c) => c.layer)).toEqual([0, 1, 2]);
     expect(r.average.curve.every((c) => Number.isFinite(c.all.mean) && c.all.mean >= 0)).toBe(true);
-    await e.release();
+    await e.close();
   });
 
   it('runs from the CLI: tvlens fv prints the heat map as JSON, and a bad --top-k is one line and exit 1', async () => {

@@ -52,9 +52,14 @@ describe('the README library example', () => {
   }, 120000);
 
   it('type-checks and runs in a project that installs tvlens from a packed tarball', () => {
-    // Build (tsc emits even where another file has a type error; the packed files are what is tested), then pack.
-    spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', ROOT], { cwd: ROOT, encoding: 'utf8' });
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { filename: string; files: { path: string }[] }[];
+    // Build into a package folder of its own, not the repository's dist/ (tsc emits even where
+    // another file has a type error; the packed files are what is tested), then pack it.
+    const pkg = path.join(dir, 'pkg');
+    fs.mkdirSync(pkg);
+    for (const f of ['package.json', 'README.md']) fs.copyFileSync(path.join(ROOT, f), path.join(pkg, f));
+    fs.cpSync(path.join(ROOT, 'src', 'presets'), path.join(pkg, 'src', 'presets'), { recursive: true });
+    spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', ROOT, '--outDir', path.join(pkg, 'dist')], { cwd: ROOT, encoding: 'utf8' });
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: pkg, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { filename: string; files: { path: string }[] }[];
     const files = packed[0].files.map((f) => f.path);
     expect(files).toContain('dist/src/index.js');
     expect(files).toContain('dist/src/index.d.ts');

@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Engine } from '../src/analysis/engine.js';
-import { curveMetrics, locality, localityTable, pcaByLayer, separability } from '../src/analysis/locality.js';
+import { GraphBackend } from '../src/backend/graph.js';
+import { curveMetrics, locality, pcaByLayer, separability } from '../src/analysis/locality.js';
+import { localityTable } from '../src/api/tables.js';
 import { runCheckpoints } from '../src/runs/folder.js';
 import type { TaskVectors } from '../src/analysis/tv-search.js';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
@@ -81,7 +82,7 @@ describe('locality metrics', { timeout: 60000 }, () => {
   });
 
   it('on the hand-built model: peak at layer 2, full strength, and no separability below block 1', async () => {
-    const engine = Engine.open(handModel());
+    const engine = GraphBackend.open(handModel());
     const r = await locality(engine, handTaskConfig(), { tasks: handTasks, prompts: 12, queries: 32, permutations: 50 });
     expect(r.average.peakLayer).toBe(2);
     expect(r.average.strength).toBeGreaterThan(0.95);

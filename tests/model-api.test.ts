@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Engine, fromCheckpoint } from '../src/analysis/engine.js';
-import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
-import { ModelSource } from '../src/analysis/source.js';
+import { GraphBackend } from '../src/backend/graph.js';
+import { residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
+import { FileBackend } from '../src/backend/file.js';
 import { tvSearch } from '../src/analysis/tv-search.js';
 import { decodeModel, loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { InputError, Tensor, formatPrompts, openModel, parsePrompts, readCache, searchPromptRecords, searchPromptsFor } from '../src/index.js';
@@ -49,7 +49,7 @@ describe('openModel on a tvlens checkpoint', { timeout: 120000 }, () => {
     expect(model.taskConfig).toEqual(handCfg);
   });
 
-  it('runs prompts to logits with dims, and caches hooks by name as ModelSource fetches them', async () => {
+  it('runs prompts to logits with dims, and caches hooks by name as FileBackend fetches them', async () => {
     const model = await openModel(ckpt);
     try {
       const logits = await model.run(prompts);
@@ -60,7 +60,7 @@ describe('openModel on a tvlens checkpoint', { timeout: 120000 }, () => {
       const r1 = cache.get('blocks.1.hook_resid_post');
       expect(r1.dims).toEqual([2, 10, hand.cfg.dModel]);
       expect(cache.residual(2)).toBe(r1); // task-vector layer 2 = the output of block 1
-      const source = ModelSource.open(ckpt);
+      const source = await FileBackend.open(ckpt);
       const ref = await source.run({ tokens: { dtype: 'int64', shape: [2, 10], data: BigInt64Array.from(prompts.flat(), BigInt) } }, { fetch: ['blocks.1.hook_resid_post'] });
       await source.close();
       expect(maxDiff(r1.data, ref.hooks['blocks.1.hook_resid_post'].data as Float32Array)).toBe(0);
@@ -94,9 +94,9 @@ describe('openModel on a tvlens checkpoint', { timeout: 120000 }, () => {
     await using model = await openModel(ckpt);
     const opts = { tasks: handTasks, prompts: 4, queries: 8, seed: 2 };
     const viaModel = await model.tvSearch(undefined, opts);
-    const engine = Engine.open(fromCheckpoint(loadCheckpoint(ckpt)));
+    const engine = GraphBackend.fromCheckpoint(loadCheckpoint(ckpt));
     const direct = await tvSearch(engine, handCfg, opts);
-    await engine.release();
+    await engine.close();
     const scores = (r: typeof direct) => r.tasks.map((t) => [t.task.name, t.baseline.all.mean, t.icl.mean, ...t.curve.map((c) => c.all.mean), t.best.layer]);
     expect(scores(viaModel)).toEqual(scores(direct));
     // The same prompts through a JSONL round trip.

@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { attributionPatch } from '../src/analysis/attribution.js';
-import { Engine, fromCheckpoint } from '../src/analysis/engine.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { functionVectors } from '../src/analysis/function-vectors.js';
-import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
+import { residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
 import { decodeModel, loadCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { type AttributionPatchOptions, type AttributionResult, type FunctionVectorResult, type FunctionVectorsOptions, InputError, openModel, promptPairs } from '../src/index.js';
 import { TASK_HEAD, fvHandModel, fvHandTaskConfig, fvHandTasks } from './support/fv-hand-model.js';
@@ -19,9 +19,9 @@ const hand = fvHandModel();
 const cfg = fvHandTaskConfig();
 writeCheckpoint(path.join(dir, 'hand'), hand.cfg, hand.params, { step: 0, seed: 0, task: cfg, metrics: {} });
 const ckpt = path.join(dir, 'hand.onnx');
-const engine = Engine.open(fromCheckpoint(loadCheckpoint(ckpt)));
+const engine = GraphBackend.fromCheckpoint(loadCheckpoint(ckpt));
 afterAll(async () => {
-  await engine.release();
+  await engine.close();
   fs.rmSync(dir, { recursive: true });
 });
 

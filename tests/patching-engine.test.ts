@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RangeInputError, type Variant } from '../src/analysis/contracts.js';
-import { Engine } from '../src/analysis/engine.js';
+import { RangeInputError, type Variant } from '../src/backend/backend.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { Graph } from '../src/graph/index.js';
 import { type ModelConfig, resolveModelConfig } from '../src/model/config.js';
 import { declareParams } from '../src/model/transformer.js';
@@ -66,14 +66,14 @@ function variants(cfg: ModelConfig, T: number, B: number): Variant[] {
 
 async function compare(over: Partial<ModelConfig>, B = 3, T = 9) {
   const model = randomModel(over);
-  const engine = Engine.open(model, { rowsPerRun: 40 });
+  const engine = GraphBackend.open(model, { rowsPerRun: 40 });
   const feeds = prompts(model.cfg, B, T);
   const base = await engine.base(feeds, { z: true });
   const vs = variants(model.cfg, T, B);
   const fast = await engine.patched(base, vs);
   const naive = await engine.patchedNaive(feeds, vs);
   const plain = await engine.forward(feeds);
-  await engine.release();
+  await engine.close();
   return { fast, naive, plain, base };
 }
 
@@ -101,7 +101,7 @@ describe("the patching engine", { timeout: 60000 }, () => {
 
   it('rejects a layer out of range with the valid range', async () => {
     const model = randomModel();
-    const engine = Engine.open(model);
+    const engine = GraphBackend.open(model);
     const feeds = prompts(model.cfg, 2, 5);
     const base = await engine.base(feeds);
     const bad: Variant = [{ site: { kind: 'resid', layer: 4 }, positions: [4], mode: 'replace', value: () => new Float32Array(16) }];
@@ -109,6 +109,6 @@ describe("the patching engine", { timeout: 60000 }, () => {
     await expect(engine.patched(base, [bad])).rejects.toThrow(/valid layers are 0\.\.3/);
     const badPos: Variant = [{ site: { kind: 'resid', layer: 1 }, positions: [5], mode: 'replace', value: () => new Float32Array(16) }];
     await expect(engine.patched(base, [badPos])).rejects.toThrow(/positions 0\.\.4/);
-    await engine.release();
+    await engine.close();
   });
 });

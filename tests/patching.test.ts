@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RangeInputError } from '../src/analysis/contracts.js';
-import { Engine } from '../src/analysis/engine.js';
+import { RangeInputError } from '../src/backend/backend.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { type PatchCell, patch, patchSweep, promptPairs } from '../src/analysis/patching.js';
 import { Graph } from '../src/graph/index.js';
 import { resolveModelConfig } from '../src/model/config.js';
@@ -14,11 +14,11 @@ function randomEngine() {
   const cfg = resolveModelConfig({ layers: 2, dModel: 16, heads: 2, vocab: 10, maxSeq: 24, initStd: 0.5 });
   const g = new Graph('float32');
   declareParams(g, cfg, 5);
-  return Engine.open({ cfg, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
+  return GraphBackend.open({ cfg, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
 }
 
 describe('activation patching', { timeout: 60000 }, () => {
-  const hand = Engine.open(handModel());
+  const hand = GraphBackend.open(handModel());
   const cfg = handTaskConfig();
   const base = { tasks: handTasks, prompts: 8, seed: 1 } as const;
 
@@ -75,7 +75,7 @@ describe('activation patching', { timeout: 60000 }, () => {
       expect(fast.logitDiff.flat().every(Number.isFinite)).toBe(true);
       fast.logitDiff.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - naive.logitDiff[i][j]), `${site} ${i},${j}`).toBeLessThan(1e-3)));
     }
-    await engine.release();
+    await engine.close();
   });
 
   it('rejects a block or position out of range, naming the valid range', async () => {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { readCache } from '../src/analysis/cache.js';
-import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
+import { residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
 import { decodeModel, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { cacheCommand } from '../src/cli/cache.js';
 import { type Command, parse } from '../src/cli/command.js';

@@ -11,7 +11,7 @@
  * and the regression models' predictions (ICL, zero-shot, θ injected at every layer) match
  * onnxruntime-node within 1e-4.
  *
- * Screenshot: reports/test-screenshot.png from the fixture. To remake the README's screenshot
+ * Screenshot: test-screenshot.png in a temporary folder, from the fixture (no test writes into the repository). To remake the README's screenshot
  * from a trained run, set TVLENS_REPORT_RUN=<run folder>: the test then reports on that run and
  * writes reports/screenshot.png.
  */
@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, fromCheckpoint } from '../src/analysis/engine.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { analysisTasks } from '../src/analysis/batches.js';
 import { taskVectors } from '../src/analysis/tv-search.js';
 import { loadCheckpoint } from '../src/checkpoint/checkpoint.js';
@@ -42,7 +42,7 @@ const given = process.env.TVLENS_REPORT_RUN;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-report-'));
 const run = given ?? path.join(tmp, 'run');
 const out = path.join(tmp, 'report.html');
-const screenshot = path.resolve(given ? 'reports/screenshot.png' : 'reports/test-screenshot.png');
+const screenshot = given ? path.resolve('reports/screenshot.png') : path.join(tmp, 'test-screenshot.png');
 
 interface VectorRun {
   kind: 'vectors';
@@ -152,7 +152,7 @@ describe.runIf(BROWSER_TESTS)('the report in headless Chromium', { timeout: 1800
     const cfg = resolveTaskConfig(ckpt.manifest.task);
     const tasks = analysisTasks(cfg, 'train', undefined, m.thetaOptions.seed);
     expect(m.tasks[taskIndex].name).toBe(tasks[taskIndex].name);
-    const engine = Engine.open(fromCheckpoint(ckpt));
+    const engine = GraphBackend.fromCheckpoint(ckpt);
     try {
       const tv = await taskVectors(engine, cfg, tasks, { prompts: m.thetaOptions.prompts, shots: m.thetaOptions.shots, rng: new Rng(m.thetaOptions.seed).fork() });
       const theta = tv.theta[taskIndex].subarray(layer * m.dModel, (layer + 1) * m.dModel);
@@ -169,7 +169,7 @@ describe.runIf(BROWSER_TESTS)('the report in headless Chromium', { timeout: 1800
       close(last.zeroShot.logits, zero.out);
       close(last.injected[layer].logits, injected);
     } finally {
-      await engine.release();
+      await engine.close();
     }
   });
 
@@ -302,7 +302,7 @@ async function vectorParity(m: ExplorerModel, file: string, last: VectorRun): Pr
   const tasks = analysisTasks(cfg, 'train', undefined, m.thetaOptions.seed);
   expect(tasks[last.task].name).toBe(task.name);
   expect(tasks[last.task].params).toEqual(task.family === 'linreg' ? { w: task.w } : { a: task.a, b: task.b, c: task.c });
-  const engine = Engine.open(fromCheckpoint(ckpt));
+  const engine = GraphBackend.fromCheckpoint(ckpt);
   try {
     const tv = await taskVectors(engine, cfg, tasks, { prompts: m.thetaOptions.prompts, shots: m.thetaOptions.shots, rng: new Rng(m.thetaOptions.seed).fork() });
     const feed = (inputs: number[], markers: number[]) => ({
@@ -328,6 +328,6 @@ async function vectorParity(m: ExplorerModel, file: string, last: VectorRun): Pr
     for (const p of [last.icl, last.zeroShot, ...last.injected]) expect(p.sqErr).toBeCloseTo((p.value - last.truth) ** 2, 6);
     return Math.max(...pairs.map(([, a, b]) => Math.abs(a - b)));
   } finally {
-    await engine.release();
+    await engine.close();
   }
 }

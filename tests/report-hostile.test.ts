@@ -10,7 +10,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attributionPatch } from '../src/analysis/attribution.js';
-import { Engine, fromCheckpoint } from '../src/analysis/engine.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { functionVectors } from '../src/analysis/function-vectors.js';
 import { locality } from '../src/analysis/locality.js';
 import { patch } from '../src/analysis/patching.js';
@@ -65,7 +65,7 @@ describe('reports from hostile names', { timeout: 240000 }, () => {
     // Analysis outputs given as files, every string and every option a payload.
     const ckpt = loadCheckpoint(path.join(run, 'checkpoints', 'step-000200.onnx'));
     const cfg = ckpt.manifest.task as never;
-    const engine = Engine.open(fromCheckpoint(ckpt));
+    const engine = GraphBackend.fromCheckpoint(ckpt);
     const { maxTasks, prompts, queries } = FAST_SEARCH;
     const seed = 0;
     const outs: Record<string, unknown>[] = [];
@@ -76,7 +76,7 @@ describe('reports from hostile names', { timeout: 240000 }, () => {
       outs.push((await functionVectors(engine, cfg, { maxTasks, prompts, shuffled: prompts, queries, seed, topK: 2 })) as never);
       outs.push((await attributionPatch(engine, cfg, { maxTasks, prompts, seed })) as never);
     } finally {
-      await engine.release();
+      await engine.close();
     }
     const given = outs.map((o, i) => {
       const file = path.join(tmp, `out-${i}.json`);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { localityTable } from '../src/analysis/locality.js';
+import { localityTable } from '../src/api/tables.js';
 import { runCheckpoints } from '../src/runs/folder.js';
 import { InputError } from '../src/errors.js';
 import { writeReport } from '../src/report/index.js';

@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { residualCandidates, suggestHookMap } from '../src/analysis/hookmap.js';
-import { ModelSource } from '../src/analysis/source.js';
+import { residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
+import { FileBackend } from '../src/backend/file.js';
 import { decodeModel } from '../src/checkpoint/checkpoint.js';
 
 const FILE = 'tests/fixtures/torch-gpt.onnx';
@@ -24,7 +24,7 @@ describe('a model exported by PyTorch', () => {
     const model = decodeModel(new Uint8Array(fs.readFileSync(FILE)), FILE);
     const map = suggestHookMap(residualCandidates(model));
     expect(Object.values(map)).toContain('blocks.1.hook_resid_post');
-    const source = ModelSource.open(FILE, { hookMap: map });
+    const source = await FileBackend.open(FILE, { hookMap: map });
     expect(source.layers).toBe(2);
     const ids = ref.input_ids[0];
     const feeds = { input_ids: { dtype: 'int64' as const, shape: [1, ids.length], data: BigInt64Array.from(ids, (v) => BigInt(v)) } };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RangeInputError } from '../src/analysis/contracts.js';
-import { Engine } from '../src/analysis/engine.js';
+import { RangeInputError } from '../src/backend/backend.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { tvSearch } from '../src/analysis/tv-search.js';
 import { InputError } from '../src/errors.js';
 import { Graph } from '../src/graph/index.js';
@@ -13,7 +13,7 @@ const opts = { tasks: handTasks, prompts: 12, queries: 32, seed: 3 } as const;
 const acc = (r: Awaited<ReturnType<typeof tvSearch>>, l: number) => r.average.curve[l].all.mean;
 
 describe('task-vector search', { timeout: 60000 }, () => {
-  const engine = Engine.open(handModel());
+  const engine = GraphBackend.open(handModel());
   const cfg = handTaskConfig();
 
   it('finds the layer that the hand-built model copies the task into', async () => {
@@ -75,7 +75,7 @@ describe('task-vector search on regression and other positions', { timeout: 6000
     const cfg = resolveModelConfig({ layers: 2, dModel: 16, heads: 2, maxSeq: 24, input: 'vectors', dIn: 3, output: 'vector', dOut: 1, initStd: 0.3 });
     const g = new Graph('float32');
     declareParams(g, cfg, 4);
-    const engine = Engine.open({ cfg, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
+    const engine = GraphBackend.open({ cfg, params: new Map(g.params.map((p) => [p.value.name, p.data as Float32Array])) });
     const tcfg = resolveTaskConfig({ kind: 'linreg', linreg: { dIn: 3 }, demos: { min: 4, max: 4 } });
     const o = { maxTasks: 3, prompts: 4, dummies: 2, queries: 8, mode: 'add' as const, center: true };
     const fast = await tvSearch(engine, tcfg, o);
@@ -89,7 +89,7 @@ describe('task-vector search on regression and other positions', { timeout: 6000
   });
 
   it('injects at the x of the query when asked, reading θ at the dummy x of the demo prompts', async () => {
-    const engine = Engine.open(handModel());
+    const engine = GraphBackend.open(handModel());
     const r = await tvSearch(engine, handTaskConfig(), { ...opts, offset: -1 });
     expect(r.positions).toEqual({ zeroShot: 0, demo: 16 });
     // Writing over x_q destroys the query the answer depends on: no layer works there.

@@ -1,6 +1,6 @@
 /** TVP-loss: its gradients (through both passes and the replacement) and its replacement itself. */
 import { describe, expect, it } from 'vitest';
-import { inferenceGraph } from '../src/checkpoint/checkpoint.js';
+import { inferenceGraph } from '../src/model/inference.js';
 import { toOnnxBytes } from '../src/graph/index.js';
 import { residualAtLayer } from '../src/model/hooks.js';
 import { type HostTensor, Session } from '../src/runtime/session.js';

@@ -1,7 +1,8 @@
+import { promptFeeds } from '../src/backend/backend.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ModelSource } from '../src/analysis/source.js';
+import { FileBackend } from '../src/backend/file.js';
 import { loadCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { resolveTaskConfig, sampleBatch } from '../src/tasks/index.js';
 import { scorePositions, shotCurve } from '../src/tasks/score.js';
@@ -33,9 +34,9 @@ describe('the model zoo', () => {
     const task = resolveTaskConfig(ck.manifest.task);
     // Another seed than the README's figure (1234): fresh prompts of the same train tasks.
     const batch = sampleBatch(task, new Rng(4321), 512, { split: 'train', demos: task.demos.max });
-    const source = ModelSource.open(path.join(MODELS, m.file));
+    const source = await FileBackend.open(path.join(MODELS, m.file));
     try {
-      const { output } = await source.run(source.feeds(batch));
+      const { output } = await source.run(promptFeeds(batch));
       const curve = shotCurve(batch.kind, scorePositions(batch, output));
       const score = curve.byShots[curve.byShots.length - 1];
       // Accuracy on 512 prompts: a binomial standard error ≤ 0.022, so 0.07 is > 3 of them.

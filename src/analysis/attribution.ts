@@ -18,7 +18,7 @@
  *   attn_out, mlp_out       blocks × positions     blocks.{l}.hook_attn_out / hook_mlp_out
  *   z                       (block, head) × positions   blocks.{l}.attn.hook_z[head]
  *
- * Exact counterparts through the Engine: resid_pre l is residual layer l, resid_post l is layer
+ * Exact counterparts through the GraphBackend: resid_pre l is residual layer l, resid_post l is layer
  * l+1; attn_out is every head's z at the position (attn_out = z·W_O + b_O, so the patch is the
  * same); mlp_out adds (source − base) mlp_out to residual layer l+1 at the position (nothing else
  * in block l reads it).
@@ -32,8 +32,8 @@ import { type HostTensor, Session, type SessionOptions } from '../runtime/sessio
 import type { Task, TaskConfig } from '../tasks/index.js';
 import { modelInputs } from '../model/inputs.js';
 import { analysisTasks } from './batches.js';
-import { LAYER_CONVENTION, type Variant, promptFeeds, range } from './contracts.js';
-import type { Engine } from './engine.js';
+import { LAYER_CONVENTION, type Variant, promptFeeds, range } from '../backend/backend.js';
+import type { GraphBackend } from '../backend/graph.js';
 import { CORRUPTIONS, type Corruption, DIRECTIONS, DIRECTION_RUNS, type Direction, type PromptPair, positionLabels, promptPairs } from './patching.js';
 
 export const ATTRIBUTION_SITES = ['resid_pre', 'resid_post', 'attn_out', 'mlp_out', 'z'] as const;
@@ -78,10 +78,10 @@ function hookValue(hooks: ReadonlyMap<string, Value>, name: ActivationName, l: n
  * lin −= one-hot(argmax(o + pick)), as `metric.picked` [batch, O]. The weights are constants to the
  * gradient. Nodes whose values no output reads (the rules' weight gradients) are dropped.
  */
-export function gradientGraph(cfg: Engine['cfg'], withGradient: boolean): Graph {
+export function gradientGraph(cfg: GraphBackend['cfg'], withGradient: boolean): Graph {
   const g = new Graph('float32');
   const O = cfg.output === 'logits' ? cfg.vocab : cfg.dOut;
-  const { output, hooks } = new Transformer(cfg, declareParams(g, cfg, 0)).forward(modelInputs(g, cfg));
+  const { output, hooks } = new Transformer(cfg, declareParams(g, cfg, null)).forward(modelInputs(g, cfg));
   const last = op.reshape(op.slice(output, [-1], [Infinity], [1]), [0, -1]); // [B, O]
   const values = ACTIVATIONS.flatMap((name) => range(name === 'resid' ? cfg.layers + 1 : cfg.layers).map((l) => ({ key: `${name}.${l}`, value: hookValue(hooks, name, l) })));
   values.forEach(({ key, value }) => g.output(value, `act.${key}`));
@@ -256,7 +256,7 @@ export interface AttributionResult {
 
 /**
  * Holds the two sessions attribution needs (activations; activations and gradients), so repeated
- * runs (the bench, a study) pay for building them once. Runs on the fast Engine: it needs the
+ * runs (the bench, a study) pay for building them once. Runs on the fast GraphBackend: it needs the
  * model's graph, which a foreign model does not give.
  */
 export class AttributionRunner {
@@ -267,7 +267,7 @@ export class AttributionRunner {
    * cores, which beats two threads each taking turns (2.5× on a loaded 2-core machine).
    */
   constructor(
-    readonly engine: Engine,
+    readonly engine: GraphBackend,
     private readonly options: SessionOptions = { threads: 1 },
   ) {}
 
@@ -507,7 +507,7 @@ export class AttributionRunner {
 }
 
 /** Runs attribution patching on ICL prompt pairs: the preset `patch --method attribution` calls. */
-export async function attributionPatch(engine: Engine, cfg: TaskConfig | null, options: AttributionOptions = {}): Promise<AttributionResult> {
+export async function attributionPatch(engine: GraphBackend, cfg: TaskConfig | null, options: AttributionOptions = {}): Promise<AttributionResult> {
   const direction = options.direction ?? 'denoising';
   const corruption = options.corruption ?? 'other-task';
   if (!CORRUPTIONS.includes(corruption)) throw new InputError(`unknown corruption '${corruption}'. Should be one of: ${CORRUPTIONS.join(', ')}`);

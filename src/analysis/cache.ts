@@ -23,7 +23,7 @@ import { formatBytes } from '../util/memory.js';
 import { checkOutputFile, isArrowFile } from '../util/output.js';
 import { Rng } from '../util/rng.js';
 import { VERSION } from '../version.js';
-import type { ModelSource } from './source.js';
+import { type Backend, promptFeeds } from '../backend/backend.js';
 
 /** 'last-arrow': each prompt's query position (its last arrow; the last x in pairwise format).
  *  'arrows': every scored position (each demo's arrow and the query's). 'all': every position.
@@ -79,13 +79,13 @@ export interface CacheSummary {
 const META_KEY = 'tvlens.cache';
 
 /**
- * The hooks `patterns` names, optionally only in `layers` (block indices). A pattern is a hook
+ * The hooks `patterns` names, optionally only in `blocks` (block indices). A pattern is a hook
  * name, a glob with `*`, or 'resid': the residual stream at every task-vector layer
  * (blocks.0.hook_resid_pre and each block's hook_resid_post).
  */
-export function selectHooks(source: ModelSource, patterns: readonly string[], layers?: readonly number[]): string[] {
-  for (const l of layers ?? []) {
-    if (!Number.isInteger(l) || l < 0 || l >= source.layers) throw new InputError(`layer ${l} is out of range: this model's blocks are 0..${source.layers - 1}`);
+export function selectHooks(source: Backend, patterns: readonly string[], blocks?: readonly number[]): string[] {
+  for (const l of blocks ?? []) {
+    if (!Number.isInteger(l) || l < 0 || l >= source.layers) throw new InputError(`block ${l} is out of range: this model's blocks are 0..${source.layers - 1}`);
   }
   const picked = new Set<string>();
   for (const p of patterns) {
@@ -94,17 +94,17 @@ export function selectHooks(source: ModelSource, patterns: readonly string[], la
       for (let l = 0; l <= source.layers; l++) picked.add(source.residual(l).name);
     } else if (p.includes('*')) {
       const re = new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-      for (const h of source.hooks) if (re.test(h.name)) picked.add(h.name);
+      for (const h of source.facts.hooks) if (re.test(h.name)) picked.add(h.name);
     } else picked.add(source.hook(p).name);
-    if (picked.size === before && p !== 'resid') throw new InputError(`hook pattern '${p}' matches no hook. Hooks: ${source.hooks.map((h) => h.name).join(', ')}`);
+    if (picked.size === before && p !== 'resid') throw new InputError(`hook pattern '${p}' matches no hook. Hooks: ${source.facts.hooks.map((h) => h.name).join(', ')}`);
   }
-  const keep = source.hooks.filter((h) => picked.has(h.name) && (!layers || (h.layer !== null && layers.includes(h.layer))));
-  if (keep.length === 0) throw new InputError(`no hook matches ${patterns.join(', ')}${layers ? ` in layers ${layers.join(', ')}` : ''}`);
+  const keep = source.facts.hooks.filter((h) => picked.has(h.name) && (!blocks || (h.layer !== null && blocks.includes(h.layer))));
+  if (keep.length === 0) throw new InputError(`no hook matches ${patterns.join(', ')}${blocks ? ` in blocks ${blocks.join(', ')}` : ''}`);
   return keep.map((h) => h.name);
 }
 
 /** Writes the cache atomically: to a temporary file, renamed into place once complete. */
-export async function writeCache(source: ModelSource, file: string, spec: CacheSpec, onProgress?: (done: number, total: number) => void): Promise<CacheSummary> {
+export async function writeCache(source: Backend, file: string, spec: CacheSpec, onProgress?: (done: number, total: number) => void): Promise<CacheSummary> {
   const task = spec.task;
   const given = spec.given;
   if (!task && !given) throw new InputError('a cache needs a task config or given prompts');
@@ -147,7 +147,7 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
       // A fixed demo count keeps prompt i the same whatever the chunk size (sampleBatch draws the
       // count from the Rng only when it is not given).
       const batch = given ? sliceBatch(given, start, start + n) : sampleBatch(task!, rng, n, { split, demos });
-      const { hooks: acts } = await source.run(source.feeds(batch), { fetch: hooks.map((h) => h.name) });
+      const { hooks: acts } = await source.run(promptFeeds(batch), { fetch: hooks.map((h) => h.name) });
       const picks: { b: number; p: number }[] = [];
       for (let b = 0; b < n; b++) for (const p of positionsOf(positions, batch, b)) picks.push({ b, p });
       const columns = hooks.map((h) => gatherRows(acts[h.name], h, picks));
@@ -172,7 +172,7 @@ export async function writeCache(source: ModelSource, file: string, spec: CacheS
   } finally {
     untrack();
   }
-  return { file, prompts: spec.prompts, rows, bytes: fs.statSync(file).size, hooks: hooks.map((h) => h.name), modelHash: source.modelHash };
+  return { file, prompts: spec.prompts, rows, bytes: fs.statSync(file).size, hooks: hooks.map((h) => h.name), modelHash: source.facts.modelHash };
 }
 
 /**
@@ -269,7 +269,7 @@ function gatherRows(t: HostTensor, hook: HookPoint, picks: readonly { b: number;
 }
 
 function cacheSchema(
-  source: ModelSource,
+  source: Backend,
   hooks: readonly HookPoint[],
   columns: readonly Column[],
   run: Pick<CacheMeta, 'seed' | 'demos' | 'split' | 'positions' | 'task' | 'prompts'>,
@@ -277,9 +277,9 @@ function cacheSchema(
   const meta: CacheMeta = {
     format: 'tvlens-cache/1',
     tvlensVersion: VERSION,
-    modelHash: source.modelHash,
-    modelFile: path.basename(source.file),
-    modelKind: source.kind,
+    modelHash: source.facts.modelHash,
+    modelFile: path.basename(source.facts.file),
+    modelKind: source.facts.kind,
     ...run,
     hooks: hooks.map((h, i) => ({ name: h.name, kind: h.kind, layer: h.layer, shape: columns[i].rowShape, axes: columns[i].axes })),
   };
@@ -299,7 +299,7 @@ function cacheSchema(
     new Map([
       [META_KEY, JSON.stringify(meta)],
       // Flat copies of the fields most often wanted, readable without parsing JSON.
-      ['model_hash', source.modelHash],
+      ['model_hash', source.facts.modelHash],
       ['prompt_seed', String(run.seed)],
       ['tvlens_version', VERSION],
     ]),

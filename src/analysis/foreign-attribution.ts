@@ -15,7 +15,8 @@ import { toOnnxBytes } from '../graph/onnx.js';
 import { type HostTensor, Session } from '../runtime/session.js';
 import { type PromptRecord, recordsToBatch } from '../tasks/prompt-file.js';
 import { importForShape } from './foreign-grad.js';
-import type { ModelSource, Patch } from './source.js';
+import { type Patch, promptFeeds } from '../backend/backend.js';
+import type { FileBackend } from '../backend/file.js';
 
 export interface ForeignAttributionResult {
   readonly analysis: 'attribution';
@@ -30,15 +31,15 @@ export interface ForeignAttributionResult {
   readonly correlation: number;
 }
 
-export async function foreignAttribution(source: ModelSource, pairs: readonly PromptRecord[]): Promise<ForeignAttributionResult> {
+export async function foreignAttribution(source: FileBackend, pairs: readonly PromptRecord[]): Promise<ForeignAttributionResult> {
   const clean = recordsToBatch(pairs, 'prompt pairs');
   const corrupt = recordsToBatch(pairs, 'prompt pairs', (r) => r.corrupted!);
   const [B, T] = [clean.batch, clean.seq];
   const L = source.layers;
-  const cleanFeeds = source.modelFeeds(source.feeds(clean));
-  const corruptFeeds = source.modelFeeds(source.feeds(corrupt));
+  const cleanFeeds = source.modelFeeds(promptFeeds(clean));
+  const corruptFeeds = source.modelFeeds(promptFeeds(corrupt));
   const correct = pairs.map((r) => r.answer!);
-  const base = await source.run(source.feeds(corrupt));
+  const base = await source.run(promptFeeds(corrupt));
   const V = base.output.shape[2];
   const wrong = correct.map((c, b) => argmaxExcept(base.output, b, T, V, c));
   const weights = new Float32Array(B * T * V);
@@ -52,7 +53,7 @@ export async function foreignAttribution(source: ModelSource, pairs: readonly Pr
     return m;
   };
 
-  const imported = await importForShape(source.model, B, T, source.sessionOptions);
+  const imported = await importForShape(source.proto, B, T, source.sessionOptions);
   const g = imported.graph;
   const w = g.input('metric_weights', 'float32', [B, T, V]);
   const metric = op.reduceSum(op.mul(imported.outputs.get('logits')!, w), [0, 1, 2]);
@@ -85,11 +86,11 @@ export async function foreignAttribution(source: ModelSource, pairs: readonly Pr
       const mask = new Float32Array(T);
       mask[p] = 1;
       const patch: Patch = { hook: source.residual(l).name, value, mask: { dtype: 'float32', shape: [1, T, 1], data: mask } };
-      row.push(metricOf((await source.run(source.feeds(corrupt), { patches: [patch] })).output) - corruptedMetric);
+      row.push(metricOf((await source.run(promptFeeds(corrupt), { patches: [patch] })).output) - corruptedMetric);
     }
     exact.push(row);
   }
-  const cleanMetric = metricOf((await source.run(source.feeds(clean))).output);
+  const cleanMetric = metricOf((await source.run(promptFeeds(clean))).output);
   return { analysis: 'attribution', site: 'resid', clean: cleanMetric, corrupted: corruptedMetric, attribution, exact, correlation: pearson(attribution.flat(), exact.flat()) };
 }
 

@@ -15,8 +15,9 @@ import { InputError } from '../errors.js';
 import { hostOf } from '../graph/import.js';
 import type { HostTensor } from '../runtime/session.js';
 import { type PromptRecord, recordsToBatch } from '../tasks/prompt-file.js';
-import type { ModelSource, Patch } from './source.js';
-import { suggestHooks } from './suggest-hooks.js';
+import { type Patch, promptFeeds } from '../backend/backend.js';
+import type { FileBackend } from '../backend/file.js';
+import { suggestHooks } from '../backend/suggest-hooks.js';
 
 export interface ForeignFvResult {
   readonly analysis: 'fv';
@@ -30,13 +31,13 @@ export interface ForeignFvResult {
   readonly tasks: readonly string[];
 }
 
-export async function foreignFunctionVectors(source: ModelSource, search: readonly PromptRecord[], pairs: readonly PromptRecord[], options: { topK?: number } = {}): Promise<ForeignFvResult> {
+export async function foreignFunctionVectors(source: FileBackend, search: readonly PromptRecord[], pairs: readonly PromptRecord[], options: { topK?: number } = {}): Promise<ForeignFvResult> {
   const L = source.layers;
   const zHooks = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_z`);
-  for (const h of zHooks) if (!source.hooks.some((x) => x.name === h)) throw new InputError(`${source.file}: no per-head z found for ${h} (function vectors read each head's output before the output projection)`);
-  const wo = suggestHooks(source.model).outputWeights.map((name, l) => {
-    const init = name ? (source.model.graph!.initializer ?? []).find((t) => t.name === name) : undefined;
-    if (!init) throw new InputError(`${source.file}: block ${l}'s output projection (a MatMul with a weight after z) was not found`);
+  for (const h of zHooks) if (!source.facts.hooks.some((x) => x.name === h)) throw new InputError(`${source.facts.file}: no per-head z found for ${h} (function vectors read each head's output before the output projection)`);
+  const wo = suggestHooks(source.proto).outputWeights.map((name, l) => {
+    const init = name ? (source.proto.graph!.initializer ?? []).find((t) => t.name === name) : undefined;
+    if (!init) throw new InputError(`${source.facts.file}: block ${l}'s output projection (a MatMul with a weight after z) was not found`);
     return hostOf(init);
   });
   const tasks = [...new Set(search.map((r) => r.task!))];
@@ -51,7 +52,7 @@ export async function foreignFunctionVectors(source: ModelSource, search: readon
   const zbar: Float32Array[][] = []; // [task][layer] → [H*dh]
   for (const rs of demos) {
     const batch = recordsToBatch(rs);
-    const r = await source.run(source.feeds(batch), { fetch: zHooks });
+    const r = await source.run(promptFeeds(batch), { fetch: zHooks });
     zbar.push(
       zHooks.map((h) => {
         const z = r.hooks[h];
@@ -65,10 +66,10 @@ export async function foreignFunctionVectors(source: ModelSource, search: readon
   for (let t = 0; t < tasks.length; t++) {
     const batch = recordsToBatch(shuffled[t], 'prompt pairs', (r) => r.corrupted!);
     const answers = shuffled[t].map((r) => r.answer!);
-    const base = probability((await source.run(source.feeds(batch))).output, answers);
+    const base = probability((await source.run(promptFeeds(batch))).output, answers);
     for (let l = 0; l < L; l++) {
       for (let h = 0; h < H; h++) {
-        const patched = probability((await source.run(source.feeds(batch), { patches: [headPatch(zHooks[l], zbar[t][l], h, H, dh, batch.seq)] })).output, answers);
+        const patched = probability((await source.run(promptFeeds(batch), { patches: [headPatch(zHooks[l], zbar[t][l], h, H, dh, batch.seq)] })).output, answers);
         aie[l][h] += (patched - base) / tasks.length;
       }
     }
@@ -95,7 +96,7 @@ export async function foreignFunctionVectors(source: ModelSource, search: readon
   for (let t = 0; t < tasks.length; t++) {
     const batch = recordsToBatch(queries[t]);
     const answers = queries[t].map((r) => r.answer!);
-    correct += accuracy((await source.run(source.feeds(batch))).output, answers) * answers.length;
+    correct += accuracy((await source.run(promptFeeds(batch))).output, answers) * answers.length;
     total += answers.length;
     for (let layer = 0; layer <= L; layer++) {
       const hook = source.residual(layer).name;
@@ -103,7 +104,7 @@ export async function foreignFunctionVectors(source: ModelSource, search: readon
       const mask = new Float32Array(T);
       mask[T - 1] = 1;
       const patch: Patch = { hook, mode: 'add', value: { dtype: 'float32', shape: [1, 1, D], data: fv[t] }, mask: { dtype: 'float32', shape: [1, T, 1], data: mask } };
-      curve[layer].accuracy += (accuracy((await source.run(source.feeds(batch), { patches: [patch] })).output, answers) * answers.length);
+      curve[layer].accuracy += (accuracy((await source.run(promptFeeds(batch), { patches: [patch] })).output, answers) * answers.length);
     }
   }
   return { analysis: 'fv', heads, topK, zeroShot: correct / total, curve: curve.map((c) => ({ layer: c.layer, accuracy: c.accuracy / total })), tasks };

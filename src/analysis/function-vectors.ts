@@ -26,8 +26,8 @@ import { Rng } from '../util/rng.js';
 import { concatBatches } from '../tasks/index.js';
 import { scoreQueries } from '../tasks/score.js';
 import { analysisTasks } from './batches.js';
-import { LAYER_CONVENTION, type Variant, promptFeeds, range } from './contracts.js';
-import type { Engine } from './engine.js';
+import { LAYER_CONVENTION, type Variant, promptFeeds, range } from '../backend/backend.js';
+import type { GraphBackend } from '../backend/graph.js';
 import { type TvSearchResult, searchPromptsFor, tvSearch } from './tv-search.js';
 
 export interface FunctionVectorOptions {
@@ -120,7 +120,7 @@ const DEFAULTS = { split: 'train' as Split, prompts: 16, shuffled: 16, queries: 
  * Ranks heads by AIE, builds each task's function vector from the top-k, and sweeps it over the
  * layers of zero-shot prompts. Output: see FunctionVectorResult.
  */
-export async function functionVectors(engine: Engine, cfg: TaskConfig, options: FunctionVectorOptions = {}): Promise<FunctionVectorResult> {
+export async function functionVectors(engine: GraphBackend, cfg: TaskConfig, options: FunctionVectorOptions = {}): Promise<FunctionVectorResult> {
   const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & FunctionVectorOptions;
   const L = engine.layers;
   const { heads: H, dModel: D } = engine.dims;

@@ -15,12 +15,10 @@
  */
 import { PCA } from 'ml-pca';
 import { tTestTwoSample } from 'simple-statistics';
-import { type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { InputError } from '../errors.js';
-import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import type { TaskConfig } from '../tasks/index.js';
 import { Rng } from '../util/rng.js';
-import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, range } from './contracts.js';
-import { Engine, type EngineOptions, fromCheckpoint } from './engine.js';
+import { type Backend, type AnalysisRun, LAYER_CONVENTION, range } from '../backend/backend.js';
 import { type LayerScore, type TaskVectors, type TvSearchOptions, type TvSearchResult, tvSearchWithVectors } from './tv-search.js';
 
 export interface CurveInput {
@@ -187,7 +185,7 @@ export interface LocalityResult {
 }
 
 /** Locality, strength and separability of one model. */
-export async function locality<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: LocalityOptions = {}, model: Partial<LocalityResult['model']> = {}): Promise<LocalityResult> {
+export async function locality<R extends AnalysisRun>(engine: Backend<R>, cfg: TaskConfig | null, options: LocalityOptions = {}, model: Partial<LocalityResult['model']> = {}): Promise<LocalityResult> {
   const perms = options.permutations;
   if (perms !== undefined && (!Number.isInteger(perms) || perms < 1 || perms > 100_000)) throw new InputError(`permutations must be an integer in 1..100000, got ${perms}`);
   const searched = options.layers?.length ?? engine.layers + 1;
@@ -234,48 +232,23 @@ export interface LocalityRow extends LocalityMetrics {
   readonly separabilityAtPeak: { readonly difference: number; readonly p: number } | null;
 }
 
-/**
- * Locality of each checkpoint file, as table rows: over a run's checkpoints this is emergence
- * (how strength and the peak layer move with the step); over different models, a comparison.
- * Each model is searched with its own task config; `options` apply to all.
- */
-export async function localityTable(
-  files: readonly string[],
-  options: LocalityOptions & { engine?: EngineOptions } = {},
-  onModel?: (done: number, total: number, file: string) => void,
-): Promise<{ rows: LocalityRow[]; results: LocalityResult[] }> {
-  const rows: LocalityRow[] = [];
-  const results: LocalityResult[] = [];
-  for (const [i, file] of files.entries()) {
-    const ck: LoadedCheckpoint = loadCheckpoint(file);
-    const engine = Engine.open(fromCheckpoint(ck), options.engine);
-    try {
-      const r = await locality(engine, resolveTaskConfig(ck.manifest.task), options, { file: ck.file, step: ck.manifest.step });
-      results.push(r);
-      const sep = r.separability.find((s) => s.layer === r.average.peakLayer);
-      rows.push({
-        file: ck.file,
-        step: ck.manifest.step,
-        weightsSha256: ck.manifest.weightsSha256,
-        layers: ck.manifest.model.layers,
-        metric: r.metric,
-        baseline: r.average.baseline,
-        icl: r.average.icl,
-        peakLayer: r.average.peakLayer,
-        peak: r.average.peak,
-        strength: r.average.strength,
-        recovered: r.average.recovered,
-        entropy: r.average.entropy,
-        halfWidth: r.average.halfWidth,
-        nonLocality: r.average.nonLocality,
-        separabilityAtPeak: sep ? { difference: sep.difference, p: sep.p } : null,
-      });
-    } finally {
-      await engine.release();
-    }
-    onModel?.(i + 1, files.length, file);
-  }
-  return { rows, results };
+/** One table row of a checkpoint's locality: over a run's checkpoints rows show emergence, over models a comparison. */
+export function localityRow(r: LocalityResult, model: { readonly file: string; readonly step: number | null; readonly weightsSha256: string; readonly layers: number }): LocalityRow {
+  const sep = r.separability.find((s) => s.layer === r.average.peakLayer);
+  return {
+    ...model,
+    metric: r.metric,
+    baseline: r.average.baseline,
+    icl: r.average.icl,
+    peakLayer: r.average.peakLayer,
+    peak: r.average.peak,
+    strength: r.average.strength,
+    recovered: r.average.recovered,
+    entropy: r.average.entropy,
+    halfWidth: r.average.halfWidth,
+    nonLocality: r.average.nonLocality,
+    separabilityAtPeak: sep ? { difference: sep.difference, p: sep.p } : null,
+  };
 }
 
 function normalised(v: Float32Array): Float64Array {

@@ -25,7 +25,7 @@ import { Rng } from '../util/rng.js';
 import { concatBatches } from '../tasks/index.js';
 import { queryTargets } from '../tasks/score.js';
 import { analysisTasks } from './batches.js';
-import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, RangeInputError, type Site, type Variant, checkPosition, promptFeeds, range } from './contracts.js';
+import { type Backend, type AnalysisRun, LAYER_CONVENTION, RangeInputError, type Site, type Variant, checkPosition, promptFeeds, range } from '../backend/backend.js';
 
 export const CORRUPTIONS = ['other-task', 'shuffled-labels'] as const;
 export type Corruption = (typeof CORRUPTIONS)[number];
@@ -148,7 +148,7 @@ export interface SweepResult {
  * runs' scores and one Scores per cell, in the order of `cells`.
  */
 export async function patchSweep<R extends AnalysisRun>(
-  engine: AnalysisEngine<R>,
+  engine: Backend<R>,
   pair: PromptPair,
   cells: readonly PatchCell[],
   options: SweepRuns & { method?: 'fast' | 'naive'; onProgress?: (done: number, total: number) => void },
@@ -247,7 +247,7 @@ const NOTES: Record<Direction, string> = {
 };
 
 /** Runs a preset: the cells of `site` over the chosen blocks, positions and heads. */
-export async function patch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: PatchOptions = {}): Promise<PatchResult> {
+export async function patch<R extends AnalysisRun>(engine: Backend<R>, cfg: TaskConfig | null, options: PatchOptions = {}): Promise<PatchResult> {
   const site = options.site ?? 'resid_pre';
   const direction = options.direction ?? 'denoising';
   const corruption = options.corruption ?? 'other-task';

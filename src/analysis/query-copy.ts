@@ -18,7 +18,7 @@ import { hookPoint, residualAtLayer } from '../model/hooks.js';
 import { type TaskConfig, sampleBatch } from '../tasks/index.js';
 import { Rng } from '../util/rng.js';
 import { ridge } from '../util/ridge.js';
-import type { ModelSource } from './source.js';
+import { type Backend, promptFeeds } from '../backend/backend.js';
 
 export interface QueryCopy {
   /** probe[ℓ] for ℓ = 0..L (accuracy, or R² for vector queries). */
@@ -33,13 +33,13 @@ export interface QueryCopy {
 }
 
 /** Measures both on `prompts` few-shot prompts of the train tasks (the config's most demos). */
-export async function queryCopy(source: ModelSource, cfg: TaskConfig, options: { prompts?: number; seed?: number } = {}): Promise<QueryCopy | null> {
+export async function queryCopy(source: Backend, cfg: TaskConfig, options: { prompts?: number; seed?: number } = {}): Promise<QueryCopy | null> {
   if (cfg.format !== 'triplet') return null;
   const batch = sampleBatch(cfg, new Rng(options.seed ?? 77), options.prompts ?? 512, { split: 'train', demos: cfg.demos.max });
   const L = source.layers;
   const resids = Array.from({ length: L + 1 }, (_, l) => residualAtLayer(l).name);
   const patterns = Array.from({ length: L }, (_, b) => hookPoint('attn.hook_pattern', b).name);
-  const { hooks } = await source.run(source.feeds(batch), { fetch: [...resids, ...patterns] });
+  const { hooks } = await source.run(promptFeeds(batch), { fetch: [...resids, ...patterns] });
   const [B, T] = [batch.batch, batch.seq];
   const arrow = batch.queryPos;
 

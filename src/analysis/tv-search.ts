@@ -20,7 +20,7 @@ import { Rng } from '../util/rng.js';
 import { concatBatches } from '../tasks/index.js';
 import { scoreQueries } from '../tasks/score.js';
 import { analysisTasks, withDummies } from './batches.js';
-import { type AnalysisEngine, type AnalysisRun, LAYER_CONVENTION, type Variant, promptFeeds, range, sliceFeeds } from './contracts.js';
+import { type Backend, type AnalysisRun, LAYER_CONVENTION, type Variant, promptFeeds, range, sliceFeeds } from '../backend/backend.js';
 
 export interface TvSearchOptions {
   /** Tasks of this split. Default 'train'. */
@@ -163,7 +163,7 @@ const DEFAULTS = { split: 'train' as Split, prompts: 16, dummies: 1, queries: 64
  * `dummies` demo prompts with `shots` demos. One forward pass (in chunks) over all tasks' prompts.
  */
 export async function taskVectors(
-  engine: AnalysisEngine,
+  engine: Backend,
   cfg: TaskConfig,
   tasks: readonly Task[],
   options: { prompts?: number; dummies?: number; shots?: number; offset?: number; rng: Rng; chunk?: number; onProgress?: (done: number, total: number) => void },
@@ -178,7 +178,7 @@ export async function taskVectors(
 
 /** θ for each task from given demo prompts: the mean residual at every layer at `position`. */
 export async function taskVectorsOf(
-  engine: AnalysisEngine,
+  engine: Backend,
   tasks: readonly TaskRef[],
   demos: Batch,
   task: Int32Array,
@@ -292,12 +292,12 @@ export function searchPromptRecords(p: SearchPrompts): PromptRecord[] {
 }
 
 /** Runs the search. Output shape: see TvSearchResult. */
-export async function tvSearch<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: TvSearchOptions = {}): Promise<TvSearchResult> {
+export async function tvSearch<R extends AnalysisRun>(engine: Backend<R>, cfg: TaskConfig | null, options: TvSearchOptions = {}): Promise<TvSearchResult> {
   return (await tvSearchWithVectors(engine, cfg, options)).result;
 }
 
 /** The search, and the task vectors it made (for locality's separability and PCA). */
-export async function tvSearchWithVectors<R extends AnalysisRun>(engine: AnalysisEngine<R>, cfg: TaskConfig | null, options: TvSearchOptions = {}): Promise<{ result: TvSearchResult; vectors: TaskVectors }> {
+export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Backend<R>, cfg: TaskConfig | null, options: TvSearchOptions = {}): Promise<{ result: TvSearchResult; vectors: TaskVectors }> {
   const o = { ...DEFAULTS, ...stripUndefined(options) };
   const L = engine.layers;
   const layers = [...(options.layers ?? range(L + 1))];

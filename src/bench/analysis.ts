@@ -5,11 +5,11 @@
  * (4 layers, d_model 128, 4 heads) on discrete tasks with V = 32 and 8 demos (34 positions).
  * Weights are random: the cost does not depend on them.
  */
-import { type Variant, promptFeeds } from '../analysis/contracts.js';
-import { Engine, type ModelWeights } from '../analysis/engine.js';
+import { type Variant, promptFeeds } from '../backend/backend.js';
+import { GraphBackend, type ModelWeights } from '../backend/graph.js';
 import { patch, promptPairs } from '../analysis/patching.js';
 import { tvSearch } from '../analysis/tv-search.js';
-import { inferenceGraph } from '../checkpoint/checkpoint.js';
+import { inferenceGraph } from '../model/inference.js';
 import { Graph, toOnnxBytes } from '../graph/index.js';
 import { resolveModelConfig } from '../model/config.js';
 import { declareParams } from '../model/transformer.js';
@@ -33,7 +33,7 @@ export function benchModel(): ModelWeights {
 }
 
 async function plainForward(model: ModelWeights): Promise<Session> {
-  return Session.open(toOnnxBytes(inferenceGraph(model.cfg).graph, { paramData: model.params }));
+  return Session.open(toOnnxBytes(inferenceGraph(model.cfg, null).graph, { paramData: model.params }));
 }
 
 /** The task-vector search over all 5 layers: 16 tasks, 16 demo prompts and 64 zero-shot queries each. */
@@ -42,7 +42,7 @@ export async function tvSearchFigures(repeats: Repeats): Promise<Figures> {
   const cfg = resolveTaskConfig(TASK);
   const tasks: Task[] = taskList(cfg, 'train').slice(0, 16);
   const options = { tasks, prompts: 16, queries: 64, seed: 0 };
-  const engine = Engine.open(model);
+  const engine = GraphBackend.open(model);
   const forward = await plainForward(model);
   // The same prompts the search draws (its demo and zero-shot streams), for the plain passes.
   const rng = new Rng(0);
@@ -60,7 +60,7 @@ export async function tvSearchFigures(repeats: Repeats): Promise<Figures> {
     },
     repeats,
   );
-  await engine.release();
+  await engine.close();
   await forward.release();
   return {
     tv_search_forward_ms: t.time('forward'),
@@ -84,9 +84,9 @@ export async function patchFigures(repeats: Repeats): Promise<Figures> {
   const cfg = resolveTaskConfig(TASK);
   const tasks = taskList(cfg, 'train').slice(0, 4);
   const options = { tasks, prompts: 8, seed: 0, site: 'resid_pre' as const };
-  const engine = Engine.open(model);
-  const plain = Engine.open(model, { reuseRows: false });
-  const bare = Engine.open(model, { reuseRows: false, skipUnchanged: false });
+  const engine = GraphBackend.open(model);
+  const plain = GraphBackend.open(model, { reuseRows: false });
+  const bare = GraphBackend.open(model, { reuseRows: false, skipUnchanged: false });
   const forward = await plainForward(model);
   const pair = promptPairs(cfg, tasks, { count: 8, corruption: 'other-task', seed: 0 });
   const feeds = promptFeeds(pair.corrupted);
@@ -104,9 +104,9 @@ export async function patchFigures(repeats: Repeats): Promise<Figures> {
     },
     repeats,
   );
-  await engine.release();
-  await plain.release();
-  await bare.release();
+  await engine.close();
+  await plain.close();
+  await bare.close();
   await forward.release();
   const naive = (x: Readonly<Record<string, number>>) => (cells + 2) * x.naiveCell;
   return {

@@ -9,9 +9,9 @@
  * also given in plain forward passes over the same prompts, timed between them.
  */
 import { AttributionRunner } from '../analysis/attribution.js';
-import { promptFeeds } from '../analysis/contracts.js';
-import { Engine } from '../analysis/engine.js';
-import { inferenceGraph } from '../checkpoint/checkpoint.js';
+import { promptFeeds } from '../backend/backend.js';
+import { GraphBackend } from '../backend/graph.js';
+import { inferenceGraph } from '../model/inference.js';
 import { toOnnxBytes } from '../graph/index.js';
 import { Session } from '../runtime/session.js';
 import { promptPairs } from '../analysis/patching.js';
@@ -24,10 +24,10 @@ export async function attributionFigures(repeats: Repeats): Promise<Figures> {
   const model = benchModel();
   const cfg = resolveTaskConfig(BENCH_TASK);
   const pair = promptPairs(cfg, taskList(cfg, 'train').slice(0, 4), { count: quick ? 4 : 8, corruption: 'other-task', seed: 0 });
-  const engine = Engine.open(model);
+  const engine = GraphBackend.open(model);
   const runner = new AttributionRunner(engine);
   // One plain forward pass over the corrupted prompts, for a figure the machine's load moves less.
-  const forward = await Session.open(toOnnxBytes(inferenceGraph(model.cfg).graph, { paramData: model.params }));
+  const forward = await Session.open(toOnnxBytes(inferenceGraph(model.cfg, null).graph, { paramData: model.params }));
   const feeds = promptFeeds(pair.corrupted);
   await runner.run(pair, { exact: true }); // warm: sessions built, suffix graphs cached
   await forward.run(feeds);
@@ -45,7 +45,7 @@ export async function attributionFigures(repeats: Repeats): Promise<Figures> {
     cells = r.cells;
   }
   await runner.release();
-  await engine.release();
+  await engine.close();
   await forward.release();
   const per = (f: (i: number) => number) => spread(attribution.map((_, i) => f(i)));
   return {

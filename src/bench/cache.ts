@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { selectHooks, writeCache } from '../analysis/cache.js';
-import { ModelSource } from '../analysis/source.js';
-import { inferenceGraph, writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { FileBackend } from '../backend/file.js';
+import { writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { inferenceGraph } from '../model/inference.js';
 import { resolveModelConfig } from '../model/config.js';
 import { resolveTaskConfig } from '../tasks/index.js';
 import { BATCH, REFERENCE, SEQ, referenceBatch } from './foundation.js';
@@ -25,9 +26,9 @@ export async function cacheFigures(repeats: Repeats): Promise<Figures> {
     // A task whose prompts fill the reference context: 15 demos × 4 + 2 = 62 positions.
     const task = resolveTaskConfig({ kind: 'discrete', vocab: REFERENCE.vocab - 2, demos: { min: 15, max: 15 } });
     writeCheckpoint(path.join(dir, 'ref'), cfg, params, { step: 0, seed: 0, task, metrics: {} });
-    const source = ModelSource.open(path.join(dir, 'ref.onnx'));
+    const source = await FileBackend.open(path.join(dir, 'ref.onnx'));
     const resid = selectHooks(source, ['resid']);
-    const all = source.hooks.map((h) => h.name);
+    const all = source.facts.hooks.map((h) => h.name);
     const feeds = { tokens: referenceBatch(cfg.vocab).tokens };
     // More repeats than other groups: each pass is short (tens of ms), and the target is close.
     const t = await sampleInterleaved(

@@ -9,9 +9,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { residualCandidates, suggestHookMap } from '../analysis/hookmap.js';
-import { SourceEngine } from '../analysis/source-engine.js';
-import { ModelSource } from '../analysis/source.js';
+import { residualCandidates, suggestHookMap } from '../backend/hookmap.js';
+import { FileBackend } from '../backend/file.js';
 import { type TvSearchResult, tvSearch } from '../analysis/tv-search.js';
 import { decodeModel, writeCheckpoint } from '../checkpoint/checkpoint.js';
 import { Graph } from '../graph/index.js';
@@ -24,7 +23,7 @@ import { type Figures, type Repeats, sampleInterleaved, spread } from './timing.
 
 const TORCH = path.join(PACKAGE_ROOT, 'tests', 'fixtures', 'torch-gpt.onnx');
 
-async function figures(label: string, open: (split: boolean) => Promise<SourceEngine>, task: TaskConfig, options: object, repeats: Repeats): Promise<Figures> {
+async function figures(label: string, open: (split: boolean) => Promise<FileBackend>, task: TaskConfig, options: object, repeats: Repeats): Promise<Figures> {
   const [split, naive] = [await open(true), await open(false)];
   try {
     const results: Record<string, TvSearchResult> = {};
@@ -54,8 +53,8 @@ async function figures(label: string, open: (split: boolean) => Promise<SourceEn
       [`${label}_results_identical`]: curve(results.split) === curve(results.naive) ? 1 : 0,
     };
   } finally {
-    await split.release();
-    await naive.release();
+    await split.close();
+    await naive.close();
   }
 }
 
@@ -63,7 +62,7 @@ export async function foreignFigures(repeats: Repeats): Promise<Figures> {
   // The PyTorch export: offsets on 10 symbols, 1 demo, every prompt padded to the 8 positions its graph runs at.
   const torchMap = suggestHookMap(residualCandidates(decodeModel(new Uint8Array(fs.readFileSync(TORCH)), TORCH)));
   const torchTask = resolveTaskConfig({ kind: 'discrete', vocab: 10, demos: { min: 1, max: 1 }, heldoutTasks: 2, discrete: { families: ['offset'] } });
-  const torch = await figures('foreign', (split) => SourceEngine.open(ModelSource.open(TORCH, { hookMap: torchMap }), { padTo: 8, split }), torchTask, { maxTasks: 4, prompts: 16, queries: 64, seed: 0 }, repeats);
+  const torch = await figures('foreign', (split) => FileBackend.open(TORCH, { hookMap: torchMap, padTo: 8, split }), torchTask, { maxTasks: 4, prompts: 16, queries: 64, seed: 0 }, repeats);
 
   // A deeper GPT of the same kind: 6 blocks, d_model 64, read through its graph and a hook map only.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-bench-foreign-'));
@@ -77,7 +76,7 @@ export async function foreignFigures(repeats: Repeats): Promise<Figures> {
     const bare = path.join(dir, 'bare', 'deep.onnx');
     fs.copyFileSync(path.join(dir, 'deep.onnx'), bare);
     const hookMap = { hooks: Object.fromEntries(Array.from({ length: cfg.layers + 1 }, (_, l) => [residualAtLayer(l).name, residualAtLayer(l).name])), maxSeq: cfg.maxSeq };
-    const deep = await figures('foreign_deep', (split) => SourceEngine.open(ModelSource.open(bare, { hookMap }), { split }), task, { maxTasks: 8, prompts: 8, queries: 64, seed: 0 }, repeats);
+    const deep = await figures('foreign_deep', (split) => FileBackend.open(bare, { hookMap, split }), task, { maxTasks: 8, prompts: 8, queries: 64, seed: 0 }, repeats);
     return { ...torch, ...deep, foreign_tv_search_target: 0.6 };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -12,12 +12,12 @@
  * on them); the TVP model is the reference size too (4 layers, d_model 128, 4 heads), on discrete
  * tasks with V = 32, 8 demos, batch 32.
  */
-import { promptFeeds } from '../analysis/contracts.js';
-import { Engine } from '../analysis/engine.js';
+import { promptFeeds } from '../backend/backend.js';
+import { GraphBackend } from '../backend/graph.js';
 import { functionVectors } from '../analysis/function-vectors.js';
 import { searchPromptsFor } from '../analysis/tv-search.js';
 import { concatBatches } from '../tasks/index.js';
-import { inferenceGraph } from '../checkpoint/checkpoint.js';
+import { inferenceGraph } from '../model/inference.js';
 import { toOnnxBytes } from '../graph/index.js';
 import { Session } from '../runtime/session.js';
 import { resolveTaskConfig, taskList, taskPrompts } from '../tasks/index.js';
@@ -38,8 +38,8 @@ export async function fvFigures(repeats: Repeats): Promise<Figures> {
   const cfg = resolveTaskConfig(BENCH_TASK);
   const tasks = taskList(cfg, 'train').slice(0, quick ? 4 : 8);
   const options = { tasks, prompts: 16, shuffled: 16, queries: 32, topK: 3, seed: 0, compareTv: false } as const;
-  const engine = Engine.open(model);
-  const forward = await Session.open(toOnnxBytes(inferenceGraph(model.cfg).graph, { paramData: model.params }));
+  const engine = GraphBackend.open(model);
+  const forward = await Session.open(toOnnxBytes(inferenceGraph(model.cfg, null).graph, { paramData: model.params }));
   // The same prompts the method runs: its demo and zero-shot prompts (tv-search's), and the shuffled ones.
   const p = searchPromptsFor(cfg, tasks, options);
   const shufRng = new Rng(options.seed ^ 0x5a1f);
@@ -54,7 +54,7 @@ export async function fvFigures(repeats: Repeats): Promise<Figures> {
     },
     repeats,
   );
-  await engine.release();
+  await engine.close();
   await forward.release();
   return { fv_forward_ms: t.time('forward'), fv_search_ms: t.time('fv'), fv_search_over_forward: t.ratio('fv', 'forward'), fv_heads: model.cfg.layers * model.cfg.heads };
 }

@@ -8,7 +8,7 @@
  * positions up to `seq`. Batch: `tokens / seq` prompts of `seq` tokens. The search and the sweep
  * run on prompts of the same length (4 demos-and-query tokens per demo: ⌊(seq − 2) / 4⌋ demos).
  */
-import { type ModelWeights, Engine } from '../analysis/engine.js';
+import { type ModelWeights, GraphBackend } from '../backend/graph.js';
 import { patch } from '../analysis/patching.js';
 import { tvSearch } from '../analysis/tv-search.js';
 import { Graph } from '../graph/index.js';
@@ -80,7 +80,7 @@ export async function runScalePoint(p: ScalePointSpec): Promise<ScalePointResult
     const demos = demosFor(p.seq);
     const task = resolveTaskConfig({ kind: 'discrete', vocab: SCALE_VOCAB - 2, demos: { min: demos, max: demos }, heldoutTasks: 4 });
     const tasks = taskList(task, 'train');
-    const engine = Engine.open(model);
+    const engine = GraphBackend.open(model);
     const a = await sampleInterleaved(
       {
         search: () => tvSearch(engine, task, { tasks: tasks.slice(0, SEARCH.tasks), prompts: SEARCH.prompts, queries: SEARCH.queries, seed: 0 }),
@@ -92,7 +92,7 @@ export async function runScalePoint(p: ScalePointSpec): Promise<ScalePointResult
       },
       { timed: Math.max(2, p.timed - 1), warmup: 1, quick: false },
     );
-    await engine.release();
+    await engine.close();
     tvSearchMs = a.time('search').median;
     patchSweepMs = a.time('sweep').median;
   }
@@ -117,3 +117,10 @@ if (process.argv[1]?.endsWith('scale-point.js')) {
       process.exit(1);
     });
 }
+
+/** The axes a scale curve varies, one at a time, and the timings it reports (scale.ts draws them). */
+export const AXES = { dModel: [64, 128, 256, 512], layers: [2, 4, 8, 12], seq: [64, 256, 1024] } as const;
+export const GOAL = { dModel: 512, layers: 8, seq: 256 } as const;
+export type Axis = keyof typeof AXES;
+export const METRICS = ['forwardMs', 'trainMs', 'tvSearchMs', 'patchSweepMs'] as const;
+export type Metric = (typeof METRICS)[number];

@@ -3,8 +3,8 @@
  * milliseconds of each measured operation against the axis, and each line's fitted slope beside
  * its arithmetic slope in the legend.
  */
-import type { Axis, Metric, ScaleCurve } from './scale.js';
-import { AXES, METRICS } from './scale.js';
+import type { ScaleCurve } from './scale.js';
+import { AXES, type Axis, METRICS, type Metric } from './scale-point.js';
 
 const W = 300;
 const H = 230;

@@ -22,17 +22,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { SCALE_VOCAB, SEARCH, SWEEP, type ScalePointResult, type ScalePointSpec, demosFor } from './scale-point.js';
+import { AXES, type Axis, GOAL, METRICS, type Metric, SCALE_VOCAB, SEARCH, SWEEP, type ScalePointResult, type ScalePointSpec, demosFor } from './scale-point.js';
 import type { Figures, Repeats } from './timing.js';
 import { scaleSvg } from './scale-svg.js';
 
 export const BASE = { dModel: 128, layers: 4, seq: 256 } as const;
 export const TOKENS = 4096;
-export const AXES = { dModel: [64, 128, 256, 512], layers: [2, 4, 8, 12], seq: [64, 256, 1024] } as const;
-export const GOAL = { dModel: 512, layers: 8, seq: 256 } as const;
-export type Axis = keyof typeof AXES;
-export const METRICS = ['forwardMs', 'trainMs', 'tvSearchMs', 'patchSweepMs'] as const;
-export type Metric = (typeof METRICS)[number];
+export { AXES, GOAL, METRICS, type Axis, type Metric } from './scale-point.js';
 
 type Shape = { dModel: number; layers: number; seq: number };
 

@@ -9,10 +9,10 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { InputError } from '../errors.js';
 import { inlineExternalData } from './external-data.js';
-import { Graph, type TypedData, toOnnxBytes } from '../graph/index.js';
+import { type TypedData, toOnnxBytes } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
-import { Transformer, declareParams } from '../model/transformer.js';
-import { modelInputs } from '../model/inputs.js';
+import { inferenceGraph, outputName } from '../model/inference.js';
+import { paramNames } from '../model/transformer.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 
@@ -36,16 +36,6 @@ export interface Manifest {
   readonly extra?: Record<string, unknown>;
 }
 
-export const outputName = (cfg: ModelConfig): string => (cfg.output === 'logits' ? 'logits' : 'predictions');
-
-/** The inference graph of `cfg`, hooks named, weights from `params` (or a fresh init from `seed`). */
-export function inferenceGraph(cfg: ModelConfig, seed = 0): { graph: Graph; hooks: string[] } {
-  const g = new Graph('float32');
-  const { output, hooks } = new Transformer(cfg, declareParams(g, cfg, seed)).forward(modelInputs(g, cfg), { nameHooks: true });
-  g.output(output, outputName(cfg));
-  return { graph: g, hooks: [...hooks.keys()] };
-}
-
 export function weightsHash(params: ReadonlyMap<string, TypedData>): string {
   const h = createHash('sha256');
   for (const name of [...params.keys()].sort()) {
@@ -66,7 +56,7 @@ export function writeCheckpoint(
   params: ReadonlyMap<string, TypedData>,
   fields: Omit<Manifest, 'format' | 'tvlensVersion' | 'onnx' | 'model' | 'weightsSha256' | 'output' | 'hooks'>,
 ): Manifest {
-  const { graph, hooks } = inferenceGraph(cfg);
+  const { graph, hooks } = inferenceGraph(cfg, null);
   const paramData = new Map([...params].map(([k, v]) => [k, v instanceof Float32Array ? v : Float32Array.from(v as Float64Array)]));
   const manifest: Manifest = {
     format: 'tvlens-checkpoint/1',
@@ -99,30 +89,37 @@ export interface LoadedCheckpoint {
   readonly manifest: Manifest;
   /** The .onnx path. */
   readonly file: string;
-  readonly bytes: Uint8Array;
+  /** The decoded model (decoded once: a backend runs it as it is and rewrites it for hooks). */
+  readonly model: onnxProto.onnx.ModelProto;
   /** The weights, by parameter name, read from the model's initializers. */
   readonly params: Map<string, Float32Array>;
 }
 
-/** Reads a tvlens checkpoint (the .onnx or its .json) and checks its weights against the manifest's hash. */
-export function loadCheckpoint(file: string): LoadedCheckpoint {
-  const manifest = readManifest(file);
+/**
+ * Reads a tvlens checkpoint (the .onnx or its .json) and checks its weights against the manifest's
+ * hash: the manifest is read once and the file decoded once. `manifest` skips the read when the
+ * caller has it already.
+ */
+export function loadCheckpoint(file: string, manifest: Manifest = readManifest(file)): LoadedCheckpoint {
   const onnxFile = path.join(path.dirname(file), manifest.onnx);
   if (!fs.existsSync(onnxFile)) throw new InputError(`the manifest names ${onnxFile}, which does not exist`);
-  const { bytes } = readOnnxFile(onnxFile);
-  const params = readInitializers(bytes, onnxFile);
-  const wanted = new Set(inferenceGraph(manifest.model).graph.params.map((p) => p.value.name));
-  for (const name of [...params.keys()]) if (!wanted.has(name)) params.delete(name);
+  const { model } = readOnnxFile(onnxFile);
+  const all = initializers(model);
+  // The weights are the model's parameters; the graph's other initializers are its constants.
+  const params = new Map(paramNames(manifest.model).filter((n) => all.has(n)).map((n) => [n, all.get(n)!]));
   const hash = weightsHash(params);
   if (hash !== manifest.weightsSha256) {
     throw new InputError(`${onnxFile}: its weights hash ${hash.slice(0, 12)}… does not match the manifest's ${manifest.weightsSha256.slice(0, 12)}…`);
   }
-  return { manifest, file: onnxFile, bytes, params };
+  return { manifest, file: onnxFile, model, params };
 }
 
 /** The float32 initializers of an ONNX model, by name. */
 export function readInitializers(bytes: Uint8Array, where: string): Map<string, Float32Array> {
-  const model = decodeModel(bytes, where);
+  return initializers(decodeModel(bytes, where));
+}
+
+function initializers(model: onnxProto.onnx.ModelProto): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const t of model.graph?.initializer ?? []) {
     if (t.dataType !== 1 || !t.name) continue;

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { ATTRIBUTION_SITES, type AttributionGrid, type AttributionResult, type AttributionSite, attributionPatch } from '../analysis/attribution.js';
-import { Engine } from '../analysis/engine.js';
+import { GraphBackend } from '../backend/graph.js';
 import { CORRUPTIONS, DIRECTIONS, type PromptPair } from '../analysis/patching.js';
 import type { TaskConfig } from '../tasks/index.js';
 import { InputError } from '../errors.js';
@@ -40,13 +40,11 @@ export function attributionSummary(r: AttributionResult): string {
 
 /** `pairs`: prompt pairs from --prompts-file; else they are drawn from the task config. */
 export async function runAttribution(values: Values, opened: Omit<OpenedModel, 'task'> & { task: TaskConfig | null }, pairs?: PromptPair): Promise<void> {
-  const { engine, task, file, model, note } = opened;
-  if (!(engine instanceof Engine)) throw new InputError('attribution patching differentiates the model, which needs a tvlens checkpoint; a foreign model takes --method exact');
+  const { handle, task, file, model, note } = opened;
   const sites = values.site === undefined || values.site === 'all' ? [...ATTRIBUTION_SITES] : (values.site as string).split(',').map((s) => oneOf(s, ATTRIBUTION_SITES, '--site') as AttributionSite);
   let bar: Progress | null = null;
-  const result = await attributionPatch(engine, task, {
+  const result = await handle.attributionPatch(pairs ?? task!, {
     sites,
-    pairs,
     direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
     corruption: oneOf(values.corruption as string, CORRUPTIONS, '--corruption'),
     split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),

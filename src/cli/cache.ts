@@ -4,11 +4,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { holdsModel, readModelFolder } from '../analysis/model-folder.js';
+import { holdsModel, readModelFolder } from '../backend/model-folder.js';
 import { PROMPT_FORMATS, type PromptFormat, textPrompts } from '../text/tasks.js';
 import { TextTokenizer } from '../text/tokenizer.js';
-import { type PositionSpec, parsePositions, readCache, selectHooks, writeCache } from '../analysis/cache.js';
-import { ModelSource } from '../analysis/source.js';
+import { parsePositions, readCache } from '../analysis/cache.js';
+import { openModel } from '../api/model.js';
 import { readInitializers, readOnnxFile, weightsHash } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
@@ -32,10 +32,10 @@ export function loadTaskConfig(nameOrFile: string): TaskConfig {
   return typeof json === 'object' && json !== null && 'task' in json ? loadRunConfig(nameOrFile).task : resolveTaskConfig(json);
 }
 
-/** "0,2" or "1-3" or "0,2-3" → block indices (or positions, with `flag` --positions). */
+/** "0,2" or "1-3" or "0,2-3" → residual layers, block indices (`flag` --blocks) or positions (--positions). */
 export function parseLayers(text: string, flag = '--layers'): number[] {
   const out: number[] = [];
-  const what = flag === '--positions' ? 'position list (like 0-5,33)' : 'layer list (like 0,2 or 1-3)';
+  const what = flag === '--positions' ? 'position list (like 0-5,33)' : flag === '--blocks' ? 'block list (like 0,2 or 1-3)' : 'layer list (like 0,2 or 1-3)';
   if (text.trim() === '') throw new ConfigError(`is empty; give a ${what}, or leave the flag out for all`, flag);
   for (const part of text.split(',')) {
     const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
@@ -56,12 +56,12 @@ const DEFAULTED: Readonly<Record<string, string>> = { seed: '0', split: 'train' 
 export const cacheCommand: Command = {
   name: 'cache',
   summary: 'run prompts through a model and stream chosen hooks to an Arrow IPC file',
-  usage: 'tvlens cache <model.onnx> --out cache.arrow [--hooks resid] [--layers 0-1] [--positions last-arrow] [--prompts 256 | --prompts-file p.jsonl] [--seed 0]',
+  usage: 'tvlens cache <model.onnx> --out cache.arrow [--hooks resid] [--blocks 0-1] [--positions last-arrow] [--prompts 256 | --prompts-file p.jsonl] [--seed 0]',
   options: {
     out: { type: 'string', description: 'the Arrow IPC file to write' },
     'hook-map': { type: 'string', description: 'for a foreign model: JSON map from tensor names to hook names' },
     hooks: { type: 'string', description: "comma-separated hook names or globs (blocks.*.hook_resid_post); 'resid' = the residual stream at every task-vector layer", default: 'resid' },
-    layers: { type: 'string', description: 'keep only hooks of these blocks (0,2 or 0-1); drops hooks outside the blocks' },
+    blocks: { type: 'string', description: 'keep only hooks of these blocks (block indices, 0,2 or 0-1); drops hooks outside the blocks' },
     positions: { type: 'string', description: "'last-arrow' (each prompt's query), 'arrows' (every scored position), 'all', or indices, negative from the end (write --positions=-1)", default: 'last-arrow' },
     prompts: { type: 'string', description: 'number of prompts drawn from --task (default 256)' },
     seed: { type: 'string', description: 'prompt seed', default: '0' },
@@ -84,7 +84,7 @@ export const cacheCommand: Command = {
     const seed = seedOption(values)!;
     const demos = integerOption(values, 'demos', { min: 0 });
     const chunk = positiveInt(values, 'chunk');
-    const layers = values.layers !== undefined ? parseLayers(values.layers as string) : undefined;
+    const blocks = values.blocks !== undefined ? parseLayers(values.blocks as string, '--blocks') : undefined;
     const split = oneOf(values.split as string, ['train', 'heldout'], '--split') as Split;
     const promptsFile = values['prompts-file'] as string | undefined;
     if (promptsFile !== undefined) {
@@ -98,27 +98,35 @@ export const cacheCommand: Command = {
     const text = folder && promptsFile === undefined && values.task !== undefined;
     const records = promptsFile !== undefined ? readPromptsFile(promptsFile) : text ? folderPrompts(positionals[0], values, prompts) : null;
     const given = records ? recordsToBatch(records) : undefined;
-    const source = ModelSource.open(positionals[0], { hookMap: values['hook-map'] as string | undefined, threads: positiveInt(values, 'threads') });
+    const model = await openModel(positionals[0], { hookMap: values['hook-map'] as string | undefined, threads: positiveInt(values, 'threads') });
     try {
-      const task = given ? null : values.task ? loadTaskConfig(values.task as string) : source.taskConfig;
-      if (given) {
-        const cfg = source.manifest?.model;
-        if (text && maxTokenId(records!) >= (TextTokenizer.load(positionals[0]).vocabSize)) throw new InputError(`the tokenizer of ${positionals[0]} does not fit its model`);
-        if (cfg && (cfg.input !== 'tokens' || maxTokenId(records!) >= cfg.vocab)) throw new InputError(`${promptsFile}: the prompts use token ids up to ${maxTokenId(records!)}, but ${source.file} ${cfg.input === 'tokens' ? `has a vocabulary of ${cfg.vocab}` : 'takes vectors'}`);
+      const task = records ? null : values.task ? loadTaskConfig(values.task as string) : model.taskConfig;
+      if (records) {
+        if (text && maxTokenId(records) >= TextTokenizer.load(positionals[0]).vocabSize) throw new InputError(`the tokenizer of ${positionals[0]} does not fit its model`);
+        model.checkFits(records);
       } else {
         if (!task) throw new ConfigError(`${positionals[0]} is not a tvlens checkpoint, so it has no task config: name one, or give your own prompts with --prompts-file`, '--task');
-        if (values.task && source.kind === 'tvlens' && source.manifest) checkTaskFits(task, source.manifest.model, source.file);
-        checkShots(task, demos, source.manifest?.model.maxSeq ?? source.maxSeq, '--demos');
+        if (values.task && model.config) checkTaskFits(task, model.config, model.file);
+        checkShots(task, demos, model.config?.maxSeq ?? model.maxSeq, '--demos');
       }
-      const hooks = selectHooks(source, (values.hooks as string).split(',').map((s) => s.trim()), layers);
-      const positions: PositionSpec = parsePositions(values.positions as string);
       const count = given ? given.batch : prompts;
       const progress = new Progress('cache', count, !values.json);
-      const summary = await writeCache(source, out, { task, given, prompts: count, seed, demos, split, positions, hooks, chunk }, (done) => progress.update(done));
+      const summary = await model.cacheToArrow(out, {
+        prompts: records ?? task!,
+        hooks: (values.hooks as string).split(',').map((s) => s.trim()),
+        blocks,
+        positions: parsePositions(values.positions as string),
+        count,
+        seed,
+        demos,
+        split,
+        chunk,
+        onProgress: (done) => progress.update(done),
+      });
       if (values.json) console.log(JSON.stringify(summary));
       else console.log(`cached ${summary.hooks.length} hooks × ${summary.rows} rows from ${summary.prompts} prompts → ${path.relative(process.cwd(), out)} (${(summary.bytes / 2 ** 20).toFixed(1)} MiB)`);
     } finally {
-      await source.close();
+      await model.close();
     }
   },
 };
@@ -137,14 +145,16 @@ function folderPrompts(dir: string, values: Record<string, unknown>, count: numb
  * model without a manifest is hashed by its file, and also by its weights as a manifest would
  * hash them, so the very same weights opened without their manifest still match.
  */
-function modelHashFor(model: string, hookMap: string | undefined, cacheFile: string): string {
-  const source = ModelSource.open(model, { hookMap });
-  if (source.kind === 'tvlens') return source.modelHash;
+async function modelHashFor(model: string, hookMap: string | undefined, cacheFile: string): Promise<string> {
+  const opened = await openModel(model, { hookMap });
+  const [kind, hash] = [opened.kind, opened.modelHash];
+  await opened.close();
+  if (kind === 'tvlens') return hash;
   const made = readCache(cacheFile, { hooks: [] }).meta.modelHash;
   // tvlens's weights hash covers its parameters: initializers named as parameters, not the graph's own constants.
   const params = [...readInitializers(readOnnxFile(model).bytes, model)].filter(([name]) => !name.includes('/') && !/^(const|scalar)_/.test(name));
   const weights = weightsHash(new Map(params));
-  return made === weights ? weights : source.modelHash;
+  return made === weights ? weights : hash;
 }
 
 export const cacheInfoCommand: Command = {
@@ -159,7 +169,7 @@ export const cacheInfoCommand: Command = {
     if (positionals.length !== 1) throw new InputError(`expected one cache file, got ${positionals.length}. Usage: ${cacheInfoCommand.usage}`);
     checkInputFile(positionals[0], 'an activation cache (.arrow)');
     if (typeof values.model === 'string') checkInputFile(values.model, 'an ONNX model');
-    const expectModelHash = values.model ? modelHashFor(values.model as string, values['hook-map'] as string | undefined, positionals[0]) : undefined;
+    const expectModelHash = values.model ? await modelHashFor(values.model as string, values['hook-map'] as string | undefined, positionals[0]) : undefined;
     const cache = readCache(positionals[0], { expectModelHash, hooks: [] });
     const m = cache.meta;
     if (values.json) {

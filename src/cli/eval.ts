@@ -1,3 +1,4 @@
+import type { Model } from '../api/model.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
@@ -93,7 +94,7 @@ export const evalCommand: Command = {
       ...SUITE_DEFAULTS,
       prompts: prompts ?? SUITE_DEFAULTS.prompts,
       seed: seed ?? SUITE_DEFAULTS.seed,
-      taskVectors: values['no-task-vectors'] ? undefined : (file: string) => taskVectorScores(file, { layer }),
+      taskVectors: values['no-task-vectors'] ? undefined : (model: Model) => taskVectorScores(model, { layer }),
     };
     const total = groups.reduce((n, g) => n + g.files.length, 0);
     const progress = new Progress('eval', total, !values.json);

@@ -4,10 +4,10 @@
  * when added at each layer (with 95% intervals), and Hendel's task vector on the same prompts.
  */
 import path from 'node:path';
-import { Engine } from '../analysis/engine.js';
+import { GraphBackend } from '../backend/graph.js';
 import { type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
 import { ConfigError, InputError } from '../errors.js';
-import { holdsModel } from '../analysis/model-folder.js';
+import { holdsModel } from '../backend/model-folder.js';
 import { openModel as openLibraryModel } from '../api/model.js';
 import { PROMPT_FORMATS, type PromptFormat, SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { oneOf } from '../util/config.js';
@@ -69,16 +69,15 @@ export const fvCommand: Command = {
       onProgress: stageProgress('fv', !values.json),
     };
     if (holdsModel(positionals[0])) return fvOnFolder(positionals[0], values);
-    const { engine, task, file, model, note } = await openModel(positionals[0], values);
+    const { handle, task, file, model, note } = await openModel(positionals[0], values);
     try {
-      if (!(engine instanceof Engine)) throw new InputError('function vectors read and project per-head outputs, which needs a tvlens checkpoint; a foreign model has no heads here');
-      const result = await functionVectors(engine, task, options);
+      const result = await handle.functionVectors(task, options);
       const full = { ...result, tvlensVersion: VERSION, model, task };
       writeOut(values, full);
       if (values.json) console.log(JSON.stringify(full));
       else console.log(`fv ${path.relative(process.cwd(), file)} (${note})\n${fvTable(result)}`);
     } finally {
-      await engine.release();
+      await handle.close();
     }
   },
 };

@@ -3,10 +3,9 @@
  * tensors on its residual path and a hook map to start from.
  */
 import path from 'node:path';
-import { type ResidualCandidate, residualCandidates, suggestHookMap } from '../analysis/hookmap.js';
-import { isModelFolder } from '../analysis/model-folder.js';
-import { ModelSource } from '../analysis/source.js';
-import { suggestHooks } from '../analysis/suggest-hooks.js';
+import { openModel } from '../api/model.js';
+import { isModelFolder } from '../backend/model-folder.js';
+import type { ResidualCandidate } from '../backend/hookmap.js';
 import { InputError } from '../errors.js';
 import type { Command } from './command.js';
 import { checkInputFile } from './limits.js';
@@ -17,6 +16,8 @@ export interface HooksReport {
   readonly modelHash: string;
   readonly layers: number;
   readonly maxSeq: number | null;
+  /** The sequence length the graph's token input fixes, where it fixes one. */
+  readonly staticSeq: number | null;
   readonly input: string;
   readonly output: string;
   /** Hooks the model can fetch now: a checkpoint's own, or those the hook map names. */
@@ -26,30 +27,31 @@ export interface HooksReport {
   readonly suggestedHookMap?: Readonly<Record<string, string>>;
 }
 
-export function hooksReport(file: string, hookMap?: string): HooksReport {
-  const source = ModelSource.open(file, { hookMap });
-  const base = {
-    kind: source.kind,
-    file: source.file,
-    modelHash: source.modelHash,
-    layers: source.layers,
-    // A rotary checkpoint runs at any length (source.maxSeq null), but was built and trained for its manifest's context.
-    maxSeq: source.maxSeq ?? source.manifest?.model.maxSeq ?? null,
-    input: source.tokenInput,
-    output: source.output,
-    hooks: source.hooks.map((h) => ({ name: h.name, layer: h.layer, axes: h.axes, tensor: source.tensorOf(h.name) })),
-  };
-  if (source.kind === 'tvlens') return base;
-  const candidates = residualCandidates(source.model);
-  // The full suggestion (residual stream, attention and MLP outputs, per-head z, pattern) where the
-  // graph's blocks match; the residual stream alone otherwise.
-  const full = suggestHooks(source.model);
-  return { ...base, candidates, suggestedHookMap: full.layers > 0 ? full.hooks : suggestHookMap(candidates) };
+export async function hooksReport(file: string, hookMap?: string): Promise<HooksReport> {
+  const model = await openModel(file, { hookMap });
+  try {
+    const base = {
+      kind: model.kind,
+      file: model.file,
+      modelHash: model.modelHash,
+      layers: model.layers,
+      // A rotary checkpoint runs at any length (maxSeq null), but was built and trained for its manifest's context.
+      maxSeq: model.maxSeq ?? model.config?.maxSeq ?? null,
+      staticSeq: model.staticSeq,
+      input: model.io.input,
+      output: model.io.output,
+      hooks: model.hookPoints.map((h) => ({ name: h.name, layer: h.layer, axes: h.axes, tensor: model.tensorOf(h.name) })),
+    };
+    const residual = model.residualPath();
+    return residual ? { ...base, candidates: residual.candidates, suggestedHookMap: residual.hookMap } : base;
+  } finally {
+    await model.close();
+  }
 }
 
 function describe(r: HooksReport): string {
   const layers = r.kind === 'foreign' && r.hooks.length === 0 ? 'no hook map yet (blocks unknown: see the suggestion below)' : `${r.layers} blocks`;
-  const lines = [`${path.basename(r.file)}: ${r.kind === 'tvlens' ? 'tvlens checkpoint' : 'foreign ONNX model'}, ${layers}, input '${r.input}', output '${r.output}', context ${r.maxSeq ?? 'unknown'}, hash ${r.modelHash.slice(0, 12)}…`];
+  const lines = [`${path.basename(r.file)}: ${r.kind === 'tvlens' ? 'tvlens checkpoint' : 'foreign ONNX model'}, ${layers}, input '${r.input}', output '${r.output}', context ${r.maxSeq ?? 'unknown'}${r.staticSeq ? ` (its graph fixes the length at ${r.staticSeq}: prompts run padded to it)` : ''}, hash ${r.modelHash.slice(0, 12)}…`];
   if (r.hooks.length) {
     lines.push('', 'hooks:');
     for (const h of r.hooks) lines.push(`  ${h.name.padEnd(30)} [${h.axes.join(', ')}]${h.tensor !== h.name ? `  ← ${h.tensor}` : ''}`);
@@ -76,7 +78,7 @@ export const hooksCommand: Command = {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${hooksCommand.usage}`);
     if (!isModelFolder(positionals[0])) checkInputFile(positionals[0], 'an ONNX model');
     if (typeof values['hook-map'] === 'string') checkInputFile(values['hook-map'], 'a hook map (JSON)');
-    const report = hooksReport(positionals[0], values['hook-map'] as string | undefined);
+    const report = await hooksReport(positionals[0], values['hook-map'] as string | undefined);
     console.log(values.json ? JSON.stringify(report, null, 2) : describe(report));
   },
 };

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type LocalityResult, type LocalityRow, locality, localityTable } from '../analysis/locality.js';
+import type { LocalityResult, LocalityRow } from '../analysis/locality.js';
+import { localityTable } from '../api/tables.js';
 import { runCheckpoints } from '../runs/folder.js';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -13,7 +14,7 @@ import { type Command, integerListOption } from './command.js';
 import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 import { SEARCH_OPTIONS, fmt, intOption, openForPrompts, openModel, searchOptions, stageProgress, writeOut } from './open.js';
-import { holdsModel } from '../analysis/model-folder.js';
+import { holdsModel } from '../backend/model-folder.js';
 import { searchPromptsFrom } from '../analysis/tv-search.js';
 
 const nonLocal = (n: LocalityRow['nonLocality'], k: number) => fmt(n.find((x) => x.k === k)?.gain);
@@ -89,17 +90,16 @@ export const localityCommand: Command = {
     const single = folder || (positionals.length === 1 && !fs.statSync(positionals[0], { throwIfNoEntry: false })?.isDirectory());
     if (single) {
       const opened = folder ? await openForPrompts(positionals[0], values) : await openModel(positionals[0], values);
-      const { engine, task, file, step, model, note } = opened;
+      const { handle, task, file, model, note } = opened;
       const records = 'prompts' in opened ? opened.prompts : null;
-      const given = records ? searchPromptsFrom(records) : undefined;
       try {
-        const r = await locality(engine, task, { ...options, given, onProgress: stageProgress('locality', !values.json) }, { ...model, file, step: step ?? undefined });
-        const full = { ...r, tvlensVersion: VERSION, task };
+        const r = await handle.locality(records ?? task!, { ...options, onProgress: stageProgress('locality', !values.json) });
+        const full = { ...r, model: { ...r.model, ...model }, tvlensVersion: VERSION, task };
         writeOut(values, full);
         if (values.json) console.log(JSON.stringify(full));
         else console.log(`locality ${path.relative(process.cwd(), file)} (${note})\n${localityTable1(r)}`);
       } finally {
-        await engine.release();
+        await handle.close();
       }
       return;
     }
@@ -108,7 +108,7 @@ export const localityCommand: Command = {
     for (const f of files) if (!f.endsWith('.onnx') && !f.endsWith('.json')) throw new InputError(`${f} is not a checkpoint (.onnx with its .json manifest) or a run folder`);
     const bar = new Progress('locality', files.length, !values.json);
     bar.update(0);
-    const { rows, results } = await localityTable(files, { ...options, pca: values.pca === true, engine: { threads: intOption(values, 'threads') } }, (done) => bar.update(done));
+    const { rows, results } = await localityTable(files, { ...options, pca: values.pca === true, open: { threads: intOption(values, 'threads') } }, (done) => bar.update(done));
     const kind = positionals.length === 1 ? 'series' : 'comparison';
     const full = { analysis: 'locality-table', kind, tvlensVersion: VERSION, convention: results[0].convention, rows, results };
     writeOut(values, full);

@@ -6,14 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AnalysisEngine } from '../analysis/contracts.js';
 import type { TvSearchOptions } from '../analysis/tv-search.js';
 import { type Model, openModel as openLibraryModel } from '../api/model.js';
 import { readManifest } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type PromptRecord, readPromptsFile } from '../tasks/prompt-file.js';
-import { isModelFolder } from '../analysis/model-folder.js';
+import { isModelFolder } from '../backend/model-folder.js';
 import { PROMPT_FORMATS, type PromptFormat, SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { oneOf } from '../util/config.js';
 import { writeJsonAtomic } from '../util/fs.js';
@@ -63,10 +62,9 @@ export function intOption(values: Values, key: string, min = 1): number | undefi
 
 /** A model opened for an analysis, with its task config and what the output records of it. */
 export interface OpenedModel {
-  readonly engine: AnalysisEngine;
-  readonly task: TaskConfig;
-  /** The library's Model behind the engine; close it (or the engine) when done. */
+  /** The library's Model: the command calls its methods, and closes it when done. */
   readonly handle: Model;
+  readonly task: TaskConfig;
   /** The .onnx file. */
   readonly file: string;
   /** A checkpoint's training step; null for a foreign model. */
@@ -88,7 +86,7 @@ export interface OpenedForPrompts extends Omit<OpenedModel, 'task'> {
 
 /**
  * Opens a model for the analyses through the library (`openModel`): a tvlens checkpoint on the
- * fast Engine, with its task config (or --task); with --hook-map, a foreign model whose graph is
+ * fast GraphBackend, with its task config (or --task); with --hook-map, a foreign model whose graph is
  * split at each patched residual, with --task (required: a foreign model has no manifest), whose
  * token ids must fit the model's vocabulary.
  */
@@ -122,14 +120,17 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
     if (file.endsWith('.onnx') && fs.existsSync(file) && !fs.existsSync(`${file.slice(0, -5)}.json`)) {
       throw new InputError(`${file} is not a tvlens checkpoint (no manifest beside it): to analyse a model tvlens did not make, give --hook-map map.json (\`tvlens hooks ${file}\` suggests one) and --task`);
     }
-    readManifest(file); // a damaged manifest is an error here, not a sign of a foreign model
   }
   const handle = await openLibraryModel(file, { hookMap, threads, padTo }); // a checkpoint given a hook map is an error here
   try {
+    // Without a hook map the file must be a checkpoint: a JSON beside it that is not its manifest says why not.
+    if (hookMap === undefined && handle.kind !== 'tvlens') {
+      readManifest(file);
+      throw new InputError(`${file} is not a tvlens checkpoint: to analyse a model tvlens did not make, give --hook-map map.json and --task`);
+    }
     if (hookMap !== undefined && handle.kind !== 'foreign') throw new InputError(`${file} is a tvlens checkpoint; drop --hook-map`);
-    if (prompts) handle.checkPrompts(prompts);
-    const engine = await handle.engine();
-    const dims = { dModel: engine.dims.dModel, layers: engine.layers, outWidth: engine.outWidth };
+    if (prompts) handle.checkFits(prompts);
+    const dims = { dModel: handle.dModel ?? 0, layers: handle.layers, outWidth: handle.outWidth };
     if (handle.kind === 'tvlens') {
       const manifest = handle.manifest!;
       const task = prompts ? null : values.task ? loadTaskConfig(values.task as string) : resolveTaskConfig(manifest.task);
@@ -140,7 +141,6 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
       }
       const { step, weightsSha256 } = manifest;
       return {
-        engine,
         task,
         prompts,
         handle,
@@ -155,11 +155,10 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
     }
     const task = prompts ? null : loadTaskConfig(values.task as string);
     if (task) {
-      handle.checkTask(task);
+      handle.checkFits(task);
       checkAnalysisMemory(values, task, null, dims);
     }
     return {
-      engine,
       task,
       prompts,
       handle,
@@ -172,8 +171,8 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
         hookMap: path.resolve(hookMap!),
         padTo: padTo ?? null,
         layers: handle.layers,
-        dModel: engine.dims.dModel,
-        vocab: engine.outWidth,
+        dModel: handle.dModel,
+        vocab: handle.outWidth,
         config: null,
         ...(promptsFile ? { promptsFile: path.resolve(promptsFile) } : {}),
       },
@@ -210,17 +209,15 @@ async function openFolder(dir: string, values: Values, promptsAllowed: boolean):
       pairs = text.pairs;
       scoring = `; ${format} prompts, ${SCORING}; pairs kept: ${text.kept.map((k) => `${k.task} ${k.kept}/${k.total}`).join(', ')}`;
     }
-    handle.checkPrompts(prompts);
-    const engine = await handle.engine();
+    handle.checkFits(prompts);
     return {
-      engine,
       task: null,
       prompts,
       pairs,
       handle,
       file: handle.file,
       step: null,
-      model: { kind: 'foreign', folder: path.resolve(dir), file: handle.file, modelHash: handle.modelHash, hookMap: hookMap ? path.resolve(hookMap) : 'suggested', padTo: padTo ?? null, layers: handle.layers, dModel: engine.dims.dModel, vocab: engine.outWidth, config: null, task: values.task ?? null, format: values.format },
+      model: { kind: 'foreign', folder: path.resolve(dir), file: handle.file, modelHash: handle.modelHash, hookMap: hookMap ? path.resolve(hookMap) : 'suggested', padTo: padTo ?? null, layers: handle.layers, dModel: handle.dModel, vocab: handle.outWidth, config: null, task: values.task ?? null, format: values.format },
       note: `model folder, sha256 ${handle.modelHash.slice(0, 12)}…, hooks ${hookMap ? `from ${path.relative(process.cwd(), hookMap)}` : 'suggested from the graph'}${scoring}`,
     };
   } catch (e) {

@@ -62,7 +62,7 @@ export const patchCommand: Command = {
     corruption: { type: 'string', description: `${CORRUPTIONS.join(', ')}: demos labelled by the next task of the list, or their labels shuffled`, default: 'other-task' },
     prompts: { type: 'string', description: 'prompt pairs per task', default: '16' },
     tasks: { type: 'string', description: 'at most this many tasks (the first of the split)', default: '8' },
-    layers: { type: 'string', description: 'blocks to patch, e.g. 0-3 (default: all)' },
+    blocks: { type: 'string', description: 'blocks to patch (block indices), e.g. 0-3 (default: all)' },
     positions: { type: 'string', description: 'positions to patch, e.g. 0-5,33 (default: all)' },
     show: { type: 'string', description: `the score the table shows: ${SHOWN.join(', ')}`, default: 'normalized' },
   },
@@ -79,7 +79,7 @@ export const patchCommand: Command = {
       }
     }
     const opened = await openForPrompts(positionals[0], values);
-    const { engine, task, file, model, note } = opened;
+    const { handle, task, file, model, note } = opened;
     const prompts = opened.pairs ?? opened.prompts;
     try {
       if (method === 'attribution' && opened.pairs) {
@@ -101,8 +101,7 @@ export const patchCommand: Command = {
         checkOutputFile(values['save-prompts'], '--save-prompts', (f) => fs.readFileSync(f, 'utf8') === text);
         writeFileAtomic(path.resolve(values['save-prompts']), text);
       }
-      const result = await patch(engine, task, {
-        pairs: prompts ? promptPairsFrom(prompts) : undefined,
+      const result = await handle.patch(prompts ?? task!, {
         site: oneOf((values.site as string | undefined) ?? 'resid_pre', PATCH_SITES, '--site'),
         direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
         corruption,
@@ -110,7 +109,7 @@ export const patchCommand: Command = {
         maxTasks: intOption(values, 'tasks'),
         prompts: intOption(values, 'prompts'),
         shots: intOption(values, 'shots'),
-        layers: values.layers !== undefined ? parseLayers(values.layers as string) : undefined,
+        layers: values.blocks !== undefined ? parseLayers(values.blocks as string, '--blocks') : undefined,
         positions: values.positions !== undefined ? parseLayers(values.positions as string, '--positions') : undefined,
         seed,
         onProgress: (done, total) => (bar ??= new Progress('patch', total, !values.json)).update(done),
@@ -120,7 +119,7 @@ export const patchCommand: Command = {
       if (values.json) console.log(JSON.stringify(full));
       else console.log(`patch ${path.relative(process.cwd(), file)} (${note})\n${patchTable(result, show)}`);
     } finally {
-      await engine.release();
+      await handle.close();
     }
   },
 };

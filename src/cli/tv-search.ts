@@ -65,23 +65,22 @@ export const tvSearchCommand: Command = {
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${tvSearchCommand.usage}`);
-    const { engine, task, prompts, file, model, note } = await openForPrompts(positionals[0], values);
+    const { handle, task, prompts, file, model, note } = await openForPrompts(positionals[0], values);
     try {
       const options: TvSearchOptions = {
         ...searchOptions(values),
         sets: values.sets !== undefined ? parseSets(values.sets as string) : undefined,
         combine: integerListOption(values, 'combine', { min: 1 }),
-        given: prompts ? searchPromptsFrom(prompts) : undefined,
         onProgress: stageProgress('tv-search', !values.json),
       };
       if (typeof values['save-prompts'] === 'string') savePrompts(values['save-prompts'], task, options);
-      const result = await tvSearch(engine, task, options);
+      const result = await handle.tvSearch(prompts ?? task!, options);
       const full = { ...result, tvlensVersion: VERSION, model, task };
       writeOut(values, full);
       if (values.json) console.log(JSON.stringify(full));
       else console.log(`tv-search ${path.relative(process.cwd(), file)} (${note})\n${searchTable(result)}`);
     } finally {
-      await engine.release();
+      await handle.close();
     }
   },
 };

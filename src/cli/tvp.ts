@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
-import { holdsModel } from '../analysis/model-folder.js';
+import { holdsModel } from '../backend/model-folder.js';
 import { runTvp } from '../tvp/run.js';
 import { type ForeignTvpSummary, runForeignTvp } from '../tvp/foreign.js';
 import { PROMPT_FORMATS, type PromptFormat } from '../text/tasks.js';

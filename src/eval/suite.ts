@@ -10,7 +10,7 @@
  *   - task vectors: accuracy at the prescribed layer ℓ and at the best layer (from the analysis layer).
  * Per group, each number is the mean over the group's models with a 95% percentile-bootstrap interval.
  */
-import { ModelSource } from '../analysis/source.js';
+import { type Model, openModel } from '../api/model.js';
 import { InputError } from '../errors.js';
 import { type Batch, type OodOptions, promptLayout, sampleBatch } from '../tasks/index.js';
 import { type ShotCurve, scorePositions, shotCurve } from '../tasks/score.js';
@@ -31,7 +31,7 @@ export interface SuiteOptions {
   /** Demo counts for length generalisation, as multiples of the trained maximum. Default [0.5, 1, 1.5, 2]. */
   readonly lengthFactors: readonly number[];
   /** Task-vector scores per model, by checkpoint file: supplied by the analysis layer. */
-  readonly taskVectors?: (file: string) => Promise<TaskVectorScores | null>;
+  readonly taskVectors?: (model: Model) => Promise<TaskVectorScores | null>;
 }
 
 export const SUITE_DEFAULTS: Readonly<SuiteOptions> = Object.freeze({
@@ -71,8 +71,10 @@ export interface ModelReport {
 /** The score at the query (the last scored position, after the most demos). */
 export const final = (c: ShotCurve): number => c.byShots[c.byShots.length - 1];
 
-export async function evaluateModel(file: string, options: SuiteOptions): Promise<ModelReport> {
-  const source = ModelSource.open(file);
+/** The suite on a checkpoint: a file (opened and closed here), or a Model the caller holds open. */
+export async function evaluateModel(given: string | Model, options: SuiteOptions): Promise<ModelReport> {
+  const source = typeof given === 'string' ? await openModel(given) : given;
+  const file = source.file;
   const task = source.taskConfig;
   if (!task) throw new InputError(`${file}: the eval suite needs a tvlens checkpoint (its manifest names the tasks)`);
   const regression = task.kind === 'linreg' || task.kind === 'sine';
@@ -101,16 +103,16 @@ export async function evaluateModel(file: string, options: SuiteOptions): Promis
       queryShift,
       labelNoise,
       length,
-      taskVectors: options.taskVectors ? await options.taskVectors(file) : null,
+      taskVectors: options.taskVectors ? await options.taskVectors(source) : null,
     };
   } finally {
-    await source.close();
+    if (typeof given === 'string') await source.close();
   }
 }
 
-async function score(source: ModelSource, batch: Batch): Promise<ShotCurve> {
-  const { output } = await source.run(source.feeds(batch));
-  return shotCurve(batch.kind, scorePositions(batch, output));
+async function score(model: Model, batch: Batch): Promise<ShotCurve> {
+  const output = await model.run(batch);
+  return shotCurve(batch.kind, scorePositions(batch, { shape: output.dims, data: output.data }));
 }
 
 export interface GroupSummary {

@@ -5,7 +5,7 @@
 import onnxProto from 'onnx-proto';
 import { GraphError } from '../errors.js';
 import { opDef } from './registry.js';
-import { ONNX_DTYPE } from './ops/elementwise.js';
+import { ONNX_DTYPE } from './ops/constants.js';
 import type { AttrValue, Graph, Initializer, Node, Shape, Value } from './ir.js';
 
 const { onnx } = onnxProto;

@@ -42,22 +42,20 @@ export const MARKERS = 3;
 /** The model's weights as graph values. Parameter names follow TransformerLens (W_Q, b_in, ...). */
 export type Params = Readonly<Record<string, Value>>;
 
-/**
- * Declares the parameters with GPT-2's initialisation: N(0, initStd²) weights, residual output
- * projections scaled by 1/√(2·layers), zero biases, unit LayerNorm gains.
- */
-export function declareParams(g: Graph, cfg: ModelConfig, seed: number): Params {
-  const rng = new Rng(seed);
+/** One parameter: its name, shape, and how GPT-2 initialises it. */
+interface ParamSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** N(0, std²) weights, or a constant fill (biases, LayerNorm gains); fills take no weight decay. */
+  readonly init: { readonly std: number } | { readonly fill: number };
+}
+
+/** The parameters of `cfg`, in declaration order. */
+function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   const D = cfg.dModel;
-  const p: Record<string, Value> = {};
-  const normal = (name: string, shape: number[], std = cfg.initStd) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    p[name] = g.param(name, shape, floatArray(g.floatType, Array.from({ length: n }, () => rng.normal() * std)));
-  };
-  const fill = (name: string, shape: number[], value: number) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    p[name] = g.param(name, shape, floatArray(g.floatType, new Array(n).fill(value)), { decay: false });
-  };
+  const out: ParamSpec[] = [];
+  const normal = (name: string, shape: number[], std = cfg.initStd) => out.push({ name, shape, init: { std } });
+  const fill = (name: string, shape: number[], value: number) => out.push({ name, shape, init: { fill: value } });
   const residStd = cfg.initStd / Math.sqrt(2 * cfg.layers);
 
   if (cfg.input === 'tokens') normal('embed.W_E', [cfg.vocab, D]);
@@ -85,9 +83,28 @@ export function declareParams(g: Graph, cfg: ModelConfig, seed: number): Params 
   }
   fill('ln_final.w', [D], 1);
   fill('ln_final.b', [D], 0);
-  const out = cfg.output === 'logits' ? cfg.vocab : cfg.dOut;
-  normal('unembed.W_U', [D, out]);
-  fill('unembed.b_U', [out], 0);
+  const width = cfg.output === 'logits' ? cfg.vocab : cfg.dOut;
+  normal('unembed.W_U', [D, width]);
+  fill('unembed.b_U', [width], 0);
+  return out;
+}
+
+/** The parameter names of `cfg`: what a checkpoint's weights are, among its initializers. */
+export const paramNames = (cfg: ModelConfig): string[] => paramSpecs(cfg).map((p) => p.name);
+
+/**
+ * Declares the parameters with GPT-2's initialisation: N(0, initStd²) weights, residual output
+ * projections scaled by 1/√(2·layers), zero biases, unit LayerNorm gains. `seed` null declares
+ * shapes only (zeros), for a graph whose weights are bound from a checkpoint when it is written.
+ */
+export function declareParams(g: Graph, cfg: ModelConfig, seed: number | null): Params {
+  const rng = seed === null ? null : new Rng(seed);
+  const p: Record<string, Value> = {};
+  for (const { name, shape, init } of paramSpecs(cfg)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if ('fill' in init) p[name] = g.param(name, [...shape], floatArray(g.floatType, new Array(n).fill(init.fill)), { decay: false });
+    else p[name] = g.param(name, [...shape], rng ? floatArray(g.floatType, Array.from({ length: n }, () => rng.normal() * init.std)) : g.floatType === 'float32' ? new Float32Array(n) : new Float64Array(n));
+  }
   return p;
 }
 

@@ -5,13 +5,12 @@
  * (emergence), and the explorer's data. A tvlens error in one of them becomes a problem line and
  * that figure is left out; the rest of the report goes on.
  */
-import { Engine, fromCheckpoint } from '../analysis/engine.js';
-import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
-import { type PatchResult, patch } from '../analysis/patching.js';
-import { type AttributionResult, attributionPatch } from '../analysis/attribution.js';
-import { type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
+import { type Model, openModel } from '../api/model.js';
+import type { LocalityOptions, LocalityResult } from '../analysis/locality.js';
+import type { PatchResult } from '../analysis/patching.js';
+import type { AttributionResult } from '../analysis/attribution.js';
+import type { FunctionVectorResult } from '../analysis/function-vectors.js';
 import type { TvSearchResult } from '../analysis/tv-search.js';
-import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { InputError, TvlensError } from '../errors.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type ExplorerModel, explorerModel, explorerSupport } from './explorer.js';
@@ -123,7 +122,21 @@ async function explorerFor(m: ModelInput, searched: TvSearchResult | undefined, 
   log(`report: task vectors for the explorer (${m.label})`);
   const file = m.checkpoint.file;
   return (
-    (await run(problems, m.label, () => explorerModel(m.label, loadCheckpoint(file), task!, { prompts: s?.prompts, shots: s?.shots, seed: s?.seed, defaultLayer: best !== undefined && best >= 1 ? best : undefined }), ''))?.r ?? null
+    (
+      await run(
+        problems,
+        m.label,
+        async () => {
+          const model = await openModel(file);
+          try {
+            return await explorerModel(m.label, model, task!, { prompts: s?.prompts, shots: s?.shots, seed: s?.seed, defaultLayer: best !== undefined && best >= 1 ? best : undefined });
+          } finally {
+            await model.close();
+          }
+        },
+        '',
+      )
+    )?.r ?? null
   );
 }
 
@@ -140,43 +153,43 @@ function made<T>(m: ModelInput, kind: string, hash: string | undefined, problems
   return { r: out as unknown as T, command: `given: ${file}` };
 }
 
-/** Runs an analysis on a checkpoint with the analysis engine. */
-async function analyseCheckpoint<T>(c: CheckpointRef, task: TaskConfig | null, what: string, label: string, log: (l: string) => void, f: (engine: Engine, cfg: TaskConfig) => Promise<T>): Promise<T> {
+/** Runs an analysis on a checkpoint through its Model (the report opens no backend of its own). */
+async function analyseCheckpoint<T>(c: CheckpointRef, task: TaskConfig | null, what: string, label: string, log: (l: string) => void, f: (model: Model, cfg: TaskConfig) => Promise<T>): Promise<T> {
   const cfg = safeTask(task ?? (c.manifest.task as TaskConfig));
   if (!cfg) throw new InputError(`${label}: its task config is missing or invalid, so the ${what} cannot make prompts`);
   log(`report: ${what} on ${label}`);
-  const engine = Engine.open(fromCheckpoint(loadCheckpoint(c.file)));
+  const model = await openModel(c.file);
   try {
-    return await f(engine, cfg);
+    return await f(model, cfg);
   } finally {
-    await engine.release();
+    await model.close();
   }
 }
 
 // Timings differ from run to run; a report must not, so they are dropped.
 const runLocality = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string, pca = true): Promise<LocalityResult> =>
-  analyseCheckpoint(c, task, 'task-vector search and locality', label, log, async (engine, cfg) => {
-    const r = await locality(engine, cfg, { ...search, pca }, { file: c.file, step: c.manifest.step });
+  analyseCheckpoint(c, task, 'task-vector search and locality', label, log, async (model, cfg) => {
+    const r = await model.locality(cfg, { ...search, pca });
     return { ...r, search: { ...r.search, cost: { ...r.search.cost, ms: {} } } };
   });
 
 const runPatch = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string): Promise<PatchResult> =>
-  analyseCheckpoint(c, task, 'activation patching', label, log, async (engine, cfg) => {
+  analyseCheckpoint(c, task, 'activation patching', label, log, async (model, cfg) => {
     const { maxTasks, prompts, shots, seed } = search;
-    return { ...(await patch(engine, cfg, { maxTasks, prompts, shots, seed })), ms: 0 };
+    return { ...(await model.patch(cfg, { maxTasks, prompts, shots, seed })), ms: 0 };
   });
 
 const runFv = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string): Promise<FunctionVectorResult> =>
-  analyseCheckpoint(c, task, 'function vectors', label, log, async (engine, cfg) => {
+  analyseCheckpoint(c, task, 'function vectors', label, log, async (model, cfg) => {
     const { maxTasks, prompts, queries, shots, seed } = search;
-    const r = await functionVectors(engine, cfg, { maxTasks, prompts, shuffled: prompts, queries, shots, seed, topK: Math.min(3, engine.cfg.layers * engine.cfg.heads) });
+    const r = await model.functionVectors(cfg, { maxTasks, prompts, shuffled: prompts, queries, shots, seed, topK: Math.min(3, model.config!.layers * model.config!.heads) });
     return { ...r, cost: { ...r.cost, ms: {} } };
   });
 
 const runAttribution = (c: CheckpointRef, task: TaskConfig | null, search: SearchOptions, log: (l: string) => void, label: string): Promise<AttributionResult> =>
-  analyseCheckpoint(c, task, 'attribution patching', label, log, async (engine, cfg) => {
+  analyseCheckpoint(c, task, 'attribution patching', label, log, async (model, cfg) => {
     const { maxTasks, prompts, shots, seed } = search;
-    const r = await attributionPatch(engine, cfg, { maxTasks, prompts, shots, seed });
+    const r = await model.attributionPatch(cfg, { maxTasks, prompts, shots, seed });
     return { ...r, ms: { attribution: 0, exact: r.ms.exact === null ? null : 0, sessions: 0 } };
   });
 

@@ -4,10 +4,9 @@
  * task-vector search), each task's answer table (tokens) or parameters (regression) and a few
  * sample prompts. The browser half is src/web/explorer.ts; it runs the graph with onnxruntime-web.
  */
-import { Engine, fromCheckpoint } from '../analysis/engine.js';
+import type { Model } from '../api/model.js';
 import { analysisTasks } from '../analysis/batches.js';
 import { taskVectors } from '../analysis/tv-search.js';
-import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { InputError } from '../errors.js';
 import { MARKER, type Task, type TaskConfig, answer, effectiveDim, promptLayout, specialTokens, taskList, taskPrompts } from '../tasks/index.js';
 import { Rng } from '../util/rng.js';
@@ -92,10 +91,11 @@ export function explorerSupport(task: TaskConfig): string | null {
   return null;
 }
 
-export async function explorerModel(label: string, ckpt: LoadedCheckpoint, task: TaskConfig, options: ExplorerOptions = {}): Promise<ExplorerModel> {
+export async function explorerModel(label: string, model: Model, task: TaskConfig, options: ExplorerOptions = {}): Promise<ExplorerModel> {
   const why = explorerSupport(task);
   if (why) throw new InputError(why);
-  const m = ckpt.manifest;
+  const m = model.manifest;
+  if (!m || !model.weights) throw new InputError(`${label}: the explorer runs a tvlens checkpoint`);
   const L = m.model.layers;
   const D = m.model.dModel;
   const seed = options.seed ?? 0;
@@ -107,16 +107,10 @@ export async function explorerModel(label: string, ckpt: LoadedCheckpoint, task:
   const train = analysisTasks(task, 'train', vectors ? VECTOR_TASKS.train : undefined, seed);
   const heldout = task.heldoutTasks > 0 ? taskList(task, 'heldout').slice(0, vectors ? VECTOR_TASKS.heldout : undefined) : [];
   const tasks: Task[] = [...train, ...heldout];
-  const engine = Engine.open(fromCheckpoint(ckpt));
-  let theta: readonly Float32Array[];
-  try {
-    // The same Rng path as tvSearch (a fork of new Rng(seed)), so θ of the train tasks is the search's θ.
-    const trainTv = await taskVectors(engine, task, train, { prompts, shots, rng: new Rng(seed).fork() });
-    const heldTv = heldout.length ? await taskVectors(engine, task, heldout, { prompts, shots, rng: new Rng(seed + 1).fork() }) : null;
-    theta = [...trainTv.theta, ...(heldTv?.theta ?? [])];
-  } finally {
-    await engine.release();
-  }
+  // The same Rng path as tvSearch (a fork of new Rng(seed)), so θ of the train tasks is the search's θ.
+  const trainTv = await taskVectors(model.backend, task, train, { prompts, shots, rng: new Rng(seed).fork() });
+  const heldTv = heldout.length ? await taskVectors(model.backend, task, heldout, { prompts, shots, rng: new Rng(seed + 1).fork() }) : null;
+  const theta: readonly Float32Array[] = [...trainTv.theta, ...(heldTv?.theta ?? [])];
   const flat = new Float32Array(tasks.length * (L + 1) * D);
   theta.forEach((t, i) => flat.set(t, i * (L + 1) * D));
 
@@ -128,7 +122,7 @@ export async function explorerModel(label: string, ckpt: LoadedCheckpoint, task:
     label,
     weightsSha256: m.weightsSha256,
     step: m.step,
-    onnx: Buffer.from(injectionModelBytes(ckpt)).toString('base64'),
+    onnx: Buffer.from(injectionModelBytes(m, model.weights.params)).toString('base64'),
     output: m.output,
     layers: L,
     dModel: D,

@@ -11,8 +11,8 @@
  * block ℓ−1, as residualAtLayer names it) the stream becomes x + mask[ℓ]·onehot(pos)·(tv − x):
  * the row at `tv_pos` is replaced by `tv` where the mask is 1, and untouched elsewhere.
  */
-import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { outputName } from '../checkpoint/checkpoint.js';
+import type { Manifest } from '../checkpoint/checkpoint.js';
+import { outputName } from '../model/inference.js';
 import { Graph, op, toOnnxBytes } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { residualAtLayer } from '../model/hooks.js';
@@ -43,10 +43,9 @@ export function injectionGraph(cfg: ModelConfig): Graph {
 }
 
 /** The injection graph as ONNX bytes, carrying the checkpoint's weights and hash. */
-export function injectionModelBytes(ckpt: LoadedCheckpoint): Uint8Array {
-  const m = ckpt.manifest;
+export function injectionModelBytes(m: Manifest, params: ReadonlyMap<string, Float32Array>): Uint8Array {
   return toOnnxBytes(injectionGraph(m.model), {
-    paramData: ckpt.params,
+    paramData: params,
     name: 'tvlens-explorer',
     metadata: { weights_sha256: m.weightsSha256, step: String(m.step), inject: 'x + tv_layer_mask[l]*onehot(tv_pos)*(tv - x) at each residual layer l' },
   });

@@ -11,12 +11,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type HendelResult, type MaskingResult, type ProbeResult, emergenceDiagnostics } from '../analysis/emergence.js';
-import { Engine, fromCheckpoint } from '../analysis/engine.js';
-import { localityTable } from '../analysis/locality.js';
+import { localityRow } from '../analysis/locality.js';
 import { queryCopy } from '../analysis/query-copy.js';
-import { ModelSource } from '../analysis/source.js';
-import { tvSearch } from '../analysis/tv-search.js';
-import { loadCheckpoint } from '../checkpoint/checkpoint.js';
+import { type Model, openModel } from '../api/model.js';
 import { InputError } from '../errors.js';
 import { SUITE_DEFAULTS, evaluateModel, final } from '../eval/suite.js';
 import { type TaskConfig, ngramCurve, resolveTaskConfig, sampleBatch } from '../tasks/index.js';
@@ -179,37 +176,36 @@ async function trainRun(studyDir: string, job: Job, runDir: string, steps: numbe
   await runTvp({ from, out: runDir, tvp, steps, seed: job.seed, resume, onStep });
 }
 
+/** One Model per job: the checkpoint is loaded once, and every analysis runs through it. */
 async function analyse(job: Job, file: string, runDir: string, s: AnalysisSettings, seconds: { train: number }): Promise<JobResult> {
+  const model = await openModel(file);
+  try {
+    return await analyseModel(job, model, runDir, s, seconds);
+  } finally {
+    await model.close();
+  }
+}
+
+async function analyseModel(job: Job, model: Model, runDir: string, s: AnalysisSettings, seconds: { train: number }): Promise<JobResult> {
   const t0 = performance.now();
-  const ck = loadCheckpoint(file);
-  const task = resolveTaskConfig(ck.manifest.task);
+  const ck = { manifest: model.manifest! };
+  const task = model.taskConfig!;
   const L = ck.manifest.model.layers;
   const search = { prompts: s.prompts, queries: s.queries, seed: 0 };
-  const { rows, results } = await localityTable([file], { ...search, permutations: s.permutations, pca: false });
-  const [row, loc] = [rows[0], results[0]];
+  const loc = await model.locality(undefined, { ...search, permutations: s.permutations, pca: false });
+  const row = localityRow(loc, { file: model.file, step: ck.manifest.step, weightsSha256: ck.manifest.weightsSha256, layers: L });
   const curve = loc.search.average.curve;
   const tvpLayer = (ck.manifest.extra?.tvp as { tvp?: { layer?: number } } | undefined)?.tvp?.layer;
   const tvLayer = tvpLayer ?? Math.ceil(L / 2);
   // The two search variants a researcher would try, on one engine.
   let variants = { addCentered: null as number | null, dummies: null as number | null };
   if (s.variants) {
-    const engine = Engine.open(fromCheckpoint(ck));
-    try {
-      const best = async (opts: { mode?: 'add'; center?: boolean; dummies?: number }) => (await tvSearch(engine, task, { ...search, ...opts })).average.best.test;
-      variants = { addCentered: await best({ mode: 'add', center: true }), dummies: await best({ dummies: 4 }) };
-    } finally {
-      await engine.release();
-    }
+    const best = async (opts: { mode?: 'add'; center?: boolean; dummies?: number }) => (await model.tvSearch(task, { ...search, ...opts })).average.best.test;
+    variants = { addCentered: await best({ mode: 'add', center: true }), dummies: await best({ dummies: 4 }) };
   }
-  const suite = await evaluateModel(file, { ...SUITE_DEFAULTS, prompts: s.evalPrompts });
-  const source = ModelSource.open(file);
-  let copy;
-  try {
-    copy = await queryCopy(source, task);
-  } finally {
-    await source.close();
-  }
-  const emergence = await emergenceDiagnostics(fromCheckpoint(ck), task);
+  const suite = await evaluateModel(model, { ...SUITE_DEFAULTS, prompts: s.evalPrompts });
+  const copy = await queryCopy(model.backend, task);
+  const emergence = await emergenceDiagnostics(model.weights!, task);
   const nl = (k: number) => row.nonLocality.find((n) => n.k === k)?.gain ?? null;
   return {
     id: job.id,

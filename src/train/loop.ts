@@ -13,7 +13,8 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Manifest, inferenceGraph, outputName, weightsHash, writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { type Manifest, weightsHash, writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { inferenceGraph, outputName } from '../model/inference.js';
 import { configHash, readState, verifyState, writeState } from '../checkpoint/state.js';
 import { ConfigError, InputError, TvlensError, fsErrorWords } from '../errors.js';
 import { dMlpOf } from '../model/config.js';
@@ -191,7 +192,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
       step: latest.step,
       runId: typeof info?.runId === 'string' ? info.runId : undefined,
       configSha256: cfgHash,
-      params: new Map(inferenceGraph(cfg.model).graph.params.map((p) => [p.value.name, p.data.length])),
+      params: new Map(inferenceGraph(cfg.model, null).graph.params.map((p) => [p.value.name, p.data.length])),
       weightsSha256: typeof manifest?.weightsSha256 === 'string' ? manifest.weightsSha256 : undefined,
       hashWeights: weightsHash,
     });
@@ -231,7 +232,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
       trainer.state.params.set(name, data);
     }
   }
-  const evalSession = await Session.open(toOnnxBytes(inferenceGraph(cfg.model).graph, { paramsAs: 'inputs' }));
+  const evalSession = await Session.open(toOnnxBytes(inferenceGraph(cfg.model, null).graph, { paramsAs: 'inputs' }));
 
   const end = Math.min(loop.steps, options.stopAfter ?? loop.steps);
   let lossSum = 0;

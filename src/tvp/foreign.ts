@@ -16,9 +16,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { foldFor } from '../analysis/foreign-grad.js';
-import { holdsModel, readModelFolder } from '../analysis/model-folder.js';
-import { SourceEngine } from '../analysis/source-engine.js';
-import { ModelSource } from '../analysis/source.js';
+import { holdsModel, readModelFolder } from '../backend/model-folder.js';
+import { FileBackend } from '../backend/file.js';
 import { type TvSearchResult, searchPromptsFrom, tvSearch } from '../analysis/tv-search.js';
 import { InputError } from '../errors.js';
 import { type Graph, type TypedData, type Value, op } from '../graph/index.js';
@@ -85,9 +84,9 @@ export async function runForeignTvp(o: ForeignTvpOptions): Promise<ForeignTvpSum
   // model.onnx given on its own opens as the folder it sits in (for its tokenizer and suggested hooks).
   const parent = path.dirname(path.resolve(o.from));
   const asFolder = fs.statSync(o.from, { throwIfNoEntry: false })?.isFile() && holdsModel(parent) && path.resolve(readModelFolder(parent).onnx) === path.resolve(o.from);
-  const source = ModelSource.open(asFolder ? parent : o.from);
-  const dir = source.folder?.dir ?? path.dirname(source.file);
-  const tokFile = source.folder?.tokenizer ?? path.join(dir, 'tokenizer.json');
+  const source = await FileBackend.open(asFolder ? parent : o.from);
+  const dir = source.facts.folder?.dir ?? path.dirname(source.facts.file);
+  const tokFile = source.facts.folder?.tokenizer ?? path.join(dir, 'tokenizer.json');
   if (!fs.existsSync(tokFile)) throw new InputError(`${dir} has no tokenizer.json: TVP on a foreign model trains on text tasks and needs the model's tokenizer`);
   const tok = TextTokenizer.load(tokFile);
   const L = source.layers;
@@ -108,7 +107,7 @@ export async function runForeignTvp(o: ForeignTvpOptions): Promise<ForeignTvpSum
   const heldout = textPromptRecords(tok, tasks, { format, shots, prompts: 32, seed: seed + 1_000_003 });
   const before = await scores(source, heldout, layer);
 
-  const model = source.model;
+  const model = source.proto;
   const { layout } = train;
   const Tp = layout.prefix + shots * (layout.query + layout.answer + layout.separator) + layout.query;
   const Tq = layout.prefix + layout.query;
@@ -134,9 +133,9 @@ export async function runForeignTvp(o: ForeignTvpOptions): Promise<ForeignTvpSum
   }
   writeModel(model, trainer.state.params, path.join(o.out, 'model.onnx'));
   fs.copyFileSync(tokFile, path.join(o.out, 'tokenizer.json'));
-  if (source.folder?.config) writeJsonAtomic(path.join(o.out, 'config.json'), source.folder.config);
+  if (source.facts.folder?.config) writeJsonAtomic(path.join(o.out, 'config.json'), source.facts.folder.config);
   await source.close();
-  const tuned = ModelSource.open(o.out);
+  const tuned = await FileBackend.open(o.out);
   const after = await scores(tuned, heldout, layer);
   await tuned.close();
   const summary: ForeignTvpSummary = { from: path.resolve(o.from), out: path.resolve(o.out), layer, lambda, steps, tasks: taskNames, format, before, after, ratio: after.tv.mean / after.icl.mean, scoring: train.scoring };
@@ -206,15 +205,10 @@ function batchFeeds(byTask: readonly PromptRecord[][][], rng: Rng, B: number, Tp
 }
 
 /** ICL and TV at ℓ on held-out prompts, by the same search `tvlens tv-search` runs. */
-async function scores(source: ModelSource, prompts: TextPrompts, layer: number): Promise<TvpScores> {
-  const engine = await SourceEngine.open(source, {});
-  try {
-    const r: TvSearchResult = await tvSearch(engine, null, { given: searchPromptsFrom(prompts.search), layers: [layer] });
-    const tv = r.average.curve[0].all;
-    return { icl: { mean: r.average.icl.mean, low: r.average.icl.low, high: r.average.icl.high }, tv: { mean: tv.mean, low: tv.low, high: tv.high }, zeroShot: r.average.baseline.all.mean };
-  } finally {
-    await engine.release();
-  }
+async function scores(source: FileBackend, prompts: TextPrompts, layer: number): Promise<TvpScores> {
+  const r: TvSearchResult = await tvSearch(source, null, { given: searchPromptsFrom(prompts.search), layers: [layer] });
+  const tv = r.average.curve[0].all;
+  return { icl: { mean: r.average.icl.mean, low: r.average.icl.low, high: r.average.icl.high }, tv: { mean: tv.mean, low: tv.low, high: tv.high }, zeroShot: r.average.baseline.all.mean };
 }
 
 /** The original model with its float initializers replaced by `params` (same names): same inputs and outputs. */

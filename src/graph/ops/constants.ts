@@ -3,6 +3,10 @@ import { floatArray, type DType, type Graph, type Value } from '../ir.js';
 import { isStatic } from '../shapes.js';
 import { apply1 } from './apply.js';
 
+/** ONNX's TensorProto data type codes. */
+export const ONNX_DTYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
+export const DTYPE_OF_ONNX: Record<number, DType> = { 1: 'float32', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' };
+
 const scalarCache = new WeakMap<Graph, Map<string, Value>>();
 
 /** A scalar constant with the dtype of `like` (cached, so `0.5` is one initializer per graph). */

@@ -7,7 +7,7 @@ import { isFloat, type DType, type Value } from '../ir.js';
 import { defineOp, type OutputType } from '../registry.js';
 import { broadcast, broadcastAll, fmt } from '../shapes.js';
 import { apply1 } from './apply.js';
-import { constLike } from './constants.js';
+import { DTYPE_OF_ONNX, ONNX_DTYPE, constLike } from './constants.js';
 import { unbroadcast } from './reduce.js';
 
 export type Operand = Value | number;
@@ -146,8 +146,7 @@ defineOp('Where', {
 export const and = (a: Value, b: Value): Value => apply1('And', [a, b]);
 defineOp('And', { infer: broadcasting('bool') });
 
-export const ONNX_DTYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
-export const DTYPE_OF_ONNX: Record<number, DType> = { 1: 'float32', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' };
+export { ONNX_DTYPE, DTYPE_OF_ONNX } from './constants.js';
 
 /** Checks at build time that two shapes are identical (for ops that do not broadcast). */
 export function assertSameShape(a: Value, b: Value, node: string): void {

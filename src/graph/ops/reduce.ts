@@ -2,11 +2,12 @@
 import { GraphError } from '../../errors.js';
 import type { Dim, Value } from '../ir.js';
 import { defineOp } from '../registry.js';
-import { normAxis } from '../shapes.js';
+import { broadcast, normAxis } from '../shapes.js';
 import { apply1 } from './apply.js';
-import { int64s, reshapeLike } from './constants.js';
-import { cast, div } from './elementwise.js';
-import { expand, unsqueeze } from './shape.js';
+import { ONNX_DTYPE, int64s, reshapeLike, shapeOf } from './constants.js';
+
+// The rules here build their nodes with apply1 rather than the builders of elementwise.ts and
+// shape.ts: those files' rules call `unbroadcast`, so importing their builders would make a cycle.
 
 function reducedShape(x: Value, axes: readonly number[], keepdims: boolean): Dim[] {
   const norm = axes.map((a) => normAxis(a, x.rank, 'reduce'));
@@ -20,8 +21,8 @@ function reducedShape(x: Value, axes: readonly number[], keepdims: boolean): Dim
 
 /** Expands a reduced gradient back over the reduced axes of `x`. */
 function expandBack(gy: Value, x: Value, axes: readonly number[], keepdims: boolean): Value {
-  const kept = keepdims ? gy : unsqueeze(gy, axes.map((a) => normAxis(a, x.rank, 'reduce')).sort((p, q) => p - q));
-  return expand(kept, x);
+  const kept = keepdims ? gy : apply1('Unsqueeze', [gy, int64s(gy.graph, axes.map((a) => normAxis(a, x.rank, 'reduce')).sort((p, q) => p - q))]);
+  return apply1('Expand', [kept, shapeOf(x)], {}, broadcast(kept.shape, x.shape, 'Expand'));
 }
 
 export const reduceSum = (x: Value, axes: readonly number[], keepdims = false): Value =>
@@ -36,8 +37,9 @@ export const reduceMean = (x: Value, axes: readonly number[], keepdims = false):
 defineOp('ReduceMean', {
   infer: ([x], attrs) => [{ dtype: x.dtype, shape: reducedShape(x, attrs.axes as number[], attrs.keepdims === 1) }],
   grad: (gy, { inputs: [x], outputs: [y], attrs }) => {
-    const count = div(cast(apply1('Size', [x]), x.dtype), cast(apply1('Size', [y]), x.dtype));
-    return [div(expandBack(gy, x, attrs.axes as number[], attrs.keepdims === 1), count)];
+    const size = (v: Value) => apply1('Cast', [apply1('Size', [v])], { to: ONNX_DTYPE[x.dtype] });
+    const count = apply1('Div', [size(x), size(y)]);
+    return [apply1('Div', [expandBack(gy, x, attrs.axes as number[], attrs.keepdims === 1), count])];
   },
 });
 

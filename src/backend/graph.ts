@@ -1,6 +1,8 @@
 /**
- * The patching engine of a tvlens checkpoint: it rebuilds the model from its config and weights
- * and answers the analyses' contract (contracts.ts) three ways:
+ * The graph backend of a tvlens checkpoint. `run` executes the checkpoint's own file (through a
+ * FileBackend over the model decoded once at load; for weights without a file, the inference
+ * graph rebuilt from them). The analyses run graphs rebuilt from its config and weights, and
+ * answer the backend contract (backend.ts) three ways:
  *
  *   base     one full forward pass that keeps every layer's residual stream, keys and values
  *            (and attn.hook_z): everything a patched variant can reuse (engine-graphs.ts);
@@ -12,16 +14,19 @@
  *
  * Layers follow LAYER_CONVENTION (contracts.ts).
  */
-import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
+import { type LoadedCheckpoint, decodeModel } from '../checkpoint/checkpoint.js';
 import { InputError } from '../errors.js';
 import { type Graph, toOnnxBytes } from '../graph/index.js';
 import { type ModelConfig, dHeadOf } from '../model/config.js';
+import { type HookPoint, allHookPoints, residualAtLayer } from '../model/hooks.js';
+import { inferenceGraph, outputName } from '../model/inference.js';
 import { siteOrder } from '../model/suffix.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
-import { type AnalysisEngine, RangeInputError, type Site, type Variant, checkLayer, checkPosition, forEachWrite, range, siteKey, writeValue } from './contracts.js';
-import { baseGraph, naiveGraph, suffixGraph } from './engine-graphs.js';
+import { type Backend, type ModelFacts, RangeInputError, type RunOptions, type RunResult, type Site, type Variant, checkLayer, checkPosition, forEachWrite, range, siteKey, writeValue } from './backend.js';
 import { type BaseRun, type FastPathContext, runGroup, writesNothing } from './fast-path.js';
-
+import { FileBackend } from './file.js';
+import { type OnnxModel, checkpointModel } from './file-open.js';
+import { baseGraph, naiveGraph, suffixGraph } from './graph-plans.js';
 
 /** A model to analyse: its config and weights by parameter name. */
 export interface ModelWeights {
@@ -30,8 +35,6 @@ export interface ModelWeights {
   /** sha256 of the weights, recorded in outputs. */
   readonly weightsSha256?: string;
 }
-
-export const fromCheckpoint = (c: LoadedCheckpoint): ModelWeights => ({ cfg: c.manifest.model, params: c.params, weightsSha256: c.manifest.weightsSha256 });
 
 export interface EngineOptions extends SessionOptions {
   /** Most suffix rows (prompts × variants × positions) per fast run; bounds memory. Default 16384. */
@@ -42,20 +45,41 @@ export interface EngineOptions extends SessionOptions {
   readonly skipUnchanged?: boolean;
 }
 
-export class Engine implements AnalysisEngine<BaseRun> {
+export class GraphBackend implements Backend<BaseRun> {
   readonly cfg: ModelConfig;
+  readonly facts: ModelFacts;
   /** Width of the output: vocab (logits) or dOut. */
   readonly outWidth: number;
+  /** A checkpoint runs prompts at their own length. */
+  readonly padTo = null;
   private readonly sessions = new Map<string, Promise<Session>>();
-
   private readonly fastPath: FastPathContext;
+  /** What `run` executes: the checkpoint's file, opened on first use. */
+  private file: Promise<FileBackend> | null = null;
 
   private constructor(
     readonly model: ModelWeights,
     private readonly options: EngineOptions,
+    private readonly checkpoint: LoadedCheckpoint | null,
   ) {
     this.cfg = model.cfg;
     this.outWidth = model.cfg.output === 'logits' ? model.cfg.vocab : model.cfg.dOut;
+    const cfg = model.cfg;
+    this.facts = checkpoint
+      ? checkpointModel(checkpoint).facts
+      : {
+          kind: 'tvlens',
+          file: '(weights in memory)',
+          manifest: null,
+          modelHash: model.weightsSha256 ?? '',
+          layers: cfg.layers,
+          hooks: allHookPoints(cfg.layers, cfg.positional),
+          tokenInput: cfg.input === 'tokens' ? 'tokens' : 'markers',
+          output: outputName(cfg),
+          maxSeq: cfg.positional === 'learned' ? cfg.maxSeq : null,
+          staticSeq: null,
+          folder: null,
+        };
     this.fastPath = {
       cfg: this.cfg,
       outWidth: this.outWidth,
@@ -65,8 +89,35 @@ export class Engine implements AnalysisEngine<BaseRun> {
     };
   }
 
-  static open(model: ModelWeights, options: EngineOptions = {}): Engine {
-    return new Engine(model, options);
+  /** A backend over weights alone (tests, the bench): `run` executes the inference graph rebuilt from them. */
+  static open(model: ModelWeights, options: EngineOptions = {}): GraphBackend {
+    return new GraphBackend(model, options, null);
+  }
+
+  /** The backend of a loaded checkpoint: `run` executes its file, decoded once at load. */
+  static fromCheckpoint(c: LoadedCheckpoint, options: EngineOptions = {}): GraphBackend {
+    return new GraphBackend({ cfg: c.manifest.model, params: c.params, weightsSha256: c.manifest.weightsSha256 }, options, c);
+  }
+
+  hook(name: string): HookPoint {
+    const h = this.facts.hooks.find((x) => x.name === name);
+    if (!h) throw new InputError(`no hook '${name}' in ${this.facts.file}. Hooks: ${this.facts.hooks.map((x) => x.name).join(', ')}`);
+    return h;
+  }
+
+  residual(layer: number): HookPoint {
+    checkLayer(layer, this.cfg.layers);
+    return this.hook(residualAtLayer(layer).name);
+  }
+
+  /** A checkpoint's hooks are tensors of their own names. */
+  tensorOf(hook: string): string {
+    return this.hook(hook).name;
+  }
+
+  async run(feeds: Readonly<Record<string, HostTensor>>, options: RunOptions = {}): Promise<RunResult> {
+    this.file ??= FileBackend.over(this.checkpoint ? checkpointModel(this.checkpoint) : rebuilt(this.model, this.facts), this.options);
+    return (await this.file).run(feeds, options);
   }
 
   get layers(): number {
@@ -173,9 +224,12 @@ export class Engine implements AnalysisEngine<BaseRun> {
     return out;
   }
 
-  async release(): Promise<void> {
+  async close(): Promise<void> {
     for (const s of this.sessions.values()) await (await s).release();
     this.sessions.clear();
+    const file = this.file;
+    this.file = null;
+    if (file) await (await file.catch(() => null))?.close();
   }
 
   // ---- sessions -------------------------------------------------------------------------------
@@ -234,6 +288,14 @@ function uniqueSites(v: Variant): Site[] {
   const seen = new Map<string, Site>();
   for (const p of v) seen.set(siteKey(p.site), p.site);
   return [...seen.values()].sort((a, b) => siteOrder(a) - siteOrder(b));
+}
+
+/** The inference graph rebuilt from weights, as the model a FileBackend runs. */
+function rebuilt(model: ModelWeights, facts: ModelFacts): OnnxModel {
+  const { graph } = inferenceGraph(model.cfg, null);
+  const proto = decodeModel(toOnnxBytes(graph, { paramData: model.params }), facts.file);
+  const manifest = { format: 'tvlens-checkpoint/1', tvlensVersion: '', onnx: '', step: 0, seed: 0, model: model.cfg, task: null, metrics: {}, weightsSha256: facts.modelHash, output: facts.output, hooks: facts.hooks.map((h) => h.name) } as const;
+  return { facts: { ...facts, manifest }, proto, tensorOfHook: new Map(facts.hooks.map((h) => [h.name, h.name])), inputs: graph.inputs.map((v) => v.name) };
 }
 
 const atFeed = (position: number): HostTensor => ({ dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(position)) });

@@ -1,24 +1,33 @@
 /**
- * What the analyses ask of a model, and the vocabulary they share: sites, patches, variants and
- * runs (TransformerLens layouts), the layer convention, the range checks, and the one routine
- * that writes a patch's values. `Engine` (engine.ts) answers the contract for a tvlens checkpoint,
- * `SourceEngine` (source-engine.ts) for any model with a hook map.
+ * The one backend contract behind `Model` (nnsight's shape: one front end, one small interface),
+ * and the vocabulary it shares with the analyses: sites, patches, variants and runs
+ * (TransformerLens layouts), the layer convention, the range checks, and the one routine that
+ * writes a patch's values. Two backends answer it:
+ *
+ *   FileBackend   (file.ts)   runs an ONNX file as it is, fetching and patching hooks by graph
+ *                             rewrites: any model with a hook map, a foreign export included;
+ *   GraphBackend  (graph.ts)  a tvlens checkpoint: `run` executes its file, the analyses a graph
+ *                             rebuilt from its config and weights (the suffix forward reuses
+ *                             everything before a patch). tests/backend.test.ts holds the two to
+ *                             1e-6 on every hook of a checkpoint.
+ *
+ * `openBackend` (open.ts) picks one for a file; only `Model` calls it.
  *
  * Layers follow the task-vector convention: residual layer ℓ is the stream entering block ℓ
  * (ℓ = 0 the embeddings, `blocks.0.hook_resid_pre`; ℓ ≥ 1 `blocks.{ℓ-1}.hook_resid_post`; ℓ = L
  * the final stream). A z site at layer ℓ is `blocks.{ℓ}.attn.hook_z`.
  */
-import { InputError } from '../errors.js';
+import type { Manifest } from '../checkpoint/checkpoint.js';
+import { InputError, RangeInputError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
+import type { HookPoint } from '../model/hooks.js';
 import type { EntrySite } from '../model/suffix.js';
+import type { ModelFolder } from './model-folder.js';
 import type { HostTensor } from '../runtime/session.js';
 import type { Batch } from '../tasks/index.js';
 import { batchFeeds } from '../tasks/feeds.js';
 
-/** A layer, position or head outside the model or the prompt; the message gives the valid range. */
-export class RangeInputError extends InputError {
-  override name = 'RangeInputError';
-}
+export { RangeInputError } from '../errors.js';
 
 export const LAYER_CONVENTION =
   'layer ℓ = the residual stream entering block ℓ: ℓ = 0 is the embeddings (blocks.0.hook_resid_pre), ℓ ≥ 1 is blocks.{ℓ-1}.hook_resid_post, ℓ = L the final stream';
@@ -57,13 +66,75 @@ export interface AnalysisRun {
   readonly out: Float32Array;
 }
 
+/** A patch at one hook for one run. Both tensors broadcast against the hook's shape. */
+export interface Patch {
+  readonly hook: string;
+  readonly value: HostTensor;
+  /** 1 where the value is written (or added), 0 where the model's own value stays. */
+  readonly mask: HostTensor;
+  /** Default 'replace'. */
+  readonly mode?: 'replace' | 'add';
+}
+
+export interface RunOptions {
+  /** Hooks to return, by name. Default: none. */
+  readonly fetch?: readonly string[];
+  /** Tensors to return by their names in the graph (not hooks): what a graph suffix reads. Default: none. */
+  readonly tensors?: readonly string[];
+  readonly patches?: readonly Patch[];
+}
+
+export interface RunResult {
+  /** The model's main output (logits or predictions). */
+  readonly output: HostTensor;
+  /** Each fetched hook, by hook name. A patched hook shows its value before the patch. */
+  readonly hooks: Readonly<Record<string, HostTensor>>;
+  /** Each tensor of `tensors`, by its name in the graph. */
+  readonly tensors: Readonly<Record<string, HostTensor>>;
+}
+
+/** What a backend knows of its model without running it. */
+export interface ModelFacts {
+  /** 'tvlens': a checkpoint (its manifest beside it); 'foreign': any other ONNX model. */
+  readonly kind: 'tvlens' | 'foreign';
+  /** The .onnx file. */
+  readonly file: string;
+  /** A checkpoint's manifest (read once, when the backend opened); null for a foreign model. */
+  readonly manifest: Manifest | null;
+  /** The manifest's weightsSha256 for a checkpoint, the sha256 of the file for a foreign model. */
+  readonly modelHash: string;
+  /** Number of transformer blocks. */
+  readonly layers: number;
+  /** The hooks this model can fetch and patch, in forward order. */
+  readonly hooks: readonly HookPoint[];
+  /** The input that takes token ids [batch, seq] (or markers, for vector models), and the main output. */
+  readonly tokenInput: string;
+  readonly output: string;
+  /** The longest prompt the model takes, where known. */
+  readonly maxSeq: number | null;
+  /** The sequence length the graph's token input fixes ([batch, 16]), where it fixes one. */
+  readonly staticSeq: number | null;
+  /** The model folder it was opened from (model.onnx, tokenizer.json, config.json), or null for a file. */
+  readonly folder: ModelFolder | null;
+}
+
 /**
- * What task-vector search, patching and locality ask of a model. `Engine` answers it for a tvlens
- * checkpoint through the suffix forward; `SourceEngine` (source-engine.ts) for any model with a
- * hook map, one full forward pass per variant. `Run` is the engine's own base run: `patched`
- * takes only what its own `base` made.
+ * The backend contract. `run` executes the model once, fetching and patching any hooks;
+ * `at`, `base` and `patched` are what task-vector search, patching and locality ask of it. `Run`
+ * is the backend's own base run: `patched` takes only what its own `base` made.
  */
-export interface AnalysisEngine<Run extends AnalysisRun = AnalysisRun> {
+export interface Backend<Run extends AnalysisRun = AnalysisRun> {
+  readonly facts: ModelFacts;
+  /** Prompts run padded on the right to this length (a fixed-length export); null: at their own length. */
+  readonly padTo: number | null;
+  /** A hook by name, or an error listing the closest names. */
+  hook(name: string): HookPoint;
+  /** The residual hook at residual layer ℓ (LAYER_CONVENTION). */
+  residual(layer: number): HookPoint;
+  /** The tensor in the graph behind a hook. */
+  tensorOf(hook: string): string;
+  /** One forward pass: the output, and the hooks asked for, with the patches written in. */
+  run(feeds: Readonly<Record<string, HostTensor>>, options?: RunOptions): Promise<RunResult>;
   /** Blocks, L: residual layers are 0..L. */
   readonly layers: number;
   /** d_model, and the heads where the model's heads can be patched (null: they cannot). */
@@ -84,7 +155,8 @@ export interface AnalysisEngine<Run extends AnalysisRun = AnalysisRun> {
   patched(base: Run, variants: readonly Variant[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]>;
   /** The same, by one full forward pass per variant. */
   patchedNaive(feeds: Record<string, HostTensor>, variants: readonly Variant[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]>;
-  release(): Promise<void>;
+  /** Releases every session; the backend is unusable afterwards. */
+  close(): Promise<void>;
 }
 
 /** The input feeds of a prompt batch. */

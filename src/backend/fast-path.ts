@@ -8,7 +8,7 @@ import { InputError } from '../errors.js';
 import { type ModelConfig, dHeadOf } from '../model/config.js';
 import { type SuffixPlan, activeAt, siteOrder } from '../model/suffix.js';
 import type { HostTensor, Session } from '../runtime/session.js';
-import { type AnalysisRun, type Site, type SitePatch, type Variant, forEachWrite, range, siteKey, writeValue } from './contracts.js';
+import { type AnalysisRun, type Site, type SitePatch, type Variant, forEachWrite, range, siteKey, writeValue } from './backend.js';
 
 /** The fast engine's base run: also the keys and values its patched variants reuse. */
 export interface BaseRun extends AnalysisRun {

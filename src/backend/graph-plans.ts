@@ -13,12 +13,12 @@ import { hookPoint, residualAtLayer } from '../model/hooks.js';
 import { modelInputs } from '../model/inputs.js';
 import { type SuffixPlan, suffixForward } from '../model/suffix.js';
 import { Transformer, declareParams } from '../model/transformer.js';
-import { type Site, range, siteKey } from './contracts.js';
+import { type Site, range, siteKey } from './backend.js';
 
 /** The forward pass with residuals, keys, values and z as outputs, and the output at `at`. */
 export function baseGraph(cfg: ModelConfig): Graph {
   const g = new Graph('float32');
-  const { output, hooks, kv } = new Transformer(cfg, declareParams(g, cfg, 0)).forward(modelInputs(g, cfg));
+  const { output, hooks, kv } = new Transformer(cfg, declareParams(g, cfg, null)).forward(modelInputs(g, cfg));
   const at = g.input('at', 'int64', [1]);
   const resid = range(cfg.layers + 1).map((l) => hooks.get(residualAtLayer(l).name)!);
   resid.forEach((r, l) => g.output(r, `resid.${l}`)); // [B, T, D]
@@ -46,7 +46,7 @@ export function naiveGraph(cfg: ModelConfig, sites: readonly Site[]): Graph {
       return [siteKey(s), { keep: g.input(`keep.${siteKey(s)}`, 'float32', [...shape, 1]), add: g.input(`add.${siteKey(s)}`, 'float32', [...shape, width]) }];
     }),
   );
-  const { output } = new Transformer(cfg, declareParams(g, cfg, 0)).forward(inputs, {
+  const { output } = new Transformer(cfg, declareParams(g, cfg, null)).forward(inputs, {
     intervene: (hook, x: Value) => {
       const site = byHook.get(hook.name);
       if (!site) return x;
@@ -61,6 +61,6 @@ export function naiveGraph(cfg: ModelConfig, sites: readonly Site[]): Graph {
 /** The suffix forward for one plan, its output 'out' [N, C, O]. */
 export function suffixGraph(cfg: ModelConfig, plan: SuffixPlan): Graph {
   const g = new Graph('float32');
-  g.output(suffixForward(g, cfg, declareParams(g, cfg, 0), plan), 'out');
+  g.output(suffixForward(g, cfg, declareParams(g, cfg, null), plan), 'out');
   return g;
 }
