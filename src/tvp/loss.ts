@@ -46,7 +46,6 @@ export function resolveTvpConfig(user: unknown, run: RunConfig): TvpConfig {
   if (!Number.isInteger(c.average) || c.average < 1 || run.train.batchSize % c.average !== 0) {
     throw new ConfigError(`must be a positive divisor of train.batchSize ${run.train.batchSize}, got ${c.average}`, 'tvp.average');
   }
-  if (run.task.kind === 'hmm' || run.task.kind === 'dfa') throw new ConfigError(`TVP-loss needs function tasks (x → y); '${run.task.kind}' is a sequence task`, 'task.kind');
   if (!Number.isInteger(c.demos) || c.demos < 0) throw new ConfigError(`must be a non-negative integer (0: the task config's range), got ${c.demos}`, 'tvp.demos');
   if (c.demos > 0 && promptLength(run.task, c.demos) > run.model.maxSeq) {
     throw new ConfigError(`prompts with ${c.demos} demos are ${promptLength(run.task, c.demos)} positions long, more than model.maxSeq ${run.model.maxSeq}`, 'tvp.demos');
