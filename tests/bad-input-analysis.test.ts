@@ -83,14 +83,14 @@ const cases: Case[] = [
   { command: 'cache', cls: 'overwrite', name: '--out a dangling symlink', args: ['cache', CK, '--out', at('dangling.arrow'), '--prompts', '2'], want: /dangling\.arrow is a symbolic link to nothing/ },
   { command: 'cache', cls: 'overwrite', name: '--out an existing folder', args: ['cache', CK, '--out', at('outdir'), '--prompts', '2'], want: /outdir is a folder/ },
   // Attribution patching: every flag honoured or refused.
-  { command: 'attribution', cls: 'silent', name: '--layers', args: ['patch', CK, '--method', 'attribution', '--layers', '0'], want: /--layers: applies to --method exact/ },
+  { command: 'attribution', cls: 'silent', name: '--blocks', args: ['patch', CK, '--method', 'attribution', '--blocks', '0'], want: /--blocks: applies to --method exact/ },
   { command: 'attribution', cls: 'silent', name: '--positions', args: ['patch', CK, '--method', 'attribution', '--positions', '1'], want: /--positions: applies to --method exact/ },
   { command: 'attribution', cls: 'silent', name: '--show', args: ['patch', CK, '--method', 'attribution', '--show', 'logitDiff'], want: /--show: applies to --method exact/ },
   { command: 'attribution', cls: 'silent', name: '--save-prompts', args: ['patch', CK, '--method', 'attribution', '--save-prompts', at('p.jsonl')], want: /--save-prompts: applies to --method exact/ },
   { command: 'attribution', cls: 'silent', name: '--top-k beyond the cells', args: ['patch', CK, '--method', 'attribution', '--top-k', '1000000', '--tasks', '2', '--prompts', '2'], want: /top-k 1000000 is not below the \d+ cells of site \w+: every overlap would be 1/ },
   { command: 'patch', cls: 'silent', name: '--skip-exact with --method exact', args: ['patch', CK, '--skip-exact'], want: /--skip-exact: applies to --method attribution/ },
   { command: 'patch', cls: 'silent', name: '--top-k with --method exact', args: ['patch', CK, '--top-k', '5'], want: /--top-k: applies to --method attribution/ },
-  { command: 'patch', cls: 'message', name: '--layers 9 on a resid_pre patch (once blamed attn.hook_z)', args: ['patch', CK, '--layers', '9', '--tasks', '2', '--prompts', '2'], want: /block 9 is out of range: this model has 3 blocks, 0\.\.2 \(each row of a resid_pre patch is one block\)/ },
+  { command: 'patch', cls: 'message', name: '--blocks 9 on a resid_pre patch (once blamed attn.hook_z)', args: ['patch', CK, '--blocks', '9', '--tasks', '2', '--prompts', '2'], want: /block 9 is out of range: this model has 3 blocks, 0\.\.2 \(each row of a resid_pre patch is one block\)/ },
   // fv: every flag checked against the model before any work.
   { command: 'fv', cls: 'silent', name: '--top-k beyond the heads', args: ['fv', CK, '--top-k', '99', '--tasks', '2', '--prompts', '2'], want: /top-k|heads/ },
   { command: 'fv', cls: 'refusal', name: '--layers beyond the model', args: ['fv', CK, '--layers', '9', '--tasks', '2', '--prompts', '2'], want: /layer 9 is out of range/ },

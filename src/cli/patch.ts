@@ -71,7 +71,7 @@ export const patchCommand: Command = {
     const show = oneOf(values.show as string, SHOWN, '--show');
     const method = oneOf(values.method as string, ['exact', 'attribution'] as const, '--method');
     // Each method's own flags are refused with the other, never ignored.
-    const exactOnly = { layers: undefined, positions: undefined, 'save-prompts': undefined, show: 'normalized' } as const;
+    const exactOnly = { blocks: undefined, positions: undefined, 'save-prompts': undefined, show: 'normalized' } as const;
     const attributionOnly = { 'skip-exact': undefined, 'top-k': '10' } as const;
     for (const [flag, unset] of Object.entries(method === 'attribution' ? exactOnly : attributionOnly)) {
       if (values[flag] !== undefined && values[flag] !== unset) {
