@@ -368,7 +368,9 @@ export class Model implements AsyncDisposable {
 
   /** Token ids within the vocabulary and prompts within the context, where the model says what they are (else ONNX Runtime fails in its own words, or reads past a table). */
   private checkFeeds(feeds: Record<string, HostTensor>, T: number): void {
-    const context = this.config?.maxSeq ?? this.inner.facts.maxSeq;
+    // A learned position table (or a foreign export's fixed length) ends the context; rotary and
+    // no positions run past maxSeq, which the eval suite's length generalisation relies on.
+    const context = this.config ? (this.config.positional === 'learned' ? this.config.maxSeq : null) : this.inner.facts.maxSeq;
     if (context && T > context) throw new InputError(`prompts of ${T} positions are longer than the context of ${this.file} (${context} positions)`);
     const vocab = this.config ? (this.config.input === 'tokens' ? this.config.vocab : null) : null;
     const tokens = feeds.tokens?.dtype === 'int64' ? (feeds.tokens.data as BigInt64Array) : null;
