@@ -27,7 +27,7 @@ import { Transformer, declareParams } from '../model/transformer.js';
 import { type HostTensor, Session } from '../runtime/session.js';
 import { type Batch, type Example, type Task, type TaskConfig, examplesBatch, sampleBatch, taskList } from '../tasks/index.js';
 import { batchFeeds } from '../tasks/feeds.js';
-import { type QueryScores, scoreQueries } from '../tasks/score.js';
+import { type QueryScores, argmax, scoreQueries } from '../tasks/score.js';
 import { suiteFor } from '../tasks/suites.js';
 import { universe } from '../tasks/universe.js';
 import { Rng } from '../util/rng.js';
@@ -246,11 +246,6 @@ export function share(score: number, zeroShot: number, icl: number): number {
   return Math.abs(gain) < 1e-9 ? 0 : (score - zeroShot) / gain;
 }
 
-function argmax(v: readonly number[]): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
-}
 
 // ---- the graphs ------------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ export function figuresOf(r: JobResult): Record<string, number | null> {
     tvBest: r.tvBest,
     tvBestLayer: r.tvBestLayer,
     // Undefined where ICL barely beats zero-shot: the ratio would divide by noise.
-    recovered: Math.abs(r.searchIcl - r.searchZeroShot) >= 0.1 ? r.recovered : null,
+    recovered: Math.abs(r.searchIcl - r.searchZeroShot) >= GAIN_FLOOR ? r.recovered : null,
     tvAtLayer: r.tvAtLayer,
     tvAtLayerOverIcl: r.metric === 'accuracy' ? r.tvAtLayer / r.icl : (1 - r.tvAtLayer) / (1 - r.icl),
     nonLocality2: r.nonLocality2,
@@ -79,7 +79,7 @@ export function figuresOf(r: JobResult): Record<string, number | null> {
     // The second wave's emergence diagnostics (absent from first-wave results).
     hendelTv: r.hendel?.best.test ?? null,
     hendelLayer: r.hendel?.best.layer ?? null,
-    hendelRecovered: r.hendel && Math.abs(r.hendel.icl - r.hendel.zeroShot) >= gainFloor(r) ? r.hendel.recovered : null,
+    hendelRecovered: r.hendel && Math.abs(r.hendel.icl - r.hendel.zeroShot) >= GAIN_FLOOR ? r.hendel.recovered : null,
     readBy: r.masking?.readBy ?? null,
     taskProbeBest: r.taskProbe ? Math.max(...r.taskProbe.accuracy) : null,
     taskProbeChance: r.taskProbe?.chance ?? null,
@@ -92,8 +92,8 @@ export function figuresOf(r: JobResult): Record<string, number | null> {
   return out;
 }
 
-/** The smallest ICL gain over zero-shot for which a recovered share is defined: 0.1 accuracy, or 10% of zero-shot nMSE. */
-const gainFloor = (_r: Pick<JobResult, "metric">) => 0.1;
+/** The smallest ICL gain over zero-shot (accuracy or nMSE) for which a recovered share is defined, as for the task-wide search. */
+const GAIN_FLOOR = 0.1;
 
 const cellKey = (r: Pick<JobResult, 'group' | 'factors' | 'kind' | 'lambda'>) =>
   [r.group, ...Object.entries(r.factors).map(([k, v]) => `${k}=${v}`), r.kind, r.lambda === null ? '' : `λ=${r.lambda}`].filter(Boolean).join(' ');
