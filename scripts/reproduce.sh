@@ -13,15 +13,8 @@ n=${1:-2}
 spec=src/presets/studies/paper.json
 out=runs/paper
 tvlens=(npx --no-install tsx src/cli/main.ts)
-mkdir -p runs
-pids=()
-for ((i = 1; i <= n; i++)); do
-  TVLENS_THREADS=1 "${tvlens[@]}" study "$spec" --out "$out" --shard "$i/$n" > "$out.shard-$i.log" 2>&1 &
-  pids+=($!)
-done
 status=0
-for p in "${pids[@]}"; do wait "$p" || status=1; done
-[ "$status" -eq 0 ] || echo "some shard failed (see $out.shard-*.log); aggregating what finished"
+scripts/run-shards.sh "$spec" "$out" "$n" || status=1
 "${tvlens[@]}" study "$spec" --out "$out" --aggregate --report reports/reproduction.html
 mkdir -p reports/studies/paper
 cp "$out/results.arrow" "$out/summary.json" "$out/reproduction.md" reports/studies/paper/
