@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  addSymbolTargets,
   answer,
   dfaAllowedNext,
   hmmNextDistribution,
@@ -13,6 +14,7 @@ import {
   type HmmTask,
   type TokenBatch,
 } from '../src/tasks/index.js';
+import { resolveRunConfig } from '../src/train/config.js';
 import { Rng } from '../src/util/rng.js';
 
 function tokens(b: Batch): TokenBatch {
@@ -105,6 +107,37 @@ describe('RegBench-style DFA prompts', () => {
     const task = taskList(cfg, 'heldout')[0] as DfaTask;
     const outside = Array.from({ length: cfg.vocab }, (_, s) => s).find((s) => !task.params.alphabet.includes(s))!;
     expect(dfaAllowedNext(task, [outside])).toEqual([]);
+  });
+
+  it('lmLoss: makes every symbol of each x after its first the target of the position before it, keeping the answers', () => {
+    for (const format of ['triplet', 'pairwise'] as const) {
+      const c = resolveTaskConfig({ kind: 'dfa', format, demos: { min: 3, max: 3 } });
+      const plain = tokens(sampleTrainBatch(c, new Rng(5), 4));
+      const b = tokens(sampleTrainBatch(c, new Rng(5), 4));
+      addSymbolTargets(c, b);
+      const { scored } = promptLayout(c, b.demos);
+      const xStarts = new Set(scored.map((p) => p - b.xOffset));
+      for (let r = 0; r < b.batch; r++) {
+        for (let t = 0; t < b.seq; t++) {
+          const i = r * b.seq + t;
+          const inX = [...xStarts].some((x) => t >= x && t < x + m - 1); // positions that see a next symbol of their own x
+          if (inX) {
+            expect(b.weights[i]).toBe(1);
+            expect(b.targets[i]).toBe(b.tokens[i + 1]);
+          } else {
+            // Everywhere else the batch is as drawn: the answers, and nothing more.
+            expect(b.weights[i]).toBe(plain.weights[i]);
+            expect(b.targets[i]).toBe(plain.targets[i]);
+          }
+        }
+      }
+      expect(b.weights.reduce((a, w) => a + w, 0)).toBe(b.batch * (b.demos + 1) * m);
+    }
+  });
+
+  it('lmLoss: is refused where an x is one token', () => {
+    expect(() => resolveRunConfig({ task: { kind: 'discrete' }, train: { lmLoss: true } })).toThrow(/sequence families/);
+    expect(resolveRunConfig({ task: { kind: 'dfa' }, model: { maxSeq: 72 }, train: { lmLoss: true } }).train.lmLoss).toBe(true);
   });
 
   it('never draws a held-out DFA as a fresh train task', () => {

@@ -198,6 +198,18 @@ function product(vary: Record<string, unknown[]>): Record<string, string | numbe
 /** Bumped when a job's analyses change, so finished jobs rerun their analyses (not their training). 2: the emergence diagnostics. */
 const ANALYSES_VERSION = 2;
 
+/**
+ * Loop settings added after studies had run, with the value that keeps their old behaviour: left
+ * out of a job's hash at that value, so adding a setting does not rerun every finished job.
+ */
+const LATER_LOOP_DEFAULTS = { lmLoss: false } as const;
+
+function hashedConfig(config: RunConfig): unknown {
+  const train: Record<string, unknown> = { ...config.train };
+  for (const [k, v] of Object.entries(LATER_LOOP_DEFAULTS)) if (train[k] === v) delete train[k];
+  return { ...config, train };
+}
+
 const short = (key: string) => idToken(key.split('.').pop()!);
 const sha = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
@@ -251,7 +263,7 @@ export function expandJobs(spec: StudySpec): Job[] {
               seed,
               config,
               baselineId: kind === 'tvp-finetune' ? baselineId : null,
-              hash: sha({ config, kind, lambda, tvpLayer, analysis: spec.analysis, analyses: ANALYSES_VERSION }),
+              hash: sha({ config: hashedConfig(config), kind, lambda, tvpLayer, analysis: spec.analysis, analyses: ANALYSES_VERSION }),
             });
           }
         }

@@ -26,6 +26,6 @@ export { effectiveDim } from './regression.js';
 export { hmmNextDistribution } from './hmm.js';
 export { dfaAllowedNext } from './dfa.js';
 export { type NgramOrder, ngramCurve } from './ngram.js';
-export { examplesBatch, promptLayout, promptLength, sampleBatch, sampleTrainBatch, sampleHeldoutBatch, taskPrompts, zeroShotPrompts } from './prompts.js';
+export { addSymbolTargets, examplesBatch, promptLayout, promptLength, sampleBatch, sampleTrainBatch, sampleHeldoutBatch, taskPrompts, zeroShotPrompts } from './prompts.js';
 export type { PromptLayout, BatchOptions } from './prompts.js';
 export { concatBatches, sliceBatch } from './concat.js';

@@ -263,3 +263,22 @@ function checkOod(suite: Suite, ood: OodOptions): OodOptions {
 function count(v: number, name: string, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new InputError(`${name} must be an integer ≥ ${min}, got ${v}`);
 }
+
+/**
+ * `train.lmLoss`: inside every x of a token prompt (the demos' and the query's), each symbol after
+ * the first becomes the target of the position before it, weighted like an answer (next-symbol
+ * prediction, as GINC's and RegBench's language models are trained). Vector batches are unchanged.
+ */
+export function addSymbolTargets(cfg: TaskConfig, batch: Batch): void {
+  if (batch.kind !== 'tokens') return;
+  const { scored: answers } = promptLayout(cfg, batch.demos);
+  for (let b = 0; b < batch.batch; b++) {
+    for (const scored of answers) {
+      const xStart = b * batch.seq + scored - batch.xOffset;
+      for (let s = 0; s < batch.segment - 1; s++) {
+        batch.targets[xStart + s] = batch.tokens[xStart + s + 1];
+        batch.weights[xStart + s] = 1;
+      }
+    }
+  }
+}

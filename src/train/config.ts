@@ -34,6 +34,13 @@ export interface LoopConfig {
    * every training step; the query's block is never dropped. 1 turns it off. Default 1.
    */
   demoKeep: number;
+  /**
+   * Sequence families (hmm, dfa) only: every symbol of each x after its first is a target too
+   * (next-symbol prediction inside the strings), as GINC (Xie et al. 2021) and RegBench (Akyürek
+   * et al. 2024) train language models on every token. The answers stay targets; evaluation still
+   * scores only the answers. Default false.
+   */
+  lmLoss: boolean;
 }
 
 export const LOOP_DEFAULTS: Readonly<LoopConfig> = Object.freeze({
@@ -45,6 +52,7 @@ export const LOOP_DEFAULTS: Readonly<LoopConfig> = Object.freeze({
   checkpointEvery: 500,
   layout: 'fused',
   demoKeep: 1,
+  lmLoss: false,
 });
 
 export interface RunConfig {
@@ -77,6 +85,7 @@ export function resolveRunConfig(user: unknown): RunConfig {
     if (!Number.isInteger(train[key]) || train[key] < 1) throw new ConfigError(`must be a positive integer, got ${train[key]}`, `train.${key}`);
   }
   if (!(train.demoKeep > 0 && train.demoKeep <= 1)) throw new ConfigError(`is a keep-probability in (0, 1], got ${train.demoKeep}`, 'train.demoKeep');
+  if (train.lmLoss && !(task.kind === 'hmm' || task.kind === 'dfa')) throw new ConfigError(`trains next-symbol prediction inside multi-token x's: for the sequence families (hmm, dfa), not '${task.kind}'`, 'train.lmLoss');
   if (!Number.isInteger(train.seed) || train.seed < 0 || train.seed > 2 ** 32 - 1) throw new ConfigError(`must be an integer 0..${2 ** 32 - 1} (seeds are 32-bit), got ${train.seed}`, 'train.seed');
   const longest = promptLength(task, task.demos.max);
   if (longest > model.maxSeq) {

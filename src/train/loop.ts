@@ -20,7 +20,7 @@ import { ConfigError, InputError, TvlensError, fsErrorWords } from '../errors.js
 import { dMlpOf } from '../model/config.js';
 import { type TypedData, toOnnxBytes } from '../graph/index.js';
 import { type HostTensor, Session } from '../runtime/session.js';
-import { promptLength, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
+import { addSymbolTargets, promptLength, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { lockRunFolder } from '../util/lock.js';
 import { checkMemory, trainingMemory } from '../util/memory.js';
@@ -86,6 +86,7 @@ export interface StepData {
 /** One step of plain ICL training: a batch of prompts from the training tasks (with the demo-dropout mask when on). */
 export function iclStepData(cfg: RunConfig, rng: Rng, step: number): StepData {
   const batch = sampleTrainBatch(cfg.task, rng, cfg.train.batchSize, undefined, step);
+  if (cfg.train.lmLoss) addSymbolTargets(cfg.task, batch);
   const feeds: Record<string, HostTensor> = batchFeeds(batch);
   if (cfg.train.demoKeep < 1) feeds.keep = { dtype: 'float32', shape: [batch.batch, batch.seq], data: demoKeepMask(batch, cfg.train.demoKeep, rng) };
   return { feeds, tokens: batch.batch * batch.seq };

@@ -1,6 +1,6 @@
 /** One TVP-loss step's data: few-shot prompts P, and zero-shot prompts Q of the same tasks. */
 import type { HostTensor } from '../runtime/session.js';
-import { type Batch, concatBatches, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
+import { type Batch, addSymbolTargets, concatBatches, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
 import type { RunConfig } from '../train/config.js';
 import { batchFeeds } from '../tasks/feeds.js';
 import type { StepData } from '../train/loop.js';
@@ -20,6 +20,7 @@ function fewShot(run: RunConfig, tvp: TvpConfig, rng: Rng, step: number): Batch 
 
 export function tvpStepData(run: RunConfig, tvp: TvpConfig, rng: Rng, step: number): StepData {
   const p = fewShot(run, tvp, rng, step);
+  if (run.train.lmLoss) addSymbolTargets(run.task, p); // the ICL term's targets; Q is only patched
   const q = concatBatches(p.tasks.map((task) => sampleBatch(run.task, rng, 1, { tasks: [task], demos: 0, step })));
   const qFeeds = Object.fromEntries(Object.entries(batchFeeds(q)).map(([k, v]) => [`q.${k}`, v]));
   const feeds: Record<string, HostTensor> = {
