@@ -282,7 +282,8 @@ export class AttributionRunner {
   private async activations(feeds: Record<string, HostTensor>, extra: Record<string, HostTensor> | null): Promise<{ act: Activations; grad: Activations | null; picked: Float32Array | null }> {
     const { act, grad } = this.open();
     const s = await (extra ? grad : act);
-    const r = await s.run({ ...feeds, ...(extra ?? {}) });
+    // Every output leads with the batch axis, and the metric is a sum over prompts: slices are exact.
+    const r = await s.runSliced({ ...feeds, ...(extra ?? {}) }, s.outputNames);
     const L = this.engine.layers;
     const read = (prefix: string): Activations => ({
       resid: range(L + 1).map((l) => r[`${prefix}.resid.${l}`].data as Float32Array),

@@ -153,6 +153,7 @@ export async function functionVectors(engine: GraphBackend, cfg: TaskConfig, opt
   [p.demos.seq, shuffled.seq, p.queries.seq].forEach((s) => engine.checkSeq(s));
 
   // 1. Mean head outputs at the last arrow, per task.
+  progress('mean head outputs')(0, 1); // a line before the first full run, which takes a while on many prompts
   const demoRun = await clock('demo', () => engine.base(promptFeeds(p.demos), { z: true }));
   const T = p.demos.seq;
   const zbar = tasks.map((_, t) =>

@@ -153,6 +153,7 @@ export async function patchSweep<R extends AnalysisRun>(
   cells: readonly PatchCell[],
   options: SweepRuns & { method?: 'fast' | 'naive'; onProgress?: (done: number, total: number) => void },
 ): Promise<SweepResult> {
+  options.onProgress?.(0, cells.length); // before the clean and corrupted runs, which take a while on many prompts
   const needZ = cells.some((c) => c.site.kind === 'z');
   const cleanFeeds = promptFeeds(pair.clean);
   const corruptFeeds = promptFeeds(pair.corrupted);

@@ -197,7 +197,9 @@ export class FileBackend implements Backend<FileRun> {
     const session = await this.session(fetch, patches.map((p) => ({ hook: this.hook(p.hook).name, mode: p.mode ?? 'replace' })), raw);
     const tensors = fetch.map((h) => this.model.tensorOfHook.get(h)!);
     const output = this.facts.output;
-    const out = await session.run(modelFeeds, [...new Set([output, ...tensors, ...raw])]);
+    const names = [...new Set([output, ...tensors, ...raw])];
+    // Raw tensors of a foreign graph need not lead with the batch axis: those runs go whole.
+    const out = raw.length ? await session.run(modelFeeds, names) : await session.runSliced(modelFeeds, names);
     return { output: out[output], hooks: Object.fromEntries(fetch.map((h, i) => [h, out[tensors[i]]])), tensors: Object.fromEntries(raw.map((t) => [t, out[t]])) };
   }
 

@@ -147,14 +147,14 @@ export class GraphBackend implements Backend<BaseRun> {
   /** The output at the last position [B, O]: a plain forward pass. */
   async forward(feeds: Record<string, HostTensor>): Promise<Float32Array> {
     const s = await this.session('base', () => baseGraph(this.cfg));
-    const r = await s.run({ ...feeds, at: atFeed(0) }, ['out.last']);
+    const r = await s.runSliced({ ...feeds, at: atFeed(0) }, ['out.last'], { whole: ['at'] });
     return r['out.last'].data as Float32Array;
   }
 
   /** The residual at every layer at one position [B, L+1, D], and the output at the last position [B, O]. */
   async at(feeds: Record<string, HostTensor>, position: number): Promise<{ resid: Float32Array; last: Float32Array }> {
     const s = await this.session('base', () => baseGraph(this.cfg));
-    const r = await s.run({ ...feeds, at: atFeed(position) }, ['at.resid', 'out.last']);
+    const r = await s.runSliced({ ...feeds, at: atFeed(position) }, ['at.resid', 'out.last'], { whole: ['at'] });
     return { resid: r['at.resid'].data as Float32Array, last: r['out.last'].data as Float32Array };
   }
 
@@ -163,7 +163,7 @@ export class GraphBackend implements Backend<BaseRun> {
     const L = this.cfg.layers;
     const s = await this.session('base', () => baseGraph(this.cfg));
     const names = ['out.last', ...range(L + 1).map((l) => `resid.${l}`), ...range(L).flatMap((l) => [`q.${l}`, `k.${l}`, `v.${l}`, ...(options.z ? [`z.${l}`] : [])])];
-    const r = await s.run({ ...feeds, at: atFeed(0) }, names);
+    const r = await s.runSliced({ ...feeds, at: atFeed(0) }, names, { whole: ['at'] });
     const first = Object.values(feeds)[0];
     const get = (n: string) => r[n].data as Float32Array;
     return {
@@ -197,6 +197,7 @@ export class GraphBackend implements Backend<BaseRun> {
       groups.set(start, [...(groups.get(start) ?? []), i]);
     });
     let done = variants.length - [...groups.values()].reduce((n, m) => n + m.length, 0);
+    onProgress?.(done, variants.length);
     for (const [start, members] of [...groups].sort((a, b) => a[0] - b[0])) {
       const out = await runGroup(this.fastPath, base, start, members.map((i) => variants[i]));
       members.forEach((vi, j) => (results[vi] = out[j]));

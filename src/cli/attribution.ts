@@ -43,6 +43,7 @@ export async function runAttribution(values: Values, opened: Omit<OpenedModel, '
   const { handle, task, file, model, note } = opened;
   const sites = values.site === undefined || values.site === 'all' ? [...ATTRIBUTION_SITES] : (values.site as string).split(',').map((s) => oneOf(s, ATTRIBUTION_SITES, '--site') as AttributionSite);
   let bar: Progress | null = null;
+  new Progress('attribution', 1, !values.json).log(`attribution: gradients at every site${values['skip-exact'] === true ? '' : ', then exact patching to check them'}…`);
   const result = await handle.attributionPatch(pairs ?? task!, {
     sites,
     direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),

@@ -1,10 +1,11 @@
 /**
  * A one-line progress bar with ETA on stderr. On a terminal it redraws in place; elsewhere (CI,
- * a log file) it prints a plain line every few seconds so logs stay readable.
+ * a log file) it prints a plain line at the first update, then every few seconds, so logs stay readable.
  */
 export class Progress {
   private readonly start = performance.now();
-  private lastPrint = 0;
+  /** The first update prints at once (a user learns within moments that work has begun); later ones are spaced. */
+  private lastPrint = -Infinity;
   private readonly tty = process.stderr.isTTY === true;
 
   constructor(

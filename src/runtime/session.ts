@@ -106,9 +106,68 @@ export class Session {
     return out;
   }
 
+  /**
+   * `run`, in slices along the batch axis (axis 0 of every feed but those named in `whole`), each
+   * fetched output concatenated back along its axis 0. onnxruntime-node runs a model on the main
+   * thread, so one run over 16 000 prompts held off SIGTERM, and every progress line, for 80 s;
+   * slices are sized from the time the last one took, so each run stays near `targetMs`. Only for
+   * graphs whose feeds and fetched outputs all lead with the batch axis.
+   */
+  async runSliced(
+    feeds: Readonly<Record<string, HostTensor>>,
+    fetch: readonly string[],
+    options: { whole?: readonly string[]; targetMs?: number } = {},
+  ): Promise<Record<string, HostTensor>> {
+    const named = Object.keys(feeds).filter((k) => !(options.whole ?? []).includes(k) && feeds[k].shape.length > 0);
+    const B = named.length ? feeds[named[0]].shape[0] : 0;
+    // A feed that does not lead with B (a scalar, a position list) goes whole to every slice.
+    const whole = new Set(Object.keys(feeds).filter((k) => !named.includes(k) || feeds[k].shape[0] !== B));
+    const rowSize = named.length ? feeds[named[0]].data.length / Math.max(B, 1) : 1;
+    let rows = Math.max(1, Math.floor(SLICE_FIRST_VALUES / Math.max(rowSize, 1)));
+    if (B <= rows) return this.run(feeds, fetch);
+    const targetMs = options.targetMs ?? SLICE_TARGET_MS;
+    const parts: Record<string, HostTensor>[] = [];
+    for (let n0 = 0; n0 < B; ) {
+      const n = Math.min(rows, B - n0);
+      const part: Record<string, HostTensor> = {};
+      for (const [k, t] of Object.entries(feeds)) part[k] = whole.has(k) ? t : sliceRows(t, n0, n);
+      const t0 = performance.now();
+      const out = await this.run(part, fetch);
+      const ms = performance.now() - t0;
+      for (const [k, t] of Object.entries(out)) {
+        if (t.shape[0] !== n) throw new Error(`internal: runSliced fetched '${k}' of shape [${t.shape}], which does not lead with the batch axis`);
+      }
+      parts.push(out);
+      n0 += n;
+      rows = Math.max(1, Math.min(rows * 4, Math.round((rows * targetMs) / Math.max(ms, 1))));
+    }
+    return Object.fromEntries(Object.keys(parts[0]).map((k) => [k, concatRows(parts.map((p) => p[k]))]));
+  }
+
   async release(): Promise<void> {
     await this.inner.release();
   }
+}
+
+/** The first slice of `runSliced` holds about this many feed values per slice; later ones are timed. */
+const SLICE_FIRST_VALUES = 4096;
+/** How long one sliced ONNX Runtime call aims to take: well inside the 2 s a signal may wait. */
+const SLICE_TARGET_MS = 300;
+
+function sliceRows(t: HostTensor, from: number, count: number): HostTensor {
+  const row = t.data.length / t.shape[0];
+  return { dtype: t.dtype, shape: [count, ...t.shape.slice(1)], data: t.data.subarray(from * row, (from + count) * row) as TypedData };
+}
+
+function concatRows(parts: readonly HostTensor[]): HostTensor {
+  const total = parts.reduce((a, p) => a + p.data.length, 0);
+  const data = new (parts[0].data.constructor as new (n: number) => TypedData)(total);
+  let at = 0;
+  for (const p of parts) {
+    (data as Float32Array).set(p.data as Float32Array, at);
+    at += p.data.length;
+  }
+  return { dtype: parts[0].dtype, shape: [parts.reduce((a, p) => a + p.shape[0], 0), ...parts[0].shape.slice(1)], data };
 }
 
 function toOrt(t: HostTensor): ort.Tensor {
