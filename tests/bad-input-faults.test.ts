@@ -144,6 +144,28 @@ describe('faults and recoveries', { timeout: 120_000 }, () => {
     expect(files(path.dirname(out))).toEqual([]);
   });
 
+  // onnxruntime-node runs a model on the main thread: one run over 16 000 prompts held SIGTERM off
+  // for 80 s. The analyses' runs are sliced, so the signal waits at most one slice.
+  it.each([
+    ['patch', []],
+    ['patch', ['--method', 'attribution']],
+  ] as const)('SIGTERM during %s %s on many prompts stops it within 2 s, after a progress line', async (command, extra) => {
+    const { cfg, params } = handModel();
+    const ck = path.join(at('hand-term', 'checkpoints'), 'step-000050');
+    if (!fs.existsSync(`${ck}.onnx`)) writeCheckpoint(ck, cfg, params, { step: 50, seed: 0, task: handTaskConfig(), metrics: {} });
+    const child = spawnCli([command, `${ck}.onnx`, ...extra, '--prompts', '3000']);
+    const done = exited(child);
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    await until(() => /\d+\/\d+|attribution:/.test(stderr)); // the first progress line: the work has begun
+    await new Promise((r) => setTimeout(r, 1500)); // well into the clean and corrupted runs
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.code).toBe(143);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('a lock whose process is gone, or an unreadable lock a minute old, is taken over', async () => {
     const dead = spawnSync('true').pid!;
     for (const [name, lock] of [
