@@ -13,6 +13,8 @@ import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { TvlensError } from '../src/errors.js';
 import { openModel } from '../src/index.js';
 import { handModel, handTaskConfig } from './support/tv-hand-model.js';
+import { sampleTrainBatch } from '../src/tasks/index.js';
+import { Rng } from '../src/util/rng.js';
 import { runCli } from './support/cli.js';
 import { type CaseClass, sandbox } from './support/refusal.js';
 
@@ -79,6 +81,9 @@ const cases: Case[] = [
   { command: 'prompts-file', cls: 'silent', name: "a pair whose 'wrong' is its 'answer'", args: ['patch', CK, '--prompts-file', WRONG_IS_ANSWER], want: /wrong-is-answer\.jsonl:1: 'wrong' is the same token as 'answer' \(3\)/ },
   { command: 'cache', cls: 'silent', name: '--prompts-file with --prompts', args: ['cache', CK, '--prompts-file', PAIRS, '--prompts', '5', '--out', at('c.arrow')], want: /--prompts: draws prompts from a task; with --prompts-file the file's prompts are used/ },
   { command: 'cache', cls: 'silent', name: '--prompts-file with --demos', args: ['cache', CK, '--prompts-file', PAIRS, '--demos', '2', '--out', at('c.arrow')], want: /--demos: draws prompts from a task/ },
+  { command: 'prompts-file', cls: 'silent', name: 'tv-search --prompts-file with --prompts', args: tv('--prompts-file', PAIRS, '--prompts', '5'), want: /--prompts: draws prompts from a task; with --prompts-file the file's prompts are used/ },
+  { command: 'prompts-file', cls: 'silent', name: 'tv-search --prompts-file with --queries', args: tv('--prompts-file', PAIRS, '--queries', '8'), want: /--queries: draws prompts from a task/ },
+  { command: 'prompts-file', cls: 'silent', name: 'patch --prompts-file with --shots', args: ['patch', CK, '--prompts-file', PAIRS, '--shots', '2'], want: /--shots: draws prompts from a task/ },
   { command: 'cache', cls: 'silent', name: '--out dir/ (once a file named dir)', args: ['cache', CK, '--out', `${at('newdir')}/`, '--prompts', '2'], want: /--out .*newdir\/ ends with '\/', a folder/ },
   { command: 'cache', cls: 'overwrite', name: '--out a dangling symlink', args: ['cache', CK, '--out', at('dangling.arrow'), '--prompts', '2'], want: /dangling\.arrow is a symbolic link to nothing/ },
   { command: 'cache', cls: 'overwrite', name: '--out an existing folder', args: ['cache', CK, '--out', at('outdir'), '--prompts', '2'], want: /outdir is a folder/ },
@@ -163,6 +168,7 @@ async function refuses(f: () => Promise<unknown>, want: RegExp): Promise<void> {
 
 describe('bad input to the library: a TvlensError naming the problem', { timeout: 60_000 }, () => {
   const row = [tokens(9)];
+  const handBatch = (count: number, demos: number) => sampleTrainBatch(handTaskConfig(), new Rng(count * 10 + demos), count, demos);
   const libraryCases: { name: string; cls: CaseClass; call: (m: Awaited<ReturnType<typeof openModel>>) => Promise<unknown>; want: RegExp }[] = [
     { name: 'run(null)', cls: 'message', call: (m) => m.run(null as never), want: /prompts must be rows of token ids .* got null/ },
     { name: 'run(42)', cls: 'message', call: (m) => m.run(42 as never), want: /got number/ },
@@ -173,6 +179,9 @@ describe('bad input to the library: a TvlensError naming the problem', { timeout
     { name: 'a patch value that is a string', cls: 'silent', call: (m) => m.run(row, { patches: [{ hook: 'blocks.0.hook_resid_pre', value: 'x' as never }] }), want: /must be a Tensor or a list of numbers/ },
     { name: 'prompts longer than the context', cls: 'silent', call: (m) => m.run([tokens(T + 1)]), want: new RegExp(`prompts of ${T + 1} positions are longer than the context .*\\(${T} positions\\)`) },
     { name: 'a token id beyond the vocabulary', cls: 'message', call: (m) => m.run([[1, 2, 99]]), want: /token id 99 \(prompt 0, position 2\) is outside the vocabulary .*ids 0\.\.9/ },
+    { name: 'patch with clean and corrupted prompts of different lengths', cls: 'message', call: (m) => m.patch({ clean: handBatch(4, 2), corrupted: handBatch(4, 1), correct: [0, 0, 0, 0], wrong: [1, 1, 1, 1], corruption: 'given' }), want: /clean and corrupted prompts must align position by position: clean is 4 prompts × \d+ positions, corrupted 4 × \d+/ },
+    { name: 'patch with a different number of corrupted prompts', cls: 'message', call: (m) => m.patch({ clean: handBatch(4, 2), corrupted: handBatch(3, 2), correct: [0, 0, 0, 0], wrong: [1, 1, 1, 1], corruption: 'given' }), want: /clean is 4 prompts × \d+ positions, corrupted 3 × \d+/ },
+    { name: 'attributionPatch with no answers', cls: 'message', call: (m) => m.attributionPatch({ clean: handBatch(4, 2), corrupted: handBatch(4, 2) } as never), want: /a prompt pair's 'correct' must list one number per prompt \(4\)/ },
     { name: 'locality({ permutations: -1 })', cls: 'silent', call: (m) => m.locality(undefined, { permutations: -1 }), want: /permutations must be an integer in 1\.\.100000, got -1/ },
     { name: 'tvSearch({ prompts: 1e8 })', cls: 'hang', call: (m) => m.tvSearch(undefined, { prompts: 1e8 }), want: /a task-vector search over \d+ prompts .* needs about .*more than/ },
     { name: 'tvSearch({ prompts: 0.5 })', cls: 'refusal', call: (m) => m.tvSearch(undefined, { prompts: 0.5 }), want: /prompts must be a positive integer, got 0\.5/ },

@@ -34,7 +34,7 @@ import { modelInputs } from '../model/inputs.js';
 import { analysisTasks } from './batches.js';
 import { LAYER_CONVENTION, type Variant, promptFeeds, range } from '../backend/backend.js';
 import type { GraphBackend } from '../backend/graph.js';
-import { CORRUPTIONS, type Corruption, DIRECTIONS, DIRECTION_RUNS, type Direction, type PromptPair, positionLabels, promptPairs } from './patching.js';
+import { CORRUPTIONS, type Corruption, DIRECTIONS, DIRECTION_RUNS, type Direction, type PromptPair, checkPromptPair, positionLabels, promptPairs } from './patching.js';
 
 export const ATTRIBUTION_SITES = ['resid_pre', 'resid_post', 'attn_out', 'mlp_out', 'z'] as const;
 export type AttributionSite = (typeof ATTRIBUTION_SITES)[number];
@@ -314,6 +314,46 @@ export class AttributionRunner {
     const [L, H, dh, D, O] = [cfg.layers, cfg.heads, dHeadOf(cfg), cfg.dModel, engine.outWidth];
     const [B, T] = [pair.clean.batch, pair.clean.seq];
 
+    // Cells: per site a list of (activation, layer, position, offset within the row, width).
+    interface Cell {
+      readonly name: ActivationName;
+      readonly layer: number;
+      readonly pos: number;
+      readonly offset: number;
+      readonly width: number;
+      readonly stride: number;
+    }
+    const layout = (site: AttributionSite): { cells: Cell[]; rows: string[]; hook: string } => {
+      const perPos = (name: ActivationName, layerOf: (b: number) => number, stride: number, hook: (b: number) => string) => ({
+        cells: range(L).flatMap((b) => range(T).map((pos) => ({ name, layer: layerOf(b), pos, offset: 0, width: stride, stride }))),
+        rows: range(L).map(hook),
+      });
+      switch (site) {
+        case 'resid_pre':
+          return { ...perPos('resid', (b) => b, D, (b) => hookPoint('hook_resid_pre', b).name), hook: 'blocks.{l}.hook_resid_pre' };
+        case 'resid_post':
+          return { ...perPos('resid', (b) => b + 1, D, (b) => hookPoint('hook_resid_post', b).name), hook: 'blocks.{l}.hook_resid_post' };
+        case 'attn_out':
+          return { ...perPos('attnOut', (b) => b, D, (b) => hookPoint('hook_attn_out', b).name), hook: 'blocks.{l}.hook_attn_out' };
+        case 'mlp_out':
+          return { ...perPos('mlpOut', (b) => b, D, (b) => hookPoint('hook_mlp_out', b).name), hook: 'blocks.{l}.hook_mlp_out' };
+        case 'z':
+          return {
+            cells: range(L).flatMap((b) => range(H).flatMap((h) => range(T).map((pos) => ({ name: 'z' as const, layer: b, pos, offset: h * dh, width: dh, stride: H * dh })))),
+            rows: range(L).flatMap((b) => range(H).map((h) => `${hookPoint('attn.hook_z', b).name}[head ${h}]`)),
+            hook: 'blocks.{l}.attn.hook_z',
+          };
+      }
+    };
+    const plans = sites.map((site) => ({ site, ...layout(site) }));
+    // k of the top-k overlap: at or beyond a site's cell count every overlap is trivially 1.
+    for (const p of plans) {
+      if (options.topK !== undefined && options.topK >= p.cells.length) {
+        throw new InputError(`top-k ${options.topK} is not below the ${p.cells.length} cells of site ${p.site}: every overlap would be 1; give at most ${p.cells.length - 1}`);
+      }
+    }
+    if (options.exact !== false) options.onProgress?.(0, plans.reduce((n, p) => n + p.cells.length, 0)); // a bar before the passes, which take a while on many prompts
+
     // ---- the attribution: a forward pass on the other run, a forward-and-backward on the base.
     // Building the two sessions is paid once per runner; it is timed apart from the passes.
     const ts = performance.now();
@@ -358,44 +398,6 @@ export class AttributionRunner {
     const normalise = (ld: number) => (ld - ldCorrupt) / (ldClean - ldCorrupt);
     const noEffect = !(Math.abs(ldClean - ldCorrupt) > 1e-9 * Math.max(1, Math.abs(ldClean)));
 
-    // Cells: per site a list of (activation, layer, position, offset within the row, width).
-    interface Cell {
-      readonly name: ActivationName;
-      readonly layer: number;
-      readonly pos: number;
-      readonly offset: number;
-      readonly width: number;
-      readonly stride: number;
-    }
-    const layout = (site: AttributionSite): { cells: Cell[]; rows: string[]; hook: string } => {
-      const perPos = (name: ActivationName, layerOf: (b: number) => number, stride: number, hook: (b: number) => string) => ({
-        cells: range(L).flatMap((b) => range(T).map((pos) => ({ name, layer: layerOf(b), pos, offset: 0, width: stride, stride }))),
-        rows: range(L).map(hook),
-      });
-      switch (site) {
-        case 'resid_pre':
-          return { ...perPos('resid', (b) => b, D, (b) => hookPoint('hook_resid_pre', b).name), hook: 'blocks.{l}.hook_resid_pre' };
-        case 'resid_post':
-          return { ...perPos('resid', (b) => b + 1, D, (b) => hookPoint('hook_resid_post', b).name), hook: 'blocks.{l}.hook_resid_post' };
-        case 'attn_out':
-          return { ...perPos('attnOut', (b) => b, D, (b) => hookPoint('hook_attn_out', b).name), hook: 'blocks.{l}.hook_attn_out' };
-        case 'mlp_out':
-          return { ...perPos('mlpOut', (b) => b, D, (b) => hookPoint('hook_mlp_out', b).name), hook: 'blocks.{l}.hook_mlp_out' };
-        case 'z':
-          return {
-            cells: range(L).flatMap((b) => range(H).flatMap((h) => range(T).map((pos) => ({ name: 'z' as const, layer: b, pos, offset: h * dh, width: dh, stride: H * dh })))),
-            rows: range(L).flatMap((b) => range(H).map((h) => `${hookPoint('attn.hook_z', b).name}[head ${h}]`)),
-            hook: 'blocks.{l}.attn.hook_z',
-          };
-      }
-    };
-    const plans = sites.map((site) => ({ site, ...layout(site) }));
-    // k of the top-k overlap: at or beyond a site's cell count every overlap is trivially 1.
-    for (const p of plans) {
-      if (options.topK !== undefined && options.topK >= p.cells.length) {
-        throw new InputError(`top-k ${options.topK} is not below the ${p.cells.length} cells of site ${p.site}: every overlap would be 1; give at most ${p.cells.length - 1}`);
-      }
-    }
     // Per activation (each read once, however many grids share it): Σ over the cell's width of
     // (source − base)·grad, and the patch's relative size, per prompt and cell, summed over prompts.
     const sums = new Map<string, { dot: Float64Array; size: Float64Array }>();
@@ -516,7 +518,7 @@ export async function attributionPatch(engine: GraphBackend, cfg: TaskConfig | n
   const seed = options.seed ?? 0;
   if (!options.pairs && !cfg) throw new InputError('attribution patching needs a task config or given prompt pairs');
   const tasks = options.pairs ? [] : options.tasks ? [...options.tasks] : analysisTasks(cfg!, options.split ?? 'train', options.maxTasks ?? 8, seed);
-  const pair = options.pairs ?? promptPairs(cfg!, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
+  const pair = options.pairs ? checkPromptPair(options.pairs) : promptPairs(cfg!, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
   const T = pair.clean.seq;
   // Given pairs have no task layout to name positions by: their tokens (or indices) label them.
   const labels = cfg && !options.pairs ? positionLabels(cfg, pair.clean) : range(T).map((p) => (pair.clean.kind === 'tokens' ? `${p}(${pair.clean.tokens[p]})` : String(p)));

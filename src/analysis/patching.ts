@@ -45,6 +45,32 @@ export interface PromptPair {
 }
 
 /**
+ * A pair given through the library, checked: clean and corrupted prompts of one shape, an answer
+ * per prompt. `wrong` may be left out (each is then decided from the corrupted run).
+ */
+export function checkPromptPair(pair: PromptPair): PromptPair {
+  const { clean, corrupted } = pair as Partial<PromptPair>;
+  const isBatch = (b: unknown): b is Batch => typeof b === 'object' && b !== null && Number.isInteger((b as Batch).batch) && Number.isInteger((b as Batch).seq);
+  if (!isBatch(clean) || !isBatch(corrupted)) throw new InputError('a prompt pair needs clean and corrupted prompt batches (as sampleBatch or a prompts file gives them)');
+  if (clean.batch !== corrupted.batch || clean.seq !== corrupted.seq || clean.kind !== corrupted.kind) {
+    throw new InputError(`clean and corrupted prompts must align position by position: clean is ${clean.batch} prompts × ${clean.seq} positions, corrupted ${corrupted.batch} × ${corrupted.seq}`);
+  }
+  const answers = (name: 'correct' | 'wrong', list: unknown) => {
+    if (!Array.isArray(list) || list.length !== clean.batch || !list.every((v) => typeof v === 'number')) {
+      throw new InputError(`a prompt pair's '${name}' must list one number per prompt (${clean.batch})`);
+    }
+    return list as number[];
+  };
+  return {
+    clean,
+    corrupted,
+    correct: answers('correct', pair.correct),
+    wrong: pair.wrong === undefined ? new Array<number>(clean.batch).fill(NaN) : answers('wrong', pair.wrong),
+    corruption: pair.corruption ?? 'given',
+  };
+}
+
+/**
  * Prompt pairs from prompt records (a prompts file): each record's `tokens` is the clean prompt,
  * `corrupted` its corrupted twin, `answer` the clean answer and `wrong` (optional) the token the
  * logit difference is taken against. All pairs share one length.
@@ -258,7 +284,7 @@ export async function patch<R extends AnalysisRun>(engine: Backend<R>, cfg: Task
   const seed = options.seed ?? 0;
   if (!options.pairs && !cfg) throw new InputError('patching needs a task config or given prompt pairs');
   const tasks = options.pairs ? [] : options.tasks ? [...options.tasks] : analysisTasks(cfg!, options.split ?? 'train', options.maxTasks ?? 8, seed);
-  const pair = options.pairs ?? promptPairs(cfg!, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
+  const pair = options.pairs ? checkPromptPair(options.pairs) : promptPairs(cfg!, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
   engine.checkSeq(pair.clean.seq);
   const L = engine.layers;
   const T = pair.clean.seq;

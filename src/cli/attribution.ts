@@ -43,7 +43,6 @@ export async function runAttribution(values: Values, opened: Omit<OpenedModel, '
   const { handle, task, file, model, note } = opened;
   const sites = values.site === undefined || values.site === 'all' ? [...ATTRIBUTION_SITES] : (values.site as string).split(',').map((s) => oneOf(s, ATTRIBUTION_SITES, '--site') as AttributionSite);
   let bar: Progress | null = null;
-  new Progress('attribution', 1, !values.json).log(`attribution: gradients at every site${values['skip-exact'] === true ? '' : ', then exact patching to check them'}…`);
   const result = await handle.attributionPatch(pairs ?? task!, {
     sites,
     direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
@@ -55,7 +54,7 @@ export async function runAttribution(values: Values, opened: Omit<OpenedModel, '
     seed: intOption(values, 'seed', 0),
     exact: values['skip-exact'] !== true,
     topK: intOption(values, 'top-k'),
-    onProgress: (done, total) => (bar ??= new Progress('exact patching', total, !values.json)).update(done),
+    onProgress: (done, total) => (bar ??= new Progress('attribution, then exact patching', total, !values.json)).update(done),
   });
   const full = { ...result, tvlensVersion: VERSION, model, task };
   writeOut(values, full);

@@ -15,7 +15,7 @@ import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.j
 import { type PromptRecord, maxTokenId, readPromptsFile, recordsToBatch } from '../tasks/prompt-file.js';
 import { loadRunConfig, presetNames } from '../train/config.js';
 import { oneOf } from '../util/config.js';
-import { type Command, integerOption, required, seedOption } from './command.js';
+import { type Command, integerOption, refuseDrawingFlags, required, seedOption } from './command.js';
 import { checkInputFile, checkOutputFile, checkShots, checkTaskFits, startsWith } from './limits.js';
 import { Progress } from './progress.js';
 
@@ -49,9 +49,6 @@ export function parseLayers(text: string, flag = '--layers'): number[] {
 }
 
 const positiveInt = (values: Record<string, unknown>, key: string): number | undefined => integerOption(values, key, { min: 1, ...(key === 'threads' ? { max: 1024 } : {}) });
-
-/** Options with a default that --prompts-file leaves unused (given at their default, they say nothing). */
-const DEFAULTED: Readonly<Record<string, string>> = { seed: '0', split: 'train' };
 
 export const cacheCommand: Command = {
   name: 'cache',
@@ -90,9 +87,7 @@ export const cacheCommand: Command = {
     if (promptsFile !== undefined) {
       checkInputFile(promptsFile, 'a prompts file (JSONL)');
       if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
-      for (const flag of ['prompts', 'seed', 'demos', 'split'] as const) {
-        if (values[flag] !== undefined && !(flag in DEFAULTED && values[flag] === DEFAULTED[flag])) throw new ConfigError(`draws prompts from a task; with --prompts-file the file's prompts are used, all of them: drop --${flag}`, `--${flag}`);
-      }
+      refuseDrawingFlags(values, ['prompts', 'seed', 'demos', 'split']);
     }
     // A model folder given a text task caches its k-shot prompts (at their last position).
     const text = folder && promptsFile === undefined && values.task !== undefined;

@@ -33,10 +33,29 @@ export function parse(cmd: Command, argv: string[]): { values: Record<string, st
       allowPositionals: true,
       strict: true,
     });
+    givenFlags.set(values, new Set(Object.keys(values)));
     for (const [k, o] of Object.entries(options)) if (values[k] === undefined && o.default !== undefined) (values as Record<string, unknown>)[k] = o.default;
     return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (e) {
     throw new ConfigError(`${(e as Error).message.split('\n')[0]}. See 'tvlens ${cmd.name} --help'`);
+  }
+}
+
+/** The flags a user typed, per parsed values object (defaults are filled in after). */
+const givenFlags = new WeakMap<object, ReadonlySet<string>>();
+
+/** Whether the user typed `--key` (as opposed to its default being filled in). */
+export function given(values: Record<string, unknown>, key: string): boolean {
+  return givenFlags.get(values)?.has(key) ?? values[key] !== undefined;
+}
+
+/** The flags that say how prompts are drawn from a task config: with --prompts-file nothing is drawn. */
+const DRAWING_FLAGS = ['prompts', 'queries', 'dummies', 'shots', 'demos', 'split', 'tasks'] as const;
+
+/** Refuses a drawing flag the user typed beside --prompts-file, where it would be silently ignored. */
+export function refuseDrawingFlags(values: Record<string, unknown>, flags: readonly string[] = DRAWING_FLAGS): void {
+  for (const flag of flags) {
+    if (given(values, flag)) throw new ConfigError(`draws prompts from a task; with --prompts-file the file's prompts are used, all of them: drop --${flag}`, `--${flag}`);
   }
 }
 

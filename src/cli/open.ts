@@ -17,7 +17,7 @@ import { PROMPT_FORMATS, type PromptFormat, SCORING, TEXT_TASKS } from '../text/
 import { oneOf } from '../util/config.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { loadTaskConfig, parseLayers } from './cache.js';
-import { MEMORY_OPTION, type OptionSpec, integerOption, seedOption } from './command.js';
+import { MEMORY_OPTION, type OptionSpec, integerOption, refuseDrawingFlags, seedOption } from './command.js';
 import { checkAnalysisMemory, checkInputFile, checkOutputFile, checkShots, checkTaskFits, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 
@@ -112,6 +112,7 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
   if (promptsFile !== undefined) {
     checkInputFile(promptsFile, 'a prompts file (JSONL)');
     if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
+    refuseDrawingFlags(values);
   }
   const prompts = promptsFile !== undefined ? readPromptsFile(promptsFile) : null;
   if (hookMap === undefined) {
@@ -195,6 +196,7 @@ async function openFolder(dir: string, values: Values, promptsAllowed: boolean):
   const padTo = intOption(values, 'pad-to');
   const promptsFile = promptsAllowed ? (values['prompts-file'] as string | undefined) : undefined;
   if (promptsFile !== undefined && values.task !== undefined) throw new ConfigError('give the prompts either from a text task (--task) or from a file (--prompts-file), not both', '--prompts-file');
+  if (promptsFile !== undefined) refuseDrawingFlags(values);
   if (promptsFile === undefined && values.task === undefined) throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a JSON/JSONL file of {"x", "y"} pairs)`, '--task');
   const handle = await openLibraryModel(dir, { hookMap, threads, padTo });
   try {
