@@ -337,7 +337,6 @@ export function summaryMarkdown(s: StudySummary): string {
     lines.push(`**${t.claim}** (${t.verdict})`, '', `| ${at.map((i) => t.header[i]).join(' | ')} |`, `|${at.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${at.map((i) => r[i]).join(' | ')} |`), '');
   };
   keep(tables.find((t) => t.claim.startsWith('Every family')), ['family', 'metric', 'k-shot per seed', '0-shot', '1-shot', 'bigram (in-context)', 'seeds at target']);
-  keep(tables.find((t) => t.claim.startsWith('1 (second wave)')), ['lever', 'cell', 'ICL', 'ICL on held-out tasks', 'TV added (centred)', 'TV Hendel', 'Hendel recovered', 'seeds with TV', 'demos read by ℓ (masking)', 'task probe (chance)']);
   return lines.join('\n');
 }
 
