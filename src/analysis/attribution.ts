@@ -29,7 +29,8 @@ import { dHeadOf } from '../model/config.js';
 import { hookPoint, residualAtLayer } from '../model/hooks.js';
 import { Transformer, declareParams } from '../model/transformer.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
-import type { Task, TaskConfig } from '../tasks/index.js';
+import { type Task, type TaskConfig, promptLength } from '../tasks/index.js';
+import { checkRunsFit } from './guard.js';
 import { modelInputs } from '../model/inputs.js';
 import { analysisTasks } from './batches.js';
 import { LAYER_CONVENTION, type Variant, promptFeeds, range } from '../backend/backend.js';
@@ -518,6 +519,11 @@ export async function attributionPatch(engine: GraphBackend, cfg: TaskConfig | n
   const seed = options.seed ?? 0;
   if (!options.pairs && !cfg) throw new InputError('attribution patching needs a task config or given prompt pairs');
   const tasks = options.pairs ? [] : options.tasks ? [...options.tasks] : analysisTasks(cfg!, options.split ?? 'train', options.maxTasks ?? 8, seed);
+  if (!options.pairs) {
+    // Activations and gradients of the base run, activations of the other, and exact patching's base run.
+    const count = { prompts: tasks.length * (options.prompts ?? 16), seq: promptLength(cfg!, options.shots ?? cfg!.demos.max), perBlock: 4, count: 4 };
+    checkRunsFit(engine, 'attribution patching', count, 'lower prompts or maxTasks');
+  }
   const pair = options.pairs ? checkPromptPair(options.pairs) : promptPairs(cfg!, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
   const T = pair.clean.seq;
   // Given pairs have no task layout to name positions by: their tokens (or indices) label them.

@@ -20,7 +20,8 @@
  */
 import { InputError } from '../errors.js';
 import { hookPoint } from '../model/hooks.js';
-import { type Batch, type Split, type Task, type TaskConfig, taskPrompts } from '../tasks/index.js';
+import { type Batch, type Split, type Task, type TaskConfig, promptLength, taskPrompts } from '../tasks/index.js';
+import { checkRunsFit } from './guard.js';
 import { type Estimate, estimate } from '../util/stats.js';
 import { Rng } from '../util/rng.js';
 import { concatBatches } from '../tasks/index.js';
@@ -135,6 +136,8 @@ export async function functionVectors(engine: GraphBackend, cfg: TaskConfig, opt
   const tasks = options.tasks ? [...options.tasks] : analysisTasks(cfg, o.split, options.maxTasks, o.seed);
   const shots = options.shots ?? cfg.demos.max;
   if (shots < 2) throw new InputError('function vectors need prompts with at least two demos, whose labels can be shuffled');
+  // The demo and shuffled runs, each with q, k, v and z per block.
+  checkRunsFit(engine, 'function vectors', { prompts: tasks.length * Math.max(o.prompts, o.shuffled, o.queries), seq: promptLength(cfg, shots), perBlock: 4, count: 2 }, 'lower prompts, shuffled, queries or maxTasks');
   const ms: Record<string, number> = {};
   const clock = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();

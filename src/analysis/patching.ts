@@ -18,7 +18,8 @@
  */
 import { InputError } from '../errors.js';
 import { hookPoint } from '../model/hooks.js';
-import { type Batch, type Task, type TaskConfig, promptLayout, renderTokens, taskPrompts } from '../tasks/index.js';
+import { type Batch, type Task, type TaskConfig, promptLayout, promptLength, renderTokens, taskPrompts } from '../tasks/index.js';
+import { checkRunsFit } from './guard.js';
 import { type PromptRecord, recordsToBatch } from '../tasks/prompt-file.js';
 import { argmax, softmaxAt, squaredError } from '../tasks/score.js';
 import { Rng } from '../util/rng.js';
@@ -284,6 +285,10 @@ export async function patch<R extends AnalysisRun>(engine: Backend<R>, cfg: Task
   const seed = options.seed ?? 0;
   if (!options.pairs && !cfg) throw new InputError('patching needs a task config or given prompt pairs');
   const tasks = options.pairs ? [] : options.tasks ? [...options.tasks] : analysisTasks(cfg!, options.split ?? 'train', options.maxTasks ?? 8, seed);
+  if (!options.pairs) {
+    const count = { prompts: tasks.length * (options.prompts ?? 16), seq: promptLength(cfg!, options.shots ?? cfg!.demos.max), perBlock: 4, count: 2 };
+    checkRunsFit(engine, 'activation patching', count, 'lower prompts or maxTasks'); // clean and corrupted runs: q, k, v (and z) per block
+  }
   const pair = options.pairs ? checkPromptPair(options.pairs) : promptPairs(cfg!, tasks, { count: options.prompts ?? 16, shots: options.shots, corruption, seed });
   engine.checkSeq(pair.clean.seq);
   const L = engine.layers;

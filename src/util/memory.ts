@@ -87,6 +87,18 @@ export function analysisMemory(m: ModelShape, prompts: number, seq: number, chun
 }
 
 /**
+ * An analysis that keeps whole runs (activation patching, function vectors, attribution): `runs`
+ * runs of `prompts` × `seq` positions, each keeping the residual stream at every layer and
+ * `perBlock` more d_model-wide tensors per block (q, k, v, z, gradients), plus one pass.
+ */
+export function fullRunMemory(m: ModelShape, prompts: number, seq: number, perBlock: number, runs: number): MemoryEstimate {
+  const params = parameterCount(m) * F32 * 2;
+  const kept = runs * prompts * seq * (m.layers + 1 + perBlock * m.layers) * m.dModel * F32;
+  const pass = Math.min(prompts, 256) * seq * activationsPerPosition(m, seq) * F32;
+  return { total: params + kept + pass, parts: { weights: params, 'kept runs': kept, 'one forward pass': pass } };
+}
+
+/**
  * Refuses with one line when `est` is over `limit` (bytes; default: the available memory).
  * `what` names the job, `hint` says what to make smaller.
  */
