@@ -74,6 +74,21 @@ describe('model folders through the CLI', () => {
     expect(JSON.parse(cache.stdout.trim().split('\n').pop()!).prompts).toBe(6);
   });
 
+  it('report <folder> --task: the task-vector, locality and patching sections, from the folder\'s Model; without --task, one problem line', async () => {
+    const out = path.join(tmp(), 'r.html');
+    const r = await runCli(['report', GPT2, '--task', 'antonyms,present_past', '--prompts', '4', '--queries', '8', '--permutations', '20', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(summary.sections).toEqual(expect.arrayContaining(['task-vectors', 'locality', 'patching']));
+    expect(summary.problems).toEqual([]);
+    const html = fs.readFileSync(out, 'utf8');
+    expect(html).toContain('tvlens patch');
+    expect(html).toContain('--task antonyms,present_past');
+    const bare = await runCli(['report', GPT2, '--out', path.join(tmp(), 'r.html'), '--json']);
+    expect(bare.code).toBe(0);
+    expect(JSON.parse(bare.stdout.trim().split('\n').pop()!).problems).toEqual([expect.stringMatching(/a model folder is analysed on text tasks: give them/)]);
+  });
+
   it('fv <folder> ranks heads by AIE and its function vector lifts zero-shot accuracy', async () => {
     const r = await runCli(['fv', GPT2, '--task', 'antonyms,present_past,country_capital', '--json']);
     expect(r.code).toBe(0);

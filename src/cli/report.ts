@@ -9,6 +9,8 @@ import { checkOutputFile, checkShots, startsWith } from './limits.js';
 import { readManifest } from '../checkpoint/checkpoint.js';
 import { runCheckpoints } from '../runs/folder.js';
 import { resolveTaskConfig } from '../tasks/index.js';
+import { PROMPT_FORMATS, type PromptFormat } from '../text/tasks.js';
+import { oneOf } from '../util/config.js';
 
 export const reportCommand: Command = {
   name: 'report',
@@ -26,6 +28,8 @@ export const reportCommand: Command = {
     seed: { type: 'string', description: 'searches run here: seed of the prompts (default 0)' },
     tasks: { type: 'string', description: 'searches run here: at most this many tasks (default: all; patching: 8)' },
     permutations: { type: 'string', description: 'locality run here: label permutations of the separability test (default 200)' },
+    task: { type: 'string', description: 'model folders: the text tasks to analyse them on (shipped names, or a JSON/JSONL file of {"x", "y"} pairs), comma-separated' },
+    format: { type: 'string', description: "model folders: the prompt format, 'hendel' (x -> y lines) or 'todd' (Q: x / A: y)", default: 'hendel' },
   },
   async run(values, positionals) {
     if (positionals.length === 0) throw new ConfigError('give at least one run folder, checkpoint or analysis output. See tvlens report --help');
@@ -42,6 +46,7 @@ export const reportCommand: Command = {
       series: values['no-series'] !== true,
       explorer: values['no-explorer'] !== true,
       search,
+      text: values.task === undefined ? undefined : { task: (values.task as string).split(','), format: oneOf(values.format as string, PROMPT_FORMATS, '--format') as PromptFormat },
       command: reportCommandLine(positionals, values),
     });
     if (values.json) console.log(JSON.stringify(summary));

@@ -13,6 +13,7 @@ import type { FunctionVectorResult } from '../analysis/function-vectors.js';
 import type { TvSearchResult } from '../analysis/tv-search.js';
 import { InputError, TvlensError } from '../errors.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import type { TextTaskInput } from '../text/tasks.js';
 import { type ExplorerModel, explorerModel, explorerSupport } from './explorer.js';
 import { type AnalysisOutput, type CheckpointRef, type ModelInput, givenOutput } from './inputs.js';
 
@@ -21,6 +22,8 @@ export type SearchOptions = Pick<LocalityOptions, 'prompts' | 'queries' | 'shots
 
 export interface GatherOptions {
   readonly analyse?: boolean;
+  /** The text tasks a model folder is analysed on (a shipped task's name, a pairs file, or a list), and their prompt format. */
+  readonly text?: Omit<TextTaskInput, 'prompts' | 'shots' | 'seed'>;
   readonly series?: boolean;
   readonly explorer?: boolean;
 }
@@ -67,6 +70,10 @@ export async function gatherAnalyses(models: readonly ModelInput[], options: Gat
   const g: Gathered = { searches: new Map(), localities: new Map(), patches: new Map(), series: new Map(), explorers: [], fvs: new Map(), attributions: new Map() };
   const analyse = options.analyse !== false;
   for (const m of models) {
+    if (m.folder) {
+      if (analyse) await analyseFolder(m, m.folder, options.text, search, g, problems, log);
+      continue;
+    }
     const c = m.checkpoint;
     const hash = c?.manifest.weightsSha256;
     const label = m.label;
@@ -104,6 +111,39 @@ export async function gatherAnalyses(models: readonly ModelInput[], options: Gat
     }
   }
   return g;
+}
+
+/**
+ * A model folder, on text tasks through its Model: locality (with its task-vector search) and
+ * activation patching on shuffled-label twins, as `tv-search`, `locality` and `patch` run them.
+ */
+async function analyseFolder(m: ModelInput, dir: string, text: GatherOptions['text'], search: SearchOptions, g: Gathered, problems: string[], log: (l: string) => void): Promise<void> {
+  if (!text) {
+    problems.push(`${m.label}: a model folder is analysed on text tasks: give them (tvlens report --task antonyms,…)`);
+    return;
+  }
+  const input: TextTaskInput = { ...text, shots: search.shots, seed: search.seed, prompts: search.prompts };
+  const tasks = ([] as unknown[]).concat(text.task).map((t) => (typeof t === 'string' ? t : 'your pairs')).join(',');
+  const flags = `--task ${tasks}${text.format ? ` --format ${text.format}` : ''}`;
+  const withModel = async <T>(what: string, f: (model: Model) => Promise<T>): Promise<T> => {
+    log(`report: ${what} on ${m.label}`);
+    const model = await openModel(dir);
+    try {
+      return await f(model);
+    } finally {
+      await model.close();
+    }
+  };
+  const loc = await run(problems, m.label, () => withModel('task-vector search and locality', async (model) => {
+    const r = await model.locality(input, { permutations: search.permutations, queries: search.queries, pca: true });
+    return { ...r, search: { ...r.search, cost: { ...r.search.cost, ms: {} } } };
+  }), `tvlens locality ${dir} ${flags}`);
+  if (loc) {
+    g.localities.set(m, loc);
+    g.searches.set(m, { r: loc.r.search, command: loc.command });
+  }
+  const pt = await run(problems, m.label, () => withModel('activation patching', async (model) => ({ ...(await model.patch(input)), ms: 0 })), `tvlens patch ${dir} ${flags}`);
+  if (pt) g.patches.set(m, pt);
 }
 
 /** The explorer's data for a model with a checkpoint whose tasks it can show, θ made as the search made it. */

@@ -5,6 +5,7 @@
  * they record (or, failing that, to the run folder they sit in). Anything unusable becomes a
  * problem line, and the report draws what it can without it.
  */
+import { holdsModel } from '../backend/model-folder.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Manifest, readManifest } from '../checkpoint/checkpoint.js';
@@ -38,6 +39,8 @@ export interface ModelInput {
   /** The checkpoint the analyses and the explorer use: the one given, or the run's newest. */
   readonly checkpoint: CheckpointRef | null;
   readonly task: TaskConfig | null;
+  /** A model folder (model.onnx, tokenizer.json): analysed on text tasks, it has no task config or checkpoint. */
+  readonly folder?: string;
   /** Analysis outputs given for this model's checkpoints, each with the weights hash it belongs to. */
   readonly outputs: { readonly out: AnalysisOutput; readonly hash: string | null; readonly file: string }[];
 }
@@ -58,6 +61,10 @@ export function readInputs(paths: readonly string[]): Inputs {
   for (const p of paths) {
     try {
       if (!fs.existsSync(p)) throw new InputError(`${p} does not exist`);
+      if (holdsModel(p)) {
+        models.push({ label: path.basename(path.resolve(p)), source: p, runDir: null, config: null, metrics: [], checkpoints: [], checkpoint: null, task: null, folder: p, outputs: [] });
+        continue;
+      }
       if (isDir(p)) {
         models.push(readRun(p, null, problems));
         for (const file of analysisFiles(p)) outputs.push({ file, out: readJson(file) as AnalysisOutput });
@@ -250,6 +257,7 @@ export function tvpOf(m: ModelInput): { layer: number; lambda: number; from: str
 
 /** The command that trained a model, as a user would retype it. */
 export function trainCommand(m: ModelInput): string {
+  if (m.folder) return `(a model folder, trained outside tvlens: ${m.source})`;
   if (!m.runDir) return `(checkpoint ${m.source}; its run folder was not given)`;
   const tvp = tvpOf(m);
   if (tvp) return `tvlens tvp --from ${tvp.from} --layer ${tvp.layer} --lambda ${tvp.lambda}${tvp.steps ? ` --steps ${tvp.steps}` : ''} --out ${m.runDir}`;

@@ -11,7 +11,7 @@ import type { LocalityResult } from '../analysis/locality.js';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
-import { type Gathered, type SearchOptions, analysisCommand, gatherAnalyses } from './analyses.js';
+import { type Gathered, type GatherOptions, type SearchOptions, analysisCommand, gatherAnalyses } from './analyses.js';
 import { type Section, esc, page } from './html.js';
 import { type ModelInput, describeTask, readInputs, taskSetKey, trainCommand, tvpOf } from './inputs.js';
 import { ortAssets } from './ort-assets.js';
@@ -38,6 +38,8 @@ export interface ReportOptions {
   readonly explorer?: boolean;
   /** Options of the analyses the report runs itself. Default: the analyses' own defaults. */
   readonly search?: SearchOptions;
+  /** The text tasks model folders are analysed on, and their prompt format. */
+  readonly text?: GatherOptions['text'];
   /** The command line recorded in the methods section. Default: a writeReport call. */
   readonly command?: string;
   /** The time on the report's one timestamp line. Default: now. */
@@ -121,7 +123,7 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
   const seriesRuns = indexed.filter(({ m }) => series.has(m)).map(({ m, i }) => ({ m, i, points: series.get(m)! }));
   const seriesCmd = seriesRuns.map(({ m }) => analysisCommand('locality', m.runDir ?? m.source, search)).join('; ');
   add(emergenceSection(seriesRuns, seriesCmd), 'emergence across checkpoints', seriesCmd);
-  for (const m of models) if (m.metrics.length === 0 && m.runDir === null && !m.checkpoint?.manifest.metrics.eval) problems.push(`${m.label}: no metrics (no run folder, and the manifest records none): no training or shots curves for it`);
+  for (const m of models) if (m.metrics.length === 0 && m.runDir === null && !m.folder && !m.checkpoint?.manifest.metrics.eval) problems.push(`${m.label}: no metrics (no run folder, and the manifest records none): no training or shots curves for it`);
   let ort = null;
   let scripts: string[] = [];
   if (explorers.length) {

@@ -22,7 +22,7 @@ export function methodsSection(x: MethodsInput): Section {
       c ? String(c.step) : '—',
       c ? String(c.seed) : '—',
       mc ? `${mc.layers} layers, d_model ${mc.dModel}, ${mc.heads} heads, ${mc.positional} positions` : '—',
-      describeTask(m.task),
+      m.folder ? 'text tasks (their commands below)' : describeTask(m.task),
       c ? html`<code title="sha256 of the weights">${c.weightsSha256}</code>` : '—',
     ];
   });
