@@ -24,14 +24,14 @@
  * in block l reads it).
  */
 import { InputError } from '../errors.js';
-import { Graph, type Value, gradients, op, toOnnxBytes } from '../graph/index.js';
+import { toOnnxBytes } from '../graph/index.js';
 import { dHeadOf } from '../model/config.js';
-import { hookPoint, residualAtLayer } from '../model/hooks.js';
-import { Transformer, declareParams } from '../model/transformer.js';
+import { hookPoint } from '../model/hooks.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { type Task, type TaskConfig, promptLength } from '../tasks/index.js';
+import { type Activations, type ActivationName, gradientGraph, meanActivations, metricFor } from './attribution-graph.js';
+import { pearson, siteWarnings, topKOverlap } from './attribution-stats.js';
 import { checkRunsFit } from './guard.js';
-import { modelInputs } from '../model/inputs.js';
 import { analysisTasks } from './batches.js';
 import { LAYER_CONVENTION, type Variant, promptFeeds, range } from '../backend/backend.js';
 import type { GraphBackend } from '../backend/graph.js';
@@ -40,154 +40,6 @@ import { CORRUPTIONS, type Corruption, DIRECTIONS, DIRECTION_RUNS, type Directio
 export const ATTRIBUTION_SITES = ['resid_pre', 'resid_post', 'attn_out', 'mlp_out', 'z'] as const;
 export type AttributionSite = (typeof ATTRIBUTION_SITES)[number];
 
-/** A site whose estimate tracks exact patching worse than this (Pearson r) gets a warning. */
-export const WEAK_R = 0.7;
-/** A row (block, or block and head) whose estimates miss exact patching by more than this (normalised units) gets a warning. */
-export const WEAK_ERROR = 0.25;
-/** A row whose exact effects reach this, but whose estimate correlates with them worse than WEAK_R, gets a warning. */
-export const WEAK_ROW_EFFECT = 0.1;
-
-/** Every hook activation the attribution reads, per block, [B, T, width] (z: [B, T, H, dh]). */
-interface Activations {
-  /** resid[ℓ] for ℓ = 0..L (TV convention), [B, T, D]. */
-  readonly resid: Float32Array[];
-  readonly attnOut: Float32Array[];
-  readonly mlpOut: Float32Array[];
-  readonly z: Float32Array[];
-  /** The output at the last position [B, O]. */
-  readonly out: Float32Array;
-}
-
-type ActivationName = 'resid' | 'attnOut' | 'mlpOut' | 'z';
-const ACTIVATIONS: readonly ActivationName[] = ['resid', 'attnOut', 'mlpOut', 'z'];
-
-/** The hook value of one activation at layer `l` of a forward result. */
-function hookValue(hooks: ReadonlyMap<string, Value>, name: ActivationName, l: number): Value {
-  const hook =
-    name === 'resid' ? residualAtLayer(l) : name === 'attnOut' ? hookPoint('hook_attn_out', l) : name === 'mlpOut' ? hookPoint('hook_mlp_out', l) : hookPoint('attn.hook_z', l);
-  return hooks.get(hook.name)!;
-}
-
-/**
- * The forward pass with every residual, attn_out, mlp_out and z as outputs (`act.*`), and, with
- * `withGradient`, the gradient of metric = Σ_n Σ_j lin[n,j]·o[n,j] + quad[n,j]·o[n,j]² (o the output
- * at the last position) at each of them (`grad.*`). A logit difference is lin = ±1 at two tokens;
- * −(o − t)²/O is lin = 2t/O, quad = −1/O (plus a constant).
- *
- * Where a prompt's wrong token is the run's own favourite among the others (`metric.undecided` 1,
- * `metric.pick` −1e9 at the correct token), the graph picks it, so no extra pass is needed:
- * lin −= one-hot(argmax(o + pick)), as `metric.picked` [batch, O]. The weights are constants to the
- * gradient. Nodes whose values no output reads (the rules' weight gradients) are dropped.
- */
-export function gradientGraph(cfg: GraphBackend['cfg'], withGradient: boolean): Graph {
-  const g = new Graph('float32');
-  const O = cfg.output === 'logits' ? cfg.vocab : cfg.dOut;
-  const { output, hooks } = new Transformer(cfg, declareParams(g, cfg, null)).forward(modelInputs(g, cfg));
-  const last = op.reshape(op.slice(output, [-1], [Infinity], [1]), [0, -1]); // [B, O]
-  const values = ACTIVATIONS.flatMap((name) => range(name === 'resid' ? cfg.layers + 1 : cfg.layers).map((l) => ({ key: `${name}.${l}`, value: hookValue(hooks, name, l) })));
-  values.forEach(({ key, value }) => g.output(value, `act.${key}`));
-  g.output(last, 'out.last');
-  if (withGradient) {
-    const input = (name: string, width: number | string) => g.input(`metric.${name}`, 'float32', ['batch', width]);
-    const [given, quad, pick, undecided] = [input('lin', O), input('quad', O), input('pick', O), input('undecided', 1)];
-    const masked = op.add(op.detach(last), pick);
-    const picked = op.mul(op.cast(op.equal(masked, op.reduceMax(masked, [1], true)), 'float32'), undecided); // [B, O]
-    g.output(picked, 'metric.picked');
-    const lin = op.detach(op.sub(given, picked));
-    const metric = op.reduceSum(op.add(op.mul(last, lin), op.mul(op.mul(last, last), quad)), [0, 1]); // scalar
-    const grads = gradients(metric, values.map((v) => v.value));
-    values.forEach(({ key }, i) => g.output(grads[i], `grad.${key}`));
-  }
-  return pruned(g);
-}
-
-/** Drops the nodes no graph output depends on. */
-function pruned(g: Graph): Graph {
-  const live = new Set<Value>(g.outputs);
-  const keep = g.nodes.map(() => false);
-  for (let i = g.nodes.length - 1; i >= 0; i--) {
-    const node = g.nodes[i];
-    if (!node.outputs.some((o) => live.has(o))) continue;
-    keep[i] = true;
-    node.inputs.forEach((x) => live.add(x));
-  }
-  const kept = g.nodes.filter((_, i) => keep[i]);
-  g.nodes.splice(0, g.nodes.length, ...kept);
-  return g;
-}
-
-/**
- * Per-prompt metric weights, matching patching.ts's logit difference: +1 at the correct token, −1 at
- * the wrong one; where the wrong one is the corrupted run's favourite among the others, `undecided`
- * is 1 and the graph picks it from `pick` (or `resolve` does, from a corrupted output). Regression:
- * −(o − t)²/O as lin and quad.
- */
-interface Metric {
-  readonly lin: Float32Array;
-  readonly quad: Float32Array;
-  readonly pick: Float32Array;
-  readonly undecided: Float32Array;
-  /** Fixes the wrong tokens from `picked` [B, O] (the graph's one-hot pick) or from the corrupted run's output. */
-  readonly resolve: (picked: Float32Array, fromOutput: boolean) => void;
-  /** The metric per prompt of an output [B, O]; its mean over prompts is patching's `logitDiff`. */
-  readonly of: (out: Float32Array) => Float64Array;
-}
-
-function metricFor(pair: PromptPair, O: number): Metric {
-  const B = pair.clean.batch;
-  const lin = new Float32Array(B * O);
-  const quad = new Float32Array(B * O);
-  const pick = new Float32Array(B * O);
-  const undecided = new Float32Array(B);
-  if (pair.clean.kind === 'tokens') {
-    const wrong = [...pair.wrong];
-    pair.correct.forEach((c, n) => {
-      lin[n * O + c] += 1;
-      if (Number.isNaN(wrong[n])) {
-        undecided[n] = 1;
-        pick[n * O + c] = -1e9;
-      } else lin[n * O + wrong[n]] -= 1;
-    });
-    const resolve = (src: Float32Array, fromOutput: boolean) => {
-      for (let n = 0; n < B; n++) {
-        if (!undecided[n]) continue;
-        const c = pair.correct[n];
-        const row = src.subarray(n * O, (n + 1) * O);
-        // As patching.ts: the corrupted run's favourite among the other tokens (first of any tie).
-        let best = c === 0 ? 1 : 0;
-        for (let j = 0; j < O; j++) if (j !== c && row[j] > row[best]) best = j;
-        wrong[n] = best;
-        if (fromOutput) {
-          lin[n * O + best] -= 1;
-          undecided[n] = 0;
-          pick[n * O + c] = 0;
-        }
-      }
-    };
-    return { lin, quad, pick, undecided, resolve, of: (out) => Float64Array.from(range(B), (n) => out[n * O + pair.correct[n]] - out[n * O + wrong[n]]) };
-  }
-  const targets = pair.clean.targets as Float32Array; // vectors: [B, T, dOut]
-  const target = (n: number, j: number) => targets[(n * pair.clean.seq + pair.clean.queryPos[n]) * O + j];
-  for (let n = 0; n < B; n++) {
-    for (let j = 0; j < O; j++) {
-      lin[n * O + j] = (2 * target(n, j)) / O;
-      quad[n * O + j] = -1 / O;
-    }
-  }
-  return {
-    lin,
-    quad,
-    pick,
-    undecided,
-    resolve: () => {},
-    of: (out) =>
-      Float64Array.from(range(B), (n) => {
-        let se = 0;
-        for (let j = 0; j < O; j++) se += (out[n * O + j] - target(n, j)) ** 2;
-        return -se / O;
-      }),
-  };
-}
 
 /** One grid: the attribution estimate per cell, and, when validated, exact patching beside it. */
 export interface AttributionGrid {
@@ -540,67 +392,4 @@ export async function attributionPatch(engine: GraphBackend, cfg: TaskConfig | n
   } finally {
     await runner.release();
   }
-}
-
-function siteWarnings(site: AttributionSite, est: number[][], exact: number[][] | null, rows: readonly string[], size: number[][], r: number | null): string[] {
-  const out: string[] = [];
-  if (exact) {
-    if (r === null) out.push(`${site}: exact patching is flat here, so the correlation is undefined; compare the maps by eye`);
-    else if (r < WEAK_R) out.push(`${site}: attribution tracks exact patching weakly (r = ${r.toFixed(2)}): read this map as a hint, not a measurement`);
-    rows.forEach((row, i) => {
-      const worst = Math.max(...est[i].map((e, j) => Math.abs(e - exact[i][j])));
-      if (worst > WEAK_ERROR) out.push(`${row}: attribution misses exact patching by up to ${worst.toFixed(2)} (normalised): the patch is too large, or sits at a saturated nonlinearity, for a linear estimate`);
-      else {
-        // Smaller misses that still lose the row's pattern (typically the embeddings, where a patch swaps a token).
-        const big = Math.max(...exact[i].map(Math.abs));
-        const rr = pearson(est[i], exact[i]);
-        const scale = est[i].reduce((a, e) => a + Math.abs(e), 0) / exact[i].reduce((a, e) => a + Math.abs(e), 0);
-        if (big < WEAK_ROW_EFFECT) return;
-        if (rr === null || rr < WEAK_R) out.push(`${row}: attribution misses this row's pattern (row r = ${rr === null ? 'undefined' : rr.toFixed(2)}; exact effects up to ${big.toFixed(2)})`);
-        else if (scale < 0.5 || scale > 2) out.push(`${row}: attribution has the pattern (row r = ${rr.toFixed(2)}) but ${scale < 1 ? `${(1 / scale).toFixed(1)}× too small` : `${scale.toFixed(1)}× too large`}: a saturated nonlinearity between this site and the answer`);
-      }
-    });
-  } else {
-    // No exact run to compare with: flag where the approximation is known to be poor.
-    if (site === 'resid_pre') out.push(`${rows[0]}: patches of the embeddings swap token identities, where attribution is least reliable`);
-    rows.forEach((row, i) => {
-      const big = Math.max(...size[i].filter(Number.isFinite), 0);
-      if (big > 1) out.push(`${row}: patches as large as the activation itself (‖Δ‖/‖a‖ up to ${big.toFixed(1)}): attribution is unreliable for them; check with exact patching`);
-    });
-  }
-  return out;
-}
-
-/** The mean over prompts of every activation, for every prompt (mean ablation's source). */
-function meanActivations(a: Activations, B: number): Activations {
-  const mean = (x: Float32Array) => {
-    const per = x.length / B;
-    const m = new Float64Array(per);
-    for (let n = 0; n < B; n++) for (let i = 0; i < per; i++) m[i] += x[n * per + i];
-    const out = new Float32Array(x.length);
-    for (let n = 0; n < B; n++) for (let i = 0; i < per; i++) out[n * per + i] = m[i] / B;
-    return out;
-  };
-  return { resid: a.resid.map(mean), attnOut: a.attnOut.map(mean), mlpOut: a.mlpOut.map(mean), z: a.z.map(mean), out: a.out };
-}
-
-/** Pearson's r; null when either side is constant. */
-export function pearson(a: readonly number[], b: readonly number[]): number | null {
-  const n = a.length;
-  const ma = a.reduce((s, x) => s + x, 0) / n;
-  const mb = b.reduce((s, x) => s + x, 0) / n;
-  let [sab, saa, sbb] = [0, 0, 0];
-  for (let i = 0; i < n; i++) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) ** 2;
-    sbb += (b[i] - mb) ** 2;
-  }
-  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : null;
-}
-
-/** The share of the k cells largest in |a| that are also among the k largest in |b|. */
-export function topKOverlap(a: readonly number[], b: readonly number[], k: number): number {
-  const top = (xs: readonly number[]) => new Set(range(xs.length).sort((i, j) => Math.abs(xs[j]) - Math.abs(xs[i]) || i - j).slice(0, k));
-  const [ta, tb] = [top(a), top(b)];
-  return [...ta].filter((i) => tb.has(i)).length / k;
 }
