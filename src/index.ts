@@ -24,11 +24,12 @@ export { resolveTaskConfig } from './tasks/index.js';
 export type { TaskConfig, Task, Batch, Split } from './tasks/index.js';
 export { readPromptsFile, parsePrompts, formatPrompts } from './tasks/prompt-file.js';
 export type { PromptRecord } from './tasks/prompt-file.js';
-export { searchPromptsFor, searchPromptsFrom, searchPromptRecords } from './analysis/tv-search.js';
+export { searchPromptsFor, searchPromptsFrom, searchPromptRecords } from './analysis/search-prompts.js';
 export { promptPairs, promptPairsFrom } from './analysis/patching.js';
 
 // Analysis results
-export type { TvSearchOptions, TvSearchResult, TaskSearch, LayerScore, SearchPrompts, TaskRef } from './analysis/tv-search.js';
+export type { TvSearchOptions, TvSearchResult, TaskSearch, LayerScore } from './analysis/tv-search.js';
+export type { SearchPrompts, TaskRef } from './analysis/search-prompts.js';
 export type { PatchOptions, PatchResult, PromptPair, Scores, PatchSite, Direction, Corruption } from './analysis/patching.js';
 export type { LocalityOptions, LocalityResult, LocalityMetrics } from './analysis/locality.js';
 export type { FunctionVectorResult, FvTaskResult, FvLayerScore, RankedHead } from './analysis/function-vectors.js';

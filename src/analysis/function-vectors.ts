@@ -29,7 +29,8 @@ import { scoreQueries } from '../tasks/score.js';
 import { analysisTasks } from './batches.js';
 import { LAYER_CONVENTION, type Variant, promptFeeds, range } from '../backend/backend.js';
 import type { GraphBackend } from '../backend/graph.js';
-import { type TvSearchResult, searchPromptsFor, tvSearch } from './tv-search.js';
+import { searchPromptsFor } from './search-prompts.js';
+import { type TvSearchResult, tvSearch } from './tv-search.js';
 
 export interface FunctionVectorOptions {
   /** Tasks of this split. Default 'train'. */

@@ -16,7 +16,8 @@ import { type ForeignFvResult, foreignFunctionVectors } from '../analysis/foreig
 import { type ForeignAttributionResult, foreignAttribution } from '../analysis/foreign-attribution.js';
 import { type LocalityOptions, type LocalityResult, locality } from '../analysis/locality.js';
 import { type PatchOptions, type PatchResult, patch, promptPairsFrom } from '../analysis/patching.js';
-import { type SearchPrompts, type TvSearchOptions, type TvSearchResult, searchPromptsFrom, tvSearch } from '../analysis/tv-search.js';
+import { type SearchPrompts, searchPromptsFrom } from '../analysis/search-prompts.js';
+import { type TvSearchOptions, type TvSearchResult, tvSearch } from '../analysis/tv-search.js';
 import type { Backend } from '../backend/backend.js';
 import { padFeeds } from '../backend/feeds.js';
 import { FileBackend } from '../backend/file.js';

@@ -2,7 +2,7 @@
 import type { AttributionOptions } from '../analysis/attribution.js';
 import type { FunctionVectorOptions } from '../analysis/function-vectors.js';
 import type { PromptPair } from '../analysis/patching.js';
-import type { SearchPrompts } from '../analysis/tv-search.js';
+import type { SearchPrompts } from '../analysis/search-prompts.js';
 import type { PositionSpec } from '../analysis/cache.js';
 import type { Provider } from '../runtime/session.js';
 import type { Batch, Split, Task, TaskConfig } from '../tasks/index.js';

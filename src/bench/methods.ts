@@ -15,7 +15,7 @@
 import { promptFeeds } from '../backend/backend.js';
 import { GraphBackend } from '../backend/graph.js';
 import { functionVectors } from '../analysis/function-vectors.js';
-import { searchPromptsFor } from '../analysis/tv-search.js';
+import { searchPromptsFor } from '../analysis/search-prompts.js';
 import { concatBatches } from '../tasks/index.js';
 import { inferenceGraph } from '../model/inference.js';
 import { toOnnxBytes } from '../graph/index.js';

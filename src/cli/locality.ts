@@ -15,7 +15,7 @@ import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 import { SEARCH_OPTIONS, fmt, intOption, openForPrompts, openModel, searchOptions, stageProgress, writeOut } from './open.js';
 import { holdsModel } from '../backend/model-folder.js';
-import { searchPromptsFrom } from '../analysis/tv-search.js';
+import { searchPromptsFrom } from '../analysis/search-prompts.js';
 
 const nonLocal = (n: LocalityRow['nonLocality'], k: number) => fmt(n.find((x) => x.k === k)?.gain);
 

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { analysisTasks } from '../analysis/batches.js';
-import { type TvSearchOptions, type TvSearchResult, searchPromptRecords, searchPromptsFor, searchPromptsFrom, tvSearch } from '../analysis/tv-search.js';
+import { searchPromptRecords, searchPromptsFor, searchPromptsFrom } from '../analysis/search-prompts.js';
+import { type TvSearchOptions, type TvSearchResult, tvSearch } from '../analysis/tv-search.js';
 import { InputError } from '../errors.js';
 import type { TaskConfig } from '../tasks/index.js';
 import { formatPrompts } from '../tasks/prompt-file.js';
