@@ -99,6 +99,14 @@ describe('openModel on a tvlens checkpoint', { timeout: 120000 }, () => {
     await engine.close();
     const scores = (r: typeof direct) => r.tasks.map((t) => [t.task.name, t.baseline.all.mean, t.icl.mean, ...t.curve.map((c) => c.all.mean), t.best.layer]);
     expect(scores(viaModel)).toEqual(scores(direct));
+    // Against the hand model's construction, not the code: only θ at layer 2 carries the task (τ),
+    // so it alone answers every zero-shot query; ICL is exact; layers 0, 1 and 3 do not transfer it.
+    for (const t of viaModel.tasks) {
+      expect(t.icl.mean).toBe(1);
+      expect(t.best.layer).toBe(2);
+      expect(t.curve[2].all.mean).toBe(1);
+      for (const l of [0, 1, 3]) expect(t.curve[l].all.mean).toBeLessThan(0.5);
+    }
     // The same prompts through a JSONL round trip.
     const records = parsePrompts(formatPrompts(searchPromptRecords(searchPromptsFor(handCfg, handTasks, opts))));
     const given = await model.tvSearch(records);

@@ -47,6 +47,17 @@ describe('Model.functionVectors and Model.attributionPatch', { timeout: 120000 }
     expect(attributionNumbers(drawn)).toEqual(attributionNumbers(await attributionPatch(engine, cfg, opts)));
     expect(drawn.grids.map((g) => g.site)).toEqual(['resid_pre', 'z']);
     expect(drawn.grids[1].exact).not.toBeNull();
+    // Against the hand model's construction, not the code: with shuffled labels only the task head
+    // reads the demos, so its z at the query is the one cell whose patch restores the clean answer
+    // (fully), and the attribution estimate ranks that cell first too.
+    const z = drawn.grids[1];
+    const head = z.rows.indexOf(`blocks.${TASK_HEAD.layer}.attn.hook_z[head ${TASK_HEAD.head}]`);
+    const last = z.columns.length - 1;
+    const cells = z.exact!.flatMap((row, i) => row.map((v, j) => ({ i, j, v })));
+    expect(cells.filter((c) => Math.abs(c.v) > 0.01).map((c) => [c.i, c.j])).toEqual([[head, last]]);
+    expect(z.exact![head][last]).toBeCloseTo(1, 4); // float32
+    const top = z.estimate.flatMap((row, i) => row.map((v, j) => ({ i, j, v }))).sort((a, b) => b.v - a.v)[0];
+    expect([top.i, top.j]).toEqual([head, last]);
     const pairs = promptPairs(cfg, fvHandTasks, { count: 2, corruption: 'shuffled-labels', seed: 2 });
     const given = await model.attributionPatch(pairs, { sites: ['resid_post'], exact: false });
     expect(attributionNumbers(given)).toEqual(attributionNumbers(await attributionPatch(engine, null, { pairs, sites: ['resid_post'], exact: false })));
