@@ -1,7 +1,8 @@
 /**
  * TVP-loss on a foreign model (tvp/foreign.ts): a PyTorch-exported model folder fine-tuned on text
  * tasks through standard-op training artifacts, written back as an ONNX model with the same inputs,
- * outputs and weight names. A few steps only: the full run and its numbers are in the README.
+ * outputs and weight names. A few steps only: the full run (scripts/foreign-tvp.sh) and its numbers
+ * are in docs/analyses.md.
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -33,7 +33,7 @@ export type PromptFormat = 'hendel' | 'todd';
 export const PROMPT_FORMATS: readonly PromptFormat[] = ['hendel', 'todd'];
 
 /** The datasets shipped with tvlens (src/text/datasets/*.json), ≥ 50 pairs each. */
-export const TEXT_TASKS = ['antonyms', 'country_capital', 'lowercase_uppercase', 'next_letter', 'singular_plural', 'present_past', 'number_word'] as const;
+export const TEXT_TASKS = ['antonyms', 'country_capital', 'lowercase_uppercase', 'next_letter', 'singular_plural', 'present_past', 'number_word', 'copy_word'] as const;
 
 export const DATASET_DIR = path.join(PACKAGE_ROOT, 'src', 'text', 'datasets');
 
