@@ -124,6 +124,12 @@ describe('every family trains reliably', () => {
     expect(verdictOf([linreg], 'Every family')).toBe('not reproduced');
     const good = cell({ group: 'linreg', family: 'linreg', metric: 'nmse', curves, seedsOf: { icl: [0.1, 0.15, 0.19] } });
     expect(verdictOf([good], 'Every family')).toBe('reproduced');
+    // A recipe that fails beside one that holds in every seed: the family has a reliable recipe.
+    const other = cell({ group: 'linreg-pairwise', family: 'linreg', metric: 'nmse', curves, seedsOf: { icl: [0.1, 0.15, 0.19] } });
+    expect(verdictOf([linreg, other], 'Every family')).toBe('reproduced');
+    // Two seeds at target are not three.
+    const two = cell({ group: 'linreg-pairwise', family: 'linreg', metric: 'nmse', curves, seedsOf: { icl: [0.1, 0.15] } });
+    expect(verdictOf([linreg, two], 'Every family')).toBe('not reproduced');
   });
   it('judges GINC and RegBench against the in-context bigram and 1-shot', () => {
     const dfa = cell({ group: 'regbench', family: 'dfa', curves, seedsOf: { icl: [0.9, 0.9, 0.7], bigram: [0.8, 0.8, 0.8], iclOneShot: [0.6, 0.6, 0.6] } });
