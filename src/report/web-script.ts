@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const cache = new Map<string, string>();
 
 /** Modules of src/ the browser code may import: each is inlined where it is imported (they import nothing at run time). */
-const SHARED = ['tasks/score'];
+const SHARED = ['tasks/score', 'web/explorer-parts'];
 
 export async function webScript(name: 'explorer'): Promise<string> {
   const hit = cache.get(name);
