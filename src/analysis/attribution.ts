@@ -40,7 +40,6 @@ import { CORRUPTIONS, type Corruption, DIRECTIONS, DIRECTION_RUNS, type Directio
 export const ATTRIBUTION_SITES = ['resid_pre', 'resid_post', 'attn_out', 'mlp_out', 'z'] as const;
 export type AttributionSite = (typeof ATTRIBUTION_SITES)[number];
 
-
 /** One grid: the attribution estimate per cell, and, when validated, exact patching beside it. */
 export interface AttributionGrid {
   readonly site: AttributionSite;
