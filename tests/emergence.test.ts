@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { emergenceDiagnostics } from '../src/analysis/emergence.js';
+import { GraphBackend } from '../src/backend/graph.js';
 import { queryCopy } from '../src/analysis/query-copy.js';
 import { FileBackend } from '../src/backend/file.js';
 import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
@@ -54,7 +55,8 @@ describe('the emergence diagnostics on hand-built models', () => {
 
   it("Hendel's per-demo-set task vector works at layer 2, the demos are read by layer 2, and the probe finds the task from layer 2 on", async () => {
     const { cfg, params } = handModel();
-    const r = await emergenceDiagnostics({ cfg, params }, handTaskConfig(), options);
+    const engine = GraphBackend.open({ cfg, params });
+    const r = await emergenceDiagnostics(engine, handTaskConfig(), options).finally(() => engine.close());
     expect(r.hendel.best.layer).toBe(2);
     expect(r.hendel.best.test).toBeGreaterThan(0.95);
     expect(r.hendel.icl).toBeGreaterThan(0.95);
@@ -71,7 +73,8 @@ describe('the emergence diagnostics on hand-built models', () => {
 
   it('the task vector fails where the arrow already holds a copy of the dummy query', async () => {
     const { cfg, params } = handModel({ copyBlock: 0 });
-    const r = await emergenceDiagnostics({ cfg, params }, handTaskConfig(), options);
+    const engine = GraphBackend.open({ cfg, params });
+    const r = await emergenceDiagnostics(engine, handTaskConfig(), options).finally(() => engine.close());
     expect(r.hendel.icl).toBeGreaterThan(0.95); // ICL itself is intact
     expect(r.hendel.tv.test[2]).toBeLessThan(0.5); // θ_2 answers for the dummy's x, not x_q
     expect(r.hendel.recovered).toBeLessThan(0.5);

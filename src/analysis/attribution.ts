@@ -24,10 +24,9 @@
  * in block l reads it).
  */
 import { InputError } from '../errors.js';
-import { toOnnxBytes } from '../graph/index.js';
 import { dHeadOf } from '../model/config.js';
 import { hookPoint } from '../model/hooks.js';
-import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
+import type { HostTensor, Session, SessionOptions } from '../runtime/session.js';
 import { type Task, type TaskConfig, promptLength } from '../tasks/index.js';
 import { type Activations, type ActivationName, gradientGraph, meanActivations, metricFor } from './attribution-graph.js';
 import { pearson, siteWarnings, topKOverlap } from './attribution-stats.js';
@@ -107,9 +106,9 @@ export interface AttributionResult {
 }
 
 /**
- * Holds the two sessions attribution needs (activations; activations and gradients), so repeated
- * runs (the bench, a study) pay for building them once. Runs on the fast GraphBackend: it needs the
- * model's graph, which a foreign model does not give.
+ * Runs attribution on a GraphBackend (it needs the model's graph, which a foreign model does not
+ * give), through the backend's sessions of its two graphs (activations; activations and
+ * gradients): built once per backend, so repeated runs (the bench, a study) pay for them once.
  */
 export class AttributionRunner {
   private sessions: { act: Promise<Session>; grad: Promise<Session> } | null = null;
@@ -124,10 +123,10 @@ export class AttributionRunner {
   ) {}
 
   private open(): { act: Promise<Session>; grad: Promise<Session> } {
-    const { cfg, params } = this.engine.model;
+    const { cfg } = this.engine.model;
     return (this.sessions ??= {
-      act: Session.open(toOnnxBytes(gradientGraph(cfg, false), { paramData: params }), this.options),
-      grad: Session.open(toOnnxBytes(gradientGraph(cfg, true), { paramData: params }), this.options),
+      act: this.engine.graphSession('attribution.act', () => gradientGraph(cfg, false), this.options),
+      grad: this.engine.graphSession('attribution.grad', () => gradientGraph(cfg, true), this.options),
     });
   }
 
@@ -352,12 +351,9 @@ export class AttributionRunner {
     };
   }
 
+  /** Forgets the sessions; the backend that opened them releases them when it closes. */
   async release(): Promise<void> {
-    if (!this.sessions) return;
-    const { act, grad } = this.sessions;
     this.sessions = null;
-    await (await act).release();
-    await (await grad).release();
   }
 }
 

@@ -19,12 +19,15 @@
  *
  * Each runs small graphs built from the model's config with its weights bound, on the CPU.
  */
-import { Graph, type Value, op, toOnnxBytes } from '../graph/index.js';
+import type { Backend } from '../backend/backend.js';
+import { GraphBackend } from '../backend/graph.js';
+import { InputError } from '../errors.js';
+import { Graph, type Value, op } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { residualAtLayer } from '../model/hooks.js';
 import { modelInputs } from '../model/inputs.js';
 import { Transformer, declareParams } from '../model/transformer.js';
-import { type HostTensor, Session } from '../runtime/session.js';
+import type { HostTensor, Session } from '../runtime/session.js';
 import { type Batch, type Example, type Task, type TaskConfig, examplesBatch, sampleBatch, taskList } from '../tasks/index.js';
 import { batchFeeds } from '../tasks/feeds.js';
 import { type QueryScores, argmax, scoreQueries } from '../tasks/score.js';
@@ -32,12 +35,6 @@ import { suiteFor } from '../tasks/suites.js';
 import { universe } from '../tasks/universe.js';
 import { Rng } from '../util/rng.js';
 import { ridge, ridgePredict } from '../util/ridge.js';
-
-/** What the diagnostics run: a model's config and its weights by parameter name. */
-export interface ModelWeightsLike {
-  readonly cfg: ModelConfig;
-  readonly params: ReadonlyMap<string, Float32Array>;
-}
 
 export interface EmergenceOptions {
   /** Test queries (each with its own demo set) per task; half dev, half test. Default 32. */
@@ -95,14 +92,11 @@ export interface ProbeResult {
 const higherIsBetter = (metric: 'accuracy' | 'nmse') => metric === 'accuracy';
 
 /** The three diagnostics, sharing one set of sessions. */
-export async function emergenceDiagnostics(model: ModelWeightsLike, task: TaskConfig, options: EmergenceOptions = {}): Promise<{ hendel: HendelResult; masking: MaskingResult; probe: ProbeResult | null }> {
-  const runner = new Runner(model);
-  try {
-    const draw = drawQueries(task, options);
-    return { hendel: await hendel(runner, task, draw), masking: await masking(runner, task, draw), probe: await probe(runner, task, options) };
-  } finally {
-    await runner.release();
-  }
+export async function emergenceDiagnostics(engine: Backend, task: TaskConfig, options: EmergenceOptions = {}): Promise<{ hendel: HendelResult; masking: MaskingResult; probe: ProbeResult | null }> {
+  if (!(engine instanceof GraphBackend)) throw new InputError(`the emergence diagnostics rebuild the model's graph with its attention masked, and ${engine.facts.file} is a foreign model`);
+  const runner = new Runner(engine);
+  const draw = drawQueries(task, options);
+  return { hendel: await hendel(runner, task, draw), masking: await masking(runner, task, draw), probe: await probe(runner, task, options) };
 }
 
 // ---- the prompts ----------------------------------------------------------------------------
@@ -252,13 +246,12 @@ export function share(score: number, zeroShot: number, icl: number): number {
 /** The output at the last position and every layer's residual there, [B, width]. */
 const lastRow = (x: Value) => op.reshape(op.slice(x, [-1], [Infinity], [1]), [0, -1]);
 
-/** Opens each graph once, with the model's weights bound as initializers. */
+/** The diagnostics' graphs, each opened once through the backend (which releases them when it closes). */
 class Runner {
   readonly cfg: ModelConfig;
-  private readonly sessions = new Map<string, Promise<Session>>();
 
-  constructor(private readonly model: ModelWeightsLike) {
-    this.cfg = model.cfg;
+  constructor(private readonly engine: GraphBackend) {
+    this.cfg = engine.cfg;
   }
 
   /** `resid.ℓ` for ℓ = 0..L and `out.last`, at the last position. */
@@ -310,19 +303,11 @@ class Runner {
     return out['out.last'].data as Float32Array;
   }
 
-  async release(): Promise<void> {
-    for (const s of this.sessions.values()) await (await s).release();
-    this.sessions.clear();
-  }
-
   private session(key: string, build: (g: Graph, inputs: ReturnType<typeof modelInputs>) => void): Promise<Session> {
-    let s = this.sessions.get(key);
-    if (!s) {
+    return this.engine.graphSession(`emergence.${key}`, () => {
       const g = new Graph('float32');
       build(g, modelInputs(g, this.cfg));
-      s = Session.open(toOnnxBytes(g, { paramData: this.model.params }));
-      this.sessions.set(key, s);
-    }
-    return s;
+      return g;
+    });
   }
 }

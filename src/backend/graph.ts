@@ -85,7 +85,7 @@ export class GraphBackend implements Backend<BaseRun> {
       outWidth: this.outWidth,
       rowsPerRun: options.rowsPerRun ?? 16384,
       reuseRows: options.reuseRows !== false,
-      session: (plan) => this.session(`suffix:${JSON.stringify(plan)}`, () => suffixGraph(this.cfg, plan)),
+      session: (plan) => this.graphSession(`suffix:${JSON.stringify(plan)}`, () => suffixGraph(this.cfg, plan)),
     };
   }
 
@@ -146,14 +146,14 @@ export class GraphBackend implements Backend<BaseRun> {
 
   /** The output at the last position [B, O]: a plain forward pass. */
   async forward(feeds: Record<string, HostTensor>): Promise<Float32Array> {
-    const s = await this.session('base', () => baseGraph(this.cfg));
+    const s = await this.graphSession('base', () => baseGraph(this.cfg));
     const r = await s.runSliced({ ...feeds, at: atFeed(0) }, ['out.last'], { whole: ['at'] });
     return r['out.last'].data as Float32Array;
   }
 
   /** The residual at every layer at one position [B, L+1, D], and the output at the last position [B, O]. */
   async at(feeds: Record<string, HostTensor>, position: number): Promise<{ resid: Float32Array; last: Float32Array }> {
-    const s = await this.session('base', () => baseGraph(this.cfg));
+    const s = await this.graphSession('base', () => baseGraph(this.cfg));
     const r = await s.runSliced({ ...feeds, at: atFeed(position) }, ['at.resid', 'out.last'], { whole: ['at'] });
     return { resid: r['at.resid'].data as Float32Array, last: r['out.last'].data as Float32Array };
   }
@@ -161,7 +161,7 @@ export class GraphBackend implements Backend<BaseRun> {
   /** A full forward pass that keeps what patched variants reuse. */
   async base(feeds: Record<string, HostTensor>, options: { z?: boolean } = {}): Promise<BaseRun> {
     const L = this.cfg.layers;
-    const s = await this.session('base', () => baseGraph(this.cfg));
+    const s = await this.graphSession('base', () => baseGraph(this.cfg));
     const names = ['out.last', ...range(L + 1).map((l) => `resid.${l}`), ...range(L).flatMap((l) => [`q.${l}`, `k.${l}`, `v.${l}`, ...(options.z ? [`z.${l}`] : [])])];
     const r = await s.runSliced({ ...feeds, at: atFeed(0) }, names, { whole: ['at'] });
     const first = Object.values(feeds)[0];
@@ -216,7 +216,7 @@ export class GraphBackend implements Backend<BaseRun> {
       this.checkVariant(v, T);
       const sites = uniqueSites(v);
       const key = `naive:${sites.map(siteKey).join(',')}`;
-      const s = await this.session(key, () => naiveGraph(this.cfg, sites));
+      const s = await this.graphSession(key, () => naiveGraph(this.cfg, sites));
       const patchFeeds = naivePatchFeeds(this.cfg, v, sites, B, T);
       const r = await s.run({ ...feeds, ...patchFeeds }, ['out.last']);
       out.push(r['out.last'].data as Float32Array);
@@ -235,10 +235,15 @@ export class GraphBackend implements Backend<BaseRun> {
 
   // ---- sessions -------------------------------------------------------------------------------
 
-  private session(key: string, build: () => Graph): Promise<Session> {
+  /**
+   * The session of a graph over this model's weights (bound as initializers), opened once per key
+   * and released with the backend: the suffix and naive graphs here, and the analyses' own graphs
+   * (attribution's gradients, the emergence diagnostics), so that only a backend opens sessions.
+   */
+  graphSession(key: string, build: () => Graph, options: SessionOptions = this.options): Promise<Session> {
     let s = this.sessions.get(key);
     if (!s) {
-      s = Session.open(toOnnxBytes(build(), { paramData: this.model.params }), this.options);
+      s = Session.open(toOnnxBytes(build(), { paramData: this.model.params }), options);
       this.sessions.set(key, s);
     }
     return s;

@@ -205,7 +205,7 @@ async function analyseModel(job: Job, model: Model, runDir: string, s: AnalysisS
   }
   const suite = await evaluateModel(model, { ...SUITE_DEFAULTS, prompts: s.evalPrompts });
   const copy = await queryCopy(model.backend, task);
-  const emergence = await emergenceDiagnostics(model.weights!, task);
+  const emergence = await emergenceDiagnostics(model.backend, task);
   const nl = (k: number) => row.nonLocality.find((n) => n.k === k)?.gain ?? null;
   return {
     id: job.id,
