@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import { type GroupSummary, type ModelReport, SUITE_DEFAULTS, evaluateModel, summarise } from '../eval/suite.js';
 import { taskVectorScores } from '../eval/task-vectors.js';
-import { readManifest } from '../checkpoint/checkpoint.js';
+import { type Manifest, readManifest } from '../checkpoint/checkpoint.js';
 import { latestCheckpoint } from '../train/loop.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
@@ -39,10 +39,10 @@ function table(groups: readonly GroupSummary[]): string {
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
 }
 
-/** The TVP layer of the first TVP model among `files`: baselines are scored at the same layer. */
-function tvpLayerOf(files: readonly string[]): number | undefined {
-  for (const f of files) {
-    const layer = (readManifest(f).extra?.tvp as { tvp?: { layer?: number } } | undefined)?.tvp?.layer;
+/** The TVP layer of the first TVP model among `manifests`: baselines are scored at the same layer. */
+function tvpLayerOf(manifests: readonly Manifest[]): number | undefined {
+  for (const m of manifests) {
+    const layer = (m.extra?.tvp as { tvp?: { layer?: number } } | undefined)?.tvp?.layer;
     if (layer !== undefined) return layer;
   }
   return undefined;
@@ -74,22 +74,24 @@ export const evalCommand: Command = {
       if (!name || files.length === 0) throw new ConfigError(`'${s}' names no models; expected name=model,model,…`, '--group');
       return { name, files };
     });
+    // Each manifest read once, for every check below.
+    const manifests = new Map(groups.flatMap((g) => g.files).map((f) => [f, readManifest(f)] as const));
     if (given !== undefined) {
       // Every model must have this layer: a model without it would silently drop its rows.
-      for (const f of groups.flatMap((g) => g.files)) {
-        const L = readManifest(f).model.layers;
+      for (const [f, manifest] of manifests) {
+        const L = manifest.model.layers;
         if (given > L) throw new ConfigError(`layer ${given} is out of range for ${f}, which has layers 0..${L} (0 = embeddings)`, '--layer');
       }
     }
     // Each condition runs `prompts` prompts at once: estimate that before any model runs.
-    for (const f of groups.flatMap((g) => g.files)) {
-      const m = readManifest(f).model;
-      const task = resolveTaskConfig(readManifest(f).task);
+    for (const [f, manifest] of manifests) {
+      const m = manifest.model;
+      const task = resolveTaskConfig(manifest.task);
       const seq = 2 * Math.max(promptLength(task, task.demos.max), m.maxSeq); // the longer-prompt condition too
       const est = analysisMemory({ ...m, dMlp: dMlpOf(m) }, prompts ?? SUITE_DEFAULTS.prompts, seq, prompts ?? SUITE_DEFAULTS.prompts);
       checkMemory(est, `evaluating ${f} on ${prompts ?? SUITE_DEFAULTS.prompts} prompts per condition`, 'lower --prompts', memoryOption(values));
     }
-    const layer = given ?? tvpLayerOf(groups.flatMap((g) => g.files));
+    const layer = given ?? tvpLayerOf([...manifests.values()]);
     const options = {
       ...SUITE_DEFAULTS,
       prompts: prompts ?? SUITE_DEFAULTS.prompts,
