@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { latestCheckpoint } from '../src/train/loop.js';
+import { latestCheckpoint } from '../src/runs/folder.js';
 import type { JobResult } from '../src/study/job.js';
 import { writeFileAtomic, writeJsonAtomic } from '../src/util/fs.js';
 

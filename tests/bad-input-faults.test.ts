@@ -15,7 +15,8 @@ import { readState } from '../src/checkpoint/state.js';
 import { main } from '../src/cli/main.js';
 import { hooksReport } from '../src/cli/hooks.js';
 import { loadRunConfig, resolveRunConfig } from '../src/train/config.js';
-import { latestCheckpoint, train } from '../src/train/loop.js';
+import { latestCheckpoint } from '../src/runs/folder.js';
+import { train } from '../src/train/loop.js';
 import { foreignEntries, removeRunFiles } from '../src/train/run-folder.js';
 import { handModel, handTaskConfig } from './support/tv-hand-model.js';
 

@@ -15,7 +15,8 @@ import { writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { readState, writeState } from '../src/checkpoint/state.js';
 import { type CliResult, runCli } from './support/cli.js';
 import { resolveRunConfig } from '../src/train/config.js';
-import { latestCheckpoint, train } from '../src/train/loop.js';
+import { latestCheckpoint } from '../src/runs/folder.js';
+import { train } from '../src/train/loop.js';
 import { handModel, handTaskConfig } from './support/tv-hand-model.js';
 
 const REPO = path.resolve(__dirname, '..');

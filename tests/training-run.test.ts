@@ -8,7 +8,8 @@ import { readState } from '../src/checkpoint/state.js';
 import { op } from '../src/graph/index.js';
 import { resolveRunConfig } from '../src/train/config.js';
 import { iclLossProgram } from '../src/train/icl-loss.js';
-import { TrainingDivergedError, latestCheckpoint, train } from '../src/train/loop.js';
+import { latestCheckpoint } from '../src/runs/folder.js';
+import { TrainingDivergedError, train } from '../src/train/loop.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-run-'));

@@ -5,7 +5,7 @@ import { ConfigError, InputError } from '../errors.js';
 import { type GroupSummary, type ModelReport, SUITE_DEFAULTS, evaluateModel, summarise } from '../eval/suite.js';
 import { taskVectorScores } from '../eval/task-vectors.js';
 import { type Manifest, readManifest } from '../checkpoint/checkpoint.js';
-import { latestCheckpoint } from '../train/loop.js';
+import { latestCheckpoint } from '../runs/folder.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';

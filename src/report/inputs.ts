@@ -11,6 +11,7 @@ import path from 'node:path';
 import { type Manifest, readManifest } from '../checkpoint/checkpoint.js';
 import { InputError } from '../errors.js';
 import type { TaskConfig } from '../tasks/index.js';
+import { checkpointManifests } from '../runs/folder.js';
 import type { MetricsLine } from '../train/loop.js';
 
 export interface CheckpointRef {
@@ -131,14 +132,12 @@ function readRun(dir: string, given: CheckpointRef | null, problems: string[]): 
   const label = path.basename(path.resolve(dir));
   const metrics = readMetrics(path.join(dir, 'metrics.jsonl'), label, problems);
   const checkpoints: CheckpointRef[] = [];
-  if (fs.existsSync(ckptDir)) {
-    for (const f of fs.readdirSync(ckptDir).filter((f) => /^step-\d+\.json$/.test(f)).sort()) {
-      try {
-        checkpoints.push(checkpointRef(path.join(ckptDir, f)));
-      } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        problems.push(`${label}: ${e.message}`);
-      }
+  for (const f of checkpointManifests(dir)) {
+    try {
+      checkpoints.push(checkpointRef(f));
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      problems.push(`${label}: ${e.message}`);
     }
   }
   checkpoints.sort((a, b) => a.manifest.step - b.manifest.step);

@@ -23,6 +23,7 @@ import { type HostTensor, Session } from '../runtime/session.js';
 import { addSymbolTargets, promptLength, sampleBatch, sampleTrainBatch } from '../tasks/index.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { lockRunFolder } from '../util/lock.js';
+import { latestCheckpoint, stepFile } from '../runs/folder.js';
 import { checkMemory, trainingMemory } from '../util/memory.js';
 import { Rng } from '../util/rng.js';
 import type { RunConfig } from './config.js';
@@ -111,21 +112,6 @@ export interface RunSummary {
   readonly steps: number;
   readonly lastCheckpoint: string;
   readonly last: MetricsLine | null;
-}
-
-const stepFile = (dir: string, step: number) => path.join(dir, 'checkpoints', `step-${String(step).padStart(6, '0')}`);
-
-/** The newest checkpoint of a run folder, or null. */
-export function latestCheckpoint(dir: string): { step: number; file: string } | null {
-  const ckpt = path.join(dir, 'checkpoints');
-  if (!fs.existsSync(ckpt)) return null;
-  const steps = fs
-    .readdirSync(ckpt)
-    .map((f) => /^step-(\d+)\.state$/.exec(f))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => b - a);
-  return steps.length ? { step: steps[0], file: stepFile(dir, steps[0]) } : null;
 }
 
 export async function train(cfg: RunConfig, dir: string, options: TrainOptions = {}): Promise<RunSummary> {
