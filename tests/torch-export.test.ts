@@ -4,6 +4,7 @@
  * (tests/fixtures/torch-gpt-reference.json). The foreign-model path must find its residual stream
  * and fetch the same residuals.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { residualCandidates, suggestHookMap } from '../src/backend/hookmap.js';
@@ -32,5 +33,20 @@ describe('a model exported by PyTorch', () => {
     expect(maxDiff(output.data as Float32Array, ref.logits.flat(2))).toBeLessThan(1e-5);
     for (const l of [0, 1]) expect(maxDiff(hooks[`blocks.${l}.hook_resid_post`].data as Float32Array, ref.resid_post[l].flat(2))).toBeLessThan(1e-5);
     await source.close();
+  });
+
+  // Opening this fixed-length export makes one probe run fail inside FileBackend (caught there).
+  // ONNX Runtime printed its own coloured error line on stderr for it, beside tvlens's one line.
+  it('opens without ONNX Runtime writing its own lines on stderr', () => {
+    const code = `
+      const { FileBackend } = await import(process.cwd() + '/src/backend/file.ts');
+      const { residualCandidates, suggestHookMap } = await import(process.cwd() + '/src/backend/hookmap.ts');
+      const { decodeModel } = await import(process.cwd() + '/src/checkpoint/checkpoint.ts');
+      const fs = await import('node:fs');
+      const map = suggestHookMap(residualCandidates(decodeModel(new Uint8Array(fs.readFileSync('${FILE}')), '${FILE}')));
+      await (await FileBackend.open('${FILE}', { hookMap: map })).close();`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/onnxruntime/i);
   });
 });

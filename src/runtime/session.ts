@@ -61,7 +61,9 @@ export class Session {
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new InputError(`threads must be an integer in 1..1024, got ${threads}`);
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
-      logSeverityLevel: 3,
+      // Fatal only: a failed run reaches us as an exception, which becomes tvlens's one line; at the
+      // error level ONNX Runtime also printed its own coloured line on stderr first.
+      logSeverityLevel: 4,
       graphOptimizationLevel: options.optimization ?? 'all',
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
