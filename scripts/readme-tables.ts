@@ -1,7 +1,7 @@
 /**
  * Puts the studies' numbers into the docs, so that every number there is a study's:
- *   - README.md, between `<!-- study:begin -->` and `<!-- study:end -->`: the short form of each
- *     wave (the newest first): a verdict per claim, every family's seeds, claim 1 lever by lever;
+ *   - README.md, between `<!-- study:begin -->` and `<!-- study:end -->`: the short form of the
+ *     newest wave: a verdict per claim and every family's seeds;
  *   - docs/science.md: every claim table of the first wave (reports/studies/paper/reproduction.md)
  *     between `<!-- study:begin -->` and `<!-- study:end -->`, and of the second wave
  *     (reports/studies/second-wave/reproduction.md) between `<!-- study2:begin -->` and `<!-- study2:end -->`.
@@ -31,7 +31,9 @@ function between(text: string, tag: string, body: string, file: string): string 
 }
 
 const readme = path.join(ROOT, 'README.md');
-const short = WAVES.map((w) => `#### ${w.title}\n\n${summaryMarkdown(JSON.parse(fs.readFileSync(studyFile(w.study, 'summary.json'), 'utf8')) as StudySummary)}`).join('\n');
+// The README carries the newest wave's short form; every wave's full tables are in docs/science.md.
+const [newest, ...older] = WAVES;
+const short = `#### ${newest.title}\n\n${summaryMarkdown(JSON.parse(fs.readFileSync(studyFile(newest.study, 'summary.json'), 'utf8')) as StudySummary)}${older.length ? `\nThe ${older.map((w) => w.title.toLowerCase()).join(' and ')}'s tables, and every table in full: docs/science.md.\n` : ''}`;
 writeFileAtomic(readme, between(fs.readFileSync(readme, 'utf8'), 'study', short, 'README.md'));
 
 const science = path.join(ROOT, 'docs', 'science.md');
