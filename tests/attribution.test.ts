@@ -45,7 +45,6 @@ describe('attribution patching', { timeout: 60000 }, () => {
         g.estimate.forEach((row, i) => row.forEach((e, j) => expect(Math.abs(e - g.exact![i][j]), `${direction} ${g.site} ${g.rows[i]} ${j}`).toBeLessThan(0.02)));
       }
     }
-    await runner.release();
     await engine.close();
   });
 
@@ -81,7 +80,6 @@ describe('attribution patching', { timeout: 60000 }, () => {
     const r = await runner.run(pair, { sites: ['attn_out', 'z'] });
     r.grids[0].exact!.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(r.grids[1].exact![i][j], 5)));
     r.grids[0].estimate.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(r.grids[1].estimate[i][j], 4)));
-    await runner.release();
     await engine.close();
   });
 

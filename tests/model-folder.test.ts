@@ -87,6 +87,11 @@ describe('model folders through the CLI', () => {
     const bare = await runCli(['report', GPT2, '--out', path.join(tmp(), 'r.html'), '--json']);
     expect(bare.code).toBe(0);
     expect(JSON.parse(bare.stdout.trim().split('\n').pop()!).problems).toEqual([expect.stringMatching(/a model folder is analysed on text tasks: give them/)]);
+    const unknown = await runCli(['report', GPT2, '--task', 'nope', '--out', path.join(tmp(), 'r.html'), '--json']);
+    expect(JSON.parse(unknown.stdout.trim().split('\n').pop()!).problems).toEqual([expect.stringMatching(/no text task 'nope'/)]); // once, not per analysis
+    const notFolder = await runCli(['report', 'models/offsets-4L-baseline.onnx', '--task', 'antonyms', '--out', path.join(tmp(), 'r.html')]);
+    expect(notFolder.code).toBe(1);
+    expect(notFolder.stderr.trim()).toMatch(/^tvlens report: error: --task: applies to model folders \(model\.onnx with tokenizer\.json\), and none is given$/);
   });
 
   it('fv <folder> ranks heads by AIE and its function vector lifts zero-shot accuracy', async () => {

@@ -31,6 +31,7 @@ import { loadRunConfig, resolveRunConfig } from '../src/train/config.js';
 import { train } from '../src/train/loop.js';
 import { Rng } from '../src/util/rng.js';
 import { BROWSER_TESTS, CHROMIUM, CHROMIUM_ARGS, FAST_SEARCH, makeRun } from './report-fixture.js';
+import type { ExplorerResult, VectorExplorerResult } from '../src/web/explorer-parts.js';
 
 /** The Chromium to launch; under CI without one, an error that names the fix. */
 function chromiumPath(): string {
@@ -44,26 +45,13 @@ const run = given ?? path.join(tmp, 'run');
 const out = path.join(tmp, 'report.html');
 const screenshot = given ? path.resolve('reports/screenshot.png') : path.join(tmp, 'test-screenshot.png');
 
-interface VectorRun {
-  kind: 'vectors';
-  model: number;
-  task: number;
-  layer: number;
-  inputs: number[];
-  markers: number[];
-  zeroShotInputs: number[];
-  zeroShotMarkers: number[];
-  injectPos: number;
-  icl: { value: number; sqErr: number };
-  zeroShot: { value: number; sqErr: number };
-  injected: { value: number; sqErr: number }[];
-  truth: number;
-}
+// What the explorer publishes on window.tvlensExplorer: its own result types.
+type VectorRun = VectorExplorerResult;
 
 interface ExplorerState {
   state: string;
   error: string | null;
-  last: { kind: 'tokens'; model: number; task: number; layer: number; tokens: number[]; zeroShotTokens: number[]; injectPos: number; icl: { token: number; logits: number[] }; zeroShot: { token: number; logits: number[] }; injected: { token: number; logits: number[] }[] } | VectorRun | null;
+  last: ExplorerResult | VectorExplorerResult | null;
 }
 
 const explorerState = (page: Page) => page.evaluate(() => (window as unknown as { tvlensExplorer: ExplorerState }).tvlensExplorer);

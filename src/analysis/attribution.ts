@@ -99,7 +99,7 @@ export interface AttributionResult {
   readonly cells: number;
   /**
    * Milliseconds: the attribution (two passes and the sums), exact patching of the same cells when
-   * run, and building the attribution's two sessions (once per runner; 0 when already built).
+   * run, and building the attribution's two sessions (once per backend; 0 when already built).
    */
   readonly ms: { readonly attribution: number; readonly exact: number | null; readonly sessions: number };
   readonly warnings: readonly string[];
@@ -111,8 +111,6 @@ export interface AttributionResult {
  * gradients): built once per backend, so repeated runs (the bench, a study) pay for them once.
  */
 export class AttributionRunner {
-  private sessions: { act: Promise<Session>; grad: Promise<Session> } | null = null;
-
   /**
    * `options` default to one thread per session: the two passes run side by side on their own
    * cores, which beats two threads each taking turns (2.5× on a loaded 2-core machine).
@@ -124,10 +122,11 @@ export class AttributionRunner {
 
   private open(): { act: Promise<Session>; grad: Promise<Session> } {
     const { cfg } = this.engine.model;
-    return (this.sessions ??= {
+    // The backend keeps each session by its key: asking again costs nothing.
+    return {
       act: this.engine.graphSession('attribution.act', () => gradientGraph(cfg, false), this.options),
       grad: this.engine.graphSession('attribution.grad', () => gradientGraph(cfg, true), this.options),
-    });
+    };
   }
 
   private async activations(feeds: Record<string, HostTensor>, extra: Record<string, HostTensor> | null): Promise<{ act: Activations; grad: Activations | null; picked: Float32Array | null }> {
@@ -206,7 +205,7 @@ export class AttributionRunner {
     if (options.exact !== false) options.onProgress?.(0, plans.reduce((n, p) => n + p.cells.length, 0)); // a bar before the passes, which take a while on many prompts
 
     // ---- the attribution: a forward pass on the other run, a forward-and-backward on the base.
-    // Building the two sessions is paid once per runner; it is timed apart from the passes.
+    // Building the two sessions is paid once per backend; it is timed apart from the passes.
     const ts = performance.now();
     const sessions = this.open();
     await Promise.all([sessions.act, sessions.grad]);
@@ -351,10 +350,6 @@ export class AttributionRunner {
     };
   }
 
-  /** Forgets the sessions; the backend that opened them releases them when it closes. */
-  async release(): Promise<void> {
-    this.sessions = null;
-  }
 }
 
 /** Runs attribution patching on ICL prompt pairs: the preset `patch --method attribution` calls. */
@@ -375,16 +370,11 @@ export async function attributionPatch(engine: GraphBackend, cfg: TaskConfig | n
   const T = pair.clean.seq;
   // Given pairs have no task layout to name positions by: their tokens (or indices) label them.
   const labels = cfg && !options.pairs ? positionLabels(cfg, pair.clean) : range(T).map((p) => (pair.clean.kind === 'tokens' ? `${p}(${pair.clean.tokens[p]})` : String(p)));
-  const runner = new AttributionRunner(engine);
-  try {
-    const r = await runner.run(pair, { ...options, direction, labels });
-    return {
-      ...r,
-      convention: `${LAYER_CONVENTION}; rows here are blocks by their hook names`,
-      corruption: pair.corruption,
-      options: { tasks: tasks.map((t) => t.name), prompts: options.pairs ? pair.clean.batch : (options.prompts ?? 16), shots: pair.clean.demos, seed, sites: options.sites ?? ATTRIBUTION_SITES, exact: options.exact !== false, topK: options.topK ?? 10 },
-    };
-  } finally {
-    await runner.release();
-  }
+  const r = await new AttributionRunner(engine).run(pair, { ...options, direction, labels });
+  return {
+    ...r,
+    convention: `${LAYER_CONVENTION}; rows here are blocks by their hook names`,
+    corruption: pair.corruption,
+    options: { tasks: tasks.map((t) => t.name), prompts: options.pairs ? pair.clean.batch : (options.prompts ?? 16), shots: pair.clean.demos, seed, sites: options.sites ?? ATTRIBUTION_SITES, exact: options.exact !== false, topK: options.topK ?? 10 },
+  };
 }

@@ -15,6 +15,7 @@ import { InputError } from '../errors.js';
 import { hostOf } from '../graph/import.js';
 import type { HostTensor } from '../runtime/session.js';
 import { type PromptRecord, recordsToBatch } from '../tasks/prompt-file.js';
+import { argmax, softmaxAt } from '../tasks/score.js';
 import { type Patch, promptFeeds } from '../backend/backend.js';
 import type { FileBackend } from '../backend/file.js';
 import { suggestHooks } from '../backend/suggest-hooks.js';
@@ -126,31 +127,20 @@ function headPatch(hook: string, zbar: Float32Array, h: number, H: number, dh: n
   return { hook, mode: 'replace', value: { dtype: 'float32', shape: [1, 1, H, dh], data: zbar }, mask: { dtype: 'float32', shape: [1, T, H, 1], data: mask } };
 }
 
-/** Mean softmax probability of each prompt's answer at the last position. */
-function probability(logits: HostTensor, answers: readonly number[]): number {
+/** Each prompt's logits at the last position. */
+function lastRows(logits: HostTensor): Float32Array[] {
   const [B, T, V] = logits.shape;
   const x = logits.data as Float32Array;
-  let sum = 0;
-  for (let b = 0; b < B; b++) {
-    const off = (b * T + T - 1) * V;
-    let max = -Infinity;
-    for (let v = 0; v < V; v++) max = Math.max(max, x[off + v]);
-    let z = 0;
-    for (let v = 0; v < V; v++) z += Math.exp(x[off + v] - max);
-    sum += Math.exp(x[off + answers[b]] - max) / z;
-  }
-  return sum / B;
+  return Array.from({ length: B }, (_, b) => x.subarray((b * T + T - 1) * V, (b * T + T) * V));
+}
+
+/** Mean softmax probability of each prompt's answer at the last position. */
+function probability(logits: HostTensor, answers: readonly number[]): number {
+  const rows = lastRows(logits);
+  return rows.reduce((sum, row, b) => sum + softmaxAt(row, answers[b]), 0) / rows.length;
 }
 
 function accuracy(logits: HostTensor, answers: readonly number[]): number {
-  const [B, T, V] = logits.shape;
-  const x = logits.data as Float32Array;
-  let right = 0;
-  for (let b = 0; b < B; b++) {
-    const off = (b * T + T - 1) * V;
-    let best = 0;
-    for (let v = 1; v < V; v++) if (x[off + v] > x[off + best]) best = v;
-    if (best === answers[b]) right++;
-  }
-  return right / B;
+  const rows = lastRows(logits);
+  return rows.filter((row, b) => argmax(row) === answers[b]).length / rows.length;
 }

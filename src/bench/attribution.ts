@@ -44,7 +44,6 @@ export async function attributionFigures(repeats: Repeats): Promise<Figures> {
     exact.push(r.ms.exact!);
     cells = r.cells;
   }
-  await runner.release();
   await engine.close();
   await forward.release();
   const per = (f: (i: number) => number) => spread(attribution.map((_, i) => f(i)));

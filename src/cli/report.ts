@@ -1,6 +1,7 @@
 /** `tvlens report`: one self-contained HTML report over runs, checkpoints and analysis outputs. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { holdsModel } from '../backend/model-folder.js';
 import { ConfigError } from '../errors.js';
 import { writeReport } from '../report/index.js';
 import type { Command } from './command.js';
@@ -40,6 +41,8 @@ export const reportCommand: Command = {
     const int = (flag: string) => (flag === 'seed' ? seedOption(values) : integerOption(values, flag, { min: flag === 'shots' ? 0 : flag === 'queries' ? 2 : 1 }));
     const search = Object.fromEntries(Object.entries(names).map(([flag, key]) => [key, int(flag)]).filter(([, v]) => v !== undefined));
     if (search.shots !== undefined) for (const p of positionals) checkShotsOf(p, search.shots as number);
+    // Text tasks are for model folders; on runs and checkpoints (their own task configs) they would be ignored.
+    if (values.task !== undefined && !positionals.some(holdsModel)) throw new ConfigError('applies to model folders (model.onnx with tokenizer.json), and none is given', '--task');
     const summary = await writeReport(positionals, out, {
       title: values.title as string | undefined,
       analyse: values['no-analyse'] !== true,

@@ -13,7 +13,7 @@ import type { FunctionVectorResult } from '../analysis/function-vectors.js';
 import type { TvSearchResult } from '../analysis/tv-search.js';
 import { InputError, TvlensError } from '../errors.js';
 import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
-import type { TextTaskInput } from '../text/tasks.js';
+import { type TextTaskInput, loadTextTask } from '../text/tasks.js';
 import { type ExplorerModel, explorerModel, explorerSupport } from './explorer.js';
 import { type AnalysisOutput, type CheckpointRef, type ModelInput, givenOutput } from './inputs.js';
 
@@ -122,8 +122,11 @@ async function analyseFolder(m: ModelInput, dir: string, text: GatherOptions['te
     problems.push(`${m.label}: a model folder is analysed on text tasks: give them (tvlens report --task antonyms,…)`);
     return;
   }
+  const given = ([] as unknown[]).concat(text.task);
+  // A task that does not load would fail both analyses alike: one problem line, not one per analysis.
+  if (!(await run(problems, m.label, async () => given.map((t) => (typeof t === 'string' ? loadTextTask(t) : t)), ''))) return;
   const input: TextTaskInput = { ...text, shots: search.shots, seed: search.seed, prompts: search.prompts };
-  const tasks = ([] as unknown[]).concat(text.task).map((t) => (typeof t === 'string' ? t : 'your pairs')).join(',');
+  const tasks = given.map((t) => (typeof t === 'string' ? t : 'your pairs')).join(',');
   const flags = `--task ${tasks}${text.format ? ` --format ${text.format}` : ''}`;
   const withModel = async <T>(what: string, f: (model: Model) => Promise<T>): Promise<T> => {
     log(`report: ${what} on ${m.label}`);
