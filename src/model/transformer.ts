@@ -102,8 +102,13 @@ export function declareParams(g: Graph, cfg: ModelConfig, seed: number | null): 
   const p: Record<string, Value> = {};
   for (const { name, shape, init } of paramSpecs(cfg)) {
     const n = shape.reduce((a, b) => a * b, 1);
-    if ('fill' in init) p[name] = g.param(name, [...shape], floatArray(g.floatType, new Array(n).fill(init.fill)), { decay: false });
-    else p[name] = g.param(name, [...shape], rng ? floatArray(g.floatType, Array.from({ length: n }, () => rng.normal() * init.std)) : g.floatType === 'float32' ? new Float32Array(n) : new Float64Array(n));
+    const data = g.floatType === 'float32' ? new Float32Array(n) : new Float64Array(n);
+    if ('fill' in init) p[name] = g.param(name, [...shape], data.fill(init.fill), { decay: false });
+    else {
+      // Straight into the typed array (a JS array of 16M numbers first took 13 s at 38M parameters).
+      if (rng) for (let i = 0; i < n; i++) data[i] = rng.normal() * init.std;
+      p[name] = g.param(name, [...shape], data);
+    }
   }
   return p;
 }

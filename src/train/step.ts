@@ -36,9 +36,10 @@ export interface StepModels {
   readonly eval?: Uint8Array;
 }
 
-export function buildStepModels(build: () => LossProgram, opt: OptimizerConfig, layout: StepLayout): StepModels {
+/** `program`: a graph `build` already made, used for the training graph instead of building another. */
+export function buildStepModels(build: () => LossProgram, opt: OptimizerConfig, layout: StepLayout, program?: LossProgram): StepModels {
   const evalModel = layout === 'split' ? lossOnlyModel(build()) : undefined;
-  const { graph: g, loss } = build();
+  const { graph: g, loss } = program ?? build();
   const params = g.params;
   const grads = gradients(loss, params.map((p) => p.value));
   g.output(loss, 'loss');
@@ -93,10 +94,12 @@ export class Trainer {
     options: { layout?: StepLayout; session?: SessionOptions; initial?: OptimizerState; models?: StepModels } = {},
   ): Promise<Trainer> {
     const layout = options.layout ?? 'fused';
-    const probe = build(); // the initial weights, and the shapes of the parameters
-    const models = options.models ?? buildStepModels(build, opt, layout);
+    const probe = build(); // the initial weights, the shapes of the parameters, and the training graph
+    const models = options.models ?? buildStepModels(build, opt, layout, probe);
+    await yieldToSignals();
     const training = await Session.open(models.training, options.session);
     const optimizer = models.optimizer ? await Session.open(models.optimizer, options.session) : null;
+    await yieldToSignals();
     const shapes = new Map(probe.graph.params.map((p) => [p.value.name, p.value.shape as number[]]));
     const zeros = (p: Initializer) => new (p.data.constructor as new (n: number) => TypedData)(p.data.length);
     const state = options.initial ?? {
@@ -161,3 +164,9 @@ export class Trainer {
     return out;
   }
 }
+
+/**
+ * Lets the event loop run a pending SIGINT / SIGTERM handler between the long synchronous phases
+ * of building a large model (its random init, its gradient graph), so a stop is honoured there.
+ */
+const yieldToSignals = () => new Promise<void>((resolve) => setImmediate(resolve));
