@@ -27,6 +27,7 @@ export async function runTraining(cfg: RunConfig, out: string, opts: { resume?: 
     stopAfter: opts.stopAfter,
     maxMemory: opts.maxMemory,
     onStep: (s) => progress.update(s.step, { loss: s.loss.toFixed(4), 'tok/s': Math.round(s.tokensPerSec).toString() }),
+    onEvalStart: (step) => params > 2e6 && progress.log(`step ${step}: evaluating on ${cfg.train.evalPrompts} fresh prompts per split…`),
     onEval: (line) => progress.log(describeEval(line)),
   });
   return summary;

@@ -64,6 +64,8 @@ export interface TrainOptions {
   readonly onEval?: (line: MetricsLine) => void;
   /** Called once every check has passed, before the step graphs are built (which takes a while for a large model). */
   readonly onBuild?: () => void;
+  /** Before each evaluation (with the step): a large model's takes a while. */
+  readonly onEvalStart?: (step: number) => void;
   /** Builds the loss program; the default is the plain ICL loss. TVP-loss passes its own. */
   readonly program?: (cfg: RunConfig) => LossProgram;
   /** Draws one step's feeds; the default is a batch of training prompts. TVP-loss adds its zero-shot prompts. */
@@ -246,6 +248,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
       options.onStep?.({ step: done, total: loop.steps, loss, lr, tokensPerSec });
       const isLast = done === loop.steps;
       if (done % loop.evalEvery === 0 || isLast) {
+        options.onEvalStart?.(done);
         const evalResult = await evaluate(cfg, evalSession, trainer.weights());
         last = { step: done, trainLoss: lossSum / lossCount, lr, tokensPerSec, eval: evalResult };
         appendLine(metricsFile, JSON.stringify(last));
@@ -290,7 +293,8 @@ export async function evaluate(
   const run = async (split: 'train' | 'heldout') => {
     const rng = new Rng(cfg.train.seed + 0x5eed);
     const batch = sampleBatch(cfg.task, rng, cfg.train.evalPrompts, { split, demos: cfg.task.demos.max });
-    const out = await session.run({ ...weights, ...batchFeeds(batch, false) });
+    // In slices of ~300 ms, so that a large model's evaluation still lets SIGTERM and progress through.
+    const out = await session.runSliced({ ...weights, ...batchFeeds(batch, false) }, [outputName(cfg.model)], { whole: Object.keys(weights) });
     return shotCurve(batch.kind, scorePositions(batch, out[outputName(cfg.model)]));
   };
   return { train: await run('train'), ...(cfg.task.heldoutTasks > 0 ? { heldout: await run('heldout') } : {}) };
