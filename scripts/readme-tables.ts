@@ -32,8 +32,8 @@ function between(text: string, tag: string, body: string, file: string): string 
 
 const readme = path.join(ROOT, 'README.md');
 // The README carries the newest wave's short form; every wave's full tables are in docs/science.md.
-const [newest, ...older] = WAVES;
-const short = `#### ${newest.title}\n\n${summaryMarkdown(JSON.parse(fs.readFileSync(studyFile(newest.study, 'summary.json'), 'utf8')) as StudySummary)}${older.length ? `\nThe ${older.map((w) => w.title.toLowerCase()).join(' and ')}'s tables, and every table in full: docs/science.md.\n` : ''}`;
+const newest = WAVES[0];
+const short = `#### ${newest.title}\n\n${summaryMarkdown(JSON.parse(fs.readFileSync(studyFile(newest.study, 'summary.json'), 'utf8')) as StudySummary)}`;
 writeFileAtomic(readme, between(fs.readFileSync(readme, 'utf8'), 'study', short, 'README.md'));
 
 const science = path.join(ROOT, 'docs', 'science.md');

@@ -3,7 +3,7 @@
  * cells whose right verdict is known.
  */
 import { describe, expect, it } from 'vitest';
-import { claimTables, hasTv, seedsWithTv } from '../src/study/report.js';
+import { claimTables, hasTv, seedsWithTv, summaryMarkdown } from '../src/study/report.js';
 import type { Cell, StudySummary } from '../src/study/results.js';
 import { estimate } from '../src/util/stats.js';
 
@@ -137,5 +137,12 @@ describe('every family trains reliably', () => {
     const good = cell({ group: 'regbench', family: 'dfa', curves, seedsOf: { icl: [0.9, 0.9, 0.85], bigram: [0.8, 0.8, 0.8], iclOneShot: [0.6, 0.6, 0.6] } });
     const sine = cell({ group: 'sine', family: 'sine', metric: 'nmse', curves, seedsOf: { icl: [0.2, 0.05, 0.05] } });
     expect(verdictOf([good, sine], 'Every family')).toBe('partly');
+  });
+  it("the README's short form keeps each family's best recipe: most seeds at target, then more seeds", () => {
+    const family = (group: string, icl: number[]) => cell({ group, family: 'linreg', metric: 'nmse', curves, seedsOf: { icl } });
+    const md = summaryMarkdown(summary([family('lr-a', [0.1, 0.5, 0.1]), family('lr-b', [0.1, 0.1, 0.1]), family('lr-c', [0.1]), family('lr-d', [0.9, 0.9, 0.9])]));
+    const rows = md.split('\n').filter((l) => l.startsWith('| linreg'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(/^\| linreg \| lr-b \|.*\| 3\/3 \|$/);
   });
 });

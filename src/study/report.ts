@@ -334,13 +334,36 @@ export function summaryMarkdown(s: StudySummary): string {
   const tables = claimTables(s);
   const lines = [`Study \`${s.study}\`: ${s.finished} of ${s.jobs} jobs; commit ${s.commit.slice(0, 12)}. Mean over seeds [95% bootstrap interval].`, ''];
   lines.push('| claim | verdict |', '|---|---|', ...tables.map((t) => `| ${t.claim} | **${t.verdict}** |`), '');
-  const keep = (t: ClaimTable | undefined, columns: readonly string[]) => {
-    if (!t || t.rows.length === 0) return;
-    const at = columns.map((c) => t.header.indexOf(c)).filter((i) => i >= 0);
-    lines.push(`**${t.claim}** (${t.verdict})`, '', `| ${at.map((i) => t.header[i]).join(' | ')} |`, `|${at.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${at.map((i) => r[i]).join(' | ')} |`), '');
-  };
-  keep(tables.find((t) => t.claim.startsWith('Every family')), ['family', 'cell', 'metric', 'k-shot per seed', '0-shot', '1-shot', 'bigram (in-context)', 'seeds at target']);
+  const families = tables.find((t) => t.claim.startsWith('Every family'));
+  if (families && families.rows.length > 0) {
+    const columns = ['family', 'cell', 'metric', 'k-shot per seed', '0-shot', '1-shot', 'bigram (in-context)', 'seeds at target'];
+    const at = columns.map((c) => families.header.indexOf(c)).filter((i) => i >= 0);
+    const rows = bestCellPerFamily(families);
+    lines.push(
+      `**${families.claim}** (${families.verdict}): each family's best recipe (every cell: docs/science.md)`,
+      '',
+      `| ${at.map((i) => families.header[i]).join(' | ')} |`,
+      `|${at.map(() => '---').join('|')}|`,
+      ...rows.map((r) => `| ${at.map((i) => r[i]).join(' | ')} |`),
+      '',
+    );
+  }
   return lines.join('\n');
+}
+
+/** Per family, the cell with the largest share of seeds at target (more seeds first on a tie), in table order. */
+function bestCellPerFamily(t: ClaimTable): readonly (readonly string[])[] {
+  const [family, target] = [t.header.indexOf('family'), t.header.indexOf('seeds at target')];
+  const score = (r: readonly string[]) => {
+    const [hit, n] = r[target].split('/').map(Number);
+    return n > 0 ? hit / n + n * 1e-3 : -1;
+  };
+  const best = new Map<string, readonly string[]>();
+  for (const r of t.rows) {
+    const held = best.get(r[family]);
+    if (!held || score(r) > score(held)) best.set(r[family], r);
+  }
+  return t.rows.filter((r) => best.get(r[family]) === r);
 }
 
 /** Writes reproduction.md into the study folder (the HTML page is report/reproduction.ts's). */
