@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
-import { importForShape, withWeightGradients } from '../src/analysis/foreign-grad.js';
+import { importForShape, withWeightGradients } from '../src/backend/foreign-grad.js';
 import { decodeModel } from '../src/checkpoint/checkpoint.js';
 import { GradientError } from '../src/errors.js';
 import { gradients, op } from '../src/graph/index.js';

@@ -93,6 +93,16 @@ describe('the import graph', () => {
     expect(cyclesIn(edges)).toEqual([]);
   });
 
+  it('opens ONNX Runtime sessions only in runtime/, the backends, training (its step and TVP artifacts) and the bench', () => {
+    // An analysis, a report, a study or a command runs a model only through Model and its backend.
+    const opens = imports()
+      .filter((i) => !i.typeOnly && i.target === path.join('runtime', 'session.ts'))
+      .map((i) => i.file)
+      .filter((f) => /Session\.open\(/.test(fs.readFileSync(path.join(SRC, f), 'utf8')));
+    expect(opens).toContain(path.join('backend', 'file.ts')); // the search finds what it looks for
+    expect(opens.filter((f) => !/^(backend|train|tvp|bench)\//.test(f))).toEqual([]);
+  });
+
   it('finds a cycle when there is one (the check itself works)', () => {
     const edges = new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts']], ['c.ts', ['a.ts', 'd.ts']]]);
     expect(cyclesIn(edges)).toEqual(['a.ts → b.ts → c.ts → a.ts']);

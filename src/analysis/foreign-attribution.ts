@@ -12,9 +12,9 @@
 import { op } from '../graph/index.js';
 import { gradients } from '../graph/autodiff.js';
 import { toOnnxBytes } from '../graph/onnx.js';
-import { type HostTensor, Session } from '../runtime/session.js';
+import type { HostTensor } from '../runtime/session.js';
 import { type PromptRecord, recordsToBatch } from '../tasks/prompt-file.js';
-import { importForShape } from './foreign-grad.js';
+import { importForShape } from '../backend/foreign-grad.js';
 import { type Patch, promptFeeds } from '../backend/backend.js';
 import type { FileBackend } from '../backend/file.js';
 
@@ -53,20 +53,21 @@ export async function foreignAttribution(source: FileBackend, pairs: readonly Pr
     return m;
   };
 
-  const imported = await importForShape(source.proto, B, T, source.sessionOptions);
-  const g = imported.graph;
-  const w = g.input('metric_weights', 'float32', [B, T, V]);
-  const metric = op.reduceSum(op.mul(imported.outputs.get('logits')!, w), [0, 1, 2]);
   const tensors = Array.from({ length: L + 1 }, (_, l) => source.tensorOf(source.residual(l).name));
-  const resid = tensors.map((t) => imported.values.get(t)!);
-  const grads = gradients(metric, resid);
-  grads.forEach((gr, l) => g.output(gr, `grad.resid.${l}`));
-  resid.forEach((r, l) => g.output(op.identity(r), `act.resid.${l}`));
-  const session = await Session.open(toOnnxBytes(g, { name: 'tvlens-foreign-attribution' }), source.sessionOptions);
+  // One graph per prompt shape: the model imported, d(metric)/d(resid ℓ) and resid ℓ as outputs.
+  const session = await source.derivedSession(`attribution ${B}x${T}`, async () => {
+    const imported = await importForShape(source.proto, B, T, source.sessionOptions);
+    const g = imported.graph;
+    const w = g.input('metric_weights', 'float32', [B, T, V]);
+    const metric = op.reduceSum(op.mul(imported.outputs.get('logits')!, w), [0, 1, 2]);
+    const resid = tensors.map((t) => imported.values.get(t)!);
+    gradients(metric, resid).forEach((gr, l) => g.output(gr, `grad.resid.${l}`));
+    resid.forEach((r, l) => g.output(op.identity(r), `act.resid.${l}`));
+    return toOnnxBytes(g, { name: 'tvlens-foreign-attribution' });
+  });
   const mw: HostTensor = { dtype: 'float32', shape: [B, T, V], data: weights };
   const onCorrupt = await session.run({ ...corruptFeeds, metric_weights: mw });
   const onClean = await session.run({ ...cleanFeeds, metric_weights: mw });
-  await session.release();
 
   const D = onClean['act.resid.0'].shape[2];
   const attribution = tensors.map((_, l) => {

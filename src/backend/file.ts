@@ -59,6 +59,7 @@ export class FileBackend implements Backend<FileRun> {
   outWidth: number;
   readonly modelInfo: { readonly config: null; readonly weightsSha256: string };
   private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly derived = new Map<string, Promise<Session>>();
   private readonly suffixSessions = new Map<number, Promise<Session>>();
   /** The residual hook of each layer 0..L, and where the graph splits there (null: it does not). */
   private resid: readonly string[] = [];
@@ -257,10 +258,26 @@ export class FileBackend implements Backend<FileRun> {
     return out;
   }
 
+  /**
+   * The session of a model derived from this one by an analysis (its imported graph with gradients,
+   * foreign-attribution.ts), opened once per key with this backend's options and released with it,
+   * so that only a backend opens sessions.
+   */
+  derivedSession(key: string, build: () => Promise<Uint8Array>): Promise<Session> {
+    let s = this.derived.get(key);
+    if (!s) {
+      s = build().then((bytes) => Session.open(bytes, this.sessionOptions));
+      this.derived.set(key, s);
+      s.catch(() => this.derived.delete(key)); // a failed build is not kept: the next call tries again
+    }
+    return s;
+  }
+
   async close(): Promise<void> {
-    const all = [...this.sessions.values(), ...this.suffixSessions.values()];
+    const all = [...this.sessions.values(), ...this.suffixSessions.values(), ...this.derived.values()];
     this.sessions.clear();
     this.suffixSessions.clear();
+    this.derived.clear();
     for (const s of all) await (await s).release();
   }
 

@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { importForShape, withWeightGradients } from '../analysis/foreign-grad.js';
+import { importForShape, withWeightGradients } from '../backend/foreign-grad.js';
 import { decodeModel } from '../checkpoint/checkpoint.js';
 import { op } from '../graph/index.js';
 import { type HostTensor, Session } from '../runtime/session.js';

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { foldFor } from '../analysis/foreign-grad.js';
+import { foldFor } from '../backend/foreign-grad.js';
 import { holdsModel, readModelFolder } from '../backend/model-folder.js';
 import { FileBackend } from '../backend/file.js';
 import { searchPromptsFrom } from '../analysis/search-prompts.js';

@@ -9,7 +9,7 @@ import type { Value } from '../graph/ir.js';
 import { gradients } from '../graph/autodiff.js';
 import { toOnnxBytes } from '../graph/onnx.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
-import { encodeModel, graphInputs } from '../backend/onnx-edit.js';
+import { encodeModel, graphInputs } from './onnx-edit.js';
 
 type ModelProto = onnxProto.onnx.ModelProto;
 
