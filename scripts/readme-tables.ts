@@ -5,12 +5,13 @@
  *   - docs/science.md: every claim table of the first wave (reports/studies/paper/reproduction.md)
  *     between `<!-- study:begin -->` and `<!-- study:end -->`, and of the second wave
  *     (reports/studies/second-wave/reproduction.md) between `<!-- study2:begin -->` and `<!-- study2:end -->`.
- * From the committed reports/studies/<study>/; computes nothing new.
+ * From the committed reports/studies/<study>/summary.json (each reproduction.md is rendered again
+ * from it, with today's verdict rules); computes nothing new.
  *   npx tsx scripts/readme-tables.ts
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { summaryMarkdown } from '../src/study/report.js';
+import { summaryMarkdown, writeReproductionMarkdown } from '../src/study/report.js';
 import type { StudySummary } from '../src/study/results.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 
@@ -38,6 +39,11 @@ writeFileAtomic(readme, between(fs.readFileSync(readme, 'utf8'), 'study', short,
 
 const science = path.join(ROOT, 'docs', 'science.md');
 let text = fs.readFileSync(science, 'utf8');
-for (const w of WAVES) text = between(text, w.tag, fs.readFileSync(studyFile(w.study, 'reproduction.md'), 'utf8'), 'docs/science.md');
+for (const w of WAVES) {
+  // Rendered again from the summary, so that every wave is judged by today's verdict rules.
+  const summary = JSON.parse(fs.readFileSync(studyFile(w.study, 'summary.json'), 'utf8')) as StudySummary;
+  const markdown = writeReproductionMarkdown(path.dirname(studyFile(w.study, 'summary.json')), summary);
+  text = between(text, w.tag, fs.readFileSync(markdown, 'utf8'), 'docs/science.md');
+}
 writeFileAtomic(science, text);
 console.log(`README.md and docs/science.md: ${WAVES.map((w) => w.study).join(', ')}`);

@@ -86,18 +86,33 @@ describe('claim 2: weak or non-local', () => {
 });
 
 describe('claim 3: TVP-loss forms a strong task vector at ℓ without harming ICL', () => {
-  const base = cell({ group: 't', seedsOf: { icl: [1, 1, 0.98], tvAtLayerOverIcl: [0.1, 0.1, 0.1] } });
-  it('is reproduced when TV at ℓ ÷ ICL ≥ 0.9 and ICL stays in the baseline interval', () => {
-    const tvp = cell({ group: 't', kind: 'tvp-finetune', lambda: 1, seedsOf: { icl: [1, 0.99, 1], tvAtLayerOverIcl: [0.95, 1, 0.92] } });
+  const zero = [0.1, 0.1, 0.1];
+  const base = cell({ group: 't', seedsOf: { icl: [1, 1, 0.98], zeroShot: zero, tvAtLayer: [0.1, 0.1, 0.1] } });
+  it("is reproduced when θ at ℓ recovers ≥ 0.9 of ICL's gain and ICL stays in the baseline interval", () => {
+    const tvp = cell({ group: 't', kind: 'tvp-finetune', lambda: 1, seedsOf: { icl: [1, 0.99, 1], zeroShot: zero, tvAtLayer: [0.95, 1, 0.92] } });
     expect(verdictOf([base, tvp], '3.')).toBe('reproduced');
   });
   it('is not reproduced when the task vector is strong but ICL drops', () => {
-    const tvp = cell({ group: 't', kind: 'tvp-scratch', lambda: 1, seedsOf: { icl: [0.6, 0.5, 0.55], tvAtLayerOverIcl: [1, 1, 1] } });
+    const tvp = cell({ group: 't', kind: 'tvp-scratch', lambda: 1, seedsOf: { icl: [0.6, 0.5, 0.55], zeroShot: zero, tvAtLayer: [0.6, 0.5, 0.55] } });
     expect(verdictOf([base, tvp], '3.')).toBe('not reproduced');
   });
   it('is partly reproduced when only some seeds are strong', () => {
-    const tvp = cell({ group: 't', kind: 'tvp-scratch', lambda: 1, seedsOf: { icl: [1, 1, 1], tvAtLayerOverIcl: [0.95, 0.2, 0.3] } });
+    const tvp = cell({ group: 't', kind: 'tvp-scratch', lambda: 1, seedsOf: { icl: [1, 1, 1], zeroShot: zero, tvAtLayer: [0.95, 0.2, 0.3] } });
     expect(verdictOf([base, tvp], '3.')).toBe('partly');
+  });
+  it('does not call a θ strong for being close to ICL where zero-shot is already close (RegBench)', () => {
+    // TV ÷ ICL = 0.94, but θ recovers only half of ICL's gain over a zero-shot of 0.54.
+    const dfa = { group: 'r', family: 'dfa' as const };
+    const b = cell({ ...dfa, seedsOf: { icl: [0.63, 0.65, 0.64], zeroShot: [0.54, 0.54, 0.54], tvAtLayer: [0.5, 0.52, 0.5] } });
+    const tvp = cell({ ...dfa, kind: 'tvp-finetune', lambda: 1, seedsOf: { icl: [0.63, 0.65, 0.64], zeroShot: [0.54, 0.54, 0.54], tvAtLayer: [0.59, 0.6, 0.59], tvAtLayerOverIcl: [0.94, 0.92, 0.92] } });
+    expect(verdictOf([b, tvp], '3.')).toBe('not reproduced');
+    // For nMSE the same share: θ halfway between zero-shot 0.9 and ICL 0.1 recovers 0.5.
+    const lin = { group: 'l', family: 'linreg' as const, metric: 'nmse' as const };
+    const lb = cell({ ...lin, seedsOf: { icl: [0.1, 0.1, 0.1], zeroShot: [0.9, 0.9, 0.9], tvAtLayer: [0.9, 0.9, 0.9] } });
+    const lt = cell({ ...lin, kind: 'tvp-finetune', lambda: 1, seedsOf: { icl: [0.1, 0.1, 0.1], zeroShot: [0.9, 0.9, 0.9], tvAtLayer: [0.5, 0.5, 0.5] } });
+    const table = claimTables(summary([lb, lt])).find((t) => t.claim.startsWith('3.'))!;
+    expect(table.rows[0][table.header.indexOf('per seed')]).toBe('0.50 0.50 0.50');
+    expect(table.verdict).toBe('not reproduced');
   });
 });
 
