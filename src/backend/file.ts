@@ -278,7 +278,7 @@ export class FileBackend implements Backend<FileRun> {
     this.sessions.clear();
     this.suffixSessions.clear();
     this.derived.clear();
-    for (const s of all) await (await s).release();
+    for (const s of all) await (await s.catch(() => null))?.release(); // a session that failed to open has nothing to release
   }
 
   /** Renames tvlens feed names to the model's, fills the inputs an exporter adds, checks lengths. */
