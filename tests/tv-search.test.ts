@@ -6,7 +6,9 @@ import { InputError } from '../src/errors.js';
 import { Graph } from '../src/graph/index.js';
 import { resolveModelConfig } from '../src/model/config.js';
 import { declareParams } from '../src/model/transformer.js';
-import { resolveTaskConfig } from '../src/tasks/index.js';
+import { resolveTaskConfig, taskList, taskPrompts } from '../src/tasks/index.js';
+import { drawSearchPrompts, searchPromptsFor } from '../src/analysis/search-prompts.js';
+import { Rng } from '../src/util/rng.js';
 import { handModel, handTaskConfig, handTasks } from './support/tv-hand-model.js';
 
 const opts = { tasks: handTasks, prompts: 12, queries: 32, seed: 3 } as const;
@@ -95,5 +97,32 @@ describe('task-vector search on regression and other positions', { timeout: 6000
     // Writing over x_q destroys the query the answer depends on: no layer works there.
     for (const c of r.average.curve) expect(c.all.mean).toBeLessThan(0.5);
     await expect(tvSearch(engine, handTaskConfig(), { ...opts, offset: -2 })).rejects.toThrow(/valid: -1\.\.0/);
+  });
+});
+
+describe('drawing the prompts of a large search', { timeout: 60000 }, () => {
+  it('gives the prompts of one draw, in chunks, letting the event loop run and reporting progress', async () => {
+    const cfg = resolveTaskConfig({ kind: 'discrete', vocab: 16, demos: { min: 2, max: 2 } });
+    const task = taskList(cfg, 'train')[0];
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    const progress: number[] = [];
+    const drawn = await drawSearchPrompts(cfg, [task], { prompts: 5000, queries: 4, seed: 3 }, (done) => progress.push(done));
+    clearInterval(timer);
+    // One call of the generator, with the RNG the search forks for the task's demo prompts.
+    const oneCall = taskPrompts(cfg, task, new Rng(3).fork().fork(), 5000, 2);
+    expect(drawn.demos.batch).toBe(5000);
+    expect(drawn.demos.kind === 'tokens' && oneCall.kind === 'tokens').toBe(true);
+    if (drawn.demos.kind === 'tokens' && oneCall.kind === 'tokens') {
+      expect(drawn.demos.tokens).toEqual(oneCall.tokens);
+      expect(drawn.demos.targets).toEqual(oneCall.targets);
+    }
+    expect(progress.at(-1)).toBe(5004);
+    expect(progress.length).toBeGreaterThanOrEqual(3); // 2048 + 2048 + 904, then the queries
+    expect(ticks).toBeGreaterThan(0);
+    // The synchronous form draws the same prompts.
+    const sync = searchPromptsFor(cfg, [task], { prompts: 5000, queries: 4, seed: 3 });
+    expect(sync.demos).toEqual(drawn.demos);
+    expect(sync.queries).toEqual(drawn.queries);
   });
 });

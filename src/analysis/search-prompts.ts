@@ -3,7 +3,7 @@
  * back to records (a prompts file that reproduces a --task search).
  */
 import { InputError } from '../errors.js';
-import { type Batch, type Task, type TaskConfig, concatBatches, taskPrompts, zeroShotPrompts } from '../tasks/index.js';
+import { type Batch, type Task, type TaskConfig, concatBatches, taskPrompts } from '../tasks/index.js';
 import { type PromptRecord, positionOf, recordsToBatch } from '../tasks/prompt-file.js';
 import { Rng } from '../util/rng.js';
 import { withDummies } from './batches.js';
@@ -47,22 +47,63 @@ export function taskIndex(parts: readonly Batch[]): Int32Array {
   return task;
 }
 
+type DrawOptions = { prompts?: number; dummies?: number; shots?: number; queries?: number; offset?: number; seed?: number };
+
 /** The prompts a search draws from a task config: what `tvSearch` runs on without `given`. */
-export function searchPromptsFor(
-  cfg: TaskConfig,
-  tasks: readonly Task[],
-  options: { prompts?: number; dummies?: number; shots?: number; queries?: number; offset?: number; seed?: number } = {},
-): SearchPrompts {
+export function searchPromptsFor(cfg: TaskConfig, tasks: readonly Task[], options: DrawOptions = {}): SearchPrompts {
+  const steps = drawSteps(cfg, tasks, options);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `searchPromptsFor`, yielding to the event loop between chunks of prompts and reporting how many are
+ * drawn (when there is more than one chunk): 100 000 prompts a task took 16 s of drawing, during which SIGTERM and progress waited.
+ */
+export async function drawSearchPrompts(cfg: TaskConfig, tasks: readonly Task[], options: DrawOptions = {}, onProgress?: (done: number, total: number) => void): Promise<SearchPrompts> {
+  const steps = drawSteps(cfg, tasks, options);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (r.value.total > DRAW_CHUNK) onProgress?.(r.value.done, r.value.total); // a draw of one chunk takes moments: no bar
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Prompts drawn between two yields of a long draw. */
+const DRAW_CHUNK = 2048;
+
+/**
+ * The draw, one chunk of one task's prompts per step. Drawing a task's prompts in chunks from one
+ * RNG gives the prompts one call would (`sampleBatch` takes nothing from it but per prompt).
+ */
+function* drawSteps(cfg: TaskConfig, tasks: readonly Task[], options: DrawOptions): Generator<{ done: number; total: number }, SearchPrompts> {
   const o = { ...SEARCH_PROMPT_DEFAULTS, ...stripUndefined(options) };
   const shots = options.shots ?? cfg.demos.max;
   const rng = new Rng(o.seed);
   const demoRng = rng.fork();
   const zsRng = rng.fork();
-  const demoParts = tasks.map((t) => withDummies(cfg, taskPrompts(cfg, t, demoRng.fork(), o.prompts, shots), o.dummies));
+  const total = tasks.length * (o.prompts + o.queries);
+  let done = 0;
+  function* draw(task: Task, r: Rng, count: number, demos: number): Generator<{ done: number; total: number }, Batch> {
+    const parts: Batch[] = [];
+    for (let n0 = 0; n0 < count; n0 += DRAW_CHUNK) {
+      const n = Math.min(DRAW_CHUNK, count - n0);
+      parts.push(taskPrompts(cfg, task, r, n, demos));
+      done += n;
+      yield { done, total };
+    }
+    return parts.length === 1 ? parts[0] : concatBatches(parts);
+  }
+  const demoParts: Batch[] = [];
+  for (const t of tasks) demoParts.push(withDummies(cfg, yield* draw(t, demoRng.fork(), o.prompts, shots), o.dummies));
   const demos = concatBatches(demoParts);
   const demoPosition = demos.seq - 1 + o.offset;
   if (demoPosition < 0) throw new InputError(`offset ${o.offset} reaches before the start of the ${demos.seq}-position demo prompts`);
-  const zsParts = tasks.map((t) => zeroShotPrompts(cfg, t, zsRng.fork(), o.queries));
+  const zsParts: Batch[] = [];
+  for (const t of tasks) zsParts.push(yield* draw(t, zsRng.fork(), o.queries, 0));
   const queries = concatBatches(zsParts);
   const queryPosition = queries.seq - 1 + o.offset;
   if (queryPosition < 0) throw new InputError(`offset ${o.offset} reaches before the start of the ${queries.seq}-position zero-shot prompts (valid: ${-(queries.seq - 1)}..0)`);

@@ -19,7 +19,7 @@ import { Rng } from '../util/rng.js';
 import { concatBatches } from '../tasks/index.js';
 import { scoreQueries } from '../tasks/score.js';
 import { analysisTasks, withDummies } from './batches.js';
-import { SEARCH_PROMPT_DEFAULTS, type SearchPrompts, type TaskRef, searchPromptsFor, stripUndefined, taskIndex } from './search-prompts.js';
+import { SEARCH_PROMPT_DEFAULTS, type SearchPrompts, type TaskRef, drawSearchPrompts, stripUndefined, taskIndex } from './search-prompts.js';
 import { type Backend, type AnalysisRun, LAYER_CONVENTION, type Variant, promptFeeds, range, sliceFeeds } from '../backend/backend.js';
 
 export interface TvSearchOptions {
@@ -222,7 +222,9 @@ export async function tvSearchWithVectors<R extends AnalysisRun>(engine: Backend
     return r;
   };
   if (!options.given && !cfg) throw new InputError('a task-vector search needs a task config or given prompts');
-  const p = options.given ?? searchPromptsFor(cfg!, options.tasks ? [...options.tasks] : analysisTasks(cfg!, o.split, options.maxTasks, o.seed), o);
+  const p =
+    options.given ??
+    (await drawSearchPrompts(cfg!, options.tasks ? [...options.tasks] : analysisTasks(cfg!, o.split, options.maxTasks, o.seed), o, (d, n) => options.onProgress?.('prompts', d, n)));
   const tasks = p.tasks;
   const tv = await clock('demo', () =>
     taskVectorsOf(engine, tasks, p.demos, p.demoTask, p.demoPosition, { chunk: o.chunk, onProgress: (d, n) => options.onProgress?.('task vectors', d, n) }),
