@@ -69,3 +69,26 @@ describe('attribution patching of a checkpoint opened as a foreign model', { tim
     }
   });
 });
+
+describe("a backend's derived sessions", () => {
+  it('keeps a session per key, forgets a failed build (the next call builds again), and closes cleanly after one', async () => {
+    const backend = await FileBackend.open(path.join(dir, 'bare', 'model.onnx'), { hookMap: ownHooks });
+    let builds = 0;
+    const failing = async () => {
+      builds++;
+      throw new Error('op Round cannot be imported');
+    };
+    await expect(backend.derivedSession('k', failing)).rejects.toThrow(/Round/);
+    await expect(backend.derivedSession('k', failing)).rejects.toThrow(/Round/);
+    expect(builds).toBe(2);
+    const bytes = fs.readFileSync(path.join(dir, 'bare', 'model.onnx'));
+    const good = async () => {
+      builds++;
+      return new Uint8Array(bytes);
+    };
+    const [a, b] = [await backend.derivedSession('k', good), await backend.derivedSession('k', good)];
+    expect(a).toBe(b);
+    expect(builds).toBe(3);
+    await expect(backend.close()).resolves.toBeUndefined();
+  });
+});
