@@ -46,6 +46,9 @@ describe('claim 1: task vectors emerge only under conditions', () => {
     expect(seedsWithTv(withTv)).toBe(2);
     expect(hasTv(withTv)).toBe(true);
     expect(hasTv(cell({ seedsOf: { recovered: [0.9, 0.1, 0.1] } }))).toBe(false);
+    // A one-seed pilot with a task vector is not a cell that has one.
+    expect(seedsWithTv(cell({ seedsOf: { recovered: [0.9] } }))).toBe(1);
+    expect(hasTv(cell({ seedsOf: { recovered: [0.9] } }))).toBe(false);
     // Hendel's per-demo-set protocol alone can carry a seed.
     expect(hasTv(cell({ seedsOf: { recovered: [0, 0, 0], hendelRecovered: [0.6, 0.6, 0.2] } }))).toBe(true);
     // θ at the last layer (ℓ = L = 4) is the demo prompt's own output, not a task vector.
