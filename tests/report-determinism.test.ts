@@ -34,11 +34,19 @@ describe('report determinism', () => {
     const { html, bytes, sections } = reports[0];
     expect(html).not.toMatch(/<script[^>]+src=/i);
     expect(html).not.toMatch(/<link[^>]+href=/i);
-    expect(html).not.toMatch(/<img[^>]+src=/i);
+    expect(html).not.toMatch(/<img[^>]+src="(?!data:)/i); // images only as data: URIs
     // Outside onnxruntime-web's own bundle (whose messages cite a web page), no URL but SVG's namespace.
     const ours = html.replace(/<script type="application\/json" id="tvlens-ort-bundle">[^]*?<\/script>/, '');
     expect(ours).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     expect(bytes).toBe(Buffer.byteLength(html));
     expect(sections).toContain('explorer');
+  });
+
+  it("draws the bench's scale curve in the methods section, as an image (an SVG there runs no script)", () => {
+    const svg = fs.readFileSync(path.join(__dirname, '..', 'docs', 'bench', 'scale.svg'));
+    const img = /<img alt="tvlens scale curve"[^>]*src="data:image\/svg\+xml;base64,([^"]+)">/.exec(reports[0].html);
+    expect(img).not.toBeNull();
+    expect(Buffer.from(img![1], 'base64').equals(svg)).toBe(true);
+    expect(reports[0].html.indexOf('How the cost grows')).toBeGreaterThan(reports[0].html.indexOf('id="methods"'));
   });
 });

@@ -7,10 +7,12 @@
  * Bad input never stops the report: each problem becomes a line at the top of the report and on
  * stderr, and every section that can be drawn is drawn.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { LocalityResult } from '../analysis/locality.js';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { VERSION } from '../version.js';
+import { PACKAGE_ROOT, VERSION } from '../version.js';
 import { type Gathered, type GatherOptions, type SearchOptions, analysisCommand, gatherAnalyses } from './analyses.js';
 import { type Section, esc, page } from './html.js';
 import { type ModelInput, describeTask, readInputs, taskSetKey, trainCommand, tvpOf } from './inputs.js';
@@ -136,7 +138,9 @@ export async function writeReport(inputs: readonly string[], outFile: string, op
     );
   }
   const reportCommand = options.command ?? `writeReport(${JSON.stringify(inputs)}, ${JSON.stringify(outFile)})`;
-  sections.push(methodsSection({ models, tvlensVersion: VERSION, ortWebVersion: ort?.version ?? null, reportCommand, commands, notes }));
+  const scaleFile = path.join(PACKAGE_ROOT, 'docs', 'bench', 'scale.svg');
+  const scaleSvg = fs.existsSync(scaleFile) ? fs.readFileSync(scaleFile) : null;
+  sections.push(methodsSection({ models, tvlensVersion: VERSION, ortWebVersion: ort?.version ?? null, reportCommand, commands, notes, scaleSvg }));
 
   for (const p of problems) log(`tvlens report: warning: ${p}`);
   const html = page({

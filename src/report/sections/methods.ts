@@ -10,6 +10,8 @@ export interface MethodsInput {
   /** Figure → the command that produced its data, in report order. */
   readonly commands: readonly (readonly [string, string])[];
   readonly notes: readonly string[];
+  /** The bench's scale curve (docs/bench/scale.svg, written by `npm run bench -- scale`), where the package has one. */
+  readonly scaleSvg?: Uint8Array | null;
 }
 
 export function methodsSection(x: MethodsInput): Section {
@@ -37,6 +39,16 @@ export function methodsSection(x: MethodsInput): Section {
 ${table(['model', 'source', 'step', 'seed', 'architecture', 'tasks', 'weights sha256'], rows)}
 <h3>Commands</h3>${cmds}
 ${x.notes.length ? `<h3>Notes</h3><ul>${x.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
-<h3>Configs</h3>${configs}`;
+<h3>Configs</h3>${configs}${scaleFigure(x.scaleSvg ?? null)}`;
   return { id: 'methods', title: 'Methods', html: body };
+}
+
+/**
+ * How tvlens's cost grows with the model on the machine the bench ran on, as an image: an SVG in an
+ * <img> runs no script, whatever the file holds.
+ */
+function scaleFigure(svg: Uint8Array | null): string {
+  if (!svg) return '';
+  return `<h3>How the cost grows</h3><p>Forward pass, training step, task-vector search and patch sweep against d_model, layers and sequence length (log-log), from <code>npm run bench -- scale</code> on the development machine (docs/bench.md): what runs on a larger model costs about this much more.</p>
+<img alt="tvlens scale curve" style="max-width:100%" src="data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}">`;
 }
