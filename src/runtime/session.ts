@@ -67,6 +67,12 @@ export class Session {
       graphOptimizationLevel: options.optimization ?? 'all',
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
+      // Idle pool threads sleep instead of spinning (unless TVLENS_SPIN=1): tvlens alternates between
+      // several sessions (a base run and its suffixes, a forward and a training step), and each
+      // session's spinning threads took the cores from the next one's run. Measured on 2 cores:
+      // a task-vector search 231 → 179 ms, a patch sweep 633 → 422 ms, a foreign search 45 → 20 ms,
+      // a training step unchanged (docs/bench.md).
+      ...(process.env.TVLENS_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
     };
     try {
       const inner =
