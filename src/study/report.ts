@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import { type Estimate, estimate } from '../util/stats.js';
-import type { Cell, StudySummary } from './results.js';
+import { type Cell, GAIN_FLOOR, type StudySummary } from './results.js';
 
 export type Verdict = 'reproduced' | 'partly' | 'not reproduced' | 'not tested';
 
@@ -34,12 +34,12 @@ const ABSENT = 0.2;
  */
 const STRONG = 0.9;
 
-/** Per seed, the share of ICL's gain over zero-shot that θ at ℓ recovers (null where ICL has no gain). */
+/** Per seed, the share of ICL's gain over zero-shot that θ at ℓ recovers (null where the gain is under GAIN_FLOOR: a share of noise). */
 export function gainShareAtLayer(c: Cell): (number | null)[] {
   const [tv, icl, zero] = [c.perSeed.tvAtLayer ?? [], c.perSeed.icl ?? [], c.perSeed.zeroShot ?? []];
   return tv.map((t, i) => {
     const [k, z] = [icl[i], zero[i]];
-    if (t === null || k === null || k === undefined || z === null || z === undefined || Math.abs(k - z) < 1e-9) return null;
+    if (t === null || k === null || k === undefined || z === null || z === undefined || Math.abs(k - z) < GAIN_FLOOR) return null;
     return (t - z) / (k - z); // the same formula for nMSE: both differences change sign
   });
 }
@@ -271,7 +271,7 @@ function claim3(cells: readonly Cell[]): ClaimTable {
     ps.length === 0 ? 'not tested' : perFamily.every((p) => p.state === 'reproduced') ? 'reproduced' : perFamily.some((p) => p.state !== 'not reproduced') ? 'partly' : 'not reproduced';
   return {
     claim: '3. TVP-loss forms a strong task vector at a prescribed layer, without harming ICL',
-    rule: `reproduced for a family when some setting's θ at ℓ recovers, as a mean over seeds, ≥ ${STRONG} of ICL's gain over zero-shot ((TV − 0-shot) ÷ (ICL − 0-shot), accuracy or nMSE alike) with ICL within the baseline's 95% interval; the claim is reproduced when every family has such a setting`,
+    rule: `reproduced for a family when some setting's θ at ℓ recovers, as a mean over seeds, ≥ ${STRONG} of ICL's gain over zero-shot ((TV − 0-shot) ÷ (ICL − 0-shot), accuracy or nMSE alike; undefined where ICL's gain is under ${GAIN_FLOOR}) with ICL within the baseline's 95% interval; the claim is reproduced when every family has such a setting`,
     verdict,
     why: ps.length === 0 ? 'no TVP runs finished' : perFamily.map((p) => p.text).join('; '),
     header: ['cell', 'run', 'λ', 'ℓ', 'steps', 'ICL', 'baseline ICL', '0-shot', 'TV at ℓ', 'baseline TV at ℓ', 'TV at ℓ ÷ ICL', "share of ICL's gain at ℓ", 'per seed', 'best ℓ (dev)'],

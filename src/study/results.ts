@@ -93,7 +93,7 @@ export function figuresOf(r: JobResult): Record<string, number | null> {
 }
 
 /** The smallest ICL gain over zero-shot (accuracy or nMSE) for which a recovered share is defined, as for the task-wide search. */
-const GAIN_FLOOR = 0.1;
+export const GAIN_FLOOR = 0.1;
 
 const cellKey = (r: Pick<JobResult, 'group' | 'factors' | 'kind' | 'lambda'>) =>
   [r.group, ...Object.entries(r.factors).map(([k, v]) => `${k}=${v}`), r.kind, r.lambda === null ? '' : `λ=${r.lambda}`].filter(Boolean).join(' ');
