@@ -4,6 +4,7 @@
  * the Markdown of them (for the README). The HTML page is src/report/reproduction.ts.
  */
 import path from 'node:path';
+import { share } from '../analysis/emergence.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { type Estimate, estimate } from '../util/stats.js';
 import { type Cell, GAIN_FLOOR, type StudySummary } from './results.js';
@@ -40,7 +41,7 @@ export function gainShareAtLayer(c: Cell): (number | null)[] {
   return tv.map((t, i) => {
     const [k, z] = [icl[i], zero[i]];
     if (t === null || k === null || k === undefined || z === null || z === undefined || Math.abs(k - z) < GAIN_FLOOR) return null;
-    return (t - z) / (k - z); // the same formula for nMSE: both differences change sign
+    return share(t, z, k);
   });
 }
 
