@@ -6,7 +6,7 @@
  * that sees each hook's value and returns the value to continue with: that is how patching and the
  * TVP-loss write a task vector into the residual stream inside one graph.
  */
-import { type Graph, type Value, floatArray, op } from '../graph/index.js';
+import { type Graph, type TypedData, type Value, floatArray, op } from '../graph/index.js';
 import { Rng } from '../util/rng.js';
 import { type ModelConfig, dHeadOf, dMlpOf } from './config.js';
 import { type HookKind, type HookPoint, hookPoint } from './hooks.js';
@@ -95,23 +95,53 @@ export const paramNames = (cfg: ModelConfig): string[] => paramSpecs(cfg).map((p
 /**
  * Declares the parameters with GPT-2's initialisation: N(0, initStd²) weights, residual output
  * projections scaled by 1/√(2·layers), zero biases, unit LayerNorm gains. `seed` null declares
- * shapes only (zeros), for a graph whose weights are bound from a checkpoint when it is written.
+ * shapes only (zeros), for a graph whose weights are bound from a checkpoint when it is written,
+ * or filled from `initialParams` by a trainer.
  */
 export function declareParams(g: Graph, cfg: ModelConfig, seed: number | null): Params {
-  const rng = seed === null ? null : new Rng(seed);
+  const draws = initialValues(cfg, seed, g.floatType);
+  let r = draws.next();
+  while (!r.done) r = draws.next();
   const p: Record<string, Value> = {};
-  for (const { name, shape, init } of paramSpecs(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = g.floatType === 'float32' ? new Float32Array(n) : new Float64Array(n);
-    if ('fill' in init) p[name] = g.param(name, [...shape], data.fill(init.fill), { decay: false });
-    else {
-      // Straight into the typed array (a JS array of 16M numbers first took 13 s at 38M parameters).
-      if (rng) for (let i = 0; i < n; i++) data[i] = rng.normal() * init.std;
-      p[name] = g.param(name, [...shape], data);
-    }
-  }
+  for (const { name, shape, init } of paramSpecs(cfg)) p[name] = g.param(name, [...shape], r.value.get(name)!, 'fill' in init ? { decay: false } : undefined);
   return p;
 }
+
+/**
+ * The same values `declareParams` gives for `seed`, drawn in slices with a pause between them:
+ * 38M random draws take 2–4 s, and a trainer draws them this way so that a signal or a progress
+ * line is served meanwhile.
+ */
+export async function initialParams(cfg: ModelConfig, seed: number, floatType: 'float32' | 'float64' = 'float32'): Promise<Map<string, TypedData>> {
+  const draws = initialValues(cfg, seed, floatType);
+  for (let r = draws.next(); ; r = draws.next()) {
+    if (r.done) return r.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Draws every parameter's initial values in declaration order, pausing (yield) after each ~1M draws. */
+function* initialValues(cfg: ModelConfig, seed: number | null, floatType: 'float32' | 'float64'): Generator<void, Map<string, TypedData>> {
+  const rng = seed === null ? null : new Rng(seed);
+  const out = new Map<string, TypedData>();
+  for (const { name, shape, init } of paramSpecs(cfg)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = floatType === 'float32' ? new Float32Array(n) : new Float64Array(n);
+    if ('fill' in init) data.fill(init.fill);
+    else if (rng) {
+      // Straight into the typed array (a JS array of 16M numbers first took 13 s at 38M parameters).
+      for (let i0 = 0; i0 < n; i0 += DRAWS_PER_SLICE) {
+        for (let i = i0; i < Math.min(n, i0 + DRAWS_PER_SLICE); i++) data[i] = rng.normal() * init.std;
+        yield;
+      }
+    }
+    out.set(name, data);
+  }
+  return out;
+}
+
+/** About 50 ms of random draws on this machine's cores. */
+const DRAWS_PER_SLICE = 1 << 20;
 
 export class Transformer {
   constructor(

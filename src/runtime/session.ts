@@ -52,28 +52,7 @@ export class Session {
   ) {}
 
   static async open(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
-    const provider = options.provider ?? 'cpu';
-    if (!PROVIDERS.includes(provider)) {
-      throw new RuntimeSetupError(`unknown execution provider '${provider}'. Should be one of: ${PROVIDERS.join(', ')}`);
-    }
-    const threads = options.threads ?? sessionThreads();
-    // Past a few thousand, ONNX Runtime's thread pool fails to allocate (std::bad_alloc): refuse in words.
-    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new InputError(`threads must be an integer in 1..1024, got ${threads}`);
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: [provider],
-      // Fatal only: a failed run reaches us as an exception, which becomes tvlens's one line; at the
-      // error level ONNX Runtime also printed its own coloured line on stderr first.
-      logSeverityLevel: 4,
-      graphOptimizationLevel: options.optimization ?? 'all',
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      // Idle pool threads sleep instead of spinning (unless TVLENS_SPIN=1): tvlens alternates between
-      // several sessions (a base run and its suffixes, a forward and a training step), and each
-      // session's spinning threads took the cores from the next one's run. Measured on 2 cores:
-      // a task-vector search 231 → 179 ms, a patch sweep 633 → 422 ms, a foreign search 45 → 20 ms,
-      // a training step unchanged (docs/bench.md).
-      ...(process.env.TVLENS_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
-    };
+    const { provider, sessionOptions } = ortSessionOptions(options);
     try {
       const inner =
         typeof model === 'string'
@@ -81,13 +60,7 @@ export class Session {
           : await ort.InferenceSession.create(model, sessionOptions);
       return new Session(inner, provider);
     } catch (e) {
-      const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-      if (provider === 'cuda') {
-        throw new RuntimeSetupError(
-          `the CUDA execution provider could not start (${msg}). Install it with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci (or onnxruntime-node-install=cuda12 in .npmrc) on a machine with CUDA 12`,
-        );
-      }
-      throw new RuntimeSetupError(`ONNX Runtime refused the model: ${msg}`);
+      throw refusal(provider, e instanceof Error ? e.message : String(e));
     }
   }
 
@@ -107,7 +80,7 @@ export class Session {
     try {
       result = fetch ? await this.inner.run(ortFeeds, fetch as string[]) : await this.inner.run(ortFeeds);
     } catch (e) {
-      throw new RuntimeSetupError(`ONNX Runtime failed to run the model: ${e instanceof Error ? e.message.split('\n')[0] : e}`);
+      throw runFailure(e instanceof Error ? e.message : String(e));
     }
     const out: Record<string, HostTensor> = {};
     for (const [name, t] of Object.entries(result)) out[name] = fromOrt(t);
@@ -155,6 +128,49 @@ export class Session {
   async release(): Promise<void> {
     await this.inner.release();
   }
+}
+
+/** ONNX Runtime's options for `options`, checked: shared by `Session` and `WorkerSession`. */
+export function ortSessionOptions(options: SessionOptions): { provider: Provider; sessionOptions: ort.InferenceSession.SessionOptions } {
+  const provider = options.provider ?? 'cpu';
+  if (!PROVIDERS.includes(provider)) {
+    throw new RuntimeSetupError(`unknown execution provider '${provider}'. Should be one of: ${PROVIDERS.join(', ')}`);
+  }
+  const threads = options.threads ?? sessionThreads();
+  // Past a few thousand, ONNX Runtime's thread pool fails to allocate (std::bad_alloc): refuse in words.
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new InputError(`threads must be an integer in 1..1024, got ${threads}`);
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    // Fatal only: a failed run reaches us as an exception, which becomes tvlens's one line; at the
+    // error level ONNX Runtime also printed its own coloured line on stderr first.
+    logSeverityLevel: 4,
+    graphOptimizationLevel: options.optimization ?? 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    // Idle pool threads sleep instead of spinning (unless TVLENS_SPIN=1): tvlens alternates between
+    // several sessions (a base run and its suffixes, a forward and a training step), and each
+    // session's spinning threads took the cores from the next one's run. Measured on 2 cores:
+    // a task-vector search 231 → 179 ms, a patch sweep 633 → 422 ms, a foreign search 45 → 20 ms,
+    // a training step unchanged (docs/bench.md).
+    ...(process.env.TVLENS_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
+  };
+  return { provider, sessionOptions };
+}
+
+/** The one-line error for a run ONNX Runtime could not finish. */
+export function runFailure(message: string): RuntimeSetupError {
+  return new RuntimeSetupError(`ONNX Runtime failed to run the model: ${message.split('\n')[0]}`);
+}
+
+/** The one-line error for a model ONNX Runtime would not load. */
+export function refusal(provider: Provider, message: string): RuntimeSetupError {
+  const msg = message.split('\n')[0];
+  if (provider === 'cuda') {
+    return new RuntimeSetupError(
+      `the CUDA execution provider could not start (${msg}). Install it with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci (or onnxruntime-node-install=cuda12 in .npmrc) on a machine with CUDA 12`,
+    );
+  }
+  return new RuntimeSetupError(`ONNX Runtime refused the model: ${msg}`);
 }
 
 /** The first slice of `runSliced` holds about this many feed values per slice; later ones are timed. */

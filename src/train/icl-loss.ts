@@ -14,8 +14,8 @@ export function lossOf(output: Value, cfg: ModelConfig, seq = 'seq', prefix = ''
     : op.meanSquaredError(output, g.input(`${prefix}targets`, g.floatType, ['batch', seq, cfg.dOut]), weights);
 }
 
-/** The ICL loss program for a fresh model initialised from `seed`; `tokenKeep` adds the dropout input `keep`. */
-export function iclLossProgram(cfg: ModelConfig, seed: number, floatType: 'float32' | 'float64' = 'float32', tokenKeep = false): LossProgram {
+/** The ICL loss program for a fresh model initialised from `seed` (null: zeros); `tokenKeep` adds the dropout input `keep`. */
+export function iclLossProgram(cfg: ModelConfig, seed: number | null, floatType: 'float32' | 'float64' = 'float32', tokenKeep = false): LossProgram {
   const g = new Graph(floatType);
   const model = new Transformer(cfg, declareParams(g, cfg, seed));
   const { output } = model.forward(modelInputs(g, cfg, 'seq', '', tokenKeep));

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Manifest, weightsHash, writeCheckpoint } from '../checkpoint/checkpoint.js';
 import { inferenceGraph, outputName } from '../model/inference.js';
+import { initialParams } from '../model/transformer.js';
 import { configHash, readState, verifyState, writeState } from '../checkpoint/state.js';
 import { ConfigError, InputError, TvlensError, fsErrorWords } from '../errors.js';
 import { dMlpOf } from '../model/config.js';
@@ -32,7 +33,7 @@ import { type ShotCurve, scorePositions, shotCurve } from '../tasks/score.js';
 import { iclLossProgram } from './icl-loss.js';
 import { learningRate } from './optimizer.js';
 import { foreignEntries, isEmptyFolder, isOwnTemp, listSome } from './run-folder.js';
-import { type LossProgram, type StepModels, Trainer } from './step.js';
+import { type LossProgram, type StepModels, Trainer, freshState } from './step.js';
 
 export class TrainingDivergedError extends TvlensError {
   override name = 'TrainingDivergedError';
@@ -66,8 +67,11 @@ export interface TrainOptions {
   readonly onBuild?: () => void;
   /** Before each evaluation (with the step): a large model's takes a while. */
   readonly onEvalStart?: (step: number) => void;
-  /** Builds the loss program; the default is the plain ICL loss. TVP-loss passes its own. */
-  readonly program?: (cfg: RunConfig) => LossProgram;
+  /**
+   * Builds the loss program; the default is the plain ICL loss. TVP-loss passes its own. It is
+   * called with seed null (zero weights): the trainer fills them from `initialParams`.
+   */
+  readonly program?: (cfg: RunConfig, seed: null) => LossProgram;
   /** Draws one step's feeds; the default is a batch of training prompts. TVP-loss adds its zero-shot prompts. */
   readonly sample?: (cfg: RunConfig, rng: Rng, step: number) => StepData;
   /** Prebuilt step models (training artifacts read from disk), used instead of building them. */
@@ -213,14 +217,18 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
   const ids = { runId, configSha256: cfgHash };
 
   options.onBuild?.();
-  const build = options.program ? () => options.program!(cfg) : () => iclLossProgram(cfg.model, loop.seed, 'float32', loop.demoKeep < 1);
-  const trainer = await Trainer.create(build, cfg.optimizer, { layout: loop.layout, initial, models: options.models });
-  if (options.initialParams && !initial) {
-    for (const [name, data] of options.initialParams) {
-      if (!trainer.state.params.has(name)) throw new InputError(`the initial weights have a parameter '${name}' this model lacks`);
-      trainer.state.params.set(name, data);
+  const build = options.program ? () => options.program!(cfg, null) : () => iclLossProgram(cfg.model, null, 'float32', loop.demoKeep < 1);
+  if (!initial) {
+    // Drawn in slices (a large model's random init takes seconds), so that SIGTERM is served meanwhile.
+    const params = await initialParams(cfg.model, loop.seed);
+    for (const [name, data] of options.initialParams ?? []) {
+      if (!params.has(name)) throw new InputError(`the initial weights have a parameter '${name}' this model lacks`);
+      params.set(name, data);
     }
+    initial = freshState(params);
   }
+  // Steps run on a worker thread, so that SIGTERM and progress are served during a step of a large model.
+  const trainer = await Trainer.create(build, cfg.optimizer, { layout: loop.layout, initial, models: options.models, worker: true });
   const evalSession = await Session.open(toOnnxBytes(inferenceGraph(cfg.model, null).graph, { paramsAs: 'inputs' }));
 
   const end = Math.min(loop.steps, options.stopAfter ?? loop.steps);

@@ -9,6 +9,7 @@
  */
 import { Graph, type Initializer, type TypedData, type Value, gradients, toOnnxBytes } from '../graph/index.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
+import { WorkerSession } from '../runtime/worker-session.js';
 import { type AdamSlot, type OptimizerConfig, adamScalarValues, adamScalars, addAdamW, stateName } from './optimizer.js';
 import type { OptimizerState } from '../checkpoint/state.js';
 
@@ -78,11 +79,23 @@ function slots(g: Graph, params: readonly Initializer[], grads: readonly Value[]
   });
 }
 
+/** The optimizer state before the first step: `params`, zero moments. */
+export function freshState(params: ReadonlyMap<string, TypedData>): OptimizerState {
+  const zeros = (d: TypedData) => new (d.constructor as new (n: number) => TypedData)(d.length);
+  return { step: 0, params: new Map(params), m: new Map([...params].map(([k, d]) => [k, zeros(d)])), v: new Map([...params].map(([k, d]) => [k, zeros(d)])) };
+}
+
+/** A session a step runs on: in this thread, or on a worker thread (`worker: true`). */
+type StepSession = Session | WorkerSession;
+
 /** Runs training steps and owns the weights and the optimizer state between them. */
 export class Trainer {
+  /** Whether every array in `state` came out of a step (the first step's may be a caller's, as a fine-tune's start). */
+  private ownsState = false;
+
   private constructor(
-    private readonly training: Session,
-    private readonly optimizer: Session | null,
+    private readonly training: StepSession,
+    private readonly optimizer: StepSession | null,
     private readonly shapes: ReadonlyMap<string, readonly number[]>,
     private readonly opt: OptimizerConfig,
     readonly state: OptimizerState,
@@ -91,23 +104,25 @@ export class Trainer {
   static async create(
     build: () => LossProgram,
     opt: OptimizerConfig,
-    options: { layout?: StepLayout; session?: SessionOptions; initial?: OptimizerState; models?: StepModels } = {},
+    options: {
+      layout?: StepLayout;
+      session?: SessionOptions;
+      initial?: OptimizerState;
+      models?: StepModels;
+      /** Run steps on a worker thread, so that signals and progress are served during a long step. */
+      worker?: boolean;
+    } = {},
   ): Promise<Trainer> {
     const layout = options.layout ?? 'fused';
     const probe = build(); // the initial weights, the shapes of the parameters, and the training graph
     const models = options.models ?? buildStepModels(build, opt, layout, probe);
     await yieldToSignals();
-    const training = await Session.open(models.training, options.session);
-    const optimizer = models.optimizer ? await Session.open(models.optimizer, options.session) : null;
+    const open = (bytes: Uint8Array) => (options.worker ? WorkerSession.open(bytes, options.session) : Session.open(bytes, options.session));
+    const training = await open(models.training);
+    const optimizer = models.optimizer ? await open(models.optimizer) : null;
     await yieldToSignals();
     const shapes = new Map(probe.graph.params.map((p) => [p.value.name, p.value.shape as number[]]));
-    const zeros = (p: Initializer) => new (p.data.constructor as new (n: number) => TypedData)(p.data.length);
-    const state = options.initial ?? {
-      step: 0,
-      params: new Map(probe.graph.params.map((p) => [p.value.name, p.data])),
-      m: new Map(probe.graph.params.map((p) => [p.value.name, zeros(p)])),
-      v: new Map(probe.graph.params.map((p) => [p.value.name, zeros(p)])),
-    };
+    const state = options.initial ?? freshState(new Map(probe.graph.params.map((p) => [p.value.name, p.data])));
     return new Trainer(training, optimizer, shapes, opt, state);
   }
 
@@ -121,13 +136,17 @@ export class Trainer {
     const weights = this.weights();
     const moments = this.tensors((name) => [stateName.m(name), s.m.get(name)!], (name) => [stateName.v(name), s.v.get(name)!]);
 
+    // On a worker, the state's arrays move there instead of being copied, once they are the trainer's
+    // own (the outputs of an earlier step): they are replaced by the step's outputs below.
+    const lend = (names: readonly string[]) => ({ lend: this.ownsState ? names : [] });
     let out: Record<string, HostTensor>;
     if (!this.optimizer) {
-      out = await this.training.run({ ...batch, ...weights, ...moments, ...scalars });
+      out = await this.training.run({ ...batch, ...weights, ...moments, ...scalars }, undefined, lend([...Object.keys(weights), ...Object.keys(moments)]));
     } else {
       const grads = await this.training.run({ ...batch, ...weights });
       const gradFeeds = this.tensors((name) => [stateName.grad(name), grads[stateName.grad(name)].data]);
-      out = { ...(await this.optimizer.run({ ...weights, ...gradFeeds, ...moments, ...scalars })), loss: grads.loss };
+      const lent = [...Object.keys(weights), ...Object.keys(moments), ...Object.keys(gradFeeds)];
+      out = { ...(await this.optimizer.run({ ...weights, ...gradFeeds, ...moments, ...scalars }, undefined, lend(lent))), loss: grads.loss };
     }
     for (const name of this.shapes.keys()) {
       s.params.set(name, out[stateName.updated(name)].data);
@@ -135,6 +154,7 @@ export class Trainer {
       s.v.set(name, out[stateName.updated(stateName.v(name))].data);
     }
     s.step++;
+    this.ownsState = this.training instanceof WorkerSession;
     return { loss: Number(out.loss.data[0]), gradNorm: Number(out.grad_norm.data[0]) };
   }
 

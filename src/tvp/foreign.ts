@@ -121,7 +121,7 @@ export async function runForeignTvp(o: ForeignTvpOptions): Promise<ForeignTvpSum
   writeFileAtomic(path.join(artifacts, ARTIFACT_FILES.training), models.training);
   writeFileAtomic(path.join(artifacts, ARTIFACT_FILES.optimizer), models.optimizer!);
   const read = (f: string) => new Uint8Array(fs.readFileSync(path.join(artifacts, f)));
-  const trainer = await Trainer.create(build, opt, { layout: 'split', models: { training: read(ARTIFACT_FILES.training), optimizer: read(ARTIFACT_FILES.optimizer) } });
+  const trainer = await Trainer.create(build, opt, { layout: 'split', worker: true, models: { training: read(ARTIFACT_FILES.training), optimizer: read(ARTIFACT_FILES.optimizer) } });
   try {
     const rng = new Rng(seed);
     const byTask = groupPairs(train.search);

@@ -61,7 +61,7 @@ export function resolveTvpConfig(user: unknown, run: RunConfig): TvpConfig {
 /** Feed names of the TVP graph beyond the model's own (P uses the plain names, Q the `q.` ones). */
 export const TVP_INPUTS = { sourcePos: 'tvp.source_pos', groupMean: 'tvp.group_mean', patchPos: 'q.patch_pos' } as const;
 
-export function tvpLossProgram(run: RunConfig, tvp: TvpConfig, seed: number, floatType: 'float32' | 'float64' = 'float32'): LossProgram {
+export function tvpLossProgram(run: RunConfig, tvp: TvpConfig, seed: number | null, floatType: 'float32' | 'float64' = 'float32'): LossProgram {
   const g = new Graph(floatType);
   const model = new Transformer(run.model, declareParams(g, run.model, seed));
   const at = residualAtLayer(tvp.layer).name;

@@ -96,7 +96,7 @@ export async function runTvp(options: TvpRunOptions & { maxMemory?: number }): P
       onStep: options.onStep,
       onEval: options.onEval,
       models: readArtifacts(artifacts),
-      program: (c) => tvpLossProgram(c, tvp, c.train.seed),
+      program: (c, seed) => tvpLossProgram(c, tvp, seed),
       sample: (c, rng, step) => tvpStepData(c, tvp, rng, step),
       initialParams: new Map([...start.tensors].filter(([k]) => !k.startsWith('adam.')).map(([k, t]) => [k, t.data])),
       manifestExtra: { tvp: recorded },

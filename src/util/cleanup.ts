@@ -48,6 +48,11 @@ export function cleanUpOnSignals(): void {
       const some = temps.size + hooks.size > 0;
       runAll();
       process.stderr.write(`\ntvlens: stopped by ${signal}${some ? '; temporary files and locks removed' : ''}\n`);
+      // The signal again, now with its default action: the process ends at once, as killed by it
+      // (a shell sees 130 / 143). process.exit would first stop the worker threads, and a worker
+      // inside an ONNX Runtime run (a training step) aborts the process when stopped that way.
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
       process.exit(code);
     });
   }
