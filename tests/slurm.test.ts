@@ -148,15 +148,18 @@ function submit(args: string[] = []): { array: string; aggregate: string } {
 describe('tvlens study --emit', () => {
   const fresh = path.join(dir, 'never-made');
   it.each([
-    [['--emit', 'pbs'], /--emit: unknown scheduler 'pbs'. Should be one of: slurm/],
-    [['--emit', 'slurm', '--tasks', '0'], /--tasks: expected a whole number ≥ 1, got '0'/],
+    [['--emit', 'pbs'], /--emit: 'pbs' is not valid. Should be one of: slurm/],
+    [['--emit', 'slurm', '--tasks', '0'], /--tasks: expected an integer ≥ 1, got '0'/],
     [['--emit', 'slurm', '--tasks', '3'], /--tasks: the study has 2 \(cell, seed\) units/],
-    [['--emit', 'slurm', '--cpus-per-task', '1.5'], /--cpus-per-task: expected a whole number/],
+    [['--emit', 'slurm', '--cpus-per-task', '1.5'], /--cpus-per-task: expected an integer ≥ 1/],
     [['--tasks', '2'], /--tasks: only applies with --emit slurm/],
     [['--emit', 'slurm', '--shard', '1/2'], /--emit: writes the scripts that run every shard/],
   ])('refuses %j in one line, writing nothing', async (extra, message) => {
-    const { values, positionals } = parse(studyCommand, [specFile, '--out', fresh, ...(extra as string[])]);
-    await expect(studyCommand.run(values, positionals)).rejects.toThrow(message);
+    const attempt = async () => {
+      const { values, positionals } = parse(studyCommand, [specFile, '--out', fresh, ...(extra as string[])]);
+      await studyCommand.run(values, positionals);
+    };
+    await expect(attempt()).rejects.toThrow(message);
     expect(fs.existsSync(fresh)).toBe(false);
   });
 

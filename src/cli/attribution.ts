@@ -4,17 +4,14 @@
  * of the same cells, with Pearson r, the top-k overlap, and warnings where the estimate is weak.
  */
 import path from 'node:path';
-import { ATTRIBUTION_SITES, type AttributionGrid, type AttributionResult, type AttributionSite, attributionPatch } from '../analysis/attribution.js';
-import { GraphBackend } from '../backend/graph.js';
-import { CORRUPTIONS, DIRECTIONS, type PromptPair } from '../analysis/patching.js';
+import { ATTRIBUTION_SITES, type AttributionGrid, type AttributionResult, type AttributionSite } from '../analysis/attribution.js';
+import { type PromptPair } from '../analysis/patching.js';
 import type { TaskConfig } from '../tasks/index.js';
-import { InputError } from '../errors.js';
 import { oneOf } from '../util/config.js';
+import type { PatchValues } from './patch.js';
 import { VERSION } from '../version.js';
 import { Progress } from './progress.js';
-import { type OpenedModel, fmt, intOption, writeOut } from './open.js';
-
-type Values = Record<string, string | boolean | string[] | undefined>;
+import { type OpenedModel, fmt, writeOut } from './open.js';
 
 /** One grid as text, positions down and rows (blocks, heads) across: the estimate, and exact beside it when run. */
 export function attributionTable(g: AttributionGrid): string {
@@ -39,21 +36,21 @@ export function attributionSummary(r: AttributionResult): string {
 }
 
 /** `pairs`: prompt pairs from --prompts-file; else they are drawn from the task config. */
-export async function runAttribution(values: Values, opened: Omit<OpenedModel, 'task'> & { task: TaskConfig | null }, pairs?: PromptPair): Promise<void> {
+export async function runAttribution(values: PatchValues, opened: Omit<OpenedModel, 'task'> & { task: TaskConfig | null }, pairs?: PromptPair): Promise<void> {
   const { handle, task, file, model, note } = opened;
-  const sites = values.site === undefined || values.site === 'all' ? [...ATTRIBUTION_SITES] : (values.site as string).split(',').map((s) => oneOf(s, ATTRIBUTION_SITES, '--site') as AttributionSite);
+  const sites = values.site === undefined || values.site === 'all' ? [...ATTRIBUTION_SITES] : values.site.split(',').map((s) => oneOf(s, ATTRIBUTION_SITES, '--site') as AttributionSite);
   let bar: Progress | null = null;
   const result = await handle.attributionPatch(pairs ?? task!, {
     sites,
-    direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
-    corruption: oneOf(values.corruption as string, CORRUPTIONS, '--corruption'),
-    split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
-    maxTasks: intOption(values, 'tasks'),
-    prompts: intOption(values, 'prompts'),
-    shots: intOption(values, 'shots'),
-    seed: intOption(values, 'seed', 0),
-    exact: values['skip-exact'] !== true,
-    topK: intOption(values, 'top-k'),
+    direction: values.direction,
+    corruption: values.corruption,
+    split: values.split,
+    maxTasks: values.tasks,
+    prompts: values.prompts,
+    shots: values.shots,
+    seed: values.seed,
+    exact: !values['skip-exact'],
+    topK: values['top-k'],
     onProgress: (done, total) => (bar ??= new Progress('attribution, then exact patching', total, !values.json)).update(done),
   });
   const full = { ...result, tvlensVersion: VERSION, model, task };

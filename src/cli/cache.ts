@@ -5,17 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { holdsModel, readModelFolder } from '../backend/model-folder.js';
-import { PROMPT_FORMATS, type PromptFormat, textPrompts } from '../text/tasks.js';
+import { PROMPT_FORMATS, textPrompts } from '../text/tasks.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { parsePositions, readCache } from '../analysis/cache.js';
 import { openModel } from '../api/model.js';
 import { readInitializers, readOnnxFile, weightsHash } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
-import { type Split, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import { SPLITS, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type PromptRecord, maxTokenId, readPromptsFile, recordsToBatch } from '../tasks/prompt-file.js';
 import { loadRunConfig, presetNames } from '../train/config.js';
-import { oneOf } from '../util/config.js';
-import { type Command, integerOption, refuseDrawingFlags, required, seedOption } from './command.js';
+import { THREADS_OPTION, type Values, choice, command, custom, indexList, int, refuseDrawingFlags, required, seed, text } from './command.js';
 import { checkInputFile, checkOutputFile, checkShots, checkTaskFits, startsWith } from './limits.js';
 import { Progress } from './progress.js';
 
@@ -32,58 +31,46 @@ export function loadTaskConfig(nameOrFile: string): TaskConfig {
   return typeof json === 'object' && json !== null && 'task' in json ? loadRunConfig(nameOrFile).task : resolveTaskConfig(json);
 }
 
-/** "0,2" or "1-3" or "0,2-3" → residual layers, block indices (`flag` --blocks) or positions (--positions). */
-export function parseLayers(text: string, flag = '--layers'): number[] {
-  const out: number[] = [];
-  const what = flag === '--positions' ? 'position list (like 0-5,33)' : flag === '--blocks' ? 'block list (like 0,2 or 1-3)' : 'layer list (like 0,2 or 1-3)';
-  if (text.trim() === '') throw new ConfigError(`is empty; give a ${what}, or leave the flag out for all`, flag);
-  for (const part of text.split(',')) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
-    if (!m) throw new ConfigError(`'${text}' is not a ${what}`, flag);
-    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
-    if (b < a) throw new ConfigError(`'${part.trim()}' is an empty range (${a} > ${b})`, flag);
-    if (b > 100_000) throw new ConfigError(`${b} is far beyond any model here`, flag);
-    for (let l = a; l <= b; l++) out.push(l);
-  }
-  return out;
-}
+const CACHE_OPTIONS = {
+  out: text('the Arrow IPC file to write'),
+  'hook-map': text('for a foreign model: JSON map from tensor names to hook names'),
+  hooks: text("comma-separated hook names or globs (blocks.*.hook_resid_post); 'resid' = the residual stream at every task-vector layer", 'resid'),
+  blocks: indexList('keep only hooks of these blocks (block indices, 0,2 or 0-1); drops hooks outside the blocks'),
+  positions: custom(
+    "'last-arrow' (each prompt's query), 'arrows' (every scored position), 'all', or indices, negative from the end (write --positions=-1)",
+    (t, f) => {
+      try {
+        return parsePositions(t);
+      } catch (e) {
+        throw new ConfigError((e as Error).message, f); // the library's words, naming the flag
+      }
+    },
+    parsePositions('last-arrow'),
+  ),
+  prompts: int('number of prompts drawn from --task', { min: 1 }, 256),
+  seed: seed('prompt seed', 0),
+  demos: int("demos per prompt (default: the task config's largest)", { min: 0 }),
+  split: choice("'train' or 'heldout' tasks", SPLITS, 'train'),
+  format: choice(`a model folder's text task: prompt format, ${PROMPT_FORMATS.join(' or ')}`, PROMPT_FORMATS, 'hendel'),
+  task: text(`a model folder: text tasks (comma-separated shipped names or pairs files); otherwise a task config: a preset (${presetNames().join(', ')}), a run config or a task config file (default: the checkpoint's; required for a foreign model)`),
+  'prompts-file': text('your own prompts instead of --task: JSONL, one prompt per line (README, "Prompts files"); a line\'s position is its last-arrow'),
+  chunk: int('prompts per forward pass and per Arrow record batch', { min: 1 }, 32),
+  ...THREADS_OPTION,
+} as const;
 
-const positiveInt = (values: Record<string, unknown>, key: string): number | undefined => integerOption(values, key, { min: 1, ...(key === 'threads' ? { max: 1024 } : {}) });
-
-export const cacheCommand: Command = {
+export const cacheCommand = command({
   name: 'cache',
   summary: 'run prompts through a model and stream chosen hooks to an Arrow IPC file',
   usage: 'tvlens cache <model.onnx> --out cache.arrow [--hooks resid] [--blocks 0-1] [--positions last-arrow] [--prompts 256 | --prompts-file p.jsonl] [--seed 0]',
-  options: {
-    out: { type: 'string', description: 'the Arrow IPC file to write' },
-    'hook-map': { type: 'string', description: 'for a foreign model: JSON map from tensor names to hook names' },
-    hooks: { type: 'string', description: "comma-separated hook names or globs (blocks.*.hook_resid_post); 'resid' = the residual stream at every task-vector layer", default: 'resid' },
-    blocks: { type: 'string', description: 'keep only hooks of these blocks (block indices, 0,2 or 0-1); drops hooks outside the blocks' },
-    positions: { type: 'string', description: "'last-arrow' (each prompt's query), 'arrows' (every scored position), 'all', or indices, negative from the end (write --positions=-1)", default: 'last-arrow' },
-    prompts: { type: 'string', description: 'number of prompts drawn from --task (default 256)' },
-    seed: { type: 'string', description: 'prompt seed', default: '0' },
-    demos: { type: 'string', description: "demos per prompt (default: the task config's largest)" },
-    split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
-    format: { type: 'string', description: `a model folder's text task: prompt format, ${PROMPT_FORMATS.join(' or ')}`, default: 'hendel' },
-    task: { type: 'string', description: `a model folder: text tasks (comma-separated shipped names or pairs files); otherwise a task config: a preset (${presetNames().join(', ')}), a run config or a task config file (default: the checkpoint's; required for a foreign model)` },
-    'prompts-file': { type: 'string', description: "your own prompts instead of --task: JSONL, one prompt per line (README, \"Prompts files\"); a line's position is its last-arrow" },
-    chunk: { type: 'string', description: 'prompts per forward pass and per Arrow record batch', default: '32' },
-    threads: { type: 'string', description: 'ONNX Runtime threads (default: one per core)' },
-  },
+  options: CACHE_OPTIONS,
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${cacheCommand.usage}`);
-    const given0 = required(values, 'out');
+    const given0 = required(values.out, 'out');
     checkOutputFile(given0, '--out', (f) => startsWith(f, 'ARROW1')); // before resolve, which drops a trailing '/'
     const out = path.resolve(given0);
     const folder = holdsModel(positionals[0]);
     if (!folder) checkInputFile(positionals[0], 'an ONNX model');
-    const prompts = positiveInt(values, 'prompts') ?? 256;
-    const seed = seedOption(values)!;
-    const demos = integerOption(values, 'demos', { min: 0 });
-    const chunk = positiveInt(values, 'chunk');
-    const blocks = values.blocks !== undefined ? parseLayers(values.blocks as string, '--blocks') : undefined;
-    const split = oneOf(values.split as string, ['train', 'heldout'], '--split') as Split;
-    const promptsFile = values['prompts-file'] as string | undefined;
+    const { prompts, seed, demos, chunk, blocks, split, 'prompts-file': promptsFile } = values;
     if (promptsFile !== undefined) {
       checkInputFile(promptsFile, 'a prompts file (JSONL)');
       if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
@@ -93,9 +80,9 @@ export const cacheCommand: Command = {
     const text = folder && promptsFile === undefined && values.task !== undefined;
     const records = promptsFile !== undefined ? readPromptsFile(promptsFile) : text ? folderPrompts(positionals[0], values, prompts) : null;
     const given = records ? recordsToBatch(records) : undefined;
-    const model = await openModel(positionals[0], { hookMap: values['hook-map'] as string | undefined, threads: positiveInt(values, 'threads') });
+    const model = await openModel(positionals[0], { hookMap: values['hook-map'], threads: values.threads });
     try {
-      const task = records ? null : values.task ? loadTaskConfig(values.task as string) : model.taskConfig;
+      const task = records ? null : values.task ? loadTaskConfig(values.task) : model.taskConfig;
       if (records) {
         if (text && maxTokenId(records) >= TextTokenizer.load(positionals[0]).vocabSize) throw new InputError(`the tokenizer of ${positionals[0]} does not fit its model`);
         model.checkFits(records);
@@ -108,9 +95,9 @@ export const cacheCommand: Command = {
       const progress = new Progress('cache', count, !values.json);
       const summary = await model.cacheToArrow(out, {
         prompts: records ?? task!,
-        hooks: (values.hooks as string).split(',').map((s) => s.trim()),
+        hooks: values.hooks.split(',').map((s) => s.trim()),
         blocks,
-        positions: parsePositions(values.positions as string),
+        positions: values.positions,
         count,
         seed,
         demos,
@@ -124,14 +111,15 @@ export const cacheCommand: Command = {
       await model.close();
     }
   },
-};
+});
 
 /** A model folder's text-task prompts (k-shot, `count` over all tasks) as prompt records. */
-function folderPrompts(dir: string, values: Record<string, unknown>, count: number): PromptRecord[] {
+function folderPrompts(dir: string, values: Values<typeof CACHE_OPTIONS>, count: number): PromptRecord[] {
   const tok = TextTokenizer.load(readModelFolder(dir).tokenizer ?? path.join(dir, 'tokenizer.json'));
-  const tasks = (values.task as string).split(',');
-  const format = oneOf(values.format as string, PROMPT_FORMATS, '--format') as PromptFormat;
-  const t = textPrompts(tok, { task: tasks, format, prompts: Math.ceil(count / tasks.length), seed: seedOption(values as never) ?? 0, shots: integerOption(values as never, 'demos', { min: 1 }) });
+  const tasks = values.task!.split(',');
+  // A text prompt needs a demo: its k-shot prompts are what a folder caches.
+  if (values.demos === 0) throw new ConfigError("expected an integer ≥ 1, got '0'", '--demos');
+  const t = textPrompts(tok, { task: tasks, format: values.format, prompts: Math.ceil(count / tasks.length), seed: values.seed, shots: values.demos });
   return t.search.filter((r) => r.role === 'demo').slice(0, count);
 }
 
@@ -152,19 +140,19 @@ async function modelHashFor(model: string, hookMap: string | undefined, cacheFil
   return made === weights ? weights : hash;
 }
 
-export const cacheInfoCommand: Command = {
+export const cacheInfoCommand = command({
   name: 'cache-info',
   summary: 'show what an activation cache holds; with --model, check it was made from that model',
   usage: 'tvlens cache-info <cache.arrow> [--model model.onnx [--hook-map map.json]]',
   options: {
-    model: { type: 'string', description: 'fail unless the cache was made from this model (its weights hash)' },
-    'hook-map': { type: 'string', description: 'the hook map of a foreign --model' },
+    model: text('fail unless the cache was made from this model (its weights hash)'),
+    'hook-map': text('the hook map of a foreign --model'),
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one cache file, got ${positionals.length}. Usage: ${cacheInfoCommand.usage}`);
     checkInputFile(positionals[0], 'an activation cache (.arrow)');
-    if (typeof values.model === 'string') checkInputFile(values.model, 'an ONNX model');
-    const expectModelHash = values.model ? await modelHashFor(values.model as string, values['hook-map'] as string | undefined, positionals[0]) : undefined;
+    if (values.model !== undefined) checkInputFile(values.model, 'an ONNX model');
+    const expectModelHash = values.model ? await modelHashFor(values.model, values['hook-map'], positionals[0]) : undefined;
     const cache = readCache(positionals[0], { expectModelHash, hooks: [] });
     const m = cache.meta;
     if (values.json) {
@@ -175,4 +163,4 @@ export const cacheInfoCommand: Command = {
     console.log(`model ${m.modelFile} (${m.modelKind}), hash ${m.modelHash.slice(0, 12)}…${expectModelHash ? ' — matches --model' : ''}; tvlens ${m.tvlensVersion}`);
     for (const h of m.hooks) console.log(`  ${h.name.padEnd(30)} [${h.shape.join(', ')}] (${h.axes.join(', ')})`);
   },
-};
+});

@@ -16,24 +16,24 @@ import { latestCheckpoint } from '../runs/folder.js';
 import type { MetricsLine } from '../train/loop.js';
 import { foreignEntries, isEmptyFolder, listSome, removeRunFiles } from '../train/run-folder.js';
 import { lockRunFolder } from '../util/lock.js';
-import type { Command } from './command.js';
+import { command, flag, text } from './command.js';
 import { describeEval, runTraining } from './train.js';
 import { checkOutputFile, startsWith } from './limits.js';
 
-export const demoCommand: Command = {
+export const demoCommand = command({
   name: 'demo',
   summary: 'the main job: train the tiny preset, analyse it and the shipped models, write reports/index.html',
   usage: 'tvlens demo [--out runs/demo] [--report reports/index.html] [--fresh]',
   options: {
-    out: { type: 'string', description: 'the run folder', default: 'runs/demo' },
-    report: { type: 'string', description: 'the report to write', default: 'reports/index.html' },
-    fresh: { type: 'boolean', description: "retrain even if the run folder already holds a finished run (only demo's own tiny run is ever removed)" },
+    out: text('the run folder', 'runs/demo'),
+    report: text('the report to write', 'reports/index.html'),
+    fresh: flag("retrain even if the run folder already holds a finished run (only demo's own tiny run is ever removed)"),
   },
   async run(values) {
     const t0 = performance.now();
-    const out = path.resolve(values.out as string);
+    const out = path.resolve(values.out);
     const cfg = loadRunConfig('tiny');
-    checkOutputFile(values.report as string, '--report', (f) => startsWith(f, '<!doctype html'));
+    checkOutputFile(values.report, '--report', (f) => startsWith(f, '<!doctype html'));
     const configFile = path.join(out, 'config.json');
     // Never remove a folder demo did not make: only its own tiny run (same config, nothing but run files) is reused or, with --fresh, replaced.
     if (!isEmptyFolder(out)) {
@@ -60,15 +60,19 @@ export const demoCommand: Command = {
       .filter((f) => fs.existsSync(f))
       .map((f) => path.relative(process.cwd(), f) || f);
     process.stderr.write(`[2/2] task-vector search, activation patching and the checkpoint series on ${shipped.length} shipped models and the tiny run, then the report\n`);
-    const report = await writeReport([...shipped, out], path.resolve(values.report as string), { command: 'npm start', story: { study: readStudy() } });
-    const seconds = ((performance.now() - t0) / 1000).toFixed(0);
-    console.log(`report: ${path.relative(process.cwd(), report.file)} (${(report.bytes / 1e6).toFixed(1)} MB, ${seconds} s in all)`);
+    const report = await writeReport([...shipped, out], path.resolve(values.report), { command: 'npm start', story: { study: readStudy() } });
+    const seconds = Math.round((performance.now() - t0) / 1000);
     // The contrast in numbers: the shipped baseline, then the shipped TVP model (or the tiny run when models/ is absent).
     const lines = report.storyLines.length >= 2 ? report.storyLines.slice(0, 2) : [lastMetrics(out) ? describeEval(lastMetrics(out)!) : 'no evaluation metrics', report.findings[0] ?? 'task-vector search: no result'];
+    if (values.json) {
+      console.log(JSON.stringify({ report: report.file, bytes: report.bytes, seconds, run: out, contrast: lines, findings: report.findings, problems: report.problems }));
+      return;
+    }
+    console.log(`report: ${path.relative(process.cwd(), report.file)} (${(report.bytes / 1e6).toFixed(1)} MB, ${seconds} s in all)`);
     for (const l of lines) console.log(l);
     if (report.problems.length) process.stderr.write(`not drawn: ${report.problems.join('; ')}\n`);
   },
-};
+});
 
 /** The shipped models the report shows, in this order (the first two make the console's contrast). */
 const SHOWN = ['offsets-4L-baseline', 'offsets-4L-tvp', 'linreg-3L-baseline', 'linreg-3L-tvp'];

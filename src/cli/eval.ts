@@ -8,8 +8,7 @@ import { type Manifest, readManifest } from '../checkpoint/checkpoint.js';
 import { latestCheckpoint } from '../runs/folder.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
-import type { Command } from './command.js';
-import { MEMORY_OPTION, integerOption, memoryOption, seedOption } from './command.js';
+import { MEMORY_OPTION, command, flag, int, seed, text, texts } from './command.js';
 import { dMlpOf } from '../model/config.js';
 import { promptLength, resolveTaskConfig } from '../tasks/index.js';
 import { analysisMemory, checkMemory } from '../util/memory.js';
@@ -48,26 +47,24 @@ function tvpLayerOf(manifests: readonly Manifest[]): number | undefined {
   return undefined;
 }
 
-export const evalCommand: Command = {
+export const evalCommand = command({
   name: 'eval',
   summary: 'compare groups of models (baseline vs TVP): ICL, OOD, length generalisation, task vectors, with 95% CIs',
   usage: 'tvlens eval --group baseline=runs/b0,runs/b1,runs/b2 --group tvp=runs/t0,runs/t1,runs/t2 [--out eval.json]',
   options: {
-    group: { type: 'string', multiple: true, description: 'name=model,model,… (checkpoints or run folders); repeat per group' },
-    out: { type: 'string', description: 'write the JSON here' },
-    prompts: { type: 'string', description: `prompts per condition (default ${SUITE_DEFAULTS.prompts})` },
-    seed: { type: 'string', description: `seed of the evaluation prompts (default ${SUITE_DEFAULTS.seed})` },
-    layer: { type: 'string', description: "the prescribed task-vector layer ℓ (default: each TVP model's own layer, else the middle layer)" },
-    'no-task-vectors': { type: 'boolean', description: 'skip the task-vector search' },
+    group: texts('name=model,model,… (checkpoints or run folders); repeat per group'),
+    out: text('write the JSON here'),
+    prompts: int('prompts per condition', { min: 1 }, SUITE_DEFAULTS.prompts),
+    seed: seed('seed of the evaluation prompts', SUITE_DEFAULTS.seed),
+    layer: int("the prescribed task-vector layer ℓ (default: each TVP model's own layer, else the middle layer)", { min: 0 }),
+    'no-task-vectors': flag('skip the task-vector search'),
     ...MEMORY_OPTION,
   },
   async run(values) {
-    const specs = (values.group as string[] | undefined) ?? [];
+    const specs = values.group ?? [];
     if (specs.length === 0) throw new ConfigError('give at least one --group name=model,…', '--group');
-    if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
-    const prompts = integerOption(values, 'prompts', { min: 1 });
-    const seed = seedOption(values);
-    const given = integerOption(values, 'layer', { min: 0 });
+    if (values.out !== undefined) checkOutputFile(values.out, '--out', isOwnJson);
+    const { prompts, seed, layer: given } = values;
     const groups = specs.map((s) => {
       const [name, list] = s.includes('=') ? s.split('=', 2) : [`group${specs.indexOf(s)}`, s];
       const files = list.split(',').filter(Boolean).map(resolveModel);
@@ -88,14 +85,14 @@ export const evalCommand: Command = {
       const m = manifest.model;
       const task = resolveTaskConfig(manifest.task);
       const seq = 2 * Math.max(promptLength(task, task.demos.max), m.maxSeq); // the longer-prompt condition too
-      const est = analysisMemory({ ...m, dMlp: dMlpOf(m) }, prompts ?? SUITE_DEFAULTS.prompts, seq, prompts ?? SUITE_DEFAULTS.prompts);
-      checkMemory(est, `evaluating ${f} on ${prompts ?? SUITE_DEFAULTS.prompts} prompts per condition`, 'lower --prompts', memoryOption(values));
+      const est = analysisMemory({ ...m, dMlp: dMlpOf(m) }, prompts, seq, prompts);
+      checkMemory(est, `evaluating ${f} on ${prompts} prompts per condition`, 'lower --prompts', values['max-memory']);
     }
     const layer = given ?? tvpLayerOf([...manifests.values()]);
     const options = {
       ...SUITE_DEFAULTS,
-      prompts: prompts ?? SUITE_DEFAULTS.prompts,
-      seed: seed ?? SUITE_DEFAULTS.seed,
+      prompts,
+      seed,
       taskVectors: values['no-task-vectors'] ? undefined : (model: Model) => taskVectorScores(model, { layer }),
     };
     const total = groups.reduce((n, g) => n + g.files.length, 0);
@@ -112,8 +109,8 @@ export const evalCommand: Command = {
     }
     const summaries = groups.map((g, i) => summarise(g.name, reports[i]));
     const result = { tvlensVersion: VERSION, options: { ...options, taskVectors: undefined }, groups: summaries, models: reports.flat() };
-    if (values.out) writeJsonAtomic(values.out as string, result);
+    if (values.out) writeJsonAtomic(values.out, result);
     if (values.json) console.log(JSON.stringify(result));
     else console.log(table(summaries));
   },
-};
+});

@@ -4,21 +4,17 @@
  * when added at each layer (with 95% intervals), and Hendel's task vector on the same prompts.
  */
 import path from 'node:path';
-import { GraphBackend } from '../backend/graph.js';
-import { type FunctionVectorResult, functionVectors } from '../analysis/function-vectors.js';
+import { type FunctionVectorResult } from '../analysis/function-vectors.js';
 import { ConfigError, InputError } from '../errors.js';
 import { holdsModel } from '../backend/model-folder.js';
 import { openModel as openLibraryModel } from '../api/model.js';
-import { PROMPT_FORMATS, type PromptFormat, SCORING, TEXT_TASKS } from '../text/tasks.js';
-import { oneOf } from '../util/config.js';
+import { SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { VERSION } from '../version.js';
-import { parseLayers } from './cache.js';
-import type { Command } from './command.js';
-import { MODEL_OPTIONS, fmt, intOption, openModel, stageProgress, writeOut } from './open.js';
+import { type Values, command, flag, indexList, int } from './command.js';
+import { MODEL_OPTIONS, fmt, openModel, stageProgress, writeOut } from './open.js';
 
 /** The heat map (blocks down, heads across), the chosen heads, and FV against TV per layer. */
 export function fvTable(r: FunctionVectorResult): string {
-  const L = r.aie.length;
   const H = r.aie[0]?.length ?? 0;
   const line = (label: string, cells: string[]) => `${label.padEnd(10)} ${cells.map((c) => c.padStart(8)).join(' ')}`;
   const o = r.options as { topK: number; prompts: number; shuffled: number; shots: number; queries: number };
@@ -40,32 +36,35 @@ export function fvTable(r: FunctionVectorResult): string {
   return [...aie, '', heads, '', ...sweep, '', r.convention].join('\n');
 }
 
-export const fvCommand: Command = {
+const FV_OPTIONS = {
+  ...MODEL_OPTIONS,
+  shots: int("demos per prompt, k, at least 2, whose labels are shuffled for the head ranking (default: the task config's largest)", { min: 2 }),
+  'top-k': int('heads summed into the function vector', { min: 1 }, 3),
+  prompts: int('clean demo prompts per task that the mean head outputs (and θ) average over', { min: 1 }, 16),
+  shuffled: int('shuffled-label prompts per task for the head ranking', { min: 1 }, 16),
+  queries: int('zero-shot queries per task: the first half is dev, the rest test', { min: 2 }, 64),
+  layers: indexList('layers to add the FV at, e.g. 0-4 or 1,3 (default: all, 0..L)'),
+  'no-tv': flag("skip Hendel's task-vector comparison"),
+} as const;
+
+export const fvCommand = command({
   name: 'fv',
   summary: 'function vectors (Todd et al.): rank heads by indirect effect, add the top heads\' sum at each layer, compare with the task vector',
   usage: 'tvlens fv <checkpoint.onnx> [--top-k 3] [--layers 0-4] [--prompts 16] [--shuffled 16] [--queries 64] [--json]',
-  options: {
-    ...MODEL_OPTIONS,
-    'top-k': { type: 'string', description: 'heads summed into the function vector', default: '3' },
-    prompts: { type: 'string', description: 'clean demo prompts per task that the mean head outputs (and θ) average over', default: '16' },
-    shuffled: { type: 'string', description: 'shuffled-label prompts per task for the head ranking', default: '16' },
-    queries: { type: 'string', description: 'zero-shot queries per task: the first half is dev, the rest test', default: '64' },
-    layers: { type: 'string', description: 'layers to add the FV at, e.g. 0-4 or 1,3 (default: all, 0..L)' },
-    'no-tv': { type: 'boolean', description: "skip Hendel's task-vector comparison" },
-  },
+  options: FV_OPTIONS,
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${fvCommand.usage}`);
     const options = {
-      split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
-      maxTasks: intOption(values, 'tasks'),
-      prompts: intOption(values, 'prompts'),
-      shuffled: intOption(values, 'shuffled'),
-      shots: intOption(values, 'shots', 2),
-      queries: intOption(values, 'queries', 2),
-      topK: intOption(values, 'top-k'),
-      layers: values.layers !== undefined ? parseLayers(values.layers as string) : undefined,
-      seed: intOption(values, 'seed', 0),
-      compareTv: values['no-tv'] !== true,
+      split: values.split,
+      maxTasks: values.tasks,
+      prompts: values.prompts,
+      shuffled: values.shuffled,
+      shots: values.shots,
+      queries: values.queries,
+      topK: values['top-k'],
+      layers: values.layers,
+      seed: values.seed,
+      compareTv: !values['no-tv'],
       onProgress: stageProgress('fv', !values.json),
     };
     if (holdsModel(positionals[0])) return fvOnFolder(positionals[0], values);
@@ -80,14 +79,14 @@ export const fvCommand: Command = {
       await handle.close();
     }
   },
-};
+});
 
 /** A model folder with text tasks (--task, --format): function vectors through its suggested hooks. */
-async function fvOnFolder(dir: string, values: Record<string, string | boolean | string[] | undefined>): Promise<void> {
-  if (typeof values.task !== 'string') throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a pairs file)`, '--task');
-  const format = oneOf(values.format as string, PROMPT_FORMATS, '--format') as PromptFormat;
-  await using m = await openLibraryModel(dir, { threads: intOption(values, 'threads') });
-  const r = await m.functionVectors({ task: values.task.split(','), format, shots: intOption(values, 'shots'), prompts: intOption(values, 'prompts'), seed: intOption(values, 'seed', 0) ?? 0 }, { topK: intOption(values, 'top-k') });
+async function fvOnFolder(dir: string, values: Values<typeof FV_OPTIONS & { json: ReturnType<typeof flag> }>): Promise<void> {
+  if (values.task === undefined) throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a pairs file)`, '--task');
+  const format = values.format;
+  await using m = await openLibraryModel(dir, { threads: values.threads });
+  const r = await m.functionVectors({ task: values.task.split(','), format, shots: values.shots, prompts: values.prompts, seed: values.seed }, { topK: values['top-k'] });
   writeOut(values, { ...r, tvlensVersion: VERSION, model: { folder: path.resolve(dir), file: m.file, modelHash: m.modelHash } });
   if (values.json) return void console.log(JSON.stringify(r));
   console.log(

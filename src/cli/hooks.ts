@@ -7,7 +7,7 @@ import { openModel } from '../api/model.js';
 import { isModelFolder } from '../backend/model-folder.js';
 import type { ResidualCandidate } from '../backend/hookmap.js';
 import { InputError } from '../errors.js';
-import type { Command } from './command.js';
+import { command, text } from './command.js';
 import { checkInputFile } from './limits.js';
 
 export interface HooksReport {
@@ -67,18 +67,18 @@ function describe(r: HooksReport): string {
   return lines.join('\n');
 }
 
-export const hooksCommand: Command = {
+export const hooksCommand = command({
   name: 'hooks',
   summary: 'list a model\'s hook points, or a foreign model\'s residual tensors and a suggested hook map',
   usage: 'tvlens hooks <model.onnx | model folder> [--hook-map map.json] [--json]',
   options: {
-    'hook-map': { type: 'string', description: 'for a foreign model: JSON map from tensor names to hook names' },
+    'hook-map': text('for a foreign model: JSON map from tensor names to hook names'),
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${hooksCommand.usage}`);
     if (!isModelFolder(positionals[0])) checkInputFile(positionals[0], 'an ONNX model');
-    if (typeof values['hook-map'] === 'string') checkInputFile(values['hook-map'], 'a hook map (JSON)');
-    const report = await hooksReport(positionals[0], values['hook-map'] as string | undefined);
+    if (values['hook-map'] !== undefined) checkInputFile(values['hook-map'], 'a hook map (JSON)');
+    const report = await hooksReport(positionals[0], values['hook-map']);
     console.log(values.json ? JSON.stringify(report, null, 2) : describe(report));
   },
-};
+});

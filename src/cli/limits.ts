@@ -4,15 +4,21 @@
  * with one line naming the flag.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
 import { dMlpOf } from '../model/config.js';
 import { type TaskConfig, promptLength, taskIO } from '../tasks/index.js';
 import { analysisMemory, checkMemory } from '../util/memory.js';
-import { integerOption, memoryOption } from './command.js';
 
-type Values = Record<string, unknown>;
+/** What an analysis's memory estimate reads of a command's values. */
+interface SizeValues {
+  readonly prompts?: number;
+  readonly dummies?: number;
+  readonly queries?: number;
+  readonly tasks?: number;
+  readonly shots?: number;
+  readonly 'max-memory'?: number;
+}
 
 /** A task config given with --task must produce inputs and outputs the checkpoint's model takes. */
 export function checkTaskFits(task: TaskConfig, model: ModelConfig, file: string): void {
@@ -51,12 +57,8 @@ export function checkShots(task: TaskConfig, shots: number | undefined, maxSeq: 
  * The memory an analysis over `values`' prompts would take (tasks × (prompts × dummies + queries)
  * prompts, every layer's residual kept), against --max-memory or the available memory.
  */
-export function checkAnalysisMemory(values: Values, task: TaskConfig, model: ModelConfig | null, dims: { dModel: number; layers: number; outWidth: number }): void {
-  const prompts = integerOption(values, 'prompts', { min: 1 }) ?? 16;
-  const dummies = integerOption(values, 'dummies', { min: 1 }) ?? 1;
-  const queries = integerOption(values, 'queries', { min: 1 }) ?? 64;
-  const tasks = integerOption(values, 'tasks', { min: 1 }) ?? 64;
-  const shots = integerOption(values, 'shots', { min: 0 }) ?? task.demos.max;
+export function checkAnalysisMemory(values: SizeValues, task: TaskConfig, model: ModelConfig | null, dims: { dModel: number; layers: number; outWidth: number }): void {
+  const { prompts = 16, dummies = 1, queries = 64, tasks = 64, shots = task.demos.max } = values;
   const seq = promptLength(task, shots);
   const shape = {
     layers: dims.layers,
@@ -67,7 +69,7 @@ export function checkAnalysisMemory(values: Values, task: TaskConfig, model: Mod
     maxSeq: model?.maxSeq ?? seq,
   };
   const total = tasks * (prompts * dummies + queries);
-  checkMemory(analysisMemory(shape, total, seq), `${total} prompts of ${seq} positions`, 'lower --prompts, --queries or --tasks', memoryOption(values));
+  checkMemory(analysisMemory(shape, total, seq), `${total} prompts of ${seq} positions`, 'lower --prompts, --queries or --tasks', values['max-memory']);
 }
 
 // The output-file rule lives in the library (one rule, one place).

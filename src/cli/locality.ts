@@ -10,12 +10,11 @@ import { localityTable } from '../api/tables.js';
 import { runCheckpoints } from '../runs/folder.js';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { type Command, integerListOption } from './command.js';
+import { command, flag, int, intList } from './command.js';
 import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
-import { SEARCH_OPTIONS, fmt, intOption, openForPrompts, openModel, searchOptions, stageProgress, writeOut } from './open.js';
+import { SEARCH_OPTIONS, fmt, openForPrompts, openModel, searchOptions, stageProgress, writeOut } from './open.js';
 import { holdsModel } from '../backend/model-folder.js';
-import { searchPromptsFrom } from '../analysis/search-prompts.js';
 
 const nonLocal = (n: LocalityRow['nonLocality'], k: number) => fmt(n.find((x) => x.k === k)?.gain);
 
@@ -70,21 +69,20 @@ export function localityTable1(r: LocalityResult): string {
   ].join('\n');
 }
 
-export const localityCommand: Command = {
+export const localityCommand = command({
   name: 'locality',
   summary: 'strength and locality of task vectors: one checkpoint, a run over training, or models side by side',
   usage: 'tvlens locality <checkpoint.onnx | run folder | model.onnx --hook-map map.json --task preset> [more…] [--prompts 16] [--queries 64] [--permutations 200] [--json]',
   options: {
     ...SEARCH_OPTIONS,
-    combine: { type: 'string', description: 'non-locality: best k layers together, for each k listed', default: '2,3' },
-    permutations: { type: 'string', description: 'label permutations of the separability test', default: '200' },
-    pca: { type: 'boolean', description: 'keep PCA coordinates in the JSON of a series or comparison too (always kept for one checkpoint)' },
+    combine: intList('non-locality: best k layers together, for each k listed', { min: 1 }, [2, 3]),
+    permutations: int('label permutations of the separability test', { min: 1 }, 200),
+    pca: flag('keep PCA coordinates in the JSON of a series or comparison too (always kept for one checkpoint)'),
   },
   async run(values, positionals) {
     if (positionals.length === 0) throw new InputError(`name a checkpoint or a run folder. Usage: ${localityCommand.usage}`);
-    if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
-    const combine = integerListOption(values, 'combine', { min: 1 })!;
-    const options = { ...searchOptions(values), combine, permutations: intOption(values, 'permutations') };
+    if (values.out !== undefined) checkOutputFile(values.out, '--out', isOwnJson);
+    const options = { ...searchOptions(values), combine: values.combine, permutations: values.permutations };
     // A model folder (model.onnx + tokenizer.json) is one model with text tasks, not a run folder.
     const folder = positionals.length === 1 && holdsModel(positionals[0]);
     const single = folder || (positionals.length === 1 && !fs.statSync(positionals[0], { throwIfNoEntry: false })?.isDirectory());
@@ -108,11 +106,11 @@ export const localityCommand: Command = {
     for (const f of files) if (!f.endsWith('.onnx') && !f.endsWith('.json')) throw new InputError(`${f} is not a checkpoint (.onnx with its .json manifest) or a run folder`);
     const bar = new Progress('locality', files.length, !values.json);
     bar.update(0);
-    const { rows, results } = await localityTable(files, { ...options, pca: values.pca === true, open: { threads: intOption(values, 'threads') } }, (done) => bar.update(done));
+    const { rows, results } = await localityTable(files, { ...options, pca: values.pca, open: { threads: values.threads } }, (done) => bar.update(done));
     const kind = positionals.length === 1 ? 'series' : 'comparison';
     const full = { analysis: 'locality-table', kind, tvlensVersion: VERSION, convention: results[0].convention, rows, results };
     writeOut(values, full);
     if (values.json) console.log(JSON.stringify(full));
     else console.log(`locality ${kind} of ${files.length} checkpoints\n${localityRowsTable(rows)}`);
   },
-};
+});

@@ -22,7 +22,7 @@ import { localityCommand } from './locality.js';
 import { fvCommand } from './fv.js';
 import { studyCommand } from './study.js';
 
-const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, tvSearchCommand, patchCommand, fvCommand, localityCommand, studyCommand, reportCommand];
+export const COMMANDS: readonly Command[] = [demoCommand, trainCommand, tvpCommand, evalCommand, hooksCommand, cacheCommand, cacheInfoCommand, tvSearchCommand, patchCommand, fvCommand, localityCommand, studyCommand, reportCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

@@ -10,55 +10,50 @@ import type { TvSearchOptions } from '../analysis/tv-search.js';
 import { type Model, openModel as openLibraryModel } from '../api/model.js';
 import { readManifest } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
-import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import { SPLITS, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type PromptRecord, readPromptsFile } from '../tasks/prompt-file.js';
 import { isModelFolder } from '../backend/model-folder.js';
-import { PROMPT_FORMATS, type PromptFormat, SCORING, TEXT_TASKS } from '../text/tasks.js';
-import { oneOf } from '../util/config.js';
+import { PROMPT_FORMATS, SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { writeJsonAtomic } from '../util/fs.js';
-import { loadTaskConfig, parseLayers } from './cache.js';
-import { MEMORY_OPTION, type OptionSpec, integerOption, refuseDrawingFlags, seedOption } from './command.js';
+import { loadTaskConfig } from './cache.js';
+import { MEMORY_OPTION, THREADS_OPTION, type Values, choice, flag, indexList, int, refuseDrawingFlags, seed, text } from './command.js';
 import { checkAnalysisMemory, checkInputFile, checkOutputFile, checkShots, checkTaskFits, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 
-type Values = Record<string, string | boolean | string[] | undefined>;
-
 /** Options every analysis on a checkpoint takes. */
-export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  task: { type: 'string', description: "task config: a preset, a run config or a task config file (default: the checkpoint's; required for a foreign model)" },
-  'hook-map': { type: 'string', description: 'for a foreign model (an .onnx tvlens did not make): JSON map from its tensor names to hook names, naming the residual stream of every block (tvlens hooks suggests one)' },
-  'pad-to': { type: 'string', description: 'for a foreign model whose export fixed the sequence length: run every prompt padded on the right to this length (exact for a causal model)' },
-  format: { type: 'string', description: `for a model folder's text task: prompt format, ${PROMPT_FORMATS.join(' or ')} (hendel: example:x->y lines; todd: Q: x / A: y)`, default: 'hendel' },
-  split: { type: 'string', description: "'train' or 'heldout' tasks", default: 'train' },
-  tasks: { type: 'string', description: 'at most this many tasks (the first of the split)' },
-  shots: { type: 'string', description: "demos per prompt, k (default: the task config's largest)" },
-  seed: { type: 'string', description: 'prompt seed', default: '0' },
-  out: { type: 'string', description: 'also write the JSON result to this file' },
-  threads: { type: 'string', description: 'ONNX Runtime threads (default: one per core)' },
+export const MODEL_OPTIONS = {
+  task: text("task config: a preset, a run config or a task config file (default: the checkpoint's; required for a foreign model)"),
+  'hook-map': text('for a foreign model (an .onnx tvlens did not make): JSON map from its tensor names to hook names, naming the residual stream of every block (tvlens hooks suggests one)'),
+  'pad-to': int('for a foreign model whose export fixed the sequence length: run every prompt padded on the right to this length (exact for a causal model)'),
+  format: choice(`for a model folder's text task: prompt format, ${PROMPT_FORMATS.join(' or ')} (hendel: example:x->y lines; todd: Q: x / A: y)`, PROMPT_FORMATS, 'hendel'),
+  split: choice("'train' or 'heldout' tasks", SPLITS, 'train'),
+  tasks: int('at most this many tasks (the first of the split)'),
+  shots: int("demos per prompt, k (default: the task config's largest)"),
+  seed: seed('prompt seed', 0),
+  out: text('also write the JSON result to this file'),
+  ...THREADS_OPTION,
   ...MEMORY_OPTION,
-};
+} as const;
 
 /** --prompts-file, for the commands that take your own prompts. */
-export const PROMPTS_FILE_OPTION: Readonly<Record<string, OptionSpec>> = {
-  'prompts-file': { type: 'string', description: 'your own prompts instead of --task: JSONL, one prompt per line (README, "Prompts files"); works on any model that takes token ids' },
-};
+export const PROMPTS_FILE_OPTION = {
+  'prompts-file': text('your own prompts instead of --task: JSONL, one prompt per line (README, "Prompts files"); works on any model that takes token ids'),
+} as const;
 
 /** Options of the task-vector search, shared with locality. */
-export const SEARCH_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+export const SEARCH_OPTIONS = {
   ...MODEL_OPTIONS,
-  prompts: { type: 'string', description: 'demo prompts per task that θ averages over', default: '16' },
-  dummies: { type: 'string', description: 'dummy queries per demo prompt (each demo set read with this many queries)', default: '1' },
-  queries: { type: 'string', description: 'zero-shot queries per task: the first half is dev, the rest test', default: '64' },
-  mode: { type: 'string', description: "'replace' the arrow state (Hendel et al.) or 'add' θ to it (function vectors)", default: 'replace' },
-  center: { type: 'boolean', description: "with --mode add: subtract the mean of θ over tasks first" },
-  position: { type: 'string', description: 'inject at this position counted back from the end: 0 = the last arrow, -1 the one before (write --position=-1)', default: '0' },
-  layers: { type: 'string', description: 'layers to inject at, e.g. 0-4 or 1,3 (default: all, 0..L)' },
-};
+  prompts: int('demo prompts per task that θ averages over', { min: 1 }, 16),
+  dummies: int('dummy queries per demo prompt (each demo set read with this many queries)', { min: 1 }, 1),
+  queries: int('zero-shot queries per task: the first half is dev, the rest test', { min: 2 }, 64),
+  mode: choice("'replace' the arrow state (Hendel et al.) or 'add' θ to it (function vectors)", ['replace', 'add'] as const, 'replace'),
+  center: flag('with --mode add: subtract the mean of θ over tasks first'),
+  position: int('inject at this position counted back from the end: 0 = the last arrow, -1 the one before (write --position=-1)', { max: 0 }, 0),
+  layers: indexList('layers to inject at, e.g. 0-4 or 1,3 (default: all, 0..L)'),
+} as const;
 
-export function intOption(values: Values, key: string, min = 1): number | undefined {
-  if (key === 'seed') return seedOption(values);
-  return integerOption(values, key, { min, ...(key === 'threads' ? { max: 1024 } : {}) });
-}
+/** What opening a model for an analysis reads of a command's values. */
+export type AnalysisValues = Values<typeof MODEL_OPTIONS> & Partial<Values<typeof PROMPTS_FILE_OPTION>> & { readonly prompts?: number; readonly dummies?: number; readonly queries?: number };
 
 /** A model opened for an analysis, with its task config and what the output records of it. */
 export interface OpenedModel {
@@ -90,25 +85,23 @@ export interface OpenedForPrompts extends Omit<OpenedModel, 'task'> {
  * split at each patched residual, with --task (required: a foreign model has no manifest), whose
  * token ids must fit the model's vocabulary.
  */
-export async function openModel(file: string, values: Values): Promise<OpenedModel> {
+export async function openModel(file: string, values: AnalysisValues): Promise<OpenedModel> {
   const opened = await open(file, values, false);
   return { ...opened, task: opened.task! };
 }
 
 /** As `openModel`, for commands that take --prompts-file instead of --task. */
-export function openForPrompts(file: string, values: Values): Promise<OpenedForPrompts> {
+export function openForPrompts(file: string, values: AnalysisValues): Promise<OpenedForPrompts> {
   return open(file, values, true);
 }
 
-async function open(file: string, values: Values, promptsAllowed: boolean): Promise<OpenedForPrompts> {
-  const threads = intOption(values, 'threads');
-  const hookMap = values['hook-map'] as string | undefined;
-  const padTo = intOption(values, 'pad-to');
-  const promptsFile = promptsAllowed ? (values['prompts-file'] as string | undefined) : undefined;
-  if (typeof values.out === 'string') checkOutputFile(values.out, '--out', isOwnJson);
+async function open(file: string, values: AnalysisValues, promptsAllowed: boolean): Promise<OpenedForPrompts> {
+  const { threads, 'hook-map': hookMap, 'pad-to': padTo } = values;
+  const promptsFile = promptsAllowed ? values['prompts-file'] : undefined;
+  if (values.out !== undefined) checkOutputFile(values.out, '--out', isOwnJson);
   if (isModelFolder(file)) return openFolder(file, values, promptsAllowed);
   checkInputFile(file, 'a model (.onnx) or its manifest (.json)');
-  if (typeof values['hook-map'] === 'string') checkInputFile(values['hook-map'], 'a hook map (JSON)');
+  if (hookMap !== undefined) checkInputFile(hookMap, 'a hook map (JSON)');
   if (promptsFile !== undefined) {
     checkInputFile(promptsFile, 'a prompts file (JSONL)');
     if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
@@ -134,10 +127,10 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
     const dims = { dModel: handle.dModel ?? 0, layers: handle.layers, outWidth: handle.outWidth };
     if (handle.kind === 'tvlens') {
       const manifest = handle.manifest!;
-      const task = prompts ? null : values.task ? loadTaskConfig(values.task as string) : resolveTaskConfig(manifest.task);
+      const task = prompts ? null : values.task ? loadTaskConfig(values.task) : resolveTaskConfig(manifest.task);
       if (task) {
         if (values.task) checkTaskFits(task, manifest.model, handle.file);
-        checkShots(task, intOption(values, 'shots', 0), manifest.model.maxSeq);
+        checkShots(task, values.shots, manifest.model.maxSeq);
         checkAnalysisMemory(values, task, manifest.model, dims);
       }
       const { step, weightsSha256 } = manifest;
@@ -154,7 +147,7 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
     if (!prompts && !values.task) {
       throw new ConfigError(`${file} is a foreign model, which has no task config: name one (a preset or a task config file) whose vocab fits the model${promptsAllowed ? ', or give your own prompts with --prompts-file' : ''}`, '--task');
     }
-    const task = prompts ? null : loadTaskConfig(values.task as string);
+    const task = prompts ? null : loadTaskConfig(values.task!);
     if (task) {
       handle.checkFits(task);
       checkAnalysisMemory(values, task, null, dims);
@@ -190,11 +183,9 @@ async function open(file: string, values: Values, promptsAllowed: boolean): Prom
  * --hook-map is given, and prompts from a text task (--task: a shipped task or a pairs file) in
  * --format, or from --prompts-file.
  */
-async function openFolder(dir: string, values: Values, promptsAllowed: boolean): Promise<OpenedForPrompts> {
-  const threads = intOption(values, 'threads');
-  const hookMap = values['hook-map'] as string | undefined;
-  const padTo = intOption(values, 'pad-to');
-  const promptsFile = promptsAllowed ? (values['prompts-file'] as string | undefined) : undefined;
+async function openFolder(dir: string, values: AnalysisValues, promptsAllowed: boolean): Promise<OpenedForPrompts> {
+  const { threads, 'hook-map': hookMap, 'pad-to': padTo } = values;
+  const promptsFile = promptsAllowed ? values['prompts-file'] : undefined;
   if (promptsFile !== undefined && values.task !== undefined) throw new ConfigError('give the prompts either from a text task (--task) or from a file (--prompts-file), not both', '--prompts-file');
   if (promptsFile !== undefined) refuseDrawingFlags(values);
   if (promptsFile === undefined && values.task === undefined) throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a JSON/JSONL file of {"x", "y"} pairs)`, '--task');
@@ -205,8 +196,8 @@ async function openFolder(dir: string, values: Values, promptsAllowed: boolean):
     let scoring = '';
     if (promptsFile !== undefined) prompts = readPromptsFile(promptsFile);
     else {
-      const format = oneOf(values.format as string, PROMPT_FORMATS, '--format') as PromptFormat;
-      const text = handle.textPrompts({ task: (values.task as string).split(','), format, shots: intOption(values, 'shots'), prompts: intOption(values, 'prompts'), seed: seedOption(values) ?? 0 });
+      const format = values.format;
+      const text = handle.textPrompts({ task: values.task!.split(','), format, shots: values.shots, prompts: values.prompts, seed: values.seed });
       prompts = text.search;
       pairs = text.pairs;
       scoring = `; ${format} prompts, ${SCORING}; pairs kept: ${text.kept.map((k) => `${k.task} ${k.kept}/${k.total}`).join(', ')}`;
@@ -236,21 +227,19 @@ export function parseSets(text: string): number[][] {
   });
 }
 
-export function searchOptions(values: Values): TvSearchOptions {
-  const position = integerOption(values, 'position', { max: 0 }) ?? 0; // 0 or counted back from the last position
-  const seed = seedOption(values) ?? 0;
+export function searchOptions(values: Values<typeof SEARCH_OPTIONS>): TvSearchOptions {
   return {
-    split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
-    maxTasks: intOption(values, 'tasks'),
-    prompts: intOption(values, 'prompts'),
-    dummies: intOption(values, 'dummies'),
-    shots: intOption(values, 'shots'),
-    queries: intOption(values, 'queries', 2),
-    mode: oneOf(values.mode as string, ['replace', 'add'] as const, '--mode'),
-    center: values.center === true,
-    offset: position,
-    layers: values.layers !== undefined ? parseLayers(values.layers as string) : undefined,
-    seed,
+    split: values.split,
+    maxTasks: values.tasks,
+    prompts: values.prompts,
+    dummies: values.dummies,
+    shots: values.shots,
+    queries: values.queries,
+    mode: values.mode,
+    center: values.center,
+    offset: values.position, // 0 or counted back from the last position
+    layers: values.layers,
+    seed: values.seed,
   };
 }
 
@@ -264,8 +253,8 @@ export function stageProgress(label: string, enabled: boolean): (stage: string, 
   };
 }
 
-export function writeOut(values: Values, result: unknown): void {
-  if (typeof values.out === 'string') writeJsonAtomic(path.resolve(values.out), result);
+export function writeOut(values: { readonly out?: string }, result: unknown): void {
+  if (values.out !== undefined) writeJsonAtomic(path.resolve(values.out), result);
 }
 
 export const fmt = (x: number | null | undefined, digits = 2): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));

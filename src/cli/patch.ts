@@ -7,16 +7,15 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { analysisTasks } from '../analysis/batches.js';
-import { CORRUPTIONS, DIRECTIONS, PATCH_SITES, type PatchResult, type Scores, pairRecords, patch, promptPairs, promptPairsFrom } from '../analysis/patching.js';
+import { CORRUPTIONS, DIRECTIONS, PATCH_SITES, type PatchResult, type Scores, pairRecords, promptPairs, promptPairsFrom } from '../analysis/patching.js';
 import { ConfigError, InputError } from '../errors.js';
 import { formatPrompts } from '../tasks/prompt-file.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
-import { parseLayers } from './cache.js';
-import type { Command } from './command.js';
+import { type Values, choice, command, flag, given, indexList, int, text } from './command.js';
 import { checkOutputFile } from './limits.js';
-import { MODEL_OPTIONS, PROMPTS_FILE_OPTION, fmt, intOption, openForPrompts, writeOut } from './open.js';
+import { MODEL_OPTIONS, PROMPTS_FILE_OPTION, fmt, openForPrompts, writeOut } from './open.js';
 import { Progress } from './progress.js';
 import { runAttribution } from './attribution.js';
 import type { ForeignAttributionResult } from '../analysis/foreign-attribution.js';
@@ -46,37 +45,38 @@ export function patchTable(r: PatchResult, metric: (typeof SHOWN)[number]): stri
   ].join('\n');
 }
 
-export const patchCommand: Command = {
+const PATCH_OPTIONS = {
+  ...MODEL_OPTIONS,
+  ...PROMPTS_FILE_OPTION,
+  'save-prompts': text('also write the prompt pairs drawn from the task config as a prompts file (JSONL); --prompts-file on it gives the same numbers'),
+  // Its values depend on --method (one site, or a list): checked where the method is known.
+  site: text(`where to patch: ${PATCH_SITES.join(', ')} (z: per head over all positions; z_pos: per head and position; default resid_pre). With --method attribution: a list of ${ATTRIBUTION_SITES.join(', ')} (default: all)`),
+  method: choice("'exact' (one suffix pass per cell) or 'attribution' (every cell from one forward and one forward-plus-backward pass, checked against exact)", ['exact', 'attribution'] as const, 'exact'),
+  'skip-exact': flag('with --method attribution: skip the exact patching that validates the estimate'),
+  'top-k': int('with --method attribution: k of the top-k overlap with exact patching', { min: 1 }, 10),
+  direction: choice(`${DIRECTIONS.join(', ')}: clean into corrupted, corrupted into clean, or the mean over prompts into clean`, DIRECTIONS, 'denoising'),
+  corruption: choice(`${CORRUPTIONS.join(', ')}: demos labelled by the next task of the list, or their labels shuffled`, CORRUPTIONS, 'other-task'),
+  prompts: int('prompt pairs per task', { min: 1 }, 16),
+  tasks: int('at most this many tasks (the first of the split)', { min: 1 }, 8),
+  blocks: indexList('blocks to patch (block indices), e.g. 0-3 (default: all)'),
+  positions: indexList('positions to patch, e.g. 0-5,33 (default: all)'),
+  show: choice(`the score the table shows: ${SHOWN.join(', ')}`, SHOWN, 'normalized'),
+} as const;
+
+export type PatchValues = Values<typeof PATCH_OPTIONS & { json: ReturnType<typeof flag> }>;
+
+export const patchCommand = command({
   name: 'patch',
   summary: 'activation patching between clean and corrupted ICL prompts, over layers × positions or heads',
   usage: 'tvlens patch <checkpoint.onnx | model.onnx --hook-map map.json --task preset | --prompts-file pairs.jsonl> [--site resid_pre|resid_post|z|z_pos] [--direction denoising|noising|mean] [--corruption other-task|shuffled-labels] [--method exact|attribution] [--json]',
-  options: {
-    ...MODEL_OPTIONS,
-    ...PROMPTS_FILE_OPTION,
-    'save-prompts': { type: 'string', description: 'also write the prompt pairs drawn from the task config as a prompts file (JSONL); --prompts-file on it gives the same numbers' },
-    site: { type: 'string', description: `where to patch: ${PATCH_SITES.join(', ')} (z: per head over all positions; z_pos: per head and position; default resid_pre). With --method attribution: a list of ${ATTRIBUTION_SITES.join(', ')} (default: all)` },
-    method: { type: 'string', description: "'exact' (one suffix pass per cell) or 'attribution' (every cell from one forward and one forward-plus-backward pass, checked against exact)", default: 'exact' },
-    'skip-exact': { type: 'boolean', description: 'with --method attribution: skip the exact patching that validates the estimate' },
-    'top-k': { type: 'string', description: 'with --method attribution: k of the top-k overlap with exact patching', default: '10' },
-    direction: { type: 'string', description: `${DIRECTIONS.join(', ')}: clean into corrupted, corrupted into clean, or the mean over prompts into clean`, default: 'denoising' },
-    corruption: { type: 'string', description: `${CORRUPTIONS.join(', ')}: demos labelled by the next task of the list, or their labels shuffled`, default: 'other-task' },
-    prompts: { type: 'string', description: 'prompt pairs per task', default: '16' },
-    tasks: { type: 'string', description: 'at most this many tasks (the first of the split)', default: '8' },
-    blocks: { type: 'string', description: 'blocks to patch (block indices), e.g. 0-3 (default: all)' },
-    positions: { type: 'string', description: 'positions to patch, e.g. 0-5,33 (default: all)' },
-    show: { type: 'string', description: `the score the table shows: ${SHOWN.join(', ')}`, default: 'normalized' },
-  },
+  options: PATCH_OPTIONS,
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${patchCommand.usage}`);
-    const show = oneOf(values.show as string, SHOWN, '--show');
-    const method = oneOf(values.method as string, ['exact', 'attribution'] as const, '--method');
+    const { show, method } = values;
     // Each method's own flags are refused with the other, never ignored.
-    const exactOnly = { blocks: undefined, positions: undefined, 'save-prompts': undefined, show: 'normalized' } as const;
-    const attributionOnly = { 'skip-exact': undefined, 'top-k': '10' } as const;
-    for (const [flag, unset] of Object.entries(method === 'attribution' ? exactOnly : attributionOnly)) {
-      if (values[flag] !== undefined && values[flag] !== unset) {
-        throw new ConfigError(method === 'attribution' ? 'applies to --method exact: attribution patching estimates every cell of each --site' : 'applies to --method attribution', `--${flag}`);
-      }
+    const others = method === 'attribution' ? ['blocks', 'positions', 'save-prompts', 'show'] : ['skip-exact', 'top-k'];
+    for (const f of others) {
+      if (given(values, f)) throw new ConfigError(method === 'attribution' ? 'applies to --method exact: attribution patching estimates every cell of each --site' : 'applies to --method attribution', `--${f}`);
     }
     const opened = await openForPrompts(positionals[0], values);
     const { handle, task, file, model, note } = opened;
@@ -92,25 +92,24 @@ export const patchCommand: Command = {
       }
       if (method === 'attribution') return await runAttribution(values, opened, prompts ? promptPairsFrom(prompts) : undefined);
       let bar: Progress | null = null;
-      const seed = intOption(values, 'seed', 0);
-      const corruption = oneOf(values.corruption as string, CORRUPTIONS, '--corruption');
-      if (typeof values['save-prompts'] === 'string') {
+      const { seed, corruption } = values;
+      if (values['save-prompts'] !== undefined) {
         if (!task) throw new ConfigError('writes the pairs drawn from a task config; these come from --prompts-file already', '--save-prompts');
-        const tasks = analysisTasks(task, oneOf(values.split as string, ['train', 'heldout'] as const, '--split'), intOption(values, 'tasks') ?? 8, seed ?? 0);
-        const text = formatPrompts(pairRecords(promptPairs(task, tasks, { count: intOption(values, 'prompts') ?? 16, shots: intOption(values, 'shots'), corruption, seed: seed ?? 0 })));
+        const tasks = analysisTasks(task, values.split, values.tasks, seed);
+        const text = formatPrompts(pairRecords(promptPairs(task, tasks, { count: values.prompts, shots: values.shots, corruption, seed })));
         checkOutputFile(values['save-prompts'], '--save-prompts', (f) => fs.readFileSync(f, 'utf8') === text);
         writeFileAtomic(path.resolve(values['save-prompts']), text);
       }
       const result = await handle.patch(prompts ?? task!, {
-        site: oneOf((values.site as string | undefined) ?? 'resid_pre', PATCH_SITES, '--site'),
-        direction: oneOf(values.direction as string, DIRECTIONS, '--direction'),
+        site: oneOf(values.site ?? 'resid_pre', PATCH_SITES, '--site'),
+        direction: values.direction,
         corruption,
-        split: oneOf(values.split as string, ['train', 'heldout'] as const, '--split'),
-        maxTasks: intOption(values, 'tasks'),
-        prompts: intOption(values, 'prompts'),
-        shots: intOption(values, 'shots'),
-        layers: values.blocks !== undefined ? parseLayers(values.blocks as string, '--blocks') : undefined,
-        positions: values.positions !== undefined ? parseLayers(values.positions as string, '--positions') : undefined,
+        split: values.split,
+        maxTasks: values.tasks,
+        prompts: values.prompts,
+        shots: values.shots,
+        layers: values.blocks,
+        positions: values.positions,
         seed,
         onProgress: (done, total) => (bar ??= new Progress('patch', total, !values.json)).update(done),
       });
@@ -122,4 +121,4 @@ export const patchCommand: Command = {
       await handle.close();
     }
   },
-};
+});

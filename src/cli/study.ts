@@ -9,7 +9,7 @@ import { type Job, type StudySpec, expandJobs, parseShard, readStudySpec, shardJ
 import { emitSlurm, taskMemory } from '../study/emit-slurm.js';
 import { formatBytes } from '../util/memory.js';
 import { readJsonFile, writeJsonAtomic } from '../util/fs.js';
-import type { Command } from './command.js';
+import { choice, command, custom, flag, given, int, required, text } from './command.js';
 import { Progress } from './progress.js';
 import { idMatcher } from '../util/id-pattern.js';
 import { checkOutputFile, isOwnHtml } from '../util/output.js';
@@ -48,20 +48,20 @@ function aggregate(out: string, spec: StudySpec, jobs: readonly Job[], command: 
   return { summary, files, html };
 }
 
-export const studyCommand: Command = {
+export const studyCommand = command({
   name: 'study',
   summary: 'run a grid of training runs and their analyses (resumable, shardable), then tables and a reproduction report',
   usage: 'tvlens study <spec.json> --out runs/<study> [--shard i/n | --aggregate | --emit slurm [--tasks n] [--cpus-per-task c]] [--list]',
   options: {
-    out: { type: 'string', description: 'the study folder (jobs/, results.arrow, summary.json, reproduction.html)' },
-    shard: { type: 'string', description: 'run only shard i of n (1-based): every n-th (cell, seed) unit; then --aggregate once all shards are done' },
-    aggregate: { type: 'boolean', description: "only gather the finished jobs' results into the table, summary and report" },
-    list: { type: 'boolean', description: 'list the jobs (and which are finished) without running anything' },
-    only: { type: 'string', description: 'run only the jobs whose id matches these globs (e.g. "baseline|finetune", "^tvp_*_s0$"; * any characters, ? one); the aggregate still covers them all' },
-    report: { type: 'string', description: 'also write the reproduction report here (e.g. reports/reproduction.html)' },
-    emit: { type: 'string', description: "write a scheduler's job scripts into <out>/slurm/ instead of running (slurm: a job array of shards, then the aggregate; see docs/scale-out.md)" },
-    tasks: { type: 'string', description: 'with --emit: the number of array tasks (shards); default one per (cell, seed) unit' },
-    'cpus-per-task': { type: 'string', description: 'with --emit: CPUs (and ONNX Runtime threads) per array task; default 1' },
+    out: text('the study folder (jobs/, results.arrow, summary.json, reproduction.html)'),
+    shard: custom('run only shard i of n (1-based): every n-th (cell, seed) unit; then --aggregate once all shards are done', (t) => parseShard(t)),
+    aggregate: flag("only gather the finished jobs' results into the table, summary and report"),
+    list: flag('list the jobs (and which are finished) without running anything'),
+    only: custom('run only the jobs whose id matches these globs (e.g. "baseline|finetune", "^tvp_*_s0$"; * any characters, ? one); the aggregate still covers them all', (t, f) => ({ text: t, matches: idMatcher(t, f) })),
+    report: text('also write the reproduction report here (e.g. reports/reproduction.html)'),
+    emit: choice("write a scheduler's job scripts into <out>/slurm/ instead of running (slurm: a job array of shards, then the aggregate; see docs/scale-out.md)", ['slurm'] as const),
+    tasks: int('with --emit: the number of array tasks (shards); default one per (cell, seed) unit'),
+    'cpus-per-task': int('with --emit: CPUs (and ONNX Runtime threads) per array task', { min: 1 }, 1),
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new ConfigError(`expected one study spec file, got ${positionals.length}`, 'spec');
@@ -70,23 +70,22 @@ export const studyCommand: Command = {
       throw new ConfigError('writes the scripts that run every shard and the aggregate; give it without --shard, --aggregate, --list and --only', '--emit');
     }
     if (values.emit === undefined) {
-      for (const k of ['tasks', 'cpus-per-task']) if (values[k] !== undefined) throw new ConfigError('only applies with --emit slurm', `--${k}`);
-    } else if (values.emit !== 'slurm') throw new ConfigError(`unknown scheduler '${values.emit}'. Should be one of: slurm`, '--emit');
+      for (const k of ['tasks', 'cpus-per-task']) if (given(values, k)) throw new ConfigError('only applies with --emit slurm', `--${k}`);
+    }
     const spec = readStudySpec(positionals[0]);
     const jobs = expandJobs(spec);
-    const shard = typeof values.shard === 'string' ? parseShard(values.shard) : null;
-    const only = typeof values.only === 'string' ? idMatcher(values.only, '--only') : null;
-    if (typeof values.out !== 'string' || values.out === '') throw new ConfigError('is required', '--out');
-    const out = path.resolve(values.out);
+    const shard = values.shard ?? null;
+    const only = values.only?.matches ?? null;
+    const out = path.resolve(required(values.out, 'out'));
     const command = `tvlens study ${positionals[0]} --out ${values.out}`;
-    if (values.report !== undefined) checkOutputFile(String(values.report), '--report', isOwnHtml);
-    const report = typeof values.report === 'string' ? path.resolve(values.report) : undefined;
+    if (values.report !== undefined) checkOutputFile(values.report, '--report', isOwnHtml);
+    const report = values.report !== undefined ? path.resolve(values.report) : undefined;
 
     if (values.emit !== undefined) {
       const units = new Set(jobs.map((j) => j.unit)).size;
-      const tasks = positiveInt(values.tasks, units, '--tasks');
+      const tasks = values.tasks ?? units;
       if (tasks > units) throw new ConfigError(`the study has ${units} (cell, seed) units, the most shards it splits into; got ${tasks}`, '--tasks');
-      const cpusPerTask = positiveInt(values['cpus-per-task'], 1, '--cpus-per-task');
+      const cpusPerTask = values['cpus-per-task'];
       claimFolder(out, spec);
       const memoryBytes = taskMemory(jobs, spec.analysis);
       // The tvlens that emitted the scripts runs them: this node, its flags, this entry point.
@@ -107,12 +106,12 @@ export const studyCommand: Command = {
       if (!fs.existsSync(path.join(out, MARKER))) throw new InputError(`${out} is not a study folder (no ${MARKER}); run the study first`);
       checkMarker(out, spec);
       const { summary, files, html } = aggregate(out, spec, jobs, command, report);
-      print(values.json === true, summary.finished, summary.jobs, files.table, html);
+      print(values.json, summary.finished, summary.jobs, files.table, html);
       return;
     }
 
     const mine = shardJobs(jobs, shard).filter((j) => !only || only(j.id));
-    if (mine.length === 0) throw new ConfigError(`no job of this ${shard ? 'shard' : 'study'} matches '${values.only}'`, '--only');
+    if (mine.length === 0) throw new ConfigError(`no job of this ${shard ? 'shard' : 'study'} matches '${values.only?.text}'`, '--only');
     claimFolder(out, spec);
     const overall = new Progress('study', mine.length, !values.json);
     // One job's failure does not stop the others: it is reported, and the study exits non-zero at the end.
@@ -148,20 +147,13 @@ export const studyCommand: Command = {
     }
     if ((shard && shard.count > 1) || only) {
       const msg = `${shard ? `shard ${shard.index}/${shard.count}` : `the ${mine.length} jobs matching --only`} done (${mine.length} jobs); to gather every finished job: tvlens study ${positionals[0]} --out ${values.out} --aggregate`;
-      console.log(values.json ? JSON.stringify({ shard: values.shard, jobs: mine.length }) : msg);
+      console.log(values.json ? JSON.stringify({ shard: shard && `${shard.index}/${shard.count}`, jobs: mine.length }) : msg);
       return;
     }
     const { summary, files, html } = aggregate(out, spec, jobs, command, report);
-    print(values.json === true, summary.finished, summary.jobs, files.table, html);
+    print(values.json, summary.finished, summary.jobs, files.table, html);
   },
-};
-
-function positiveInt(v: unknown, fallback: number, flag: string): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (typeof v !== 'string' || !/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new ConfigError(`expected a whole number ≥ 1, got '${v}'`, flag);
-  return n;
-}
+});
 
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—');
 

@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { type RunConfig, loadRunConfig, presetNames, resolveRunConfig } from '../train/config.js';
 import { type MetricsLine, train } from '../train/loop.js';
-import type { Command } from './command.js';
-import { MEMORY_OPTION, integerOption, memoryOption, required, seedOption } from './command.js';
+import { MEMORY_OPTION, command, flag, int, required, seed, text } from './command.js';
 import { Progress } from './progress.js';
 import { dMlpOf } from '../model/config.js';
 import { parameterCount } from '../util/memory.js';
@@ -39,28 +38,24 @@ export function withOverrides(cfg: RunConfig, o: { seed?: number; steps?: number
   return resolveRunConfig({ model: cfg.model, task: cfg.task, optimizer: cfg.optimizer, train });
 }
 
-export const trainCommand: Command = {
+export const trainCommand = command({
   name: 'train',
   summary: 'train a transformer from scratch on synthetic ICL tasks, writing ONNX checkpoints',
   usage: 'tvlens train --config <preset or file.json> --out runs/<name> [--resume]',
   options: {
-    config: { type: 'string', description: `a preset (${presetNames().join(', ')}) or a JSON config file` },
-    out: { type: 'string', description: 'the run folder' },
-    resume: { type: 'boolean', description: 'continue from the newest checkpoint in --out' },
-    'stop-after': { type: 'string', description: 'stop after this step, as if interrupted (resume later)' },
-    seed: { type: 'string', description: "override train.seed (weights' initialisation and the data stream)" },
-    steps: { type: 'string', description: 'override train.steps' },
+    config: text(`a preset (${presetNames().join(', ')}) or a JSON config file`),
+    out: text('the run folder'),
+    resume: flag('continue from the newest checkpoint in --out'),
+    'stop-after': int('stop after this step, as if interrupted (resume later)'),
+    seed: seed("override train.seed (weights' initialisation and the data stream)"),
+    steps: int('override train.steps'),
     ...MEMORY_OPTION,
   },
   async run(values) {
-    const seed = seedOption(values);
-    const steps = integerOption(values, 'steps', { min: 1 });
-    const stopAfter = integerOption(values, 'stop-after', { min: 1 });
-    const maxMemory = memoryOption(values);
-    const out = path.resolve(required(values, 'out'));
-    const cfg = withOverrides(loadRunConfig(required(values, 'config')), { seed, steps });
-    const summary = await runTraining(cfg, out, { resume: values.resume === true, json: values.json === true, stopAfter, maxMemory });
+    const out = path.resolve(required(values.out, 'out'));
+    const cfg = withOverrides(loadRunConfig(required(values.config, 'config')), { seed: values.seed, steps: values.steps });
+    const summary = await runTraining(cfg, out, { resume: values.resume, json: values.json, stopAfter: values['stop-after'], maxMemory: values['max-memory'] });
     if (values.json) console.log(JSON.stringify(summary));
     else console.log(`trained ${summary.steps} steps; checkpoint ${path.relative(process.cwd(), summary.lastCheckpoint)}.onnx`);
   },
-};
+});

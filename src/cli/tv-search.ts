@@ -7,14 +7,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { analysisTasks } from '../analysis/batches.js';
-import { searchPromptRecords, searchPromptsFor, searchPromptsFrom } from '../analysis/search-prompts.js';
-import { type TvSearchOptions, type TvSearchResult, tvSearch } from '../analysis/tv-search.js';
+import { searchPromptRecords, searchPromptsFor } from '../analysis/search-prompts.js';
+import { type TvSearchOptions, type TvSearchResult } from '../analysis/tv-search.js';
 import { InputError } from '../errors.js';
 import type { TaskConfig } from '../tasks/index.js';
 import { formatPrompts } from '../tasks/prompt-file.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
-import { type Command, type OptionSpec, integerListOption } from './command.js';
+import { command, custom, intList, text } from './command.js';
 import { checkOutputFile } from './limits.js';
 import { PROMPTS_FILE_OPTION, SEARCH_OPTIONS, fmt, openForPrompts, parseSets, searchOptions, stageProgress, writeOut } from './open.js';
 
@@ -53,16 +53,16 @@ export function searchTable(r: TvSearchResult): string {
   return [...head, ...rows, ...tail].join('\n');
 }
 
-export const tvSearchCommand: Command = {
+export const tvSearchCommand = command({
   name: 'tv-search',
   summary: 'find the layer whose task vector makes zero-shot prompts solve the task (task-vector prompting)',
   usage: 'tvlens tv-search <checkpoint.onnx | model.onnx --hook-map map.json --task preset | --prompts-file p.jsonl> [--layers 0-4] [--mode replace|add] [--sets 2+3] [--prompts 16] [--queries 64] [--json]',
   options: {
     ...SEARCH_OPTIONS,
     ...PROMPTS_FILE_OPTION,
-    'save-prompts': { type: 'string', description: 'also write the prompts drawn from the task config as a prompts file (JSONL); --prompts-file on it gives the same numbers' },
-    sets: { type: 'string', description: 'layer sets injected together, e.g. 2+3,1+2+3' },
-    combine: { type: 'string', description: "inject each task's best k layers (on dev) together, for each k listed, e.g. 2,3" },
+    'save-prompts': text('also write the prompts drawn from the task config as a prompts file (JSONL); --prompts-file on it gives the same numbers'),
+    sets: custom('layer sets injected together, e.g. 2+3,1+2+3', parseSets),
+    combine: intList("inject each task's best k layers (on dev) together, for each k listed, e.g. 2,3", { min: 1 }),
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model, got ${positionals.length}. Usage: ${tvSearchCommand.usage}`);
@@ -70,11 +70,11 @@ export const tvSearchCommand: Command = {
     try {
       const options: TvSearchOptions = {
         ...searchOptions(values),
-        sets: values.sets !== undefined ? parseSets(values.sets as string) : undefined,
-        combine: integerListOption(values, 'combine', { min: 1 }),
+        sets: values.sets,
+        combine: values.combine,
         onProgress: stageProgress('tv-search', !values.json),
       };
-      if (typeof values['save-prompts'] === 'string') savePrompts(values['save-prompts'], task, options);
+      if (values['save-prompts'] !== undefined) savePrompts(values['save-prompts'], task, options);
       const result = await handle.tvSearch(prompts ?? task!, options);
       const full = { ...result, tvlensVersion: VERSION, model, task };
       writeOut(values, full);
@@ -84,4 +84,4 @@ export const tvSearchCommand: Command = {
       await handle.close();
     }
   },
-};
+});

@@ -3,59 +3,51 @@ import fs from 'node:fs';
 import { holdsModel } from '../backend/model-folder.js';
 import { runTvp } from '../tvp/run.js';
 import { type ForeignTvpSummary, runForeignTvp } from '../tvp/foreign.js';
-import { PROMPT_FORMATS, type PromptFormat } from '../text/tasks.js';
-import { oneOf } from '../util/config.js';
-import type { Command } from './command.js';
-import { ConfigError } from '../errors.js';
-import { MEMORY_OPTION, integerOption, memoryOption, numberOption, required, seedOption } from './command.js';
+import { PROMPT_FORMATS } from '../text/tasks.js';
+import { MEMORY_OPTION, type Values, choice, command, flag, int, num, required, seed, text } from './command.js';
 import { Progress } from './progress.js';
 import { describeEval } from './train.js';
 
-export const tvpCommand: Command = {
+const TVP_OPTIONS = {
+  from: text('a checkpoint to fine-tune (fresh optimizer state), a preset/config to train from scratch, or a model folder (model.onnx + tokenizer.json) to fine-tune on text tasks'),
+  task: text('model folder: text tasks, comma-separated (shipped names or pairs files; default: every shipped task)'),
+  format: choice(`model folder: prompt format, ${PROMPT_FORMATS.join(' or ')}`, PROMPT_FORMATS, 'hendel'),
+  shots: int('model folder: demos in the few-shot prompt (default 5)'),
+  batch: int('model folder: prompts per step (default 32)'),
+  lr: num('model folder: peak learning rate (default 1e-3)', { positive: true }),
+  out: text('the run folder; artifacts go to <out>/artifacts'),
+  layer: int('ℓ: 0 = embeddings, ℓ = output of block ℓ (default: the middle layer)', { min: 0 }),
+  lambda: num('λ, the weight of L_TVP (default: 1)', { min: 0 }),
+  steps: int("training steps (default: the config's train.steps)"),
+  position: int('position in the few-shot prompt that h is read from (default: its last arrow)', { min: -1 }),
+  detach: flag('stop gradients into the few-shot pass through h'),
+  average: int('average h over groups of this many prompts of one task (default: 1, no averaging)'),
+  demos: int("demos k in the few-shot prompt (default: the task config's range)"),
+  resume: flag('continue from the newest checkpoint in --out'),
+  seed: seed('override train.seed'),
+  ...MEMORY_OPTION,
+} as const;
+
+export const tvpCommand = command({
   name: 'tvp',
   summary: 'train or fine-tune with TVP-loss (L = L_ICL + λ·L_TVP) through standard-op ONNX training artifacts',
   usage: 'tvlens tvp --from <checkpoint.onnx | preset | config.json | model folder> --layer ℓ --lambda λ --steps N --out runs/<name>',
-  options: {
-    from: { type: 'string', description: 'a checkpoint to fine-tune (fresh optimizer state), a preset/config to train from scratch, or a model folder (model.onnx + tokenizer.json) to fine-tune on text tasks' },
-    task: { type: 'string', description: 'model folder: text tasks, comma-separated (shipped names or pairs files; default: every shipped task)' },
-    format: { type: 'string', description: `model folder: prompt format, ${PROMPT_FORMATS.join(' or ')}`, default: 'hendel' },
-    shots: { type: 'string', description: 'model folder: demos in the few-shot prompt (default 5)' },
-    batch: { type: 'string', description: 'model folder: prompts per step (default 32)' },
-    lr: { type: 'string', description: 'model folder: peak learning rate (default 1e-3)' },
-    out: { type: 'string', description: 'the run folder; artifacts go to <out>/artifacts' },
-    layer: { type: 'string', description: 'ℓ: 0 = embeddings, ℓ = output of block ℓ (default: the middle layer)' },
-    lambda: { type: 'string', description: 'λ, the weight of L_TVP (default: 1)' },
-    steps: { type: 'string', description: 'training steps (default: the config\'s train.steps)' },
-    position: { type: 'string', description: 'position in the few-shot prompt that h is read from (default: its last arrow)' },
-    detach: { type: 'boolean', description: 'stop gradients into the few-shot pass through h' },
-    average: { type: 'string', description: 'average h over groups of this many prompts of one task (default: 1, no averaging)' },
-    demos: { type: 'string', description: 'demos k in the few-shot prompt (default: the task config\'s range)' },
-    resume: { type: 'boolean', description: 'continue from the newest checkpoint in --out' },
-    seed: { type: 'string', description: 'override train.seed' },
-    ...MEMORY_OPTION,
-  },
+  options: TVP_OPTIONS,
   async run(values) {
-    const int = (k: string, min: number) => integerOption(values, k, { min });
-    const from = required(values, 'from');
+    const from = required(values.from, 'from');
     if (isForeign(from)) return runOnFolder(values, from);
-    const lambda = numberOption(values, 'lambda');
-    if (lambda !== undefined && lambda < 0) throw new ConfigError(`expected a number ≥ 0, got '${values.lambda}'`, '--lambda');
-    const tvp = Object.fromEntries(
-      Object.entries({ layer: int('layer', 0), lambda, position: int('position', -1), average: int('average', 1), demos: int('demos', 1), detach: values.detach === true || undefined }).filter(([, v]) => v !== undefined),
-    );
-    const out = path.resolve(required(values, 'out'));
-    const steps = int('steps', 1);
-    const seed = seedOption(values);
-    const maxMemory = memoryOption(values);
-    const progress = new Progress('tvp', steps ?? 1, !values.json);
+    const { layer, lambda, position, average, demos } = values;
+    const tvp = Object.fromEntries(Object.entries({ layer, lambda, position, average, demos, detach: values.detach || undefined }).filter(([, v]) => v !== undefined));
+    const out = path.resolve(required(values.out, 'out'));
+    const progress = new Progress('tvp', values.steps ?? 1, !values.json);
     const summary = await runTvp({
-      from: required(values, 'from'),
+      from,
       out,
       tvp,
-      steps,
-      seed,
-      maxMemory,
-      resume: values.resume === true,
+      steps: values.steps,
+      seed: values.seed,
+      maxMemory: values['max-memory'],
+      resume: values.resume,
       onStep: (s) => {
         progress.total = s.total;
         progress.update(s.step, { loss: s.loss.toFixed(4), 'tok/s': Math.round(s.tokensPerSec).toString() });
@@ -65,7 +57,7 @@ export const tvpCommand: Command = {
     if (values.json) console.log(JSON.stringify(summary));
     else console.log(`TVP ${summary.kind} at layer ${summary.tvp.layer}, λ=${summary.tvp.lambda}: ${summary.steps} steps; artifacts in ${path.relative(process.cwd(), path.join(out, 'artifacts'))}; checkpoint ${path.relative(process.cwd(), summary.lastCheckpoint)}.onnx`);
   },
-};
+});
 
 /** A model folder (holding model.onnx or decoder_model.onnx), or an .onnx with no tvlens manifest beside it. */
 function isForeign(from: string): boolean {
@@ -74,26 +66,21 @@ function isForeign(from: string): boolean {
   return from.endsWith('.onnx') && !!st && !fs.existsSync(`${from.slice(0, -5)}.json`);
 }
 
-async function runOnFolder(values: Record<string, string | boolean | string[] | undefined>, from: string): Promise<void> {
-  const int = (k: string, min: number) => integerOption(values, k, { min });
-  const lambda = numberOption(values, 'lambda');
-  if (lambda !== undefined && lambda < 0) throw new ConfigError(`expected a number ≥ 0, got '${values.lambda}'`, '--lambda');
-  const lr = numberOption(values, 'lr');
-  if (lr !== undefined && !(lr > 0)) throw new ConfigError(`expected a number > 0, got '${values.lr}'`, '--lr');
-  const steps = int('steps', 1) ?? 300;
+async function runOnFolder(values: Values<typeof TVP_OPTIONS & { json: ReturnType<typeof flag> }>, from: string): Promise<void> {
+  const steps = values.steps ?? 300;
   const progress = new Progress('tvp', steps, !values.json);
   const summary: ForeignTvpSummary = await runForeignTvp({
     from,
-    out: path.resolve(required(values, 'out')),
-    tasks: typeof values.task === 'string' ? values.task.split(',') : undefined,
-    format: oneOf(values.format as string, PROMPT_FORMATS, '--format') as PromptFormat,
-    shots: int('shots', 1),
-    layer: int('layer', 1),
-    lambda,
+    out: path.resolve(required(values.out, 'out')),
+    tasks: values.task?.split(','),
+    format: values.format,
+    shots: values.shots,
+    layer: values.layer,
+    lambda: values.lambda,
     steps,
-    batch: int('batch', 1),
-    lr,
-    seed: seedOption(values),
+    batch: values.batch,
+    lr: values.lr,
+    seed: values.seed,
     onStep: (step, _total, loss) => progress.update(step, { loss: loss.toFixed(4) }),
   });
   if (values.json) return void console.log(JSON.stringify(summary));

@@ -18,6 +18,7 @@ export type {
   HmmTask,
   DfaTask,
 } from './types.js';
+export { SPLITS } from './types.js';
 export { MARKER, specialTokens, taskIO, renderTokens } from './vocab.js';
 export type { TaskIO } from './vocab.js';
 export { taskList } from './universe.js';

@@ -3,7 +3,8 @@
  * Runtime as tensors without copying.
  */
 
-export type Split = 'train' | 'heldout';
+export const SPLITS = ['train', 'heldout'] as const;
+export type Split = (typeof SPLITS)[number];
 
 interface TaskBase<F extends string, P> {
   /** Unique across both splits of one config; -1 for a task drawn fresh for one prompt. */
