@@ -1,6 +1,8 @@
 /** Prompt feeds as the backends handle them: their [batch, seq], padded to a fixed length, and the output read at one position. */
 import { InputError } from '../errors.js';
 import type { HostTensor } from '../runtime/session.js';
+import type onnxProto from 'onnx-proto';
+import { graphInputs } from './onnx-edit.js';
 
 /** [batch, seq] of a prompt batch's feeds. */
 export function shapeOf(feeds: Readonly<Record<string, HostTensor>>): [number, number] {
@@ -29,4 +31,14 @@ export function padFeeds(feeds: Readonly<Record<string, HostTensor>>, P: number)
     out[name] = { dtype: t.dtype, shape: [B, P, ...t.shape.slice(2)], data };
   }
   return out;
+}
+
+/** An empty key/value cache [batch, heads, 0, d_head] for a with-past export's input `name`: the prompt runs from its start. */
+export function emptyPast(model: onnxProto.onnx.ModelProto, name: string, B: number, file: string): HostTensor {
+  const dims = graphInputs(model).find((v) => v.name === name)?.type?.tensorType?.shape?.dim ?? [];
+  const fixed = dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : null));
+  if (dims.length !== 4 || fixed[1] === null || fixed[3] === null) {
+    throw new InputError(`${file} takes a key/value cache ('${name}') whose shape tvlens cannot tell: export it without past (optimum-cli export onnx --task text-generation)`);
+  }
+  return { dtype: 'float32', shape: [B, fixed[1], 0, fixed[3]], data: new Float32Array(0) };
 }

@@ -22,8 +22,8 @@ import { type HookPoint, residualAtLayer } from '../model/hooks.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { type AnalysisRun, type Backend, type ModelFacts, type Patch, type RunOptions, type RunResult, type Site, type Variant, checkLayer, checkPosition, forEachWrite, range, writeValue } from './backend.js';
 import { type HookMapOption, type OnnxModel, readModelFile } from './file-open.js';
-import { outputAt, padFeeds, shapeOf } from './feeds.js';
-import { type PatchMode, type SuffixSplit, encodeModel, graphInputs, patchInputs, suffixModel, suffixSplit, suggest, withOutputs, withPatches } from './onnx-edit.js';
+import { emptyPast, outputAt, padFeeds, shapeOf } from './feeds.js';
+import { type PatchMode, type SuffixSplit, encodeModel, patchInputs, suffixModel, suffixSplit, suggest, withOutputs, withPatches } from './onnx-edit.js';
 
 /** A base run, with the feeds it ran on: a patched variant runs them again. */
 export interface FileRun extends AnalysisRun {
@@ -295,21 +295,11 @@ export class FileBackend implements Backend<FileRun> {
       else if (name === tokenInput && feeds.tokens) out[name] = feeds.tokens;
       else if (/attention_mask/.test(name)) out[name] = { dtype: 'int64', shape: [B, T], data: new BigInt64Array(B * T).fill(1n) };
       else if (/position_ids/.test(name)) out[name] = { dtype: 'int64', shape: [B, T], data: BigInt64Array.from({ length: B * T }, (_, i) => BigInt(i % T)) };
-      else if (/^past_key_values|^past\./.test(name)) out[name] = this.emptyPast(name, B);
+      else if (/^past_key_values|^past\./.test(name)) out[name] = emptyPast(this.model.proto, name, B, file);
       else if (name === 'use_cache_branch') out[name] = { dtype: 'bool', shape: [1], data: new Uint8Array(1) };
       else throw new InputError(`${file} takes ${this.model.inputs.join(', ')}, and the prompts give no '${name}'${feeds.tokens ? ' (token prompts; this model takes vectors: give a batch of its own task)' : ''}`);
     }
     return out;
-  }
-
-  /** An empty key/value cache [batch, heads, 0, d_head] for a with-past export: the prompt runs from its start. */
-  private emptyPast(name: string, B: number): HostTensor {
-    const dims = graphInputs(this.model.proto).find((v) => v.name === name)?.type?.tensorType?.shape?.dim ?? [];
-    const fixed = dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : null));
-    if (dims.length !== 4 || fixed[1] === null || fixed[3] === null) {
-      throw new InputError(`${this.facts.file} takes a key/value cache ('${name}') whose shape tvlens cannot tell: export it without past (optimum-cli export onnx --task text-generation)`);
-    }
-    return { dtype: 'float32', shape: [B, fixed[1], 0, fixed[3]], data: new Float32Array(0) };
   }
 
   private session(fetch: readonly string[], patches: readonly { hook: string; mode: PatchMode }[], raw: readonly string[] = []): Promise<Session> {

@@ -18,6 +18,8 @@ export interface ClaimTable {
   readonly why: string;
   readonly header: readonly string[];
   readonly rows: readonly (readonly string[])[];
+  /** The family table only: the rows of each family's best recipe (largest share of seeds at target, more seeds on a tie), in table order. */
+  readonly best?: readonly number[];
 }
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—');
@@ -81,7 +83,7 @@ function claim1(cells: readonly Cell[]): ClaimTable {
       ? 'no baseline runs finished'
       : appears.length === 0
         ? `no condition made a task vector appear: in all ${cells.length} baseline cells the best layer's TV recovers less than ${APPEARS} of ICL's gain over zero-shot (replace, add + centring and dummy-query averaging alike)`
-        : `a task vector appears in ${appears.map(cellName).join('; ')}, and not in the other ${cells.length - appears.length} cells`;
+        : `a task vector appears in ${appears.map((c) => `${c.group} (${cellName(c)})`).join('; ')}, and not in the other ${cells.length - appears.length} cells`;
   return {
     claim: '1. Task vectors emerge only under certain conditions (format, depth)',
     rule: `a TV "appears" in a seed when the dev-chosen best layer, below the last (θ at ℓ = L is the demo prompt's own output), recovers ≥ ${APPEARS} of ICL's gain over zero-shot, by the task-wide search or by Hendel et al.'s per-demo-set protocol; a cell has one when it appears in ≥ 2 seeds and ≥ 2 of every 3 (a one-seed pilot cannot have one); reproduced when some cells have one and others not`,
@@ -162,6 +164,9 @@ function familyTable(cells: readonly Cell[]): ClaimTable {
   const reliable = (c: Cell) => c.seeds.length >= 3 && passes(c) === c.seeds.length;
   const families = [...new Set(rows.map((c) => c.family))];
   const good = families.filter((f) => rows.some((c) => c.family === f && reliable(c)));
+  const share = (c: Cell) => (c.seeds.length > 0 ? passes(c) / c.seeds.length + c.seeds.length * 1e-3 : -1);
+  const bestOf = new Map<string, Cell>();
+  for (const c of rows) if (!bestOf.has(c.family) || share(c) > share(bestOf.get(c.family)!)) bestOf.set(c.family, c);
   return {
     claim: 'Every family trains reliably',
     rule: "each family has a recipe (a cell) whose baseline reaches its target in every seed (≥ 3): linear regression k-shot nMSE ≤ 0.2; sine ≤ 0.08; GINC and RegBench k-shot accuracy above the in-context bigram predictor and above 1-shot (accuracy: GINC agreement with the task-known Bayes-optimal token, RegBench a symbol the DFA allows)",
@@ -181,6 +186,7 @@ function familyTable(cells: readonly Cell[]): ClaimTable {
       `${passes(c)}/${c.seeds.length}`,
       (c.curves.iclByShots ?? []).map(f2).join(' '),
     ]),
+    best: rows.flatMap((c, i) => (bestOf.get(c.family) === c ? [i] : [])),
   };
 }
 
@@ -357,7 +363,7 @@ export function summaryMarkdown(s: StudySummary): string {
   if (families && families.rows.length > 0) {
     const columns = ['family', 'cell', 'metric', 'k-shot per seed', '0-shot', '1-shot', 'bigram (in-context)', 'seeds at target'];
     const at = columns.map((c) => families.header.indexOf(c)).filter((i) => i >= 0);
-    const rows = bestCellPerFamily(families);
+    const rows = (families.best ?? []).map((i) => families.rows[i]);
     lines.push(
       `**${families.claim}** (${families.verdict}): each family's best recipe (every cell: docs/science.md)`,
       '',
@@ -368,21 +374,6 @@ export function summaryMarkdown(s: StudySummary): string {
     );
   }
   return lines.join('\n');
-}
-
-/** Per family, the cell with the largest share of seeds at target (more seeds first on a tie), in table order. */
-function bestCellPerFamily(t: ClaimTable): readonly (readonly string[])[] {
-  const [family, target] = [t.header.indexOf('family'), t.header.indexOf('seeds at target')];
-  const score = (r: readonly string[]) => {
-    const [hit, n] = r[target].split('/').map(Number);
-    return n > 0 ? hit / n + n * 1e-3 : -1;
-  };
-  const best = new Map<string, readonly string[]>();
-  for (const r of t.rows) {
-    const held = best.get(r[family]);
-    if (!held || score(r) > score(held)) best.set(r[family], r);
-  }
-  return t.rows.filter((r) => best.get(r[family]) === r);
 }
 
 /** Writes reproduction.md into the study folder (the HTML page is report/reproduction.ts's). */
