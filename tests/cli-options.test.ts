@@ -3,7 +3,7 @@
  * every default passes its own converter, and a shared flag means the same in every command.
  */
 import { describe, expect, it } from 'vitest';
-import { type Command, type OptionSpec, parse } from '../src/cli/command.js';
+import { type Command, type OptionSpec, given, parse } from '../src/cli/command.js';
 import { COMMANDS } from '../src/cli/main.js';
 import { ConfigError } from '../src/errors.js';
 
@@ -58,14 +58,13 @@ describe('declared CLI options', () => {
     }
   });
 
-  it('fills defaults, keeps what was typed apart from them, and converts repeated flags', async () => {
+  it('fills defaults, keeps what was typed apart from them, and converts repeated flags', () => {
     const search = COMMANDS.find((c) => c.name === 'tv-search')!;
     const { values } = parse(search, ['m.onnx', '--prompts', '4']);
     expect(values.prompts).toBe(4);
     expect(values.queries).toBe(64);
     expect(values.mode).toBe('replace');
     expect(values.center).toBe(false);
-    const { given } = await import('../src/cli/command.js');
     expect(given(values, 'prompts')).toBe(true);
     expect(given(values, 'queries')).toBe(false);
     const evalCmd = COMMANDS.find((c) => c.name === 'eval')!;

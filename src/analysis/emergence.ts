@@ -247,6 +247,11 @@ export function share(score: number, zeroShot: number, icl: number): number {
 const lastRow = (x: Value) => op.reshape(op.slice(x, [-1], [Infinity], [1]), [0, -1]);
 
 /** The diagnostics' graphs, each opened once through the backend (which releases them when it closes). */
+/**
+ * The graphs the diagnostics run, each over its batch in slices (Session.runSliced): one run over
+ * every query held a full pass's activations for all of them (17 MB a query at 16 demos), and
+ * SIGTERM waited for it.
+ */
 class Runner {
   readonly cfg: ModelConfig;
 
@@ -257,11 +262,12 @@ class Runner {
   /** `resid.ℓ` for ℓ = 0..L and `out.last`, at the last position. */
   async last(batch: Batch): Promise<Record<string, HostTensor>> {
     const s = await this.session('last', (g, inputs) => {
-      const { output, hooks } = new Transformer(this.cfg, declareParams(g, this.cfg, 0)).forward(inputs);
+      const { output, hooks } = new Transformer(this.cfg, declareParams(g, this.cfg, null)).forward(inputs);
       for (let l = 0; l <= this.cfg.layers; l++) g.output(lastRow(hooks.get(residualAtLayer(l).name)!), `resid.${l}`);
       g.output(lastRow(output), 'out.last');
     });
-    return s.run(batchFeeds(batch, false));
+    const outputs = [...Array.from({ length: this.cfg.layers + 1 }, (_, l) => `resid.${l}`), 'out.last'];
+    return s.runSliced(batchFeeds(batch, false), outputs);
   }
 
   /** The output at the last position with that position's residual at layer ℓ replaced by theta [B, D]. */
@@ -269,12 +275,12 @@ class Runner {
     const s = await this.session(`replace.${layer}`, (g, inputs) => {
       const th = g.input('theta', 'float32', ['batch', this.cfg.dModel]);
       const hook = residualAtLayer(layer).name;
-      const { output } = new Transformer(this.cfg, declareParams(g, this.cfg, 0)).forward(inputs, {
+      const { output } = new Transformer(this.cfg, declareParams(g, this.cfg, null)).forward(inputs, {
         intervene: (h, x) => (h.name === hook ? op.concat([op.slice(x, [0], [-1], [1]), op.unsqueeze(th, [1])], 1) : x),
       });
       g.output(lastRow(output), 'out.last');
     });
-    const out = await s.run({ ...batchFeeds(batch, false), theta: { dtype: 'float32', shape: [batch.batch, this.cfg.dModel], data: theta } });
+    const out = await s.runSliced({ ...batchFeeds(batch, false), theta: { dtype: 'float32', shape: [batch.batch, this.cfg.dModel], data: theta } }, ['out.last']);
     return out['out.last'].data as Float32Array;
   }
 
@@ -282,7 +288,7 @@ class Runner {
   async masked(batch: Batch, layer: number): Promise<Float32Array> {
     const s = await this.session(`mask.${layer}`, (g, inputs) => {
       const allow = g.input('allow', 'float32', ['batch', 1, 'seq', 'seq']);
-      const { output } = new Transformer(this.cfg, declareParams(g, this.cfg, 0)).forward(inputs, {
+      const { output } = new Transformer(this.cfg, declareParams(g, this.cfg, null)).forward(inputs, {
         intervene: (h, x) => {
           if (h.kind !== 'attn.hook_pattern' || (h.layer ?? -1) < layer) return x;
           const kept = op.mul(x, allow); // [batch, head, q, k]
@@ -299,7 +305,7 @@ class Runner {
       const row = (b * T + (T - 1)) * T;
       for (let k = 0; k < queryStart; k++) allow[row + k] = 0;
     }
-    const out = await s.run({ ...batchFeeds(batch, false), allow: { dtype: 'float32', shape: [B, 1, T, T], data: allow } });
+    const out = await s.runSliced({ ...batchFeeds(batch, false), allow: { dtype: 'float32', shape: [B, 1, T, T], data: allow } }, ['out.last']);
     return out['out.last'].data as Float32Array;
   }
 

@@ -11,10 +11,10 @@ import { parsePositions, readCache } from '../analysis/cache.js';
 import { openModel } from '../api/model.js';
 import { readInitializers, readOnnxFile, weightsHash } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
-import { SPLITS, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type PromptRecord, maxTokenId, readPromptsFile, recordsToBatch } from '../tasks/prompt-file.js';
 import { loadRunConfig, presetNames } from '../train/config.js';
-import { THREADS_OPTION, type Values, choice, command, custom, indexList, int, refuseDrawingFlags, required, seed, text } from './command.js';
+import { SPLIT_OPTION, THREADS_OPTION, type Values, choice, command, custom, indexList, int, refuseDrawingFlags, required, seed, text } from './command.js';
 import { checkInputFile, checkOutputFile, checkShots, checkTaskFits, startsWith } from './limits.js';
 import { Progress } from './progress.js';
 
@@ -50,7 +50,7 @@ const CACHE_OPTIONS = {
   prompts: int('number of prompts drawn from --task', { min: 1 }, 256),
   seed: seed('prompt seed', 0),
   demos: int("demos per prompt (default: the task config's largest)", { min: 0 }),
-  split: choice("'train' or 'heldout' tasks", SPLITS, 'train'),
+  ...SPLIT_OPTION,
   format: choice(`a model folder's text task: prompt format, ${PROMPT_FORMATS.join(' or ')}`, PROMPT_FORMATS, 'hendel'),
   task: text(`a model folder: text tasks (comma-separated shipped names or pairs files); otherwise a task config: a preset (${presetNames().join(', ')}), a run config or a task config file (default: the checkpoint's; required for a foreign model)`),
   'prompts-file': text('your own prompts instead of --task: JSONL, one prompt per line (README, "Prompts files"); a line\'s position is its last-arrow'),
@@ -117,8 +117,6 @@ export const cacheCommand = command({
 function folderPrompts(dir: string, values: Values<typeof CACHE_OPTIONS>, count: number): PromptRecord[] {
   const tok = TextTokenizer.load(readModelFolder(dir).tokenizer ?? path.join(dir, 'tokenizer.json'));
   const tasks = values.task!.split(',');
-  // A text prompt needs a demo: its k-shot prompts are what a folder caches.
-  if (values.demos === 0) throw new ConfigError("expected an integer ≥ 1, got '0'", '--demos');
   const t = textPrompts(tok, { task: tasks, format: values.format, prompts: Math.ceil(count / tasks.length), seed: values.seed, shots: values.demos });
   return t.search.filter((r) => r.role === 'demo').slice(0, count);
 }

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
+import { SPLITS } from '../tasks/index.js';
 import { oneOf } from '../util/config.js';
 import { parseBytes } from '../util/memory.js';
 
@@ -43,8 +44,11 @@ export interface Command<O extends Options = any> {
   readonly summary: string;
   readonly usage: string;
   readonly options: O;
-  readonly run: (values: Values<O & typeof COMMON>, positionals: string[]) => Promise<void>;
+  readonly run: (values: CommandValues<O>, positionals: string[]) => Promise<void>;
 }
+
+/** What a command with options `O` receives: its own values and the common ones (--json). */
+export type CommandValues<O extends Options> = Values<O & typeof COMMON>;
 
 /** Declares a command; its `run` gets the values its options declare. */
 export const command = <O extends Options>(c: Command<O>): Command<O> => c;
@@ -145,7 +149,7 @@ export function custom<T>(description: string, convert: (text: string, flag: str
 
 // ---- Parsing. ----
 
-export function parse<O extends Options>(cmd: Command<O>, argv: string[]): { values: Values<O & typeof COMMON>; positionals: string[] } {
+export function parse<O extends Options>(cmd: Command<O>, argv: string[]): { values: CommandValues<O>; positionals: string[] } {
   const options: Options = { ...COMMON, ...cmd.options };
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -167,7 +171,7 @@ export function parse<O extends Options>(cmd: Command<O>, argv: string[]): { val
     else values[k] = Array.isArray(raw) ? raw.map((r) => convert(r, `--${k}`)) : convert(raw, `--${k}`);
   }
   givenFlags.set(values, new Set(Object.keys(parsed.values)));
-  return { values: values as Values<O & typeof COMMON>, positionals: parsed.positionals };
+  return { values: values as CommandValues<O>, positionals: parsed.positionals };
 }
 
 /** The flags a user typed, per parsed values object (defaults are filled in after). */
@@ -243,6 +247,9 @@ export function parseIndexList(text: string, flag = '--layers'): number[] {
   }
   return out;
 }
+
+/** --split: the tasks an analysis draws from. */
+export const SPLIT_OPTION = { split: choice("'train' or 'heldout' tasks", SPLITS, 'train') } as const;
 
 /** --threads: ONNX Runtime's intra-op threads (past a few thousand its pool fails to allocate). */
 export const THREADS_OPTION = { threads: int('ONNX Runtime threads (default: one per core)', { min: 1, max: 1024 }) } as const;

@@ -10,7 +10,7 @@ import { holdsModel } from '../backend/model-folder.js';
 import { openModel as openLibraryModel } from '../api/model.js';
 import { SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { VERSION } from '../version.js';
-import { type Values, command, flag, indexList, int } from './command.js';
+import { type CommandValues, command, flag, indexList, int } from './command.js';
 import { MODEL_OPTIONS, fmt, openModel, stageProgress, writeOut } from './open.js';
 
 /** The heat map (blocks down, heads across), the chosen heads, and FV against TV per layer. */
@@ -82,7 +82,7 @@ export const fvCommand = command({
 });
 
 /** A model folder with text tasks (--task, --format): function vectors through its suggested hooks. */
-async function fvOnFolder(dir: string, values: Values<typeof FV_OPTIONS & { json: ReturnType<typeof flag> }>): Promise<void> {
+async function fvOnFolder(dir: string, values: CommandValues<typeof FV_OPTIONS>): Promise<void> {
   if (values.task === undefined) throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a pairs file)`, '--task');
   const format = values.format;
   await using m = await openLibraryModel(dir, { threads: values.threads });

@@ -10,13 +10,13 @@ import type { TvSearchOptions } from '../analysis/tv-search.js';
 import { type Model, openModel as openLibraryModel } from '../api/model.js';
 import { readManifest } from '../checkpoint/checkpoint.js';
 import { ConfigError, InputError } from '../errors.js';
-import { SPLITS, type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
+import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type PromptRecord, readPromptsFile } from '../tasks/prompt-file.js';
 import { isModelFolder } from '../backend/model-folder.js';
 import { PROMPT_FORMATS, SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { loadTaskConfig } from './cache.js';
-import { MEMORY_OPTION, THREADS_OPTION, type Values, choice, flag, indexList, int, refuseDrawingFlags, seed, text } from './command.js';
+import { MEMORY_OPTION, SPLIT_OPTION, THREADS_OPTION, type Values, choice, flag, indexList, int, refuseDrawingFlags, seed, text } from './command.js';
 import { checkAnalysisMemory, checkInputFile, checkOutputFile, checkShots, checkTaskFits, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 
@@ -26,7 +26,7 @@ export const MODEL_OPTIONS = {
   'hook-map': text('for a foreign model (an .onnx tvlens did not make): JSON map from its tensor names to hook names, naming the residual stream of every block (tvlens hooks suggests one)'),
   'pad-to': int('for a foreign model whose export fixed the sequence length: run every prompt padded on the right to this length (exact for a causal model)'),
   format: choice(`for a model folder's text task: prompt format, ${PROMPT_FORMATS.join(' or ')} (hendel: example:x->y lines; todd: Q: x / A: y)`, PROMPT_FORMATS, 'hendel'),
-  split: choice("'train' or 'heldout' tasks", SPLITS, 'train'),
+  ...SPLIT_OPTION,
   tasks: int('at most this many tasks (the first of the split)'),
   shots: int("demos per prompt, k (default: the task config's largest)"),
   seed: seed('prompt seed', 0),

@@ -13,7 +13,7 @@ import { formatPrompts } from '../tasks/prompt-file.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
-import { type Values, choice, command, flag, given, indexList, int, text } from './command.js';
+import { type CommandValues, choice, command, flag, given, indexList, int, text } from './command.js';
 import { checkOutputFile } from './limits.js';
 import { MODEL_OPTIONS, PROMPTS_FILE_OPTION, fmt, openForPrompts, writeOut } from './open.js';
 import { Progress } from './progress.js';
@@ -63,7 +63,7 @@ const PATCH_OPTIONS = {
   show: choice(`the score the table shows: ${SHOWN.join(', ')}`, SHOWN, 'normalized'),
 } as const;
 
-export type PatchValues = Values<typeof PATCH_OPTIONS & { json: ReturnType<typeof flag> }>;
+export type PatchValues = CommandValues<typeof PATCH_OPTIONS>;
 
 export const patchCommand = command({
   name: 'patch',

@@ -4,7 +4,7 @@ import { holdsModel } from '../backend/model-folder.js';
 import { runTvp } from '../tvp/run.js';
 import { type ForeignTvpSummary, runForeignTvp } from '../tvp/foreign.js';
 import { PROMPT_FORMATS } from '../text/tasks.js';
-import { MEMORY_OPTION, type Values, choice, command, flag, int, num, required, seed, text } from './command.js';
+import { type CommandValues, MEMORY_OPTION, choice, command, flag, int, num, required, seed, text } from './command.js';
 import { Progress } from './progress.js';
 import { describeEval } from './train.js';
 
@@ -66,7 +66,7 @@ function isForeign(from: string): boolean {
   return from.endsWith('.onnx') && !!st && !fs.existsSync(`${from.slice(0, -5)}.json`);
 }
 
-async function runOnFolder(values: Values<typeof TVP_OPTIONS & { json: ReturnType<typeof flag> }>, from: string): Promise<void> {
+async function runOnFolder(values: CommandValues<typeof TVP_OPTIONS>, from: string): Promise<void> {
   const steps = values.steps ?? 300;
   const progress = new Progress('tvp', steps, !values.json);
   const summary: ForeignTvpSummary = await runForeignTvp({
