@@ -232,6 +232,14 @@ const cases: Row[] = [
     then: (r) => zeroWhereMasked(r.analytic[0]!, [0, 1, 1, 0, 0, 1], 5),
   },
   {
+    name: 'softmaxCrossEntropy per position (rows of a rank-3 input, a label repeated)',
+    inputs: [
+      { shape: [2, 3, 5] },
+      { shape: [2, 3], dtype: 'int64', data: [4, 0, 4, 2, 1, 4] },
+    ],
+    build: (_g, [logits, targets]) => op.mul(op.softmaxCrossEntropy(logits, targets), op.softmaxCrossEntropy(logits, targets)),
+  },
+  {
     name: 'meanSquaredError with a mask differentiates predictions and targets',
     inputs: [{ shape: [2, 3, 4] }, { shape: [2, 3, 4] }, { shape: [2, 3], data: [1, 0, 1, 1, 0, 0] }],
     build: (_g, [p, t, w]) => op.meanSquaredError(p, t, w),

@@ -9,9 +9,13 @@
  *
  * Prints a markdown table (figure, old, new, target) on stderr and both JSON outputs on stdout.
  * The old bench prints one number per figure (one sample or its own median); this one prints
- * {median, min, max}. Environment (TVLENS_THREADS) passes to both as it is.
+ * {median, min, max}. Both sides run with the same TVLENS_THREADS: the caller's, else one per core.
+ * Left unset, a commit before 2a5efdd let ONNX Runtime choose, which acted as one thread on this
+ * machine's 2 cores while this one took both: its forward passes ran faster and every ratio over
+ * a forward pass looked worse than the old code's for that reason alone.
  */
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { pauseBackground } from './pause.js';
 
@@ -29,8 +33,9 @@ const TABLE = [
   ['forward_ms', ''],
 ] as const;
 
-function runBench(mainJs: string, args: string[]): Output {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+function runBench(mainJs: string, args: string[], threads: string): Output {
+  const env = { ...process.env, TVLENS_THREADS: threads };
+  const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20, env });
   if (r.status !== 0) throw new Error(`${mainJs} ${args.join(' ')} failed: ${r.stderr.trim().split('\n').pop()}`);
   return JSON.parse(r.stdout) as Output;
 }
@@ -64,13 +69,14 @@ function main(argv: string[]): void {
   const all = ['train', 'tvp', 'cache', 'analysis', 'attribution', 'fv', 'foreign'];
   const oldMain = path.join(path.resolve(old), 'dist', 'src', 'bench', 'main.js');
   const newMain = path.join(import.meta.dirname, 'main.js');
+  const threads = process.env.TVLENS_THREADS?.trim() || String(os.availableParallelism());
   const { paused } = pauseBackground(pause);
   const results: { group: string; round: number; old: Output; new: Output }[] = [];
   for (let round = 0; round < rounds; round++) {
     for (const g of groups.length ? groups : all) {
       const flags = quick ? [g, '--quick'] : [g];
-      const o = runBench(oldMain, flags);
-      const n = runBench(newMain, [...flags, '--no-pause']);
+      const o = runBench(oldMain, flags, threads);
+      const n = runBench(newMain, [...flags, '--no-pause'], threads);
       results.push({ group: g, round, old: o, new: n });
       process.stderr.write(`${g} (round ${round + 1}) done\n`);
     }
@@ -83,8 +89,8 @@ function main(argv: string[]): void {
       if (o !== undefined || n !== undefined) rows.push(`| \`${k}\`${rounds > 1 ? ` (round ${r.round + 1})` : ''} | ${show(o)} | ${show(n)} | ${target} |`);
     }
   }
-  process.stderr.write(`${rows.join('\n')}\n`);
-  console.log(JSON.stringify({ paused: paused.map((p) => p.command), rounds, results }, null, 2));
+  process.stderr.write(`TVLENS_THREADS=${threads} on both sides\n${rows.join('\n')}\n`);
+  console.log(JSON.stringify({ paused: paused.map((p) => p.command), threads: Number(threads), rounds, results }, null, 2));
 }
 
 try {

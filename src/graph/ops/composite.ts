@@ -4,7 +4,7 @@
  */
 import type { Value } from '../ir.js';
 import { add, cast, div, equal, max, mul, neg, pow, sub, tanh } from './elementwise.js';
-import { logSoftmax } from './nn.js';
+import { softmaxCrossEntropy } from './nn.js';
 import { reduceSum } from './reduce.js';
 import { unsqueeze } from './shape.js';
 
@@ -33,9 +33,7 @@ export function oneHot(targets: Value, classes: number, like: Value): Value {
  * by `weights` [...] (1 at answer positions, 0 elsewhere): Σ w·nll / Σ w.
  */
 export function crossEntropy(logits: Value, targets: Value, weights: Value): Value {
-  const V = logits.shape[logits.rank - 1] as number;
-  const nll = neg(reduceSum(mul(logSoftmax(logits), oneHot(targets, V, logits)), [-1]));
-  return weightedMean(nll, weights);
+  return weightedMean(softmaxCrossEntropy(logits, targets), weights);
 }
 
 /** Mean squared error over the last axis, averaged over positions by `weights` as above. */

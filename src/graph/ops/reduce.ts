@@ -69,6 +69,8 @@ export function unbroadcast(g: Value, x: Value): Value {
     if (i < lead || (x.shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
   }
   if (axes.length === 0) return g;
+  // Only leading axes (a bias's gradient): one ReduceSum that drops them, not a ReduceSum and a Reshape.
+  if (axes.every((i) => i < lead)) return reduceSum(g, axes, false);
   const summed = reduceSum(g, axes, true);
   return summed.rank === x.rank ? summed : reshapeLike(summed, x);
 }
