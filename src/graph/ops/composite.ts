@@ -3,10 +3,9 @@
  * the primitives they are made of.
  */
 import type { Value } from '../ir.js';
-import { add, cast, div, equal, max, mul, neg, pow, sub, tanh } from './elementwise.js';
+import { add, div, max, mul, pow, sub, tanh } from './elementwise.js';
 import { softmaxCrossEntropy } from './nn.js';
 import { reduceSum } from './reduce.js';
-import { unsqueeze } from './shape.js';
 
 /**
  * GELU, tanh form (GPT-2's). The erf form has no float64 kernel in ONNX Runtime's CPU build, so it
@@ -15,17 +14,6 @@ import { unsqueeze } from './shape.js';
 export function gelu(x: Value): Value {
   const inner = mul(add(x, mul(pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
   return mul(mul(x, 0.5), add(tanh(inner), 1));
-}
-
-/** 0..n-1 as an int64 vector. */
-export function range(like: Value, n: number): Value {
-  const g = like.graph;
-  return g.constant(BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), 'int64', [n]);
-}
-
-/** One-hot encoding of integer `targets` over `classes` classes, in the float type of `like`. */
-export function oneHot(targets: Value, classes: number, like: Value): Value {
-  return cast(equal(unsqueeze(targets, [-1]), range(targets, classes)), like.dtype);
 }
 
 /**
