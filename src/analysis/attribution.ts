@@ -112,12 +112,15 @@ export interface AttributionResult {
  */
 export class AttributionRunner {
   /**
-   * `options` default to one thread per session: the two passes run side by side on their own
-   * cores, which beats two threads each taking turns (2.5× on a loaded 2-core machine).
+   * `options` default to every session's thread count ($TVLENS_THREADS, else one per core). One
+   * thread each, the two passes side by side, was faster while idle pool threads spun (2.5× on a
+   * loaded 2-core machine); now that they sleep, two threads each are a little faster on an idle
+   * 2-core machine (66–71 against 72 ms for the bench's 1,632 cells, medians of 9, three runs
+   * each), and a study's shards set one thread anyway.
    */
   constructor(
     readonly engine: GraphBackend,
-    private readonly options: SessionOptions = { threads: 1 },
+    private readonly options: SessionOptions = {},
   ) {}
 
   private open(): { act: Promise<Session>; grad: Promise<Session> } {
