@@ -63,7 +63,8 @@ defineOp('LayerNormalization', {
  * Cross-entropy at each position of `logits` [..., V] against integer `targets` [...] (no
  * reduction): ONNX's SoftmaxCrossEntropyLoss over rows [N, V], which also returns the
  * log-probabilities its rule needs. Fused, its rule is three full-size ops where a log-softmax
- * times a one-hot took nine (a third of an imported GPT-2's backward pass over a 784-token vocabulary).
+ * times a one-hot took nine (they were about a tenth of an imported GPT-2-style backward pass over
+ * a 784-token vocabulary).
  */
 export function softmaxCrossEntropy(logits: Value, targets: Value): Value {
   const rows = reshape(logits, [-1, logits.shape[logits.rank - 1] as number]);
