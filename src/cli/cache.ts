@@ -15,7 +15,7 @@ import { type TaskConfig, resolveTaskConfig } from '../tasks/index.js';
 import { type PromptRecord, maxTokenId, readPromptsFile, recordsToBatch } from '../tasks/prompt-file.js';
 import { loadRunConfig, presetNames } from '../train/config.js';
 import { SPLIT_OPTION, THREADS_OPTION, type Values, choice, command, custom, indexList, int, refuseDrawingFlags, required, seed, text } from './command.js';
-import { checkInputFile, checkOutputFile, checkShots, checkTaskFits, startsWith } from './limits.js';
+import { checkInputFile, checkOutputFile, checkShots, checkTaskFits, isArrowFile } from './limits.js';
 import { Progress } from './progress.js';
 
 /** A task config from a preset, a run config file (its "task"), or a task config file. */
@@ -66,7 +66,7 @@ export const cacheCommand = command({
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`expected one model file, got ${positionals.length}. Usage: ${cacheCommand.usage}`);
     const given0 = required(values.out, 'out');
-    checkOutputFile(given0, '--out', (f) => startsWith(f, 'ARROW1')); // before resolve, which drops a trailing '/'
+    checkOutputFile(given0, '--out', isArrowFile); // before resolve, which drops a trailing '/'
     const out = path.resolve(given0);
     const folder = holdsModel(positionals[0]);
     if (!folder) checkInputFile(positionals[0], 'an ONNX model');

@@ -72,6 +72,7 @@ export function texts(description: string): OptionSpec<string[], false> {
   return { type: 'string', description, multiple: true };
 }
 
+
 export interface IntRange {
   readonly min?: number;
   readonly max?: number;
@@ -166,6 +167,8 @@ export function parse<O extends Options>(cmd: Command<O>, argv: string[]): { val
   for (const [k, o] of Object.entries(options)) {
     const raw = parsed.values[k] as string | boolean | string[] | undefined;
     const convert = o.convert;
+    // An empty value is never meant: an empty --out would resolve to the current folder.
+    for (const r of Array.isArray(raw) ? raw : [raw]) if (typeof r === 'string' && r.trim() === '') throw new ConfigError('is empty; give a value, or leave the flag out', `--${k}`);
     if (raw === undefined) values[k] = o.default;
     else if (!convert || typeof raw === 'boolean') values[k] = raw;
     else values[k] = Array.isArray(raw) ? raw.map((r) => convert(r, `--${k}`)) : convert(raw, `--${k}`);
@@ -185,11 +188,19 @@ export function given(values: object, key: string): boolean {
 /** The flags that say how prompts are drawn from a task config: with --prompts-file nothing is drawn. */
 const DRAWING_FLAGS = ['prompts', 'queries', 'dummies', 'shots', 'demos', 'split', 'tasks'] as const;
 
+/** Refuses any of `flags` the user typed where it would be silently ignored, saying why in `words`. */
+export function refuseGiven(values: object, flags: readonly string[], words: string): void {
+  for (const f of flags) if (given(values, f)) throw new ConfigError(words, `--${f}`);
+}
+
+/** Refuses every typed flag but `allowed` (and --json, --help): for a path of a command that reads only those. */
+export function refuseAllBut(values: object, allowed: readonly string[], words: string): void {
+  for (const f of givenFlags.get(values) ?? []) if (!allowed.includes(f) && !(f in COMMON)) throw new ConfigError(words, `--${f}`);
+}
+
 /** Refuses a drawing flag the user typed beside --prompts-file, where it would be silently ignored. */
 export function refuseDrawingFlags(values: object, flags: readonly string[] = DRAWING_FLAGS): void {
-  for (const f of flags) {
-    if (given(values, f)) throw new ConfigError(`draws prompts from a task; with --prompts-file the file's prompts are used, all of them: drop --${f}`, `--${f}`);
-  }
+  refuseGiven(values, flags, "draws prompts from a task; with --prompts-file the file's prompts are used, all of them: drop it");
 }
 
 export function help(cmd: Command): string {
@@ -243,7 +254,10 @@ export function parseIndexList(text: string, flag = '--layers'): number[] {
     const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
     if (b < a) throw new ConfigError(`'${part.trim()}' is an empty range (${a} > ${b})`, flag);
     if (b > 100_000) throw new ConfigError(`${b} is far beyond any model here`, flag);
-    for (let l = a; l <= b; l++) out.push(l);
+    for (let l = a; l <= b; l++) {
+      if (out.includes(l)) throw new ConfigError(`'${text}' names ${l} twice`, flag);
+      out.push(l);
+    }
   }
   return out;
 }

@@ -18,7 +18,7 @@ import { foreignEntries, isEmptyFolder, listSome, removeRunFiles } from '../trai
 import { lockRunFolder } from '../util/lock.js';
 import { command, flag, text } from './command.js';
 import { describeEval, runTraining } from './train.js';
-import { checkOutputFile, startsWith } from './limits.js';
+import { checkOutputFile, isOwnHtml } from './limits.js';
 
 export const demoCommand = command({
   name: 'demo',
@@ -33,7 +33,7 @@ export const demoCommand = command({
     const t0 = performance.now();
     const out = path.resolve(values.out);
     const cfg = loadRunConfig('tiny');
-    checkOutputFile(values.report, '--report', (f) => startsWith(f, '<!doctype html'));
+    checkOutputFile(values.report, '--report', isOwnHtml);
     const configFile = path.join(out, 'config.json');
     // Never remove a folder demo did not make: only its own tiny run (same config, nothing but run files) is reused or, with --fresh, replaced.
     if (!isEmptyFolder(out)) {

@@ -6,7 +6,7 @@ import { type GroupSummary, type ModelReport, SUITE_DEFAULTS, evaluateModel, sum
 import { taskVectorScores } from '../eval/task-vectors.js';
 import { type Manifest, readManifest } from '../checkpoint/checkpoint.js';
 import { latestCheckpoint } from '../runs/folder.js';
-import { writeJsonAtomic } from '../util/fs.js';
+import { writeOut } from './open.js';
 import { VERSION } from '../version.js';
 import { MEMORY_OPTION, command, flag, int, seed, text, texts } from './command.js';
 import { dMlpOf } from '../model/config.js';
@@ -65,6 +65,7 @@ export const evalCommand = command({
     if (specs.length === 0) throw new ConfigError('give at least one --group name=model,…', '--group');
     if (values.out !== undefined) checkOutputFile(values.out, '--out', isOwnJson);
     const { prompts, seed, layer: given } = values;
+    if (given !== undefined && values['no-task-vectors']) throw new ConfigError('is the task-vector layer, and --no-task-vectors skips the search', '--layer');
     const groups = specs.map((s) => {
       const [name, list] = s.includes('=') ? s.split('=', 2) : [`group${specs.indexOf(s)}`, s];
       const files = list.split(',').filter(Boolean).map(resolveModel);
@@ -109,7 +110,7 @@ export const evalCommand = command({
     }
     const summaries = groups.map((g, i) => summarise(g.name, reports[i]));
     const result = { tvlensVersion: VERSION, options: { ...options, taskVectors: undefined }, groups: summaries, models: reports.flat() };
-    if (values.out) writeJsonAtomic(values.out, result);
+    writeOut(values, result);
     if (values.json) console.log(JSON.stringify(result));
     else console.log(table(summaries));
   },

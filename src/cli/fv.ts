@@ -10,7 +10,8 @@ import { holdsModel } from '../backend/model-folder.js';
 import { openModel as openLibraryModel } from '../api/model.js';
 import { SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { VERSION } from '../version.js';
-import { type CommandValues, command, flag, indexList, int } from './command.js';
+import { type CommandValues, command, flag, indexList, int, refuseAllBut } from './command.js';
+import { checkOutputFile, isOwnJson } from './limits.js';
 import { MODEL_OPTIONS, fmt, openModel, stageProgress, writeOut } from './open.js';
 
 /** The heat map (blocks down, heads across), the chosen heads, and FV against TV per layer. */
@@ -67,7 +68,11 @@ export const fvCommand = command({
       compareTv: !values['no-tv'],
       onProgress: stageProgress('fv', !values.json),
     };
-    if (holdsModel(positionals[0])) return fvOnFolder(positionals[0], values);
+    if (values.out !== undefined) checkOutputFile(values.out, '--out', isOwnJson);
+    if (holdsModel(positionals[0])) {
+      refuseAllBut(values, ['task', 'format', 'threads', 'shots', 'prompts', 'seed', 'top-k', 'out'], 'does not apply to a model folder, whose function vectors come from its text tasks');
+      return fvOnFolder(positionals[0], values);
+    }
     const { handle, task, file, model, note } = await openModel(positionals[0], values);
     try {
       const result = await handle.functionVectors(task, options);

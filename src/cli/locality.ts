@@ -10,7 +10,7 @@ import { localityTable } from '../api/tables.js';
 import { runCheckpoints } from '../runs/folder.js';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { command, flag, int, intList } from './command.js';
+import { command, flag, int, intList, refuseGiven } from './command.js';
 import { checkOutputFile, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 import { SEARCH_OPTIONS, fmt, openForPrompts, openModel, searchOptions, stageProgress, writeOut } from './open.js';
@@ -102,6 +102,7 @@ export const localityCommand = command({
       return;
     }
     if (values['hook-map'] !== undefined) throw new InputError('--hook-map applies to one foreign model; a series or comparison takes tvlens checkpoints');
+    refuseGiven(values, ['task', 'format', 'pad-to', 'prompts-file', 'max-memory'], "applies to one model; a series or comparison runs each checkpoint's own task");
     const files = positionals.flatMap((p) => (fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ? runCheckpoints(p) : [p]));
     for (const f of files) if (!f.endsWith('.onnx') && !f.endsWith('.json')) throw new InputError(`${f} is not a checkpoint (.onnx with its .json manifest) or a run folder`);
     const bar = new Progress('locality', files.length, !values.json);

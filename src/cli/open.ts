@@ -16,7 +16,7 @@ import { isModelFolder } from '../backend/model-folder.js';
 import { PROMPT_FORMATS, SCORING, TEXT_TASKS } from '../text/tasks.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { loadTaskConfig } from './cache.js';
-import { MEMORY_OPTION, SPLIT_OPTION, THREADS_OPTION, type Values, choice, flag, indexList, int, refuseDrawingFlags, seed, text } from './command.js';
+import { MEMORY_OPTION, SPLIT_OPTION, THREADS_OPTION, type Values, choice, flag, indexList, int, refuseDrawingFlags, refuseGiven, seed, text, toInteger } from './command.js';
 import { checkAnalysisMemory, checkInputFile, checkOutputFile, checkShots, checkTaskFits, isOwnJson } from './limits.js';
 import { Progress } from './progress.js';
 
@@ -101,6 +101,7 @@ async function open(file: string, values: AnalysisValues, promptsAllowed: boolea
   if (values.out !== undefined) checkOutputFile(values.out, '--out', isOwnJson);
   if (isModelFolder(file)) return openFolder(file, values, promptsAllowed);
   checkInputFile(file, 'a model (.onnx) or its manifest (.json)');
+  refuseGiven(values, ['format'], "applies to a model folder's text tasks");
   if (hookMap !== undefined) checkInputFile(hookMap, 'a hook map (JSON)');
   if (promptsFile !== undefined) {
     checkInputFile(promptsFile, 'a prompts file (JSONL)');
@@ -186,6 +187,7 @@ async function open(file: string, values: AnalysisValues, promptsAllowed: boolea
 async function openFolder(dir: string, values: AnalysisValues, promptsAllowed: boolean): Promise<OpenedForPrompts> {
   const { threads, 'hook-map': hookMap, 'pad-to': padTo } = values;
   const promptsFile = promptsAllowed ? values['prompts-file'] : undefined;
+  refuseGiven(values, ['split', 'tasks', 'max-memory'], 'does not apply to a model folder, whose prompts come from text tasks (--task) or --prompts-file');
   if (promptsFile !== undefined && values.task !== undefined) throw new ConfigError('give the prompts either from a text task (--task) or from a file (--prompts-file), not both', '--prompts-file');
   if (promptsFile !== undefined) refuseDrawingFlags(values);
   if (promptsFile === undefined && values.task === undefined) throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a JSON/JSONL file of {"x", "y"} pairs)`, '--task');
@@ -223,7 +225,9 @@ async function openFolder(dir: string, values: AnalysisValues, promptsAllowed: b
 export function parseSets(text: string): number[][] {
   return text.split(',').map((part) => {
     if (!/^\s*\d+(\s*\+\s*\d+)*\s*$/.test(part)) throw new ConfigError(`'${part}' is not a layer set (like 2+3)`, '--sets');
-    return part.split('+').map(Number);
+    const set = part.split('+').map((l) => toInteger(l, '--sets', { min: 0, max: 100_000 }));
+    if (new Set(set).size !== set.length) throw new ConfigError(`'${part.trim()}' names a layer twice`, '--sets');
+    return set;
   });
 }
 

@@ -5,7 +5,7 @@ import { holdsModel } from '../backend/model-folder.js';
 import { ConfigError } from '../errors.js';
 import { writeReport } from '../report/index.js';
 import { choice, command, flag, int, required, seed, text } from './command.js';
-import { checkOutputFile, checkShots, startsWith } from './limits.js';
+import { checkOutputFile, checkShots, isOwnHtml } from './limits.js';
 import { readManifest } from '../checkpoint/checkpoint.js';
 import { runCheckpoints } from '../runs/folder.js';
 import { resolveTaskConfig } from '../tasks/index.js';
@@ -34,7 +34,7 @@ export const reportCommand = command({
     if (positionals.length === 0) throw new ConfigError('give at least one run folder, checkpoint or analysis output. See tvlens report --help');
     const out = required(values.out, 'out');
     if (!out.endsWith('.html')) throw new ConfigError(`expected a .html file, got '${out}'`, '--out');
-    checkOutputFile(out, '--out', (f) => startsWith(f, '<!doctype html'));
+    checkOutputFile(out, '--out', isOwnHtml);
     const { prompts, queries, shots, seed, tasks: maxTasks, permutations } = values;
     const search = Object.fromEntries(Object.entries({ prompts, queries, shots, seed, maxTasks, permutations }).filter(([, v]) => v !== undefined));
     if (shots !== undefined) for (const p of positionals) checkShotsOf(p, shots);

@@ -4,7 +4,7 @@ import { holdsModel } from '../backend/model-folder.js';
 import { runTvp } from '../tvp/run.js';
 import { type ForeignTvpSummary, runForeignTvp } from '../tvp/foreign.js';
 import { PROMPT_FORMATS } from '../text/tasks.js';
-import { type CommandValues, MEMORY_OPTION, choice, command, flag, int, num, required, seed, text } from './command.js';
+import { type CommandValues, MEMORY_OPTION, choice, command, flag, int, num, refuseGiven, required, seed, text } from './command.js';
 import { Progress } from './progress.js';
 import { describeEval } from './train.js';
 
@@ -35,7 +35,11 @@ export const tvpCommand = command({
   options: TVP_OPTIONS,
   async run(values) {
     const from = required(values.from, 'from');
-    if (isForeign(from)) return runOnFolder(values, from);
+    if (isForeign(from)) {
+      refuseGiven(values, ['position', 'detach', 'average', 'demos', 'resume', 'max-memory'], 'applies to a tvlens checkpoint, preset or config, not a model folder');
+      return runOnFolder(values, from);
+    }
+    refuseGiven(values, ['task', 'format', 'shots', 'batch', 'lr'], 'applies to a model folder (--from <dir> with model.onnx and tokenizer.json)');
     const { layer, lambda, position, average, demos } = values;
     const tvp = Object.fromEntries(Object.entries({ layer, lambda, position, average, demos, detach: values.detach || undefined }).filter(([, v]) => v !== undefined));
     const out = path.resolve(required(values.out, 'out'));

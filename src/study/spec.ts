@@ -322,6 +322,6 @@ export function shardJobs(jobs: readonly Job[], shard: { index: number; count: n
 export function parseShard(text: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   const [i, n] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
-  if (!m || !(n >= 1) || !(i >= 1) || i > n) throw new ConfigError(`expected i/n with 1 ≤ i ≤ n (e.g. 1/4), got '${text}'`, '--shard');
+  if (!m || !Number.isSafeInteger(n) || !(n >= 1) || !(i >= 1) || i > n) throw new ConfigError(`expected i/n with 1 ≤ i ≤ n (e.g. 1/4), got '${text}'`, '--shard');
   return { index: i, count: n };
 }
