@@ -32,7 +32,7 @@ if (positionals.length === 0) fail('usage: npx tsx scripts/hendel-confirm.ts [--
 for (const file of positionals) {
   try {
     await using model = await openModel(file);
-    if (!model.taskConfig) fail(`${file}: not a tvlens checkpoint (Hendel's protocol draws from its task config)`);
+    if (!model.taskConfig) throw new Error(`${file}: not a tvlens checkpoint (Hendel's protocol draws from its task config)`);
     const h = (await emergenceDiagnostics(model.backend, model.taskConfig, { freshQueries, seed })).hendel;
     const n = h.queries / 2;
     // The standard error of a difference of two accuracies (binomial); nMSE has none this simple.

@@ -35,6 +35,7 @@ import { suiteFor } from '../tasks/suites.js';
 import { universe } from '../tasks/universe.js';
 import { Rng } from '../util/rng.js';
 import { ridge, ridgePredict } from '../util/ridge.js';
+import { share } from '../util/stats.js';
 
 export interface EmergenceOptions {
   /** Test queries (each with its own demo set) per task; half dev, half test. Default 32. */
@@ -234,22 +235,15 @@ function bestLayer(c: Curve, metric: 'accuracy' | 'nmse'): { layer: number; dev:
   return { layer, dev: c.dev[layer], test: c.test[layer] };
 }
 
-/** (score − zero-shot) ÷ (ICL − zero-shot); the same for nMSE, where both differences are negative. */
-export function share(score: number, zeroShot: number, icl: number): number {
-  const gain = icl - zeroShot;
-  return Math.abs(gain) < 1e-9 ? 0 : (score - zeroShot) / gain;
-}
-
 
 // ---- the graphs ------------------------------------------------------------------------------
 
 /** The output at the last position and every layer's residual there, [B, width]. */
 const lastRow = (x: Value) => op.reshape(op.slice(x, [-1], [Infinity], [1]), [0, -1]);
 
-/** The diagnostics' graphs, each opened once through the backend (which releases them when it closes). */
 /**
- * The graphs the diagnostics run, each over its batch in slices (Session.runSliced): one run over
- * every query held a full pass's activations for all of them (17 MB a query at 16 demos), and
+ * The diagnostics' graphs, each opened once through the backend (which releases them when it
+ * closes) and run over its batch in slices (Session.runSliced): one run over every query held a full pass's activations for all of them (17 MB a query at 16 demos), and
  * SIGTERM waited for it.
  */
 class Runner {

@@ -15,8 +15,8 @@
  * a forward pass looked worse than the old code's for that reason alone.
  */
 import { spawnSync } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
+import { sessionThreads } from '../runtime/session.js';
 import { pauseBackground } from './pause.js';
 
 type Output = Record<string, unknown>;
@@ -69,7 +69,7 @@ function main(argv: string[]): void {
   const all = ['train', 'tvp', 'cache', 'analysis', 'attribution', 'fv', 'foreign'];
   const oldMain = path.join(path.resolve(old), 'dist', 'src', 'bench', 'main.js');
   const newMain = path.join(import.meta.dirname, 'main.js');
-  const threads = process.env.TVLENS_THREADS?.trim() || String(os.availableParallelism());
+  const threads = String(sessionThreads()); // the caller's TVLENS_THREADS, checked, else one per core
   const { paused } = pauseBackground(pause);
   const results: { group: string; round: number; old: Output; new: Output }[] = [];
   for (let round = 0; round < rounds; round++) {

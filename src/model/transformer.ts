@@ -112,8 +112,8 @@ export function declareParams(g: Graph, cfg: ModelConfig, seed: number | null): 
  * 38M random draws take 2–4 s, and a trainer draws them this way so that a signal or a progress
  * line is served meanwhile.
  */
-export async function initialParams(cfg: ModelConfig, seed: number, floatType: 'float32' | 'float64' = 'float32'): Promise<Map<string, TypedData>> {
-  const draws = initialValues(cfg, seed, floatType);
+export async function initialParams(cfg: ModelConfig, seed: number): Promise<Map<string, TypedData>> {
+  const draws = initialValues(cfg, seed, 'float32');
   for (let r = draws.next(); ; r = draws.next()) {
     if (r.done) return r.value;
     await new Promise((resolve) => setImmediate(resolve));

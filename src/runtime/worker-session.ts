@@ -60,6 +60,7 @@ export class WorkerSession {
     const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath, sessionOptions } });
     worker.unref(); // a worker never keeps the process alive by itself
+    worker.once('exit', () => exited.add(worker));
     const reply = await ask(worker, { kind: 'open', model });
     if (reply.error !== undefined) {
       await worker.terminate();
@@ -74,7 +75,16 @@ export class WorkerSession {
    * again, even when the run fails.
    */
   async run(feeds: Readonly<Record<string, HostTensor>>, fetch?: readonly string[], options: { lend?: readonly string[] } = {}): Promise<Record<string, HostTensor>> {
-    const lent = [...new Set((options.lend ?? []).map((name) => feeds[name].data.buffer as ArrayBuffer))];
+    const lent = [
+      ...new Set(
+        (options.lend ?? []).map((name) => {
+          const d = feeds[name]?.data;
+          // Transferring a view would detach its whole parent buffer: only a feed that owns its buffer is lent.
+          if (!d || d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength || !(d.buffer instanceof ArrayBuffer)) throw new Error(`internal: cannot lend feed '${name}'`);
+          return d.buffer;
+        }),
+      ),
+    ];
     const run = this.pending.then(() => ask(this.worker, { kind: 'run', feeds, fetch }, lent));
     this.pending = run.catch(() => undefined);
     const reply = await run;
@@ -88,8 +98,12 @@ export class WorkerSession {
   }
 }
 
+/** Workers that have exited: a message to one would never be answered. */
+const exited = new WeakSet<Worker>();
+
 function ask(worker: Worker, message: object, transfer: ArrayBuffer[] = []): Promise<Reply> {
   return new Promise((resolve, reject) => {
+    if (exited.has(worker)) return reject(runFailure('the worker thread has exited'));
     const done = () => {
       worker.off('message', onMessage);
       worker.off('error', onError);
@@ -97,7 +111,7 @@ function ask(worker: Worker, message: object, transfer: ArrayBuffer[] = []): Pro
     };
     const onMessage = (reply: Reply) => (done(), resolve(reply));
     const onError = (e: Error) => (done(), reject(runFailure(e.message)));
-    const onExit = (code: number) => (done(), reject(runFailure(`the worker thread exited (code ${code})`)));
+    const onExit = (code: number) => (exited.add(worker), done(), reject(runFailure(`the worker thread exited (code ${code})`)));
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', onExit);

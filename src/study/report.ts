@@ -4,7 +4,7 @@
  * the Markdown of them (for the README). The HTML page is src/report/reproduction.ts.
  */
 import path from 'node:path';
-import { share } from '../analysis/emergence.js';
+import { share } from '../util/stats.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { type Estimate, estimate } from '../util/stats.js';
 import { type Cell, GAIN_FLOOR, type StudySummary } from './results.js';
@@ -164,9 +164,9 @@ function familyTable(cells: readonly Cell[]): ClaimTable {
   const reliable = (c: Cell) => c.seeds.length >= 3 && passes(c) === c.seeds.length;
   const families = [...new Set(rows.map((c) => c.family))];
   const good = families.filter((f) => rows.some((c) => c.family === f && reliable(c)));
-  const share = (c: Cell) => (c.seeds.length > 0 ? passes(c) / c.seeds.length + c.seeds.length * 1e-3 : -1);
+  const rank = (c: Cell) => (c.seeds.length > 0 ? passes(c) / c.seeds.length + c.seeds.length * 1e-3 : -1);
   const bestOf = new Map<string, Cell>();
-  for (const c of rows) if (!bestOf.has(c.family) || share(c) > share(bestOf.get(c.family)!)) bestOf.set(c.family, c);
+  for (const c of rows) if (!bestOf.has(c.family) || rank(c) > rank(bestOf.get(c.family)!)) bestOf.set(c.family, c);
   return {
     claim: 'Every family trains reliably',
     rule: "each family has a recipe (a cell) whose baseline reaches its target in every seed (≥ 3): linear regression k-shot nMSE ≤ 0.2; sine ≤ 0.08; GINC and RegBench k-shot accuracy above the in-context bigram predictor and above 1-shot (accuracy: GINC agreement with the task-known Bayes-optimal token, RegBench a symbol the DFA allows)",

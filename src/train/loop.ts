@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Manifest, weightsHash, writeCheckpoint } from '../checkpoint/checkpoint.js';
 import { inferenceGraph, outputName } from '../model/inference.js';
-import { initialParams } from '../model/transformer.js';
+import { initialParams, paramNames } from '../model/transformer.js';
 import { configHash, readState, verifyState, writeState } from '../checkpoint/state.js';
 import { ConfigError, InputError, TvlensError, fsErrorWords } from '../errors.js';
 import { dMlpOf } from '../model/config.js';
@@ -219,12 +219,13 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
   options.onBuild?.();
   const build = options.program ? () => options.program!(cfg, null) : () => iclLossProgram(cfg.model, null, 'float32', loop.demoKeep < 1);
   if (!initial) {
-    // Drawn in slices (a large model's random init takes seconds), so that SIGTERM is served meanwhile.
-    const params = await initialParams(cfg.model, loop.seed);
-    for (const [name, data] of options.initialParams ?? []) {
-      if (!params.has(name)) throw new InputError(`the initial weights have a parameter '${name}' this model lacks`);
-      params.set(name, data);
-    }
+    const names = paramNames(cfg.model);
+    const given = options.initialParams ?? new Map<string, TypedData>();
+    for (const name of given.keys()) if (!names.includes(name)) throw new InputError(`the initial weights have a parameter '${name}' this model lacks`);
+    // Drawn in slices (a large model's random init takes seconds), so that SIGTERM is served
+    // meanwhile; not at all when a fine-tune gives every weight.
+    const params = names.every((n) => given.has(n)) ? new Map<string, TypedData>() : await initialParams(cfg.model, loop.seed);
+    for (const [name, data] of given) params.set(name, data);
     initial = freshState(params);
   }
   // Steps run on a worker thread, so that SIGTERM and progress are served during a step of a large model.

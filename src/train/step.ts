@@ -10,6 +10,7 @@
 import { Graph, type Initializer, type TypedData, type Value, gradients, toOnnxBytes } from '../graph/index.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { WorkerSession } from '../runtime/worker-session.js';
+import { TvlensError } from '../errors.js';
 import { type AdamSlot, type OptimizerConfig, adamScalarValues, adamScalars, addAdamW, stateName } from './optimizer.js';
 import type { OptimizerState } from '../checkpoint/state.js';
 
@@ -92,6 +93,8 @@ type StepSession = Session | WorkerSession;
 export class Trainer {
   /** Whether every array in `state` came out of a step (the first step's may be a caller's, as a fine-tune's start). */
   private ownsState = false;
+  /** Whether a failed step took the state's arrays with it (they were lent to the worker). */
+  private lost = false;
 
   private constructor(
     private readonly training: StepSession,
@@ -128,6 +131,7 @@ export class Trainer {
 
   /** One step on `batch` (feeds by input name) at learning rate `lr`. */
   async step(batch: Readonly<Record<string, HostTensor>>, lr: number): Promise<StepResult> {
+    if (this.lost) throw new TvlensError('an earlier step failed after its weights had moved to the worker thread; start again from the last checkpoint');
     const s = this.state;
     const dtype = this.floatType();
     const scalar = (x: number): HostTensor => ({ dtype, shape: [], data: dtype === 'float64' ? Float64Array.of(x) : Float32Array.of(x) });
@@ -140,6 +144,8 @@ export class Trainer {
     // own (the outputs of an earlier step): they are replaced by the step's outputs below.
     const lend = (names: readonly string[]) => ({ lend: this.ownsState ? names : [] });
     let out: Record<string, HostTensor>;
+    // A failed run keeps the lent arrays: the state is gone, and saying so beats reading empty arrays.
+    this.lost = this.ownsState;
     if (!this.optimizer) {
       out = await this.training.run({ ...batch, ...weights, ...moments, ...scalars }, undefined, lend([...Object.keys(weights), ...Object.keys(moments)]));
     } else {
@@ -154,6 +160,7 @@ export class Trainer {
       s.v.set(name, out[stateName.updated(stateName.v(name))].data);
     }
     s.step++;
+    this.lost = false;
     this.ownsState = this.training instanceof WorkerSession;
     return { loss: Number(out.loss.data[0]), gradNorm: Number(out.grad_norm.data[0]) };
   }

@@ -51,9 +51,10 @@ export function cleanUpOnSignals(): void {
       // The signal again, now with its default action: the process ends at once, as killed by it
       // (a shell sees 130 / 143). process.exit would first stop the worker threads, and a worker
       // inside an ONNX Runtime run (a training step) aborts the process when stopped that way.
+      // Other 'exit' listeners do not run then: every cleanup tvlens needs is registered here.
       process.removeAllListeners(signal);
       process.kill(process.pid, signal);
-      process.exit(code);
+      process.exit(code); // only if the signal's default action did not end the process
     });
   }
 }

@@ -60,3 +60,9 @@ function binomialQuantiles(p: number, n: number): { low: number; high: number } 
   }
   return { low, high: Number.isNaN(high) ? 1 : high };
 }
+
+/** (score − zero-shot) ÷ (ICL − zero-shot); the same for nMSE, where both differences are negative. */
+export function share(score: number, zeroShot: number, icl: number): number {
+  const gain = icl - zeroShot;
+  return Math.abs(gain) < 1e-9 ? 0 : (score - zeroShot) / gain;
+}

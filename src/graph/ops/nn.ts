@@ -64,15 +64,20 @@ defineOp('LayerNormalization', {
  * reduction): ONNX's SoftmaxCrossEntropyLoss over rows [N, V], which also returns the
  * log-probabilities its rule needs. Fused, its rule is three full-size ops where a log-softmax
  * times a one-hot took nine (they were about a tenth of an imported GPT-2-style backward pass over
- * a 784-token vocabulary).
+ * a 784-token vocabulary). Every target must lie in 0..V−1, also at positions of weight 0.
  */
 export function softmaxCrossEntropy(logits: Value, targets: Value): Value {
-  const rows = reshape(logits, [-1, logits.shape[logits.rank - 1] as number]);
+  const V = logits.shape[logits.rank - 1];
+  if (typeof V !== 'number') throw new ShapeError(`cross-entropy needs a known class count, got ${fmt(logits.shape)}`, logits.name);
+  if (targets.dtype !== 'int64') throw new ShapeError(`targets ${targets.name} must be int64, got ${targets.dtype}`, targets.name);
+  const rows = reshape(logits, [-1, V]);
   const [loss] = logits.graph.apply('SoftmaxCrossEntropyLoss', [rows, reshape(targets, [-1])], { reduction: 'none' });
   return reshapeLike(loss, targets);
 }
 defineOp('SoftmaxCrossEntropyLoss', {
-  infer: ([scores, labels], { reduction }, node) => {
+  infer: ([scores, labels, ...weights], { reduction, ignore_index }, node) => {
+    // The rule below has no class weights and no ignored label: refuse them (an imported graph may carry them).
+    if (weights.length > 0 || ignore_index !== undefined) throw new ShapeError('class weights and ignore_index are not supported', node);
     if (scores.rank !== 2 || labels.rank !== 1 || reduction !== 'none') throw new ShapeError(`only rows [N, C] with labels [N] and reduction 'none' are supported, got ${fmt(scores.shape)} and ${fmt(labels.shape)}`, node);
     if (labels.dtype !== 'int64') throw new ShapeError(`labels ${labels.name} must be int64, got ${labels.dtype}`, node);
     return [{ dtype: scores.dtype, shape: [scores.shape[0]] }, { dtype: scores.dtype, shape: scores.shape }];
