@@ -167,8 +167,8 @@ export function parse<O extends Options>(cmd: Command<O>, argv: string[]): { val
   for (const [k, o] of Object.entries(options)) {
     const raw = parsed.values[k] as string | boolean | string[] | undefined;
     const convert = o.convert;
-    // An empty value is never meant: an empty --out would resolve to the current folder.
-    for (const r of Array.isArray(raw) ? raw : [raw]) if (typeof r === 'string' && r.trim() === '') throw new ConfigError('is empty; give a value, or leave the flag out', `--${k}`);
+    // An empty text value is never meant (an empty --out would resolve to the current folder); a converter words its own refusal.
+    if (!convert) for (const r of Array.isArray(raw) ? raw : [raw]) if (typeof r === 'string' && r.trim() === '') throw new ConfigError('is required to have a value; leave the flag out for its default', `--${k}`);
     if (raw === undefined) values[k] = o.default;
     else if (!convert || typeof raw === 'boolean') values[k] = raw;
     else values[k] = Array.isArray(raw) ? raw.map((r) => convert(r, `--${k}`)) : convert(raw, `--${k}`);

@@ -61,7 +61,7 @@ export const studyCommand = command({
     report: text('also write the reproduction report here (e.g. reports/reproduction.html)'),
     emit: choice("write a scheduler's job scripts into <out>/slurm/ instead of running (slurm: a job array of shards, then the aggregate; see docs/scale-out.md)", ['slurm'] as const),
     tasks: int('with --emit: the number of array tasks (shards); default one per (cell, seed) unit'),
-    'cpus-per-task': int('with --emit: CPUs (and ONNX Runtime threads) per array task', { min: 1, max: 1024 }, 1),
+    'cpus-per-task': int('with --emit: CPUs (and ONNX Runtime threads) per array task', { min: 1 }, 1),
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new ConfigError(`expected one study spec file, got ${positionals.length}`, 'spec');
