@@ -15,6 +15,7 @@ import {
   type TokenBatch,
 } from '../src/tasks/index.js';
 import { resolveRunConfig } from '../src/train/config.js';
+import { dfaExamples } from '../src/tasks/dfa.js';
 import { Rng } from '../src/util/rng.js';
 
 function tokens(b: Batch): TokenBatch {
@@ -138,6 +139,23 @@ describe('RegBench-style DFA prompts', () => {
   it('lmLoss: is refused where an x is one token', () => {
     expect(() => resolveRunConfig({ task: { kind: 'discrete' }, train: { lmLoss: true } })).toThrow(/sequence families/);
     expect(resolveRunConfig({ task: { kind: 'dfa' }, model: { maxSeq: 72 }, train: { lmLoss: true } }).train.lmLoss).toBe(true);
+  });
+
+  it('markov: the last symbol is the state, so what may follow depends on it alone', () => {
+    const mk = resolveTaskConfig({ kind: 'dfa', heldoutTasks: 4, dfa: { states: 8, alphabet: 8, edges: 3, length: 12, markov: true } });
+    for (const task of taskList(mk, 'heldout') as DfaTask[]) {
+      const { alphabet, next } = task.params;
+      const successors = (sym: number) => next[alphabet.indexOf(sym)].flatMap((to, j) => (to >= 0 ? [alphabet[j]] : []));
+      for (const ex of dfaExamples(mk, task, new Rng(task.id + 9), 4)) {
+        const walk = [...ex.x, ex.y];
+        for (let t = 1; t < walk.length; t++) {
+          expect(successors(walk[t - 1])).toHaveLength(mk.dfa.edges);
+          expect(dfaAllowedNext(task, walk.slice(0, t))).toEqual(successors(walk[t - 1]));
+          expect(successors(walk[t - 1])).toContain(walk[t]);
+        }
+      }
+    }
+    expect(() => resolveTaskConfig({ kind: 'dfa', dfa: { states: 6, alphabet: 8, markov: true } })).toThrow(/one state per symbol/);
   });
 
   it('never draws a held-out DFA as a fresh train task', () => {

@@ -98,6 +98,12 @@ export interface TaskConfig {
     edges: number;
     /** Tokens per example: length-1 of them form x and the last is y. Default 6. */
     length: number;
+    /**
+     * Each symbol leads to its own state (needs states = alphabet), so a walk is a Markov chain
+     * over the symbols and the in-context bigram is the best predictor: Edelman et al. (2024)'s
+     * in-context Markov chains, a control for the statistical induction RegBench needs. Default false.
+     */
+    markov: boolean;
   };
 }
 
@@ -118,7 +124,7 @@ export const TASK_DEFAULTS: Readonly<TaskConfig> = deepFreeze({
   linreg: { dIn: 5, noise: 0, curriculum: { start: 0, end: 0, steps: 0 } },
   sine: { amplitude: [0.1, 5], frequency: [0.5, 2], phase: [0, Math.PI], x: [-5, 5], noise: 0 },
   hmm: { states: 8, length: 6, transitionConcentration: 0.1, emissionConcentration: 0.1 },
-  dfa: { states: 6, alphabet: 8, edges: 3, length: 6 },
+  dfa: { states: 6, alphabet: 8, edges: 3, length: 6, markov: false },
 } satisfies TaskConfig);
 
 /** Merges `user` over TASK_DEFAULTS and checks it. `where` prefixes key names in errors. */
@@ -167,6 +173,7 @@ export function resolveTaskConfig(user?: unknown, where = 'task'): TaskConfig {
   int(cfg.dfa.edges, at('dfa.edges'), 1);
   if (cfg.dfa.edges > cfg.dfa.alphabet) throw new ConfigError(`${cfg.dfa.edges} exceeds dfa.alphabet = ${cfg.dfa.alphabet}`, at('dfa.edges'));
   int(cfg.dfa.length, at('dfa.length'), 2);
+  if (cfg.dfa.markov && cfg.dfa.states !== cfg.dfa.alphabet) throw new ConfigError(`a Markov DFA has one state per symbol: set dfa.states = dfa.alphabet = ${cfg.dfa.alphabet}`, at('dfa.states'));
   return cfg;
 }
 

@@ -3,21 +3,22 @@
  * the V symbols. Each state allows `dfa.edges` symbols, each leading to a random state, so a walk
  * never gets stuck. An example is a walk of `dfa.length` symbols from state 0, choosing uniformly
  * among allowed symbols; its first length-1 symbols are x and its last is y. Several symbols are
- * usually valid next, so score a prediction by `dfaAllowedNext`, as RegBench does.
+ * usually valid next, so score a prediction by `dfaAllowedNext`, as RegBench does. With
+ * `dfa.markov` each symbol leads to its own state, so the last symbol is the state.
  */
 import type { Rng } from '../util/rng.js';
 import type { TaskConfig } from './config.js';
 import type { DfaTask, Example } from './types.js';
 
 export function drawDfa(cfg: TaskConfig, rng: Rng, id: number): DfaTask {
-  const { states, alphabet: A, edges } = cfg.dfa;
+  const { states, alphabet: A, edges, markov } = cfg.dfa;
   const alphabet = rng
     .permutation(cfg.vocab)
     .slice(0, A)
     .sort((a, b) => a - b);
   const next = Array.from({ length: states }, () => {
     const row = new Array<number>(A).fill(-1);
-    for (const i of rng.permutation(A).slice(0, edges)) row[i] = rng.int(states);
+    for (const i of rng.permutation(A).slice(0, edges)) row[i] = markov ? i : rng.int(states);
     return row;
   });
   return { id, family: 'dfa', name: id < 0 ? 'dfa' : `dfa#${id}`, params: { alphabet, next } };
