@@ -73,7 +73,6 @@ export const cacheCommand = command({
     const { prompts, seed, demos, chunk, blocks, split, 'prompts-file': promptsFile } = values;
     if (promptsFile !== undefined) {
       checkInputFile(promptsFile, 'a prompts file (JSONL)');
-      if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
       refuseDrawingFlags(values, ['prompts', 'seed', 'demos', 'split']);
     }
     // A model folder given a text task caches its k-shot prompts (at their last position).

@@ -198,8 +198,9 @@ export function refuseAllBut(values: object, allowed: readonly string[], words: 
   for (const f of givenFlags.get(values) ?? []) if (!allowed.includes(f) && !(f in COMMON)) throw new ConfigError(words, `--${f}`);
 }
 
-/** Refuses a drawing flag the user typed beside --prompts-file, where it would be silently ignored. */
+/** Refuses --task and every drawing flag the user typed beside --prompts-file, where they would be silently ignored. */
 export function refuseDrawingFlags(values: object, flags: readonly string[] = DRAWING_FLAGS): void {
+  if (given(values, 'task')) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
   refuseGiven(values, flags, "draws prompts from a task; with --prompts-file the file's prompts are used, all of them: drop it");
 }
 

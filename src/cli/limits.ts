@@ -73,7 +73,7 @@ export function checkAnalysisMemory(values: SizeValues, task: TaskConfig, model:
 }
 
 // The output-file rule lives in the library (one rule, one place).
-export { checkOutputFile, isArrowFile, isOwnHtml, isOwnJson, startsWith } from '../util/output.js';
+export { checkOutputFile, writeTextOnce, isArrowFile, isOwnHtml, isOwnJson, startsWith } from '../util/output.js';
 
 /** An input file given on the command line: it must exist and be a file. */
 export function checkInputFile(file: string, what: string): void {

@@ -105,7 +105,6 @@ async function open(file: string, values: AnalysisValues, promptsAllowed: boolea
   if (hookMap !== undefined) checkInputFile(hookMap, 'a hook map (JSON)');
   if (promptsFile !== undefined) {
     checkInputFile(promptsFile, 'a prompts file (JSONL)');
-    if (values.task !== undefined) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
     refuseDrawingFlags(values);
   }
   const prompts = promptsFile !== undefined ? readPromptsFile(promptsFile) : null;

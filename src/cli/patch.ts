@@ -5,16 +5,14 @@
  * config, or from your own prompts file (--prompts-file: `tokens`, `corrupted`, `answer`).
  */
 import path from 'node:path';
-import fs from 'node:fs';
 import { analysisTasks } from '../analysis/batches.js';
 import { CORRUPTIONS, DIRECTIONS, PATCH_SITES, type PatchResult, type Scores, pairRecords, promptPairs, promptPairsFrom } from '../analysis/patching.js';
 import { ConfigError, InputError } from '../errors.js';
 import { formatPrompts } from '../tasks/prompt-file.js';
-import { writeFileAtomic } from '../util/fs.js';
 import { oneOf } from '../util/config.js';
 import { VERSION } from '../version.js';
 import { type CommandValues, choice, command, flag, given, indexList, int, text } from './command.js';
-import { checkOutputFile } from './limits.js';
+import { writeTextOnce } from './limits.js';
 import { MODEL_OPTIONS, PROMPTS_FILE_OPTION, fmt, openForPrompts, writeOut } from './open.js';
 import { Progress } from './progress.js';
 import { runAttribution } from './attribution.js';
@@ -97,8 +95,7 @@ export const patchCommand = command({
         if (!task) throw new ConfigError('writes the pairs drawn from a task config; these come from --prompts-file already', '--save-prompts');
         const tasks = analysisTasks(task, values.split, values.tasks, seed);
         const text = formatPrompts(pairRecords(promptPairs(task, tasks, { count: values.prompts, shots: values.shots, corruption, seed })));
-        checkOutputFile(values['save-prompts'], '--save-prompts', (f) => fs.readFileSync(f, 'utf8') === text);
-        writeFileAtomic(path.resolve(values['save-prompts']), text);
+        writeTextOnce(values['save-prompts'], '--save-prompts', text);
       }
       const result = await handle.patch(prompts ?? task!, {
         site: oneOf(values.site ?? 'resid_pre', PATCH_SITES, '--site'),

@@ -4,7 +4,6 @@
  * from the task config (--task, or a checkpoint's own) or from your own prompts file
  * (--prompts-file); --save-prompts writes the task's prompts as such a file.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { analysisTasks } from '../analysis/batches.js';
 import { searchPromptRecords, searchPromptsFor } from '../analysis/search-prompts.js';
@@ -12,10 +11,9 @@ import { type TvSearchOptions, type TvSearchResult } from '../analysis/tv-search
 import { InputError } from '../errors.js';
 import type { TaskConfig } from '../tasks/index.js';
 import { formatPrompts } from '../tasks/prompt-file.js';
-import { writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { command, custom, intList, text } from './command.js';
-import { checkOutputFile } from './limits.js';
+import { writeTextOnce } from './limits.js';
 import { PROMPTS_FILE_OPTION, SEARCH_OPTIONS, fmt, openForPrompts, parseSets, searchOptions, stageProgress, writeOut } from './open.js';
 
 /** Writes the prompts a search draws from `task` with `options` as a prompts file (rewriting only an identical one). */
@@ -23,8 +21,7 @@ function savePrompts(file: string, task: TaskConfig | null, options: TvSearchOpt
   if (!task) throw new InputError('--save-prompts writes the prompts drawn from a task config; these come from --prompts-file already');
   const tasks = analysisTasks(task, options.split ?? 'train', options.maxTasks, options.seed ?? 0);
   const text = formatPrompts(searchPromptRecords(searchPromptsFor(task, tasks, options)));
-  checkOutputFile(file, '--save-prompts', (f) => fs.readFileSync(f, 'utf8') === text);
-  writeFileAtomic(path.resolve(file), text);
+  writeTextOnce(file, '--save-prompts', text);
 }
 
 /** The readable table: one row per task and the average, one column per layer. */

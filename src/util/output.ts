@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { writeFileAtomic } from './fs.js';
 
 export function checkOutputFile(file: string, flag: string, own: (file: string) => boolean): void {
   if (file === '') throw new InputError(`${flag} is empty; give a file name`);
@@ -26,6 +27,12 @@ export function checkOutputFile(file: string, flag: string, own: (file: string) 
     }
     if (path.dirname(at) === at) break;
   }
+}
+
+/** Writes `text` to `file` (atomically) unless it holds something else: a rerun rewrites only the same text. */
+export function writeTextOnce(file: string, flag: string, text: string): void {
+  checkOutputFile(file, flag, (f) => fs.readFileSync(f, 'utf8') === text);
+  writeFileAtomic(path.resolve(file), text);
 }
 
 /** Whether `file` is a JSON file tvlens wrote (it records the tvlens version). */
