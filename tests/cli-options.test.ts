@@ -70,4 +70,17 @@ describe('declared CLI options', () => {
     const evalCmd = COMMANDS.find((c) => c.name === 'eval')!;
     expect(parse(evalCmd, ['--group', 'a=x', '--group', 'b=y']).values.group).toEqual(['a=x', 'b=y']);
   });
+
+  it("says in one line how to give a value that starts with a dash, and takes it that way", () => {
+    const search = COMMANDS.find((c) => c.name === 'tv-search')!;
+    let message = '';
+    try {
+      parse(search, ['m.onnx', '--seed', '-1']);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/--seed.*'--seed=-XYZ'/);
+    expect(message).not.toContain('\n');
+    expect(() => parse(search, ['m.onnx', '--seed=-1'])).toThrow(ConfigError); // a seed is ≥ 0: the value now reaches its converter
+  });
 });

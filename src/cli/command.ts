@@ -161,7 +161,10 @@ export function parse<O extends Options>(cmd: Command<O>, argv: string[]): { val
       strict: true,
     });
   } catch (e) {
-    throw new ConfigError(`${(e as Error).message.split('\n')[0]}. See 'tvlens ${cmd.name} --help'`);
+    // One line: Node's first sentence, and for a value that starts with a dash, its '--flag=-value' hint.
+    const [first, ...rest] = (e as Error).message.split('\n');
+    const hint = rest.find((l) => l.startsWith('To specify an option argument starting with a dash'));
+    throw new ConfigError(`${first.replace(/\.$/, '')}${hint ? `: ${hint.replace(/^To specify/, 'to give').replace(/\.$/, '')}` : ''}. See 'tvlens ${cmd.name} --help'`);
   }
   const values: Record<string, unknown> = {};
   for (const [k, o] of Object.entries(options)) {
