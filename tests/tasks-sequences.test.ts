@@ -158,6 +158,25 @@ describe('RegBench-style DFA prompts', () => {
     expect(() => resolveTaskConfig({ kind: 'dfa', dfa: { states: 6, alphabet: 8, markov: true } })).toThrow(/one state per symbol/);
   });
 
+  it('markov + doublyStochastic: every symbol has as many predecessors as successors (a uniform stationary distribution)', () => {
+    const ds = resolveTaskConfig({ kind: 'dfa', heldoutTasks: 4, dfa: { states: 8, alphabet: 8, edges: 3, markov: true, doublyStochastic: true } });
+    for (const task of taskList(ds, 'heldout') as DfaTask[]) {
+      const { next } = task.params;
+      const inDegree = new Array<number>(8).fill(0);
+      for (const row of next) {
+        expect(row.filter((to) => to >= 0)).toHaveLength(3);
+        row.forEach((to, j) => {
+          if (to >= 0) {
+            expect(to).toBe(j); // still Markov: a symbol leads to its own state
+            inDegree[j]++;
+          }
+        });
+      }
+      expect(inDegree).toEqual(new Array(8).fill(3));
+    }
+    expect(() => resolveTaskConfig({ kind: 'dfa', dfa: { doublyStochastic: true } })).toThrow(/set dfa.markov/);
+  });
+
   it('never draws a held-out DFA as a fresh train task', () => {
     // Vocab 2, one state, one edge: there are exactly two DFAs (a loop on 0 or on 1). One is held out.
     const tiny = resolveTaskConfig({ kind: 'dfa', vocab: 2, heldoutTasks: 1, demos: { min: 1, max: 1 }, dfa: { states: 1, alphabet: 2, edges: 1, length: 3 } });

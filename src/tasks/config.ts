@@ -104,6 +104,12 @@ export interface TaskConfig {
      * in-context Markov chains, a control for the statistical induction RegBench needs. Default false.
      */
     markov: boolean;
+    /**
+     * With `markov`: every symbol also has `edges` predecessors, so the chain's stationary
+     * distribution is uniform and the in-context unigram says nothing (Edelman et al.'s lever
+     * against the unigram plateau). Default false.
+     */
+    doublyStochastic: boolean;
   };
 }
 
@@ -124,7 +130,7 @@ export const TASK_DEFAULTS: Readonly<TaskConfig> = deepFreeze({
   linreg: { dIn: 5, noise: 0, curriculum: { start: 0, end: 0, steps: 0 } },
   sine: { amplitude: [0.1, 5], frequency: [0.5, 2], phase: [0, Math.PI], x: [-5, 5], noise: 0 },
   hmm: { states: 8, length: 6, transitionConcentration: 0.1, emissionConcentration: 0.1 },
-  dfa: { states: 6, alphabet: 8, edges: 3, length: 6, markov: false },
+  dfa: { states: 6, alphabet: 8, edges: 3, length: 6, markov: false, doublyStochastic: false },
 } satisfies TaskConfig);
 
 /** Merges `user` over TASK_DEFAULTS and checks it. `where` prefixes key names in errors. */
@@ -173,6 +179,7 @@ export function resolveTaskConfig(user?: unknown, where = 'task'): TaskConfig {
   int(cfg.dfa.edges, at('dfa.edges'), 1);
   if (cfg.dfa.edges > cfg.dfa.alphabet) throw new ConfigError(`${cfg.dfa.edges} exceeds dfa.alphabet = ${cfg.dfa.alphabet}`, at('dfa.edges'));
   int(cfg.dfa.length, at('dfa.length'), 2);
+  if (cfg.dfa.doublyStochastic && !cfg.dfa.markov) throw new ConfigError('applies to a Markov DFA: set dfa.markov too', at('dfa.doublyStochastic'));
   if (cfg.dfa.markov && cfg.dfa.states !== cfg.dfa.alphabet) throw new ConfigError(`a Markov DFA has one state per symbol: set dfa.states = dfa.alphabet = ${cfg.dfa.alphabet}`, at('dfa.states'));
   return cfg;
 }

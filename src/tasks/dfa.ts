@@ -4,7 +4,8 @@
  * never gets stuck. An example is a walk of `dfa.length` symbols from state 0, choosing uniformly
  * among allowed symbols; its first length-1 symbols are x and its last is y. Several symbols are
  * usually valid next, so score a prediction by `dfaAllowedNext`, as RegBench does. With
- * `dfa.markov` each symbol leads to its own state, so the last symbol is the state.
+ * `dfa.markov` each symbol leads to its own state, so the last symbol is the state (and with
+ * `dfa.doublyStochastic` each symbol has as many predecessors as successors).
  */
 import type { Rng } from '../util/rng.js';
 import type { TaskConfig } from './config.js';
@@ -16,11 +17,23 @@ export function drawDfa(cfg: TaskConfig, rng: Rng, id: number): DfaTask {
     .permutation(cfg.vocab)
     .slice(0, A)
     .sort((a, b) => a - b);
-  const next = Array.from({ length: states }, () => {
-    const row = new Array<number>(A).fill(-1);
-    for (const i of rng.permutation(A).slice(0, edges)) row[i] = markov ? i : rng.int(states);
-    return row;
-  });
+  let next: number[][];
+  if (cfg.dfa.doublyStochastic) {
+    // Symbol s is followed by σ(τ(s) + c) for each of `edges` shifts c: as τ is a bijection, every
+    // symbol is also reached from exactly `edges` symbols.
+    const [tau, sigma, shifts] = [rng.permutation(A), rng.permutation(A), rng.permutation(A).slice(0, edges)];
+    next = Array.from({ length: A }, (_, s) => {
+      const row = new Array<number>(A).fill(-1);
+      for (const c of shifts) row[sigma[(tau[s] + c) % A]] = sigma[(tau[s] + c) % A];
+      return row;
+    });
+  } else {
+    next = Array.from({ length: states }, () => {
+      const row = new Array<number>(A).fill(-1);
+      for (const i of rng.permutation(A).slice(0, edges)) row[i] = markov ? i : rng.int(states);
+      return row;
+    });
+  }
   return { id, family: 'dfa', name: id < 0 ? 'dfa' : `dfa#${id}`, params: { alphabet, next } };
 }
 
