@@ -45,6 +45,21 @@ describe('training runs', () => {
     expect(steps).toEqual([3, 6]);
   });
 
+  it('resumes a run started by an older tvlens, whose saved config lacks a key added since (with its default), and still refuses a changed config', async () => {
+    const cfg = micro(6);
+    // As the tvlens before dfa.markov resolved this config: the same, without the two new keys.
+    const { markov: _m, doublyStochastic: _d, ...olderDfa } = cfg.task.dfa;
+    const older = { ...cfg, task: { ...cfg.task, dfa: olderDfa } } as unknown as typeof cfg;
+    const dir = tmp();
+    await train(older, dir, { stopAfter: 3 });
+    await train(cfg, dir, { resume: true });
+    expect(latestCheckpoint(dir)?.step).toBe(6);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).task.dfa).not.toHaveProperty('markov'); // the run's record is left as written
+    const changed = tmp();
+    await train(micro(6), changed, { stopAfter: 3 });
+    await expect(train(resolveRunConfig({ ...micro(6), optimizer: { ...micro(6).optimizer, lr: 0.01 } }), changed, { resume: true })).rejects.toThrow(/the config differs/);
+  });
+
   it('keeps the whole checkpoint series, each model with a manifest whose weight hash matches, and no temporary files', async () => {
     const dir = tmp();
     await train(micro(6), dir);

@@ -11,7 +11,7 @@ import { InputError } from '../errors.js';
 import { writeReport } from '../report/index.js';
 import type { StudySummary } from '../study/results.js';
 import { PACKAGE_ROOT } from '../version.js';
-import { loadRunConfig } from '../train/config.js';
+import { loadRunConfig, sameRunConfig } from '../train/config.js';
 import { latestCheckpoint } from '../runs/folder.js';
 import type { MetricsLine } from '../train/loop.js';
 import { foreignEntries, isEmptyFolder, listSome, removeRunFiles } from '../train/run-folder.js';
@@ -39,7 +39,7 @@ export const demoCommand = command({
     if (!isEmptyFolder(out)) {
       const foreign = foreignEntries(out);
       if (foreign.length) throw new InputError(`${out} holds files that are not a tvlens run (${listSome(foreign)}); demo writes only into its own run folder: choose another --out`);
-      const sameConfig = fs.statSync(configFile, { throwIfNoEntry: false })?.isFile() && fs.readFileSync(configFile, 'utf8').trim() === JSON.stringify(cfg, null, 2);
+      const sameConfig = fs.statSync(configFile, { throwIfNoEntry: false })?.isFile() && sameRunConfig(parseOrNull(configFile), cfg);
       if (!sameConfig) throw new InputError(`${out} holds another run (not the tiny preset's); demo reuses or replaces only its own run: choose another --out`);
     }
     const release = lockRunFolder(out);
@@ -88,4 +88,13 @@ function lastMetrics(dir: string): MetricsLine | null {
   if (!fs.existsSync(file)) return null;
   const lines = fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean);
   return lines.length ? (JSON.parse(lines[lines.length - 1]) as MetricsLine) : null;
+}
+
+/** A file's JSON, or null where it is not JSON (then it is not demo's run either). */
+function parseOrNull(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
 }

@@ -65,6 +65,19 @@ export interface RunConfig {
 
 const TOP_KEYS = ['model', 'task', 'optimizer', 'train', 'description'];
 
+/**
+ * Whether a run folder's saved config (resolved by the tvlens that started the run) is `cfg`.
+ * Both are compared as today's tvlens resolves them, so that a key added since, with its default,
+ * does not stop a run from resuming.
+ */
+export function sameRunConfig(saved: unknown, cfg: RunConfig): boolean {
+  try {
+    return JSON.stringify(resolveRunConfig(saved)) === JSON.stringify(cfg);
+  } catch {
+    return false;
+  }
+}
+
 export function resolveRunConfig(user: unknown): RunConfig {
   if (typeof user !== 'object' || user === null || Array.isArray(user)) throw new ConfigError('a run config must be a JSON object');
   const top = user as Record<string, unknown>;

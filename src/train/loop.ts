@@ -27,7 +27,7 @@ import { lockRunFolder } from '../util/lock.js';
 import { latestCheckpoint, stepFile } from '../runs/folder.js';
 import { checkMemory, trainingMemory } from '../util/memory.js';
 import { Rng } from '../util/rng.js';
-import type { RunConfig } from './config.js';
+import { type RunConfig, sameRunConfig } from './config.js';
 import { batchFeeds } from '../tasks/feeds.js';
 import { type ShotCurve, scorePositions, shotCurve } from '../tasks/score.js';
 import { iclLossProgram } from './icl-loss.js';
@@ -163,7 +163,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
   const configFile = path.join(dir, 'config.json');
   const metricsFile = path.join(dir, 'metrics.jsonl');
   const runFile = path.join(dir, 'run.json');
-  const cfgHash = configHash(cfg);
+  let cfgHash = configHash(cfg);
   removeStaleTemps(dir);
   let rng = new Rng(loop.seed);
   let initial;
@@ -171,7 +171,10 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
   if (options.resume) {
     if (!fs.existsSync(configFile)) throw new InputError(`nothing to resume: ${dir} is not a tvlens run (it has no config.json)`);
     const saved = readJsonFile(configFile, "the run's config");
-    if (JSON.stringify(saved) !== JSON.stringify(cfg)) throw new InputError(`the config differs from the one ${dir} was started with; resume with the same config`);
+    // The run's own record identifies it (its state files carry that hash), even where today's
+    // tvlens resolves the same config with more keys.
+    cfgHash = configHash(saved);
+    if (!sameRunConfig(saved, cfg)) throw new InputError(`the config differs from the one ${dir} was started with; resume with the same config`);
     const latest = latestCheckpoint(dir);
     if (!latest) {
       throw new InputError(`nothing to resume: ${dir} has no complete checkpoint yet (the run stopped before step ${Math.min(loop.checkpointEvery, loop.steps)}, its first); start it again without --resume`);
@@ -205,7 +208,7 @@ async function trainLocked(cfg: RunConfig, dir: string, options: TrainOptions): 
       if (latestCheckpoint(dir)) throw new InputError(`${dir} already holds a run; pass --resume to continue it, or choose another --out`);
       // tvlens's own run that stopped before its first checkpoint: start it again, if it is the same config.
       const saved = fs.existsSync(configFile) ? readJsonFile(configFile, "the run's config") : null;
-      if (saved !== null && JSON.stringify(saved) !== JSON.stringify(cfg)) {
+      if (saved !== null && !sameRunConfig(saved, cfg)) {
         throw new InputError(`${dir} holds an unfinished run of another config; choose another --out`);
       }
     }
