@@ -29,6 +29,7 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 const VARIANTS = [
   { name: 'learned positions, token input', cfg: { layers: 2, dModel: 16, heads: 2, vocab: 11, maxSeq: 12, positional: 'learned' } },
   { name: 'rotary positions, token input', cfg: { layers: 2, dModel: 16, heads: 4, vocab: 11, maxSeq: 12, positional: 'rotary', dMlp: 24 } },
+  { name: 'attention-only blocks, rotary positions', cfg: { layers: 2, dModel: 16, heads: 4, vocab: 11, maxSeq: 12, positional: 'rotary', attnOnly: true } },
   { name: 'no positions, vector input and read-out', cfg: { layers: 3, dModel: 12, heads: 3, maxSeq: 12, positional: 'none', input: 'vectors', dIn: 3, output: 'vector', dOut: 2 } },
 ] as const;
 
@@ -84,5 +85,20 @@ describe('exported checkpoints', () => {
       for (let q = 0; q < 10; q++) for (let k = q + 1; k < 10; k++) expect(pattern[q * 10 + k]).toBe(0);
     }
     expect(relErr(out['blocks.1.hook_resid_pre'].data as Float32Array, out['blocks.0.hook_resid_post'].data as Float32Array)).toBe(0);
+  });
+
+  it('an attention-only model has no MLP or second LayerNorm, and its hook_mlp_out is zero', async () => {
+    const cfg = resolveModelConfig({ layers: 2, dModel: 16, heads: 2, vocab: 11, maxSeq: 12, attnOnly: true, initStd: 0.3 });
+    const { graph, hooks } = inferenceGraph(cfg, 3);
+    const names = graph.params.map((p) => p.value.name);
+    expect(names.filter((n) => /\.(mlp|ln2)\./.test(n))).toEqual([]);
+    expect(names).toContain('blocks.1.attn.W_Q');
+    for (const name of hooks) graph.output([...graph.nodes].find((n) => n.outputs[0].name === name)!.outputs[0]);
+    const session = await Session.open(toOnnxBytes(graph));
+    const out = await session.run({ tokens: { dtype: 'int64', shape: [1, 6], data: BigInt64Array.from({ length: 6 }, (_, i) => BigInt(i)) } });
+    for (let l = 0; l < cfg.layers; l++) {
+      expect(Array.from(out[`blocks.${l}.hook_mlp_out`].data as Float32Array).every((v) => v === 0)).toBe(true);
+      expect(out[`blocks.${l}.hook_resid_post`].data).toEqual(out[`blocks.${l}.hook_resid_mid`].data);
+    }
   });
 });

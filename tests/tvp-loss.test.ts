@@ -27,7 +27,8 @@ describe('TVP-loss', () => {
     task: { kind: 'linreg', linreg: { dIn: 3 }, demos: { min: 2, max: 2 }, heldoutTasks: 1 },
     train: { batchSize: 4 },
   });
-  for (const [name, run] of [['token prompts, cross-entropy', runTokens], ['vector prompts, squared error', regression]] as const) it(`has gradients for every weight that match central finite differences in float64, through both passes and the replacement (${name})`, async () => {
+  const attnOnly = resolveRunConfig({ ...runTokens, model: { ...runTokens.model, attnOnly: true, positional: 'rotary' } });
+  for (const [name, run] of [['token prompts, cross-entropy', runTokens], ['vector prompts, squared error', regression], ['attention-only blocks, rotary positions', attnOnly]] as const) it(`has gradients for every weight that match central finite differences in float64, through both passes and the replacement (${name})`, async () => {
     const tvp = resolveTvpConfig({ layer: 1, lambda: 0.7, average: 2 }, run);
     const build = () => tvpLossProgram(run, tvp, 3, 'float64');
     const models = buildStepModels(build, resolveOptimizerConfig({}), 'split');

@@ -13,6 +13,11 @@ export interface ModelConfig {
   heads: number;
   /** Width of the MLP's hidden layer; 0 means 4·dModel, as in GPT-2. */
   dMlp: number;
+  /**
+   * Blocks without an MLP (TransformerLens's attn_only): x = x + attn(ln1(x)). Their
+   * hook_mlp_out is kept, always zero, so that every analysis reads the same hooks.
+   */
+  attnOnly: boolean;
   /** Longest prompt the model accepts (the size of the learned position table). */
   maxSeq: number;
   /** 'learned' (GPT-2), 'none' (NoPE) or 'rotary'; the latter two can run past maxSeq in principle. */
@@ -41,6 +46,7 @@ export const MODEL_DEFAULTS: Readonly<ModelConfig> = Object.freeze({
   dModel: 128,
   heads: 4,
   dMlp: 0,
+  attnOnly: false,
   maxSeq: 64,
   positional: 'learned',
   input: 'tokens',
@@ -67,5 +73,5 @@ export function resolveModelConfig(user: unknown): ModelConfig {
   return c;
 }
 
-export const dMlpOf = (c: ModelConfig): number => c.dMlp || 4 * c.dModel;
+export const dMlpOf = (c: ModelConfig): number => (c.attnOnly ? 0 : c.dMlp || 4 * c.dModel);
 export const dHeadOf = (c: ModelConfig): number => c.dModel / c.heads;

@@ -19,7 +19,7 @@
 import { GraphError } from '../errors.js';
 import { type Graph, type Value, op } from '../graph/index.js';
 import { type ModelConfig, dHeadOf } from './config.js';
-import { type Params, type RotaryTables, rotaryTables, rotate } from './transformer.js';
+import { type Params, type RotaryTables, mlp, rotaryTables, rotate } from './transformer.js';
 
 /** Which copies enter where. Copies are ordered by entry: resid 0, z 0, resid 1, z 1, …, resid L. */
 export interface SuffixPlan {
@@ -129,9 +129,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
         mid = join(mid, op.add(base, outProject(p, b, z))); // [N, zCopies, S', D]
       }
       const m = mid!;
-      const h2 = op.layerNorm(m, p[`${b}.ln2.w`], p[`${b}.ln2.b`], cfg.lnEpsilon);
-      const hidden = op.gelu(op.add(op.matmul(h2, p[`${b}.mlp.W_in`]), p[`${b}.mlp.b_in`])); // [N, C, S', d_mlp]
-      return op.add(m, op.add(op.matmul(hidden, p[`${b}.mlp.W_out`]), p[`${b}.mlp.b_out`]));
+      return cfg.attnOnly ? m : op.add(m, mlp(p, b, op.layerNorm(m, p[`${b}.ln2.w`], p[`${b}.ln2.b`], cfg.lnEpsilon)));
     });
     trimmed ||= last;
   }

@@ -74,6 +74,7 @@ function paramSpecs(cfg: ModelConfig): ParamSpec[] {
     }
     normal(`${b}.attn.W_O`, [D, D], residStd);
     fill(`${b}.attn.b_O`, [D], 0);
+    if (cfg.attnOnly) continue;
     fill(`${b}.ln2.w`, [D], 1);
     fill(`${b}.ln2.b`, [D], 0);
     normal(`${b}.mlp.W_in`, [D, dMlpOf(cfg)]);
@@ -194,9 +195,7 @@ export class Transformer {
         const h1 = op.layerNorm(x, p[`${b}.ln1.w`], p[`${b}.ln1.b`], this.cfg.lnEpsilon);
         const attnOut = hook('hook_attn_out', l, this.attention(l, h1, mask, rotary, hook, kv));
         x = hook('hook_resid_mid', l, op.add(x, attnOut));
-        const h2 = op.layerNorm(x, p[`${b}.ln2.w`], p[`${b}.ln2.b`], this.cfg.lnEpsilon);
-        const hidden = op.gelu(op.add(op.matmul(h2, p[`${b}.mlp.W_in`]), p[`${b}.mlp.b_in`])); // [batch, pos, d_mlp]
-        const mlpOut = hook('hook_mlp_out', l, op.add(op.matmul(hidden, p[`${b}.mlp.W_out`]), p[`${b}.mlp.b_out`]));
+        const mlpOut = hook('hook_mlp_out', l, this.cfg.attnOnly ? op.mul(x, 0) : mlp(p, b, op.layerNorm(x, p[`${b}.ln2.w`], p[`${b}.ln2.b`], this.cfg.lnEpsilon)));
         x = hook('hook_resid_post', l, op.add(x, mlpOut));
       });
     }
@@ -260,4 +259,10 @@ export function rotate(x: Value, { cos, sin }: RotaryTables): Value {
   const x1 = op.slice(x, [0], [half], [last]);
   const x2 = op.slice(x, [half], [Infinity], [last]);
   return op.concat([op.sub(op.mul(x1, cos), op.mul(x2, sin)), op.add(op.mul(x2, cos), op.mul(x1, sin))], last);
+}
+
+/** A block's MLP on its normalised input h2: W_out · gelu(W_in · h2 + b_in) + b_out. */
+export function mlp(p: Params, b: string, h2: Value): Value {
+  const hidden = op.gelu(op.add(op.matmul(h2, p[`${b}.mlp.W_in`]), p[`${b}.mlp.b_in`])); // [.., d_mlp]
+  return op.add(op.matmul(hidden, p[`${b}.mlp.W_out`]), p[`${b}.mlp.b_out`]);
 }

@@ -51,6 +51,8 @@ export interface ModelShape {
 
 export function parameterCount(m: ModelShape): number {
   const d = m.dModel;
+  // Attention (4 d² + 4 d biases), two LayerNorms (4 d), the MLP (2 d·d_mlp + d_mlp + d); an
+  // attention-only block (d_mlp 0) is over-counted by its missing LayerNorm and bias (3 d).
   const block = 4 * d * d + 2 * d * m.dMlp + 9 * d + m.dMlp;
   return m.layers * block + 2 * m.vocab * d + m.maxSeq * d + 2 * d;
 }

@@ -76,10 +76,12 @@ export function referenceForward(cfg: ModelConfig, p: P, prompt: { tokens: numbe
     }
     const attnOut = matmul(z, b('attn.W_O'), D, b('attn.b_O'));
     x = x.map((r, t) => r.map((val, j) => val + attnOut[t][j]));
-    const h2 = layerNorm(x, b('ln2.w'), b('ln2.b'), cfg.lnEpsilon);
-    const hidden = matmul(h2, b('mlp.W_in'), dMlp, b('mlp.b_in')).map((r) => r.map(gelu));
-    const mlpOut = matmul(hidden, b('mlp.W_out'), D, b('mlp.b_out'));
-    x = x.map((r, t) => r.map((val, j) => val + mlpOut[t][j]));
+    if (!cfg.attnOnly) {
+      const h2 = layerNorm(x, b('ln2.w'), b('ln2.b'), cfg.lnEpsilon);
+      const hidden = matmul(h2, b('mlp.W_in'), dMlp, b('mlp.b_in')).map((r) => r.map(gelu));
+      const mlpOut = matmul(hidden, b('mlp.W_out'), D, b('mlp.b_out'));
+      x = x.map((r, t) => r.map((val, j) => val + mlpOut[t][j]));
+    }
     residPost.push(x);
   }
   const out = cfg.output === 'logits' ? cfg.vocab : cfg.dOut;
