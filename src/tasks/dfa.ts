@@ -12,19 +12,22 @@ import type { TaskConfig } from './config.js';
 import type { DfaTask, Example } from './types.js';
 
 export function drawDfa(cfg: TaskConfig, rng: Rng, id: number): DfaTask {
-  const { states, alphabet: A, edges, markov } = cfg.dfa;
+  const { states, alphabet: A, edges, markov, doublyStochastic } = cfg.dfa;
   const alphabet = rng
     .permutation(cfg.vocab)
     .slice(0, A)
     .sort((a, b) => a - b);
   let next: number[][];
-  if (cfg.dfa.doublyStochastic) {
+  if (doublyStochastic) {
     // Symbol s is followed by σ(τ(s) + c) for each of `edges` shifts c: as τ is a bijection, every
     // symbol is also reached from exactly `edges` symbols.
     const [tau, sigma, shifts] = [rng.permutation(A), rng.permutation(A), rng.permutation(A).slice(0, edges)];
     next = Array.from({ length: A }, (_, s) => {
       const row = new Array<number>(A).fill(-1);
-      for (const c of shifts) row[sigma[(tau[s] + c) % A]] = sigma[(tau[s] + c) % A];
+      for (const c of shifts) {
+        const j = sigma[(tau[s] + c) % A];
+        row[j] = j; // Markov: symbol j leads to state j
+      }
       return row;
     });
   } else {
