@@ -7,12 +7,20 @@ import math, os, sys, time
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 torch.set_num_threads(1)
+if len(sys.argv) > 1 and not sys.argv[1].isdigit(): sys.exit(f'the seed must be a non-negative integer, got {sys.argv[1]!r}')
 torch.manual_seed(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
 V, A, E, L, DEMOS = 32, 8, 3, 12, 8
 ARROW, SEP = V, V + 1
 VOCAB = V + 2
-LAYERS, D, H = int(os.environ.get('LAYERS', 4)), 64, 4
-STEPS, LR, B = int(os.environ.get('STEPS', 3000)), float(os.environ.get('LR', 2e-3)), int(os.environ.get('BATCH', 32))
+def env(name, default, kind, low):
+    try:
+        v = kind(os.environ.get(name, default))
+        if v >= low: return v
+    except ValueError:
+        pass
+    sys.exit(f'{name} must be a {kind.__name__} >= {low}, got {os.environ.get(name)!r}')
+LAYERS, D, H = env('LAYERS', 4, int, 1), 64, 4
+STEPS, LR, B = env('STEPS', 3000, int, 1), env('LR', 2e-3, float, 1e-9), env('BATCH', 32, int, 1)
 ATTN_ONLY = os.environ.get('ATTN_ONLY') == '1'
 rng = np.random.default_rng(1234)
 T = (DEMOS + 1) * (L + 2) - 2  # the query has no y and no separator

@@ -5,19 +5,19 @@
  * fresh training prompts. Compare a run's `trainLoss` with these to see which of the two it matches.
  *   npx tsx scripts/ngram-loss.ts reports/studies/regbench-pilots/M-markov/config.json …
  */
-import fs from 'node:fs';
 import { addSymbolTargets, sampleTrainBatch } from '../src/tasks/prompts.js';
 import { resolveRunConfig } from '../src/train/config.js';
+import { readJsonFile } from '../src/util/fs.js';
 import { Rng } from '../src/util/rng.js';
 
 /** Add-α counts over the V symbols; the bigram mixes in the unigram with a pseudo-count of 1. */
 const ALPHA = 0.1;
 
 function ngramLosses(file: string): string {
-  const run = resolveRunConfig(JSON.parse(fs.readFileSync(file, 'utf8')));
+  const run = resolveRunConfig(readJsonFile(file, 'a run config'));
   const cfg = run.task;
   const batch = sampleTrainBatch(cfg, new Rng(7), 256, cfg.demos.max);
-  if (batch.kind !== 'tokens') throw new Error(`${file}: a ${cfg.kind} task has no symbols to count`);
+  if (batch.kind !== 'tokens') throw new Error(`a ${cfg.kind} task has no symbols to count`);
   if (run.train.lmLoss) addSymbolTargets(cfg, batch);
   const V = cfg.vocab;
   let [unigram, bigram, n] = [0, 0, 0];
@@ -51,4 +51,12 @@ function ngramLosses(file: string): string {
   return `${file}: in-context unigram ${(unigram / n).toFixed(3)} nats, bigram backed off to it ${(bigram / n).toFixed(3)} nats (${n} scored positions of 256 prompts)`;
 }
 
-for (const file of process.argv.slice(2)) console.log(ngramLosses(file));
+for (const file of process.argv.slice(2)) {
+  try {
+    console.log(ngramLosses(file));
+  } catch (e) {
+    const message = (e as Error).message;
+    console.error(message.includes(file) ? message : `${file}: ${message}`); // one line; the other files still run
+    process.exitCode = 1;
+  }
+}

@@ -93,6 +93,8 @@ describe('exported checkpoints', () => {
     const names = graph.params.map((p) => p.value.name);
     expect(names.filter((n) => /\.(mlp|ln2)\./.test(n))).toEqual([]);
     expect(names).toContain('blocks.1.attn.W_Q');
+    expect(() => resolveModelConfig({ attnOnly: true, dMlp: 32 })).toThrow(/no MLP: drop model.dMlp/); // it would be ignored
+    expect(() => resolveModelConfig({ dMlp: -3 })).toThrow(/model.dMlp.*non-negative integer/);
     for (const name of hooks) graph.output([...graph.nodes].find((n) => n.outputs[0].name === name)!.outputs[0]);
     const session = await Session.open(toOnnxBytes(graph));
     const out = await session.run({ tokens: { dtype: 'int64', shape: [1, 6], data: BigInt64Array.from({ length: 6 }, (_, i) => BigInt(i)) } });

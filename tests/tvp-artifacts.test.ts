@@ -51,4 +51,19 @@ describe('TVP training artifacts', () => {
       expect(worst, name).toBeLessThan(1e-6);
     }
   }, 60_000);
+
+  it('a TVP run recorded by an older tvlens (a TVP key missing from tvp.json) resumes; changed options are still refused', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-tvp-resume-'));
+    const configFile = path.join(dir, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify({ ...CONFIG, train: { ...CONFIG.train, steps: 6, checkpointEvery: 3, evalEvery: 3 } }));
+    const out = path.join(dir, 'run');
+    await runTvp({ from: configFile, out, tvp: { layer: 1 }, stopAfter: 3 });
+    const tvpFile = path.join(out, 'tvp.json');
+    const recorded = JSON.parse(fs.readFileSync(tvpFile, 'utf8'));
+    delete recorded.tvp.average; // as if written before tvp.average existed (its default is 1)
+    fs.writeFileSync(tvpFile, JSON.stringify(recorded));
+    await expect(runTvp({ from: configFile, out, tvp: { layer: 1, lambda: 0.5 }, resume: true })).rejects.toThrow(/the TVP options differ/);
+    const summary = await runTvp({ from: configFile, out, tvp: { layer: 1 }, resume: true });
+    expect(summary.lastCheckpoint).toMatch(/step-000006$/);
+  }, 60_000);
 });

@@ -235,7 +235,6 @@ function bestLayer(c: Curve, metric: 'accuracy' | 'nmse'): { layer: number; dev:
   return { layer, dev: c.dev[layer], test: c.test[layer] };
 }
 
-
 // ---- the graphs ------------------------------------------------------------------------------
 
 /** The output at the last position and every layer's residual there, [B, width]. */
@@ -243,8 +242,8 @@ const lastRow = (x: Value) => op.reshape(op.slice(x, [-1], [Infinity], [1]), [0,
 
 /**
  * The diagnostics' graphs, each opened once through the backend (which releases them when it
- * closes) and run over its batch in slices (Session.runSliced): one run over every query held a full pass's activations for all of them (17 MB a query at 16 demos), and
- * SIGTERM waited for it.
+ * closes) and run over its batch in slices (Session.runSliced): one run over every query held a
+ * full pass's activations for all of them (17 MB a query at 16 demos), and SIGTERM waited for it.
  */
 class Runner {
   readonly cfg: ModelConfig;

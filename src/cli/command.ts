@@ -72,7 +72,6 @@ export function texts(description: string): OptionSpec<string[], false> {
   return { type: 'string', description, multiple: true };
 }
 
-
 export interface IntRange {
   readonly min?: number;
   readonly max?: number;
@@ -203,7 +202,7 @@ export function refuseAllBut(values: object, allowed: readonly string[], words: 
 
 /** Refuses --task and every drawing flag the user typed beside --prompts-file, where they would be silently ignored. */
 export function refuseDrawingFlags(values: object, flags: readonly string[] = DRAWING_FLAGS): void {
-  if (given(values, 'task')) throw new ConfigError('give the prompts either from a task config (--task) or from a file (--prompts-file), not both', '--prompts-file');
+  if (given(values, 'task')) throw new ConfigError('give the prompts either from a task (--task) or from a file (--prompts-file), not both', '--prompts-file');
   refuseGiven(values, flags, "draws prompts from a task; with --prompts-file the file's prompts are used, all of them: drop it");
 }
 

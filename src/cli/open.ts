@@ -187,7 +187,6 @@ async function openFolder(dir: string, values: AnalysisValues, promptsAllowed: b
   const { threads, 'hook-map': hookMap, 'pad-to': padTo } = values;
   const promptsFile = promptsAllowed ? values['prompts-file'] : undefined;
   refuseGiven(values, ['split', 'tasks', 'max-memory'], 'does not apply to a model folder, whose prompts come from text tasks (--task) or --prompts-file');
-  if (promptsFile !== undefined && values.task !== undefined) throw new ConfigError('give the prompts either from a text task (--task) or from a file (--prompts-file), not both', '--prompts-file');
   if (promptsFile !== undefined) refuseDrawingFlags(values);
   if (promptsFile === undefined && values.task === undefined) throw new ConfigError(`${dir} is a model folder: name a text task (${TEXT_TASKS.join(', ')}, or a JSON/JSONL file of {"x", "y"} pairs)`, '--task');
   const handle = await openLibraryModel(dir, { hookMap, threads, padTo });

@@ -67,6 +67,8 @@ export function resolveModelConfig(user: unknown): ModelConfig {
   for (const key of ['layers', 'dModel', 'heads', 'maxSeq', 'vocab', 'dIn', 'dOut'] as const) {
     if (!Number.isInteger(c[key]) || c[key] < 1) throw new ConfigError(`must be a positive integer, got ${c[key]}`, `model.${key}`);
   }
+  if (!Number.isInteger(c.dMlp) || c.dMlp < 0) throw new ConfigError(`must be a non-negative integer (0 means 4·dModel), got ${c.dMlp}`, 'model.dMlp');
+  if (c.attnOnly && c.dMlp !== 0) throw new ConfigError('an attention-only model has no MLP: drop model.dMlp', 'model.dMlp');
   if (c.dModel % c.heads !== 0) throw new ConfigError(`dModel ${c.dModel} is not divisible by heads ${c.heads}`, 'model.heads');
   if (c.positional === 'rotary' && (c.dModel / c.heads) % 2 !== 0) throw new ConfigError('rotary positions need an even head width', 'model.positional');
   if (c.dropout !== 0) throw new ConfigError(`dropout is not implemented yet; only 0 is accepted, got ${c.dropout}`, 'model.dropout');

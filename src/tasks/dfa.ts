@@ -17,26 +17,15 @@ export function drawDfa(cfg: TaskConfig, rng: Rng, id: number): DfaTask {
     .permutation(cfg.vocab)
     .slice(0, A)
     .sort((a, b) => a - b);
-  let next: number[][];
-  if (doublyStochastic) {
-    // Symbol s is followed by σ(τ(s) + c) for each of `edges` shifts c: as τ is a bijection, every
-    // symbol is also reached from exactly `edges` symbols.
-    const [tau, sigma, shifts] = [rng.permutation(A), rng.permutation(A), rng.permutation(A).slice(0, edges)];
-    next = Array.from({ length: A }, (_, s) => {
-      const row = new Array<number>(A).fill(-1);
-      for (const c of shifts) {
-        const j = sigma[(tau[s] + c) % A];
-        row[j] = j; // Markov: symbol j leads to state j
-      }
-      return row;
-    });
-  } else {
-    next = Array.from({ length: states }, () => {
-      const row = new Array<number>(A).fill(-1);
-      for (const i of rng.permutation(A).slice(0, edges)) row[i] = markov ? i : rng.int(states);
-      return row;
-    });
-  }
+  // The symbols state s allows. Doubly stochastic: σ(τ(s) + c) for each of `edges` shifts c; as τ
+  // is a bijection, every symbol is also reached from exactly `edges` states.
+  const [tau, sigma, shifts] = doublyStochastic ? [rng.permutation(A), rng.permutation(A), rng.permutation(A).slice(0, edges)] : [];
+  const allowed = (s: number) => (shifts ? shifts.map((c) => sigma![(tau![s] + c) % A]) : rng.permutation(A).slice(0, edges));
+  const next = Array.from({ length: states }, (_, s) => {
+    const row = new Array<number>(A).fill(-1);
+    for (const j of allowed(s)) row[j] = markov ? j : rng.int(states); // a Markov DFA's symbol j leads to state j
+    return row;
+  });
   return { id, family: 'dfa', name: id < 0 ? 'dfa' : `dfa#${id}`, params: { alphabet, next } };
 }
 

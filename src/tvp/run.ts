@@ -54,6 +54,20 @@ export function tvpSource(from: string, steps?: number, seed?: number): { run: R
   return { run, initial, kind: isCheckpoint ? 'fine-tune' : 'from-scratch' };
 }
 
+/**
+ * Whether a TVP run's saved tvp.json records these options, its TVP config resolved as today's
+ * tvlens resolves it (as `sameRunConfig` does for the run config), so a key added since does not
+ * stop the run from resuming.
+ */
+function sameRecord(saved: unknown, recorded: { tvp: TvpConfig; from: string; kind: string }, run: RunConfig): boolean {
+  try {
+    const s = saved as typeof recorded;
+    return JSON.stringify({ ...s, tvp: resolveTvpConfig(s.tvp, run) }) === JSON.stringify(recorded);
+  } catch {
+    return false;
+  }
+}
+
 export async function runTvp(options: TvpRunOptions & { maxMemory?: number }): Promise<RunSummary & { tvp: TvpConfig; kind: string }> {
   const { run, initial, kind } = tvpSource(options.from, options.steps, options.seed);
   const tvp = resolveTvpConfig(options.tvp, run);
@@ -76,14 +90,14 @@ export async function runTvp(options: TvpRunOptions & { maxMemory?: number }): P
   try {
     if (options.resume) {
       if (!fs.existsSync(tvpFile)) throw new InputError(`nothing to resume: ${options.out} is not a TVP run`);
-      if (JSON.stringify(readJsonFile(tvpFile, "the TVP run's options")) !== JSON.stringify(recorded)) {
+      if (!sameRecord(readJsonFile(tvpFile, "the TVP run's options"), recorded, run)) {
         throw new InputError(`the TVP options differ from the ones ${options.out} was started with; resume with the same options`);
       }
     } else {
       if (!isEmptyFolder(options.out)) {
         const foreign = foreignEntries(options.out);
         if (foreign.length) throw new InputError(`${options.out} is not empty and holds files that are not a tvlens run (${listSome(foreign)}); choose another --out`);
-        const same = fs.existsSync(tvpFile) && JSON.stringify(readJsonFile(tvpFile, "the TVP run's options")) === JSON.stringify(recorded);
+        const same = fs.existsSync(tvpFile) && sameRecord(readJsonFile(tvpFile, "the TVP run's options"), recorded, run);
         if (latestCheckpoint(options.out) || !same) throw new InputError(`${options.out} already holds a run; pass --resume to continue a TVP run, or choose another --out`);
       }
       writeArtifacts(artifacts, run, tvp, initial);
