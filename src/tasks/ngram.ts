@@ -1,47 +1,65 @@
 /**
  * In-context n-gram baselines for the sequence families (GINC's HMMs, RegBench's DFAs): the
  * predictor a reader compares an in-context learner with (Akyürek et al. 2024 compare with
- * in-context n-gram models). At each scored position it counts what followed each symbol in the
- * demos seen so far (each demo is its x then its y) and predicts the most frequent successor of
- * x's last symbol (bigram) or the most frequent symbol (unigram); ties go to the smaller id, and a
- * bigram with no count for that symbol falls back to the unigram. Scored as the model is
- * (`tokenCorrect`), so the curves are comparable shot for shot.
+ * in-context n-gram models). At each scored position it counts the n-grams of everything the model
+ * has seen there: each earlier demo (its x then its y) and the query's own x, without n-grams that
+ * straddle two demos. It predicts the most frequent symbol after x's last n − 1 symbols, backing
+ * off to the next lower order when that context was never seen (a trigram to the bigram, the
+ * bigram to the unigram); ties go to the smaller id. Scored as the model is (`tokenCorrect`), so the
+ * curves are comparable shot for shot.
  */
 import { type ShotCurve, exampleInput, shotCurve, tokenCorrect } from './score.js';
 import type { TokenBatch } from './types.js';
 
-export type NgramOrder = 1 | 2;
+export type NgramOrder = 1 | 2 | 3;
 
 /** The baseline's score by number of shots on `batch`'s scored positions. */
 export function ngramCurve(batch: TokenBatch, order: NgramOrder): ShotCurve {
   const T = batch.seq;
   const scores: { shots: number; value: number; target: number }[] = [];
   for (let b = 0; b < batch.batch; b++) {
-    const unigram = new Map<number, number>();
-    const bigram = new Map<number, Map<number, number>>();
+    // counts[n - 1] maps an (n − 1)-symbol context, joined as a key, to its successors' counts.
+    const demoCounts = countTables(order);
     for (let p = 0; p < T; p++) {
       const i = b * T + p;
       if (batch.weights[i] === 0) continue;
       const x = exampleInput(batch, i);
-      const guess = (order === 2 ? best(bigram.get(x[x.length - 1])) : null) ?? best(unigram) ?? 0;
-      scores.push({ shots: batch.shots[i], value: tokenCorrect(batch, guess, i) ? 1 : 0, target: 0 });
+      const counts = countTables(order, demoCounts);
+      addSequence(counts, x);
+      scores.push({ shots: batch.shots[i], value: tokenCorrect(batch, predict(counts, x), i) ? 1 : 0, target: 0 });
       // This example joins the context of the next scored position: x then its y.
-      const seq = [...x, Number(batch.targets[i])];
-      seq.forEach((s, k) => {
-        bump(unigram, s);
-        if (k > 0) {
-          const row = bigram.get(seq[k - 1]) ?? new Map<number, number>();
-          bump(row, s);
-          bigram.set(seq[k - 1], row);
-        }
-      });
+      addSequence(demoCounts, [...x, Number(batch.targets[i])]);
     }
   }
   return shotCurve('tokens', scores);
 }
 
-function bump(m: Map<number, number>, k: number): void {
-  m.set(k, (m.get(k) ?? 0) + 1);
+type Counts = Map<string, Map<number, number>>[];
+
+/** Empty tables for orders 1..order, or deep copies of `from`. */
+function countTables(order: NgramOrder, from?: Counts): Counts {
+  return Array.from({ length: order }, (_, n) => new Map([...(from?.[n] ?? [])].map(([k, row]) => [k, new Map(row)])));
+}
+
+/** Counts every n-gram (n = 1..tables) that lies wholly inside `seq`. */
+function addSequence(counts: Counts, seq: readonly number[]): void {
+  seq.forEach((s, k) => {
+    for (let n = 0; n < counts.length && n <= k; n++) {
+      const key = seq.slice(k - n, k).join(',');
+      const row = counts[n].get(key) ?? new Map<number, number>();
+      row.set(s, (row.get(s) ?? 0) + 1);
+      counts[n].set(key, row);
+    }
+  });
+}
+
+/** The most frequent successor of x's longest counted context (0 when nothing was counted). */
+function predict(counts: Counts, x: readonly number[]): number {
+  for (let n = Math.min(counts.length - 1, x.length); n >= 0; n--) {
+    const guess = best(counts[n].get(x.slice(x.length - n).join(',')));
+    if (guess !== null) return guess;
+  }
+  return 0;
 }
 
 function best(m: Map<number, number> | undefined): number | null {
