@@ -30,7 +30,7 @@ function cell(over: Partial<Cell> & { seedsOf?: Record<string, (number | null)[]
     tvCurve: [0.1, 0.1, 0.1, 0.1, 0.1],
     probe: null,
     reread: null,
-    curves: { hendel: null, masked: null, taskProbe: null, iclByShots: null, unigram: null, bigram: null },
+    curves: { hendel: null, masked: null, taskProbe: null, iclByShots: null, unigram: null, bigram: null, trigram: null },
     ...over,
   };
 }
@@ -65,7 +65,7 @@ describe('claim 1: task vectors emerge only under conditions', () => {
   });
 
   it('the lever table is reproduced by one cell with a task vector in 2 of 3 seeds, and not by a mean pulled up by one seed', () => {
-    const curves = { hendel: [0.1, 0.2], masked: null, taskProbe: null, iclByShots: null, unigram: null, bigram: null };
+    const curves = { hendel: [0.1, 0.2], masked: null, taskProbe: null, iclByShots: null, unigram: null, bigram: null, trigram: null };
     const oneSeed = cell({ group: 'dropout', curves, seedsOf: { recovered: [0, 0, 0], hendelRecovered: [1, 0.2, 0.2] } });
     expect(verdictOf([oneSeed], '1 (second wave)')).toBe('not reproduced');
     const twoSeeds = cell({ group: 'dropout', curves, seedsOf: { recovered: [0, 0, 0], hendelRecovered: [0.6, 0.55, 0] } });
@@ -136,7 +136,7 @@ describe('claim 4: robustness and OOD', () => {
 });
 
 describe('every family trains reliably', () => {
-  const curves = { hendel: null, masked: null, taskProbe: null, iclByShots: [1, 0.5, 0.1], unigram: null, bigram: null };
+  const curves = { hendel: null, masked: null, taskProbe: null, iclByShots: [1, 0.5, 0.1], unigram: null, bigram: null, trigram: null };
   it('needs every seed at its target', () => {
     const linreg = cell({ group: 'linreg', family: 'linreg', metric: 'nmse', curves, seedsOf: { icl: [0.1, 0.15, 0.5] } });
     expect(verdictOf([linreg], 'Every family')).toBe('not reproduced');

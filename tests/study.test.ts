@@ -164,6 +164,20 @@ describe('tvlens study', () => {
     expect(fs.readFileSync(path.join(one, 'reproduction.html'), 'utf8')).toContain('TVP-loss forms a strong task vector');
   });
 
+  it('computes the n-gram baselines at aggregation by today\'s definition, not from a stored result', async () => {
+    const file = path.join(one, 'jobs', 'g_baseline_s0', 'result.json');
+    const stored = fs.readFileSync(file, 'utf8');
+    // A result written by an older tvlens with a baseline that tiny's offset task cannot have (it is no sequence task).
+    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(stored), ngram: { unigram: [0.5], bigram: [0.5] } }));
+    try {
+      const agg = await run(['study', specFile, '--out', one, '--aggregate']);
+      expect(agg.code, agg.stderr).toBe(0);
+      expect(rowsOf(one)[0].bigram_by_shots).toBe('null');
+    } finally {
+      fs.writeFileSync(file, stored);
+    }
+  });
+
   it('gives the same table from two shards run at once and then aggregated', async () => {
     const [a, b] = await Promise.all([run(['study', specFile, '--out', sharded, '--shard', '1/2']), run(['study', specFile, '--out', sharded, '--shard', '2/2'])]);
     expect(a.code, a.stderr).toBe(0);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, InputError, TvlensError } from '../errors.js';
-import { type JobResult, readResult, runJob } from '../study/job.js';
+import { type JobResult, ngramBaselines, readResult, runJob } from '../study/job.js';
 import { writeReproductionHtml } from '../report/reproduction.js';
 import { writeReproductionMarkdown } from '../study/report.js';
 import { summarise, writeResults } from '../study/results.js';
@@ -40,7 +40,11 @@ function claimFolder(out: string, spec: StudySpec): void {
 }
 
 function aggregate(out: string, spec: StudySpec, jobs: readonly Job[], command: string, report?: string) {
-  const results = jobs.map((j) => readResult(out, j)).filter((r): r is JobResult => r !== null);
+  // The n-gram baselines depend on the task alone: computed here by today's definition, every row alike.
+  const results = jobs.flatMap((j) => {
+    const r = readResult(out, j);
+    return r ? [{ ...r, ngram: ngramBaselines(j.config.task, spec.analysis.evalPrompts) }] : [];
+  });
   const summary = summarise(spec, jobs, results, command);
   const files = writeResults(out, results, summary);
   writeReproductionMarkdown(out, summary);

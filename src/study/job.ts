@@ -81,7 +81,8 @@ export interface JobResult {
   /** ICL by number of shots on train tasks (eval suite), 0..k. */
   readonly iclByShots: readonly number[];
   /** In-context n-gram baselines by shots on the same kind of prompts (GINC and RegBench only). */
-  readonly ngram: { readonly unigram: readonly number[]; readonly bigram: readonly number[] } | null;
+  /** In-context n-gram baselines by shots (`ngramBaselines`; the aggregate recomputes them, so older results carry no trigram). */
+  readonly ngram: { readonly unigram: readonly number[]; readonly bigram: readonly number[]; readonly trigram?: readonly number[] } | null;
   /** Hendel et al.'s protocol exactly: one θ per demo set from 2 dummy queries, replace, ℓ on dev, test score. */
   readonly hendel: Pick<HendelResult, 'best' | 'icl' | 'zeroShot' | 'recovered'> & { readonly curve: readonly number[] };
   /** Hendel et al.'s attention masking: ICL with the last position blind to the demos from block ℓ on. */
@@ -256,12 +257,12 @@ async function analyseModel(job: Job, model: Model, runDir: string, s: AnalysisS
   };
 }
 
-/** The in-context unigram and bigram baselines by shots for the sequence families (GINC, RegBench), else null. */
-function ngramBaselines(task: TaskConfig, prompts: number): JobResult['ngram'] {
+/** The in-context unigram, bigram and trigram baselines by shots for the sequence families (GINC, RegBench), else null. */
+export function ngramBaselines(task: TaskConfig, prompts: number): JobResult['ngram'] {
   if (task.kind !== 'hmm' && task.kind !== 'dfa') return null;
   const batch = sampleBatch(task, new Rng(5), prompts, { split: 'train', demos: task.demos.max });
   if (batch.kind !== 'tokens') return null;
-  return { unigram: ngramCurve(batch, 1).byShots, bigram: ngramCurve(batch, 2).byShots };
+  return { unigram: ngramCurve(batch, 1).byShots, bigram: ngramCurve(batch, 2).byShots, trigram: ngramCurve(batch, 3).byShots };
 }
 
 /** Whether the final-shot ICL score on train tasks moved by at most PLATEAU over the last 3 evaluations. */

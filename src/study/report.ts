@@ -172,7 +172,7 @@ function familyTable(cells: readonly Cell[]): ClaimTable {
     rule: "each family has a recipe (a cell) whose baseline reaches its target in every seed (≥ 3): linear regression k-shot nMSE ≤ 0.2; sine ≤ 0.08; GINC and RegBench k-shot accuracy above the in-context bigram predictor and above 1-shot (accuracy: GINC agreement with the task-known Bayes-optimal token, RegBench a symbol the DFA allows)",
     verdict: rows.length === 0 ? 'not tested' : good.length === families.length ? 'reproduced' : good.length > 0 ? 'partly' : 'not reproduced',
     why: rows.length === 0 ? 'no family baselines finished' : rows.map((c) => `${c.group} (${c.family}): ${passes(c)} of ${c.seeds.length} seeds reach ${FAMILY_TARGETS[c.family].text}`).join('; '),
-    header: ['family', 'cell', 'metric', 'k-shot per seed', '0-shot', '1-shot', 'k-shot', 'bigram (in-context)', 'unigram', 'seeds at target', 'ICL by shots (mean)'],
+    header: ['family', 'cell', 'metric', 'k-shot per seed', '0-shot', '1-shot', 'k-shot', 'bigram (in-context)', 'trigram', 'unigram', 'seeds at target', 'ICL by shots (mean)'],
     rows: rows.map((c) => [
       c.family,
       c.group,
@@ -182,6 +182,7 @@ function familyTable(cells: readonly Cell[]): ClaimTable {
       iv(c.figures.iclOneShot),
       iv(c.figures.icl),
       iv(c.figures.bigram),
+      iv(c.figures.trigram),
       iv(c.figures.unigram),
       `${passes(c)}/${c.seeds.length}`,
       (c.curves.iclByShots ?? []).map(f2).join(' '),

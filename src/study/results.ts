@@ -41,7 +41,7 @@ export interface Cell {
   readonly probe: readonly number[] | null;
   readonly reread: readonly number[] | null;
   /** Mean over seeds, per layer or per shot count: Hendel's θ(S) curve, attention masking, the task probe, ICL by shots and the n-gram baselines. */
-  readonly curves: Readonly<Record<'hendel' | 'masked' | 'taskProbe' | 'iclByShots' | 'unigram' | 'bigram', readonly number[] | null>>;
+  readonly curves: Readonly<Record<'hendel' | 'masked' | 'taskProbe' | 'iclByShots' | 'unigram' | 'bigram' | 'trigram', readonly number[] | null>>;
 }
 
 export interface StudySummary {
@@ -86,6 +86,7 @@ export function figuresOf(r: JobResult): Record<string, number | null> {
     iclOneShot: r.iclByShots?.[1] ?? null,
     unigram: r.ngram ? r.ngram.unigram[r.ngram.unigram.length - 1] : null,
     bigram: r.ngram ? r.ngram.bigram[r.ngram.bigram.length - 1] : null,
+    trigram: r.ngram?.trigram ? r.ngram.trigram[r.ngram.trigram.length - 1] : null,
   };
   // By multiple of the trained demo count (the eval suite's length factors), so families line up.
   r.length.forEach((l, i) => (out[`length×${SUITE_DEFAULTS.lengthFactors[i] ?? i}`] = l.score));
@@ -136,6 +137,7 @@ export function summarise(spec: StudySpec, jobs: readonly Job[], results: readon
         iclByShots: meanCurve(rs.map((r) => r.iclByShots ?? null)),
         unigram: meanCurve(rs.map((r) => r.ngram?.unigram ?? null)),
         bigram: meanCurve(rs.map((r) => r.ngram?.bigram ?? null)),
+        trigram: meanCurve(rs.map((r) => r.ngram?.trigram ?? null)),
       },
     };
   });
@@ -209,6 +211,7 @@ export function resultsTable(results: readonly JobResult[], summary: Pick<StudyS
     task_probe: col((r) => JSON.stringify(r.taskProbe?.accuracy ?? null)),
     icl_by_shots: col((r) => JSON.stringify(r.iclByShots ?? null)),
     bigram_by_shots: col((r) => JSON.stringify(r.ngram?.bigram ?? null)),
+    trigram_by_shots: col((r) => JSON.stringify(r.ngram?.trigram ?? null)),
     factors: col((r) => JSON.stringify(r.factors)),
     weights_sha256: col((r) => r.weightsSha256),
   });
