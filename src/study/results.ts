@@ -214,6 +214,7 @@ export function resultsTable(results: readonly JobResult[], summary: Pick<StudyS
     trigram_by_shots: col((r) => JSON.stringify(r.ngram?.trigram ?? null)),
     factors: col((r) => JSON.stringify(r.factors)),
     weights_sha256: col((r) => r.weightsSha256),
+    job_hash: col((r) => r.hash),
   });
   const meta = new Map([
     ['tvlens.study', summary.study],

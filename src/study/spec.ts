@@ -199,15 +199,25 @@ function product(vary: Record<string, unknown[]>): Record<string, string | numbe
 const ANALYSES_VERSION = 2;
 
 /**
- * Loop settings added after studies had run, with the value that keeps their old behaviour: left
- * out of a job's hash at that value, so adding a setting does not rerun every finished job.
+ * Settings added after studies had run, by dotted path, with the value that keeps their old
+ * behaviour: left out of a job's hash at that value, so adding a setting does not rerun every
+ * finished job. A new setting with a default belongs here.
  */
-const LATER_LOOP_DEFAULTS = { lmLoss: false } as const;
+export const LATER_DEFAULTS: Readonly<Record<string, unknown>> = {
+  'train.lmLoss': false,
+  'model.attnOnly': false,
+  'task.dfa.markov': false,
+  'task.dfa.doublyStochastic': false,
+};
 
 function hashedConfig(config: RunConfig): unknown {
-  const train: Record<string, unknown> = { ...config.train };
-  for (const [k, v] of Object.entries(LATER_LOOP_DEFAULTS)) if (train[k] === v) delete train[k];
-  return { ...config, train };
+  const copy = structuredClone(config) as unknown as Record<string, Record<string, unknown>>;
+  for (const [key, value] of Object.entries(LATER_DEFAULTS)) {
+    const parts = key.split('.');
+    const parent = parts.slice(0, -1).reduce<Record<string, unknown> | undefined>((o, k) => o?.[k] as Record<string, unknown> | undefined, copy);
+    if (parent && parent[parts[parts.length - 1]] === value) delete parent[parts[parts.length - 1]];
+  }
+  return copy;
 }
 
 const short = (key: string) => idToken(key.split('.').pop()!);
