@@ -1,10 +1,12 @@
 /**
  * Where a RegBench model's guesses at the query fall: in the DFA's alphabet (learned from the
- * context), among the symbols the DFA allows next (its transitions), or neither. 512 fresh k-shot
+ * context), among the symbols the DFA allows next (its transitions), or neither; beside it the
+ * in-context unigram, bigram and trigram (`ngramCurve`) on the same prompts. 1024 fresh k-shot
  * prompts of train DFAs per checkpoint.
  *   npx tsx scripts/regbench-diagnostic.ts runs/second-wave/jobs/regbench_baseline_s0/run/checkpoints/step-002500.onnx …
  */
 import { openModel } from '../src/api/model.js';
+import { ngramCurve } from '../src/tasks/ngram.js';
 import { sampleBatch } from '../src/tasks/prompts.js';
 import { dfaAllowedNext } from '../src/tasks/dfa.js';
 import { argmax, exampleInput, softmaxAt } from '../src/tasks/score.js';
@@ -14,7 +16,7 @@ async function diagnose(file: string): Promise<string> {
   await using model = await openModel(file);
   const cfg = model.taskConfig;
   if (cfg?.kind !== 'dfa') throw new Error(`${file} is not a RegBench (dfa) checkpoint`);
-  const batch = sampleBatch(cfg, new Rng(99), 512, { split: 'train', demos: cfg.demos.max });
+  const batch = sampleBatch(cfg, new Rng(99), 1024, { split: 'train', demos: cfg.demos.max });
   if (batch.kind !== 'tokens') throw new Error('a dfa batch is tokens');
   const T = batch.seq;
   const logits = await model.run(Array.from({ length: batch.batch }, (_, b) => Array.from(batch.tokens.subarray(b * T, (b + 1) * T), Number)));
@@ -35,7 +37,9 @@ async function diagnose(file: string): Promise<string> {
     sum.allowedMass += allowed.reduce((s, v) => s + softmaxAt(row, v), 0);
   }
   const f = (x: number) => (x / batch.batch).toFixed(2);
-  return `${file}: top guess in the DFA's alphabet ${f(sum.inAlphabet)}, seen in the prompt ${f(sum.seen)}, allowed ${f(sum.allowed)}; probability on the alphabet ${f(sum.alphabetMass)}, on the allowed symbols ${f(sum.allowedMass)}`;
+  const k = cfg.demos.max;
+  const ngrams = ([1, 2, 3] as const).map((n) => ngramCurve(batch, n).byShots[k].toFixed(2)).join(', ');
+  return `${file}: top guess in the DFA's alphabet ${f(sum.inAlphabet)}, seen in the prompt ${f(sum.seen)}, allowed ${f(sum.allowed)} (in-context unigram, bigram, trigram ${ngrams}); probability on the alphabet ${f(sum.alphabetMass)}, on the allowed symbols ${f(sum.allowedMass)}`;
 }
 
 if (process.argv.length < 3) {
