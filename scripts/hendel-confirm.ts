@@ -3,7 +3,8 @@
  * larger test set than the study's (the study: 256 queries, 128 of them test), for a cell where
  * the study's rule found a task vector on small samples. Prints, per checkpoint, ICL, zero-shot,
  * θ at the dev-chosen layer on test, the recovered share, and θ's edge over zero-shot in standard
- * errors of a difference of two accuracies.
+ * errors of a difference of two accuracies. The layer is chosen below the last, as the study's rule
+ * reads a task vector: θ at ℓ = L is the demo prompt's own output, which no later block processes.
  *   npx tsx scripts/hendel-confirm.ts [--queries 2048] [--seed 2027] <checkpoint.onnx>…
  * --queries counts the queries of families that draw a fresh task per prompt (RegBench, regression);
  * families with a pool of tasks keep 32 per task.
@@ -11,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import { emergenceDiagnostics } from '../src/analysis/emergence.js';
 import { openModel } from '../src/api/model.js';
+import { share } from '../src/util/stats.js';
 
 function fail(message: string): never {
   console.error(`hendel-confirm: ${message}`);
@@ -35,11 +37,16 @@ for (const file of positionals) {
     if (!model.taskConfig) throw new Error(`${file}: not a tvlens checkpoint (Hendel's protocol draws from its task config)`);
     const h = (await emergenceDiagnostics(model.backend, model.taskConfig, { freshQueries, seed })).hendel;
     const n = h.queries / 2;
+    const sign = h.metric === 'accuracy' ? 1 : -1;
+    const dev = h.tv.dev.slice(0, -1);
+    const layer = dev.indexOf(sign > 0 ? Math.max(...dev) : Math.min(...dev));
+    const best = { layer, test: h.tv.test[layer] };
+    const recovered = share(best.test, h.zeroShot, h.icl);
     // The standard error of a difference of two accuracies (binomial); nMSE has none this simple.
-    const se = Math.sqrt((h.best.test * (1 - h.best.test) + h.zeroShot * (1 - h.zeroShot)) / n);
-    const edge = `θ − zero-shot ${(h.best.test - h.zeroShot).toFixed(3)}${h.metric === 'accuracy' ? ` (${((h.best.test - h.zeroShot) / se).toFixed(1)} SE)` : ''}`;
+    const se = Math.sqrt((best.test * (1 - best.test) + h.zeroShot * (1 - h.zeroShot)) / n);
+    const edge = `θ − zero-shot ${(best.test - h.zeroShot).toFixed(3)}${h.metric === 'accuracy' ? ` (${((best.test - h.zeroShot) / se).toFixed(1)} SE)` : ''}`;
     console.log(
-      `${file}: ${n} test queries; ICL ${h.icl.toFixed(3)}, zero-shot ${h.zeroShot.toFixed(3)}, θ at ℓ=${h.best.layer} ${h.best.test.toFixed(3)} (${h.metric}); recovered ${h.recovered.toFixed(2)}; ${edge}; θ by layer ${h.tv.all.map((x) => x.toFixed(2)).join(' ')}`,
+      `${file}: ${n} test queries; ICL ${h.icl.toFixed(3)}, zero-shot ${h.zeroShot.toFixed(3)}, θ at ℓ=${best.layer} ${best.test.toFixed(3)} (${h.metric}); recovered ${recovered.toFixed(2)}; ${edge}; θ by layer ${h.tv.all.map((x) => x.toFixed(2)).join(' ')}`,
     );
   } catch (e) {
     console.error(`hendel-confirm: ${e instanceof Error ? e.message.split('\n')[0] : e}`);
