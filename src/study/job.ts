@@ -260,7 +260,8 @@ async function analyseModel(job: Job, model: Model, runDir: string, s: AnalysisS
 /** The in-context unigram, bigram and trigram baselines by shots for the sequence families (GINC, RegBench), else null. */
 export function ngramBaselines(task: TaskConfig, prompts: number): JobResult['ngram'] {
   if (task.kind !== 'hmm' && task.kind !== 'dfa') return null;
-  const batch = sampleBatch(task, new Rng(5), prompts, { split: 'train', demos: task.demos.max });
+  // The eval suite's own ICL prompts (its seed, train split, all demos): model and baselines are scored on the same queries.
+  const batch = sampleBatch(task, new Rng(SUITE_DEFAULTS.seed), prompts, { split: 'train', demos: task.demos.max });
   if (batch.kind !== 'tokens') return null;
   return { unigram: ngramCurve(batch, 1).byShots, bigram: ngramCurve(batch, 2).byShots, trigram: ngramCurve(batch, 3).byShots };
 }
