@@ -40,6 +40,7 @@ for (const file of positionals) {
     const sign = h.metric === 'accuracy' ? 1 : -1;
     const dev = h.tv.dev.slice(0, -1);
     const layer = dev.indexOf(sign > 0 ? Math.max(...dev) : Math.min(...dev));
+    if (layer < 0) throw new Error(`${file}: no layer below the last has a dev score`);
     const best = { layer, test: h.tv.test[layer] };
     const recovered = share(best.test, h.zeroShot, h.icl);
     // The standard error of a difference of two accuracies (binomial); nMSE has none this simple.

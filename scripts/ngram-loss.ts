@@ -6,7 +6,8 @@
  * trigram's on top of it): how much an n-gram is worth depends on its smoothing, and a model is free
  * to learn the best one. Computed over the positions the training loss weights (with
  * `train.lmLoss`, every next symbol of every x), on 256 fresh training prompts. Compare a run's
- * `trainLoss` with these to see which it matches.
+ * `trainLoss` with these to see which it matches. The counts run across demo boundaries (a y and the
+ * next x's first symbol), as the model may read them.
  *   npx tsx scripts/ngram-loss.ts reports/studies/regbench-pilots/M-markov/config.json …
  */
 import { addSymbolTargets, sampleTrainBatch } from '../src/tasks/prompts.js';

@@ -45,10 +45,19 @@ describe('in-context n-gram baselines', () => {
 
   it('does not count an n-gram across the boundary between two demos', () => {
     const batch = handBuilt();
-    // Query x = [1, 3, 8], target 7. Inside the demos 8 → 7 once (demo 1); the only 8 → 2 would
+    // Query x = [1, 3, 8], target 7. Inside the demos 8 → 7 once (demo 1); the only 8 → 6 would
     // straddle demo 1's end (…8) and demo 2's start (6…): counted, the tie would go to 6.
     [1, 3, 8].forEach((s, j) => (batch.tokens[8 + j] = BigInt(s)));
     batch.targets[11] = 7n;
     expect(ngramCurve(batch, 2).byShots[2]).toBe(1);
+  });
+
+  it('does not count an n-gram from the last demo into the query', () => {
+    const batch = handBuilt();
+    // Query x = [5, 1, 8] after demo [7, 8, 7, 8], target 7: 8 → 7 once in the demo; the demo's y (8)
+    // followed by the query's first symbol (5) would add 8 → 5, and the tie would go to 5.
+    [5, 1, 8].forEach((s, j) => (batch.tokens[4 + j] = BigInt(s)));
+    batch.targets[7] = 7n;
+    expect(ngramCurve(batch, 2).byShots[1]).toBe(1);
   });
 });

@@ -40,10 +40,17 @@ function claimFolder(out: string, spec: StudySpec): void {
 }
 
 function aggregate(out: string, spec: StudySpec, jobs: readonly Job[], command: string, report?: string) {
-  // The n-gram baselines depend on the task alone: computed here by today's definition, every row alike.
+  // The n-gram baselines depend on the task alone: computed here by today's definition, every row
+  // alike, once per task config (a cell's seeds and runs share one).
+  const baselines = new Map<string, JobResult['ngram']>();
+  const baselinesOf = (job: Job): JobResult['ngram'] => {
+    const key = JSON.stringify(job.config.task);
+    if (!baselines.has(key)) baselines.set(key, ngramBaselines(job.config.task, spec.analysis.evalPrompts));
+    return baselines.get(key)!;
+  };
   const results = jobs.flatMap((j) => {
     const r = readResult(out, j);
-    return r ? [{ ...r, ngram: ngramBaselines(j.config.task, spec.analysis.evalPrompts) }] : [];
+    return r ? [{ ...r, ngram: baselinesOf(j) }] : [];
   });
   const summary = summarise(spec, jobs, results, command);
   const files = writeResults(out, results, summary);

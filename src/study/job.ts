@@ -80,8 +80,7 @@ export interface JobResult {
   readonly reread: readonly number[] | null;
   /** ICL by number of shots on train tasks (eval suite), 0..k. */
   readonly iclByShots: readonly number[];
-  /** In-context n-gram baselines by shots on the same kind of prompts (GINC and RegBench only). */
-  /** In-context n-gram baselines by shots (`ngramBaselines`; the aggregate recomputes them, so older results carry no trigram). */
+  /** In-context n-gram baselines by shots on the ICL curve's own prompts (GINC and RegBench only); the aggregate recomputes them by today's `ngramBaselines`. */
   readonly ngram: { readonly unigram: readonly number[]; readonly bigram: readonly number[]; readonly trigram?: readonly number[] } | null;
   /** Hendel et al.'s protocol exactly: one θ per demo set from 2 dummy queries, replace, ℓ on dev, test score. */
   readonly hendel: Pick<HendelResult, 'best' | 'icl' | 'zeroShot' | 'recovered'> & { readonly curve: readonly number[] };

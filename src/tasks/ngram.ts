@@ -13,7 +13,10 @@ import type { TokenBatch } from './types.js';
 
 export type NgramOrder = 1 | 2 | 3;
 
-/** The baseline's score by number of shots on `batch`'s scored positions. */
+/**
+ * The baseline's score by number of shots on `batch`'s scored positions: one per example (its
+ * arrow), as `sampleBatch` draws them; a batch with targets inside x (`addSymbolTargets`) is not one.
+ */
 export function ngramCurve(batch: TokenBatch, order: NgramOrder): ShotCurve {
   const T = batch.seq;
   const scores: { shots: number; value: number; target: number }[] = [];
