@@ -203,7 +203,7 @@ const ANALYSES_VERSION = 2;
  * behaviour: left out of a job's hash at that value, so adding a setting does not rerun every
  * finished job. A new setting with a default belongs here.
  */
-export const LATER_DEFAULTS: Readonly<Record<string, unknown>> = {
+const LATER_DEFAULTS: Readonly<Record<string, unknown>> = {
   'train.lmLoss': false,
   'model.attnOnly': false,
   'task.dfa.markov': false,
