@@ -52,6 +52,17 @@ describe('in-context n-gram baselines', () => {
     expect(ngramCurve(batch, 2).byShots[2]).toBe(1);
   });
 
+  it('breaks a tie by the lower order\'s counts, as a smoothed n-gram would', () => {
+    const batch = handBuilt();
+    // Demo [4, 1, 4, 2]: after 4, 1 and 2 once each. Query x = [2, 2, 4], target 2: the tie goes to 2,
+    // which the context holds three times against 1's once (by id alone it would go to 1).
+    [4, 1, 4].forEach((s, j) => (batch.tokens[j] = BigInt(s)));
+    batch.targets[3] = 2n;
+    [2, 2, 4].forEach((s, j) => (batch.tokens[4 + j] = BigInt(s)));
+    batch.targets[7] = 2n;
+    expect(ngramCurve(batch, 2).byShots[1]).toBe(1);
+  });
+
   it('does not count an n-gram from the last demo into the query', () => {
     const batch = handBuilt();
     // Query x = [5, 1, 8] after demo [7, 8, 7, 8], target 7: 8 → 7 once in the demo; the demo's y (8)

@@ -5,8 +5,8 @@
  * has seen there: each earlier demo (its x then its y) and the query's own x, without n-grams that
  * straddle two demos. It predicts the most frequent symbol after x's last n − 1 symbols, backing
  * off to the next lower order when that context was never seen (a trigram to the bigram, the
- * bigram to the unigram); ties go to the smaller id. Scored as the model is (`tokenCorrect`), so the
- * curves are comparable shot for shot.
+ * bigram to the unigram); ties go to the symbol the lower orders count more, then to the smaller
+ * id. Scored as the model is (`tokenCorrect`), so the curves are comparable shot for shot.
  */
 import { type ShotCurve, exampleInput, shotCurve, tokenCorrect } from './score.js';
 import type { TokenBatch } from './types.js';
@@ -56,19 +56,25 @@ function addSequence(counts: Counts, seq: readonly number[]): void {
   });
 }
 
-/** The most frequent successor of x's longest counted context (0 when nothing was counted). */
+/**
+ * The most frequent successor of x's longest counted context; ties go to the symbol the next lower
+ * order counts more often (as a smoothed n-gram would), then to the smaller id. 0 when nothing was counted.
+ */
 function predict(counts: Counts, x: readonly number[]): number {
-  for (let n = Math.min(counts.length - 1, x.length); n >= 0; n--) {
-    const guess = best(counts[n].get(x.slice(x.length - n).join(',')));
-    if (guess !== null) return guess;
-  }
-  return 0;
+  const rows = counts.map((table, n) => (n <= x.length ? table.get(x.slice(x.length - n).join(',')) : undefined));
+  let top = rows.length - 1;
+  while (top >= 0 && !rows[top]?.size) top--;
+  if (top < 0) return 0;
+  let best = -1;
+  for (const symbol of rows[top]!.keys()) if (best < 0 || better(rows, top, symbol, best)) best = symbol;
+  return best;
 }
 
-function best(m: Map<number, number> | undefined): number | null {
-  if (!m || m.size === 0) return null;
-  let arg = -1;
-  let top = -1;
-  for (const [k, n] of m) if (n > top || (n === top && k < arg)) [arg, top] = [k, n];
-  return arg;
+/** Whether `a` beats `b` by counts from order `top` down, then by the smaller id. */
+function better(rows: readonly (Map<number, number> | undefined)[], top: number, a: number, b: number): boolean {
+  for (let n = top; n >= 0; n--) {
+    const [ca, cb] = [rows[n]?.get(a) ?? 0, rows[n]?.get(b) ?? 0];
+    if (ca !== cb) return ca > cb;
+  }
+  return a < b;
 }
