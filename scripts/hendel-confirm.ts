@@ -10,7 +10,7 @@
  * families with a pool of tasks keep 32 per task.
  */
 import { parseArgs } from 'node:util';
-import { emergenceDiagnostics } from '../src/analysis/emergence.js';
+import { bestLayer, emergenceDiagnostics } from '../src/analysis/emergence.js';
 import { openModel } from '../src/api/model.js';
 import { share } from '../src/util/stats.js';
 
@@ -37,11 +37,7 @@ for (const file of positionals) {
     if (!model.taskConfig) throw new Error(`${file}: not a tvlens checkpoint (Hendel's protocol draws from its task config)`);
     const h = (await emergenceDiagnostics(model.backend, model.taskConfig, { freshQueries, seed })).hendel;
     const n = h.queries / 2;
-    const sign = h.metric === 'accuracy' ? 1 : -1;
-    const dev = h.tv.dev.slice(0, -1);
-    const layer = dev.indexOf(sign > 0 ? Math.max(...dev) : Math.min(...dev));
-    if (layer < 0) throw new Error(`${file}: no layer below the last has a dev score`);
-    const best = { layer, test: h.tv.test[layer] };
+    const best = bestLayer(h.tv, h.metric, h.tv.dev.length - 1);
     const recovered = share(best.test, h.zeroShot, h.icl);
     // The standard error of a difference of two accuracies (binomial); nMSE has none this simple.
     const se = Math.sqrt((best.test * (1 - best.test) + h.zeroShot * (1 - h.zeroShot)) / n);

@@ -229,9 +229,10 @@ function curveOf(scores: readonly QueryScores[], dev: readonly boolean[]): Curve
   return { all: parts.map((p) => p.all), dev: parts.map((p) => p.dev), test: parts.map((p) => p.test) };
 }
 
-function bestLayer(c: Curve, metric: 'accuracy' | 'nmse'): { layer: number; dev: number; test: number } {
+/** The layer with the best dev score among ℓ < `below` (every layer by default), and its scores. */
+export function bestLayer(c: Curve, metric: 'accuracy' | 'nmse', below = c.dev.length): { layer: number; dev: number; test: number } {
   let layer = 0;
-  for (let l = 1; l < c.dev.length; l++) if (higherIsBetter(metric) ? c.dev[l] > c.dev[layer] : c.dev[l] < c.dev[layer]) layer = l;
+  for (let l = 1; l < below; l++) if (higherIsBetter(metric) ? c.dev[l] > c.dev[layer] : c.dev[l] < c.dev[layer]) layer = l;
   return { layer, dev: c.dev[layer], test: c.test[layer] };
 }
 

@@ -21,27 +21,27 @@ export function ngramCurve(batch: TokenBatch, order: NgramOrder): ShotCurve {
   const T = batch.seq;
   const scores: { shots: number; value: number; target: number }[] = [];
   for (let b = 0; b < batch.batch; b++) {
-    // counts[n - 1] maps an (n − 1)-symbol context, joined as a key, to its successors' counts.
-    const demoCounts = countTables(order);
+    const demos = countTables(order);
     for (let p = 0; p < T; p++) {
       const i = b * T + p;
       if (batch.weights[i] === 0) continue;
       const x = exampleInput(batch, i);
-      const counts = countTables(order, demoCounts);
-      addSequence(counts, x);
-      scores.push({ shots: batch.shots[i], value: tokenCorrect(batch, predict(counts, x), i) ? 1 : 0, target: 0 });
+      // The query's own x in a table of its own, so no n-gram joins it to the last demo.
+      const query = countTables(order);
+      addSequence(query, x);
+      scores.push({ shots: batch.shots[i], value: tokenCorrect(batch, predict([demos, query], x), i) ? 1 : 0, target: 0 });
       // This example joins the context of the next scored position: x then its y.
-      addSequence(demoCounts, [...x, Number(batch.targets[i])]);
+      addSequence(demos, [...x, Number(batch.targets[i])]);
     }
   }
   return shotCurve('tokens', scores);
 }
 
+/** counts[n] maps an n-symbol context, joined as a key, to its successors' counts. */
 type Counts = Map<string, Map<number, number>>[];
 
-/** Empty tables for orders 1..order, or deep copies of `from`. */
-function countTables(order: NgramOrder, from?: Counts): Counts {
-  return Array.from({ length: order }, (_, n) => new Map([...(from?.[n] ?? [])].map(([k, row]) => [k, new Map(row)])));
+function countTables(order: NgramOrder): Counts {
+  return Array.from({ length: order }, () => new Map());
 }
 
 /** Counts every n-gram (n = 1..tables) that lies wholly inside `seq`. */
@@ -57,23 +57,30 @@ function addSequence(counts: Counts, seq: readonly number[]): void {
 }
 
 /**
- * The most frequent successor of x's longest counted context; ties go to the symbol the next lower
- * order counts more often (as a smoothed n-gram would), then to the smaller id. 0 when nothing was counted.
+ * The most frequent successor of x's longest counted context, over all `tables` together; ties go
+ * to the symbol the next lower order counts more often (as a smoothed n-gram would), then to the
+ * smaller id. 0 when nothing was counted.
  */
-function predict(counts: Counts, x: readonly number[]): number {
-  const rows = counts.map((table, n) => (n <= x.length ? table.get(x.slice(x.length - n).join(',')) : undefined));
+function predict(tables: readonly Counts[], x: readonly number[]): number {
+  const rows = tables[0].map((_, n) => {
+    if (n > x.length) return new Map<number, number>();
+    const key = x.slice(x.length - n).join(',');
+    const sum = new Map<number, number>();
+    for (const t of tables) for (const [symbol, c] of t[n].get(key) ?? []) sum.set(symbol, (sum.get(symbol) ?? 0) + c);
+    return sum;
+  });
   let top = rows.length - 1;
-  while (top >= 0 && !rows[top]?.size) top--;
+  while (top >= 0 && rows[top].size === 0) top--;
   if (top < 0) return 0;
   let best = -1;
-  for (const symbol of rows[top]!.keys()) if (best < 0 || better(rows, top, symbol, best)) best = symbol;
+  for (const symbol of rows[top].keys()) if (best < 0 || better(rows, top, symbol, best)) best = symbol;
   return best;
 }
 
 /** Whether `a` beats `b` by counts from order `top` down, then by the smaller id. */
-function better(rows: readonly (Map<number, number> | undefined)[], top: number, a: number, b: number): boolean {
+function better(rows: readonly Map<number, number>[], top: number, a: number, b: number): boolean {
   for (let n = top; n >= 0; n--) {
-    const [ca, cb] = [rows[n]?.get(a) ?? 0, rows[n]?.get(b) ?? 0];
+    const [ca, cb] = [rows[n].get(a) ?? 0, rows[n].get(b) ?? 0];
     if (ca !== cb) return ca > cb;
   }
   return a < b;
