@@ -4,7 +4,7 @@
  */
 import { GradientError } from '../errors.js';
 import { isFloat, type Node, type Value } from './ir.js';
-import { expand, sum } from './ops/index.js';
+import { add, expand } from './ops/index.js';
 import { constLike } from './ops/constants.js';
 import { gradRule } from './registry.js';
 
@@ -29,18 +29,20 @@ export function gradients(loss: Value, wrt: readonly Value[]): Value[] {
   const nodes = g.nodes.slice(0, g.nodes.indexOf(loss.producer as Node) + 1);
   for (let i = nodes.length - 1; i >= 0; i--) {
     const node = nodes[i];
-    if (node.meta.stopGradient || !node.inputs.some((x) => dependsOnWrt.has(x) && isFloat(x.dtype))) continue;
+    const { vjp } = node.meta;
+    const inputs = vjp ? vjp.inputs : node.inputs;
+    if (node.meta.stopGradient || !inputs.some((x) => dependsOnWrt.has(x) && isFloat(x.dtype))) continue;
     const incoming = node.outputs.map((y) => contributions.get(y));
     if (!incoming[0]) {
       if (incoming.some(Boolean)) throw new GradientError(`${node.name}: gradients through output ≥ 1 of ${node.op} are not supported`);
       continue;
     }
-    const gy = g.scope(`grad`, () => sum(incoming[0]!));
-    const grads = g.scope('grad', () => gradRule(node)(gy, node));
-    if (grads.length !== node.inputs.length) {
-      throw new GradientError(`${node.name}: the ${node.op} rule returned ${grads.length} gradients for ${node.inputs.length} inputs`);
+    const gy = g.scope(`grad`, () => accumulate(incoming[0]!));
+    const grads = g.scope('grad', () => (vjp ? vjp.rule(gy) : gradRule(node)(gy, node)));
+    if (grads.length !== inputs.length) {
+      throw new GradientError(`${node.name}: the ${node.op} rule returned ${grads.length} gradients for ${inputs.length} inputs`);
     }
-    node.inputs.forEach((x, k) => {
+    inputs.forEach((x, k) => {
       const gx = grads[k];
       if (!gx || !dependsOnWrt.has(x)) return;
       const list = contributions.get(x);
@@ -50,6 +52,14 @@ export function gradients(loss: Value, wrt: readonly Value[]): Value[] {
 
   return wrt.map((w) => {
     const list = contributions.get(w);
-    return list ? sum(list) : expand(constLike(w, 0), w);
+    return list ? accumulate(list) : expand(constLike(w, 0), w);
   });
+}
+
+/**
+ * The sum of a value's gradient contributions, as a chain of Adds: ONNX Runtime's Add kernel is
+ * parallel where its Sum is not (a two-way Sum of [64, 64, 512] took 1.8 ms, an Add 0.3 ms).
+ */
+function accumulate(xs: readonly Value[]): Value {
+  return xs.reduce((a, b) => add(a, b));
 }

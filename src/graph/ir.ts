@@ -44,7 +44,16 @@ export interface Node {
   readonly outputs: readonly Value[];
   readonly attrs: Attrs;
   /** Build-time facts that are not written to ONNX (for example, that autodiff stops here). */
-  readonly meta: { readonly stopGradient?: boolean };
+  readonly meta: { readonly stopGradient?: boolean; readonly vjp?: Vjp };
+}
+
+/**
+ * The gradient rule of a layer built from several nodes, set on its last node: autodiff sends the
+ * gradient of that node's output straight to `inputs` by `rule`, past the nodes the layer is made of.
+ */
+export interface Vjp {
+  readonly inputs: readonly Value[];
+  readonly rule: (gy: Value) => readonly (Value | null)[];
 }
 
 /** A tensor whose value is known when the graph is built: a parameter or a constant. */
@@ -118,7 +127,7 @@ export class Graph {
     op: string,
     inputs: readonly Value[],
     attrs: Attrs = {},
-    options: { outputNames?: readonly string[]; stopGradient?: boolean; nodeName?: string; shapeHint?: Shape } = {},
+    options: { outputNames?: readonly string[]; stopGradient?: boolean; vjp?: Vjp; nodeName?: string; shapeHint?: Shape } = {},
   ): Value[] {
     const nodeName = options.nodeName ?? this.fresh(op);
     for (const x of inputs) {
@@ -127,7 +136,7 @@ export class Graph {
     const def = opDef(op, nodeName);
     const types = def.infer(inputs, attrs, nodeName);
     const outputs: Value[] = [];
-    const node: Node = { op, name: nodeName, inputs, outputs, attrs, meta: { stopGradient: options.stopGradient } };
+    const node: Node = { op, name: nodeName, inputs, outputs, attrs, meta: { stopGradient: options.stopGradient, vjp: options.vjp } };
     types.forEach((t, i) => {
       if (i === 0 && options.shapeHint) t = { dtype: t.dtype, shape: options.shapeHint };
       const name = options.outputNames?.[i] ?? this.fresh(`${op}_out`);

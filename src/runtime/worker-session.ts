@@ -71,16 +71,15 @@ export class WorkerSession {
 
   /**
    * Runs the model on the worker. The feeds named in `lend` move to the worker instead of being
-   * copied (no second copy of a large model's weights in memory): the caller must not read them
-   * again, even when the run fails.
+   * copied (no second copy of a large model's weights in memory), each with the whole buffer it
+   * views: the caller must own those buffers and not read them again, even when the run fails.
    */
   async run(feeds: Readonly<Record<string, HostTensor>>, fetch?: readonly string[], options: { lend?: readonly string[] } = {}): Promise<Record<string, HostTensor>> {
     const lent = [
       ...new Set(
         (options.lend ?? []).map((name) => {
           const d = feeds[name]?.data;
-          // Transferring a view would detach its whole parent buffer: only a feed that owns its buffer is lent.
-          if (!d || d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength || !(d.buffer instanceof ArrayBuffer)) throw new Error(`internal: cannot lend feed '${name}'`);
+          if (!d || !(d.buffer instanceof ArrayBuffer)) throw new Error(`internal: cannot lend feed '${name}'`);
           return d.buffer;
         }),
       ),

@@ -11,7 +11,7 @@ import { Graph, type Initializer, type TypedData, type Value, gradients, toOnnxB
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { WorkerSession } from '../runtime/worker-session.js';
 import { TvlensError } from '../errors.js';
-import { type AdamSlot, type OptimizerConfig, adamScalarValues, adamScalars, addAdamW, stateName } from './optimizer.js';
+import { type AdamSlot, FLAT, type FlatLayout, type OptimizerConfig, adamScalarValues, adamScalars, addAdamW, flatLayout, stateName } from './optimizer.js';
 import type { OptimizerState } from '../checkpoint/state.js';
 
 /** A graph whose batch inputs and parameters lead to a scalar loss. */
@@ -46,14 +46,14 @@ export function buildStepModels(build: () => LossProgram, opt: OptimizerConfig, 
   const grads = gradients(loss, params.map((p) => p.value));
   g.output(loss, 'loss');
   if (layout === 'fused') {
-    addAdamW(g, slots(g, params, grads), adamScalars(g), opt);
+    addAdamW(g, slots(params, grads), adamScalars(g), opt, 'flat');
     return { training: toOnnxBytes(g, { paramsAs: 'inputs', name: 'tvlens_train_step' }) };
   }
   grads.forEach((gr, i) => g.output(gr, stateName.grad(params[i].value.name)));
   const o = new Graph(g.floatType);
   const optParams = params.map((p) => o.input(p.value.name, p.value.dtype, p.value.shape));
   const optGrads = params.map((p) => o.input(stateName.grad(p.value.name), p.value.dtype, p.value.shape));
-  addAdamW(o, slots(o, params, optGrads, optParams), adamScalars(o), opt);
+  addAdamW(o, slots(params, optGrads, optParams), adamScalars(o), opt, 'per-parameter');
   return {
     training: toOnnxBytes(g, { paramsAs: 'inputs', name: 'tvlens_training_model' }),
     optimizer: toOnnxBytes(o, { name: 'tvlens_optimizer_model' }),
@@ -66,18 +66,8 @@ function lossOnlyModel({ graph, loss }: LossProgram): Uint8Array {
   return toOnnxBytes(graph, { paramsAs: 'inputs', name: 'tvlens_eval_model' });
 }
 
-function slots(g: Graph, params: readonly Initializer[], grads: readonly Value[], values?: readonly Value[]): AdamSlot[] {
-  return params.map((p, i) => {
-    const name = p.value.name;
-    return {
-      name,
-      param: values ? values[i] : p.value,
-      grad: grads[i],
-      m: g.input(stateName.m(name), p.value.dtype, p.value.shape),
-      v: g.input(stateName.v(name), p.value.dtype, p.value.shape),
-      decay: p.decay ?? true,
-    };
-  });
+function slots(params: readonly Initializer[], grads: readonly Value[], values?: readonly Value[]): AdamSlot[] {
+  return params.map((p, i) => ({ name: p.value.name, param: values ? values[i] : p.value, grad: grads[i], decay: p.decay ?? true }));
 }
 
 /** The optimizer state before the first step: `params`, zero moments. */
@@ -102,6 +92,8 @@ export class Trainer {
     private readonly shapes: ReadonlyMap<string, readonly number[]>,
     private readonly opt: OptimizerConfig,
     readonly state: OptimizerState,
+    /** Where each parameter sits in the fused step's flat vectors; null when its moments go per parameter. */
+    private readonly flat: FlatLayout | null,
   ) {}
 
   static async create(
@@ -126,7 +118,10 @@ export class Trainer {
     await yieldToSignals();
     const shapes = new Map(probe.graph.params.map((p) => [p.value.name, p.value.shape as number[]]));
     const state = options.initial ?? freshState(new Map(probe.graph.params.map((p) => [p.value.name, p.data])));
-    return new Trainer(training, optimizer, shapes, opt, state);
+    const flat = training.inputNames.includes(FLAT.m)
+      ? flatLayout(probe.graph.params.map((p) => ({ name: p.value.name, shape: p.value.shape as number[], decay: p.decay ?? true })), opt)
+      : null;
+    return new Trainer(training, optimizer, shapes, opt, state, flat);
   }
 
   /** One step on `batch` (feeds by input name) at learning rate `lr`. */
@@ -138,7 +133,9 @@ export class Trainer {
     const sc = adamScalarValues(this.opt, s.step + 1, lr);
     const scalars = { lr: scalar(sc.lr), 'adam.c1': scalar(sc.c1), 'adam.c2': scalar(sc.c2) };
     const weights = this.weights();
-    const moments = this.tensors((name) => [stateName.m(name), s.m.get(name)!], (name) => [stateName.v(name), s.v.get(name)!]);
+    const moments = this.flat
+      ? { [FLAT.m]: this.vector(s.m), [FLAT.v]: this.vector(s.v) }
+      : this.tensors((name) => [stateName.m(name), s.m.get(name)!], (name) => [stateName.v(name), s.v.get(name)!]);
 
     // On a worker, the state's arrays move there instead of being copied, once they are the trainer's
     // own (the outputs of an earlier step): they are replaced by the step's outputs below.
@@ -154,10 +151,20 @@ export class Trainer {
       const lent = [...Object.keys(weights), ...Object.keys(moments), ...Object.keys(gradFeeds)];
       out = { ...(await this.optimizer.run({ ...weights, ...gradFeeds, ...moments, ...scalars }, undefined, lend(lent))), loss: grads.loss };
     }
-    for (const name of this.shapes.keys()) {
-      s.params.set(name, out[stateName.updated(name)].data);
-      s.m.set(name, out[stateName.updated(stateName.m(name))].data);
-      s.v.set(name, out[stateName.updated(stateName.v(name))].data);
+    if (this.flat) {
+      // Each tensor of the state is a view of the step's three output vectors, fed back as they are.
+      const [params, m, v] = [FLAT.params, FLAT.m, FLAT.v].map((k) => out[stateName.updated(k)].data);
+      for (const e of this.flat.entries) {
+        s.params.set(e.name, params.subarray(e.offset, e.offset + e.size));
+        s.m.set(e.name, m.subarray(e.offset, e.offset + e.size));
+        s.v.set(e.name, v.subarray(e.offset, e.offset + e.size));
+      }
+    } else {
+      for (const name of this.shapes.keys()) {
+        s.params.set(name, out[stateName.updated(name)].data);
+        s.m.set(name, out[stateName.updated(stateName.m(name))].data);
+        s.v.set(name, out[stateName.updated(stateName.v(name))].data);
+      }
     }
     s.step++;
     this.lost = false;
@@ -173,6 +180,21 @@ export class Trainer {
   async release(): Promise<void> {
     await this.training.release();
     await this.optimizer?.release();
+  }
+
+  /** A moment as the flat step's vector: the last step's own output when `map` holds its views in order, else a copy. */
+  private vector(map: ReadonlyMap<string, TypedData>): HostTensor {
+    const { entries, size } = this.flat!;
+    const parts = entries.map((e) => map.get(e.name) as Float32Array | Float64Array);
+    const [first, Type] = [parts[0], parts[0].constructor as Float32ArrayConstructor | Float64ArrayConstructor];
+    const inPlace = parts.every((d, i) => d.buffer === first.buffer && d.length === entries[i].size && d.byteOffset === first.byteOffset + entries[i].offset * first.BYTES_PER_ELEMENT);
+    let data: Float32Array | Float64Array;
+    if (inPlace) data = new Type(first.buffer as ArrayBuffer, first.byteOffset, size);
+    else {
+      data = new Type(size);
+      parts.forEach((d, i) => data.set(d, entries[i].offset));
+    }
+    return { dtype: this.floatType(), shape: [size], data };
   }
 
   private floatType(): 'float32' | 'float64' {
