@@ -104,6 +104,20 @@ describe.skipIf(process.platform !== 'linux')('pausing a background study', () =
     await waitFor(() => state(child.pid!) !== 'T');
   });
 
+  it('stops it again after someone else continued it (an old bench run by compare resumes the study it found paused)', async () => {
+    const child = fakeStudy('again');
+    await waitFor(() => findTvlensProcesses(['study']).some((p) => p.pid === child.pid));
+    const { stopAgain, resume } = pauseProcesses(findTvlensProcesses(['study']).filter((p) => p.pid === child.pid));
+    await waitFor(() => state(child.pid!) === 'T');
+    process.kill(child.pid!, 'SIGCONT');
+    await waitFor(() => state(child.pid!) !== 'T');
+    stopAgain();
+    await waitFor(() => state(child.pid!) === 'T');
+    resume();
+    stopAgain(); // after resume, nothing is stopped again
+    await waitFor(() => state(child.pid!) !== 'T');
+  });
+
   it('continues the study when the pausing process is interrupted (SIGINT)', async () => {
     const child = fakeStudy('sigint');
     const pauser = spawn(

@@ -70,13 +70,18 @@ function main(argv: string[]): void {
   const oldMain = path.join(path.resolve(old), 'dist', 'src', 'bench', 'main.js');
   const newMain = path.join(import.meta.dirname, 'main.js');
   const threads = String(sessionThreads()); // the caller's TVLENS_THREADS, checked, else one per core
-  const { paused } = pauseBackground(pause);
+  const { paused, stopAgain } = pauseBackground(pause);
   const results: { group: string; round: number; old: Output; new: Output }[] = [];
   for (let round = 0; round < rounds; round++) {
     for (const g of groups.length ? groups : all) {
       const flags = quick ? [g, '--quick'] : [g];
+      // A bench since 8061edf pauses a background study itself and continues it when it ends, which
+      // left it running through the other side's run: every "new" figure of a comparison with
+      // 8061edf was taken beside a running study. Each side now starts with it stopped.
       const o = runBench(oldMain, flags, threads);
+      stopAgain();
       const n = runBench(newMain, [...flags, '--no-pause'], threads);
+      stopAgain();
       results.push({ group: g, round, old: o, new: n });
       process.stderr.write(`${g} (round ${round + 1}) done\n`);
     }

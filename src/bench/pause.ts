@@ -64,6 +64,8 @@ export interface Paused {
   readonly paused: readonly PausedProcess[];
   /** Continues them now (it runs by itself when this process exits). */
   readonly resume: () => void;
+  /** Stops them again: a child that paused them itself continued them when it ended. */
+  readonly stopAgain: () => void;
 }
 
 /**
@@ -72,15 +74,16 @@ export interface Paused {
  * `kill -CONT <pid>` continues them). Returns what it stopped.
  */
 export function pauseProcesses(processes: readonly PausedProcess[]): Paused {
-  const paused: PausedProcess[] = [];
-  for (const p of processes) {
-    try {
-      process.kill(p.pid, 'SIGSTOP');
-      paused.push(p);
-    } catch {
-      // gone already, or not ours to signal: nothing to pause
-    }
-  }
+  const stop = (list: readonly PausedProcess[]) =>
+    list.filter((p) => {
+      try {
+        process.kill(p.pid, 'SIGSTOP');
+        return true;
+      } catch {
+        return false; // gone already, or not ours to signal: nothing to pause
+      }
+    });
+  const paused = stop(processes);
   let resumed = false;
   const resume = () => {
     if (resumed) return;
@@ -102,5 +105,5 @@ export function pauseProcesses(processes: readonly PausedProcess[]): Paused {
       });
     }
   }
-  return { paused, resume };
+  return { paused, resume, stopAgain: () => void (resumed || stop(paused)) };
 }
