@@ -23,10 +23,12 @@ const U = [
   [-0.5, 0.25, 3],
 ];
 
-function program() {
+/** `biasFirst`: the undecayed parameter declared first (the flat update puts decayed ones first). */
+function program(biasFirst = false) {
   const g = new Graph('float64');
+  const b0 = biasFirst ? g.param('b', [3], Float64Array.from(B0), { decay: false }) : null;
   const w = g.param('w', [2, 3], Float64Array.from(W0));
-  const b = g.param('b', [3], Float64Array.from(B0), { decay: false });
+  const b = b0 ?? g.param('b', [3], Float64Array.from(B0), { decay: false });
   const dw = op.sub(w, g.input('t', 'float64', [2, 3]));
   const db = op.sub(b, g.input('u', 'float64', [3]));
   const loss = op.mul(op.add(op.reduceSum(op.mul(dw, dw), [0, 1]), op.reduceSum(op.mul(db, db), [0])), 0.5);
@@ -59,10 +61,10 @@ function reference(c: OptimizerConfig, lr: number) {
 }
 
 describe('the AdamW step', () => {
-  for (const layout of ['fused', 'split'] as StepLayout[]) {
-    it(`matches three reference steps, with clipping and decay on weights only (${layout} layout)`, async () => {
+  for (const [layout, biasFirst, worker] of [['fused', false, false], ['split', false, false], ['fused', true, false], ['fused', true, true]] as [StepLayout, boolean, boolean][]) {
+    it(`matches three reference steps, with clipping and decay on weights only (${layout} layout${biasFirst ? ', bias declared first' : ''}${worker ? ', on the worker' : ''})`, async () => {
       const c = resolveOptimizerConfig({ lr: 0.1, beta1: 0.8, beta2: 0.95, eps: 1e-6, weightDecay: 0.1, clipNorm: 2, schedule: 'constant' });
-      const trainer = await Trainer.create(program, c, { layout });
+      const trainer = await Trainer.create(() => program(biasFirst), c, { layout, worker });
       const f64 = (shape: number[], data: number[]) => ({ dtype: 'float64' as const, shape, data: Float64Array.from(data) });
       for (let s = 0; s < T.length; s++) await trainer.step({ t: f64([2, 3], T[s]), u: f64([3], U[s]) }, c.lr);
       await trainer.release();
@@ -79,6 +81,25 @@ describe('the AdamW step', () => {
       expect(Math.abs((st.params.get('w') as Float64Array)[0] - W0[0])).toBeGreaterThan(0.01);
     });
   }
+
+  it('resumes from saved state as if it had not stopped (the fused step feeds back views of its own outputs)', async () => {
+    const c = resolveOptimizerConfig({ lr: 0.1, weightDecay: 0.1, clipNorm: 2, schedule: 'constant' });
+    const f64 = (shape: number[], data: number[]) => ({ dtype: 'float64' as const, shape, data: Float64Array.from(data) });
+    const feeds = (s: number) => ({ t: f64([2, 3], T[s]), u: f64([3], U[s]) });
+    const straight = await Trainer.create(() => program(true), c, { worker: true });
+    for (let s = 0; s < 3; s++) await straight.step(feeds(s), c.lr);
+    const first = await Trainer.create(() => program(true), c, { worker: true });
+    await first.step(feeds(0), c.lr);
+    // Saved and read back: separate arrays, in the file's order rather than the flat vector's.
+    const copy = (m: ReadonlyMap<string, unknown>) => new Map([...m].reverse().map(([k, d]) => [k, (d as Float64Array).slice()]));
+    const saved = { step: first.state.step, params: copy(first.state.params), m: copy(first.state.m), v: copy(first.state.v) };
+    const resumed = await Trainer.create(() => program(true), c, { worker: true, initial: saved });
+    for (let s = 1; s < 3; s++) await resumed.step(feeds(s), c.lr);
+    for (const k of ['params', 'm', 'v'] as const) {
+      for (const name of ['w', 'b']) expect(Array.from(resumed.state[k].get(name) as Float64Array)).toEqual(Array.from(straight.state[k].get(name) as Float64Array));
+    }
+    await Promise.all([straight.release(), first.release(), resumed.release()]);
+  });
 
   it('builds the model once for the fused layout (its random init took 13 s at 38M parameters)', async () => {
     let builds = 0;
