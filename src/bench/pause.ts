@@ -107,5 +107,8 @@ export function pauseProcesses(processes: readonly PausedProcess[]): Paused {
   }
   // Only a process whose command line is still the one paused: an ended study's pid may be reused.
   const same = (p: PausedProcess) => commandLine(p.pid)?.join(' ').slice(0, 200) === p.command;
-  return { paused, resume, stopAgain: () => void (resumed || stop(paused.filter(same))) };
+  const stopAgain = () => {
+    if (!resumed) stop(paused.filter(same));
+  };
+  return { paused, resume, stopAgain };
 }

@@ -2,7 +2,7 @@
  * AdamW as graph ops: the optimizer model. It is built into the same graph as the loss for a fused
  * train step, or into a graph of its own (the training-artifact boundary): the same function does both.
  */
-import { type Graph, type Value, op, typedArrayFor } from '../graph/index.js';
+import { type Graph, type Value, op } from '../graph/index.js';
 import { ConfigError } from '../errors.js';
 import { oneOf, resolveConfig } from '../util/config.js';
 
@@ -91,6 +91,9 @@ export function flatLayout(params: readonly { name: string; shape: readonly numb
  */
 export type MomentsIO = 'per-parameter' | 'flat';
 
+/** The names of the flat vectors (io 'flat'); their outputs are `updated.` and the name. */
+export const FLAT = { params: 'flat.params', m: 'adam.flat.m', v: 'adam.flat.v' } as const;
+
 /** Scalar inputs fed each step: the learning rate and Adam's bias corrections 1/(1−βᵗ). */
 export interface AdamScalars {
   readonly lr: Value;
@@ -129,7 +132,7 @@ export function addAdamW(g: Graph, slots: readonly AdamSlot[], s: AdamScalars, c
     const order = layout.entries.map((e) => slotOf.get(e.name)!);
     const flat = (xs: readonly Value[]) => op.concat(xs.map((x) => op.reshape(x, [-1])), 0);
     const moment = (kind: 'm' | 'v') =>
-      io === 'flat' ? g.input(`adam.flat.${kind}`, g.floatType, [layout.size]) : flat(order.map((x) => g.input(stateName[kind](x.name), g.floatType, x.param.shape)));
+      io === 'flat' ? g.input(FLAT[kind], g.floatType, [layout.size]) : flat(order.map((x) => g.input(stateName[kind](x.name), g.floatType, x.param.shape)));
     const [param, grad0, m0, v0] = [flat(order.map((x) => x.param)), flat(order.map((x) => x.grad)), moment('m'), moment('v')];
 
     const norm = op.sqrt(op.reduceSum(op.mul(grad0, grad0), [0]));
@@ -141,7 +144,7 @@ export function addAdamW(g: Graph, slots: readonly AdamSlot[], s: AdamScalars, c
     if (layout.decayed > 0) {
       const rest = layout.size - layout.decayed;
       const decay = op.mul(op.slice(param, [0], [layout.decayed], [0]), c.weightDecay);
-      step = op.add(step, rest > 0 ? op.concat([decay, g.constant(typedArrayFor(g.floatType, rest), g.floatType, [rest])], 0) : decay);
+      step = op.add(step, rest > 0 ? op.concat([decay, op.expand(op.constLike(param, 0), [rest])], 0) : decay);
     }
     const updated = op.sub(param, op.mul(step, s.lr));
 
@@ -161,6 +164,3 @@ export function addAdamW(g: Graph, slots: readonly AdamSlot[], s: AdamScalars, c
     unflatten(v, stateName.v);
   });
 }
-
-/** The names of the flat vectors (io 'flat'); their outputs are `updated.` and the name. */
-export const FLAT = { params: 'flat.params', m: 'adam.flat.m', v: 'adam.flat.v' } as const;

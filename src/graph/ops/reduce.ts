@@ -84,7 +84,6 @@ function sumRows(g: Value, C: number): Value {
   const rows = apply1('Reshape', [g, int64s(graph, [-1, C])], {}, [g.shape.slice(0, -1).reduce<Dim>((a, d) => (typeof a === 'number' && typeof d === 'number' ? a * d : 'rows'), 1), C]);
   const n = apply1('Slice', [apply1('Shape', [rows]), int64s(graph, [0]), int64s(graph, [1]), int64s(graph, [0])]);
   const onesShape = apply1('Concat', [int64s(graph, [1]), n], { axis: 0 });
-  const one = apply1('Reshape', [constLike(g, 1), int64s(graph, [1, 1])]);
-  const ones = apply1('Expand', [one, onesShape], {}, [1, rows.shape[0]]);
+  const ones = apply1('Expand', [constLike(g, 1), onesShape], {}, [1, rows.shape[0]]);
   return apply1('Reshape', [apply1('MatMul', [ones, rows]), int64s(graph, [C])]);
 }
