@@ -333,6 +333,24 @@ describe('gradients beyond the numbers', () => {
     expect(Array.from(out.gx.data as Float64Array)).toEqual([0, 0, 0]);
   });
 
+  it('op.sliceAt slices at a bound fed at run time, names the extent, and refuses a gradient in one line', async () => {
+    const g = new Graph('float64');
+    const x = g.input('x', 'float64', [2, 5]);
+    const at = g.input('at', 'int64', [1]);
+    const head = op.sliceAt(x, 0, at, 1, 'p');
+    const tail = op.sliceAt(x, at, Infinity, 1, 's');
+    expect([head.shape, tail.shape]).toEqual([[2, 'p'], [2, 's']]);
+    g.output(head, 'head');
+    g.output(tail, 'tail');
+    const session = await Session.open(toOnnxBytes(g));
+    const data = Float64Array.from({ length: 10 }, (_, i) => i);
+    const out = await session.run({ x: { dtype: 'float64', shape: [2, 5], data }, at: { dtype: 'int64', shape: [1], data: BigInt64Array.of(2n) } });
+    await session.release();
+    expect([out.head.shape, Array.from(out.head.data as Float64Array)]).toEqual([[2, 2], [0, 1, 5, 6]]);
+    expect([out.tail.shape, Array.from(out.tail.data as Float64Array)]).toEqual([[2, 3], [2, 3, 4, 7, 8, 9]]);
+    expect(() => gradients(op.reduceSum(head, [0, 1]), [x])).toThrow(/must be a build-time constant/);
+  });
+
   it('asking a gradient for an int64 tensor throws a GradientError naming the tensor', () => {
     const g = new Graph('float64');
     const table = g.param('embed', [5, 3], new Float64Array(15));

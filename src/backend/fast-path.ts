@@ -78,18 +78,12 @@ export async function runGroup(ctx: FastPathContext, base: BaseRun, start: numbe
     const N = Math.min(chunk, B - n0);
     const feeds: Record<string, HostTensor> = { positions };
     const rowsOf = (src: Float32Array, n: number, width: number) => src.subarray(((n0 + n) * T + start) * width, ((n0 + n) * T + T) * width);
+    // The base run's keys and values go whole, as views: the graph reads the positions it needs.
+    const view = (src: Float32Array): HostTensor => ({ dtype: 'float32', shape: [N, H, T, dh], data: src.subarray(n0 * H * T * dh, (n0 + N) * H * T * dh) });
     for (let l = 0; l < L; l++) {
       if (!wanted.has(`k.${l}`)) continue;
-      const [k, v] = [new Float32Array(N * H * start * dh), new Float32Array(N * H * start * dh)];
-      for (let n = 0; n < N; n++) {
-        for (let h = 0; h < H; h++) {
-          const from = ((n0 + n) * H + h) * T * dh;
-          k.set(base.k[l].subarray(from, from + start * dh), (n * H + h) * start * dh);
-          v.set(base.v[l].subarray(from, from + start * dh), (n * H + h) * start * dh);
-        }
-      }
-      feeds[`k.${l}`] = { dtype: 'float32', shape: [N, H, start, dh], data: k };
-      feeds[`v.${l}`] = { dtype: 'float32', shape: [N, H, start, dh], data: v };
+      feeds[`k.${l}`] = view(base.k[l]);
+      feeds[`v.${l}`] = view(base.v[l]);
     }
     // Entry rows: the base run's rows from `start` on, with the variant's entry patches written in.
     const entryFeed = (site: Site, members: number[]) => {
@@ -111,16 +105,7 @@ export async function runGroup(ctx: FastPathContext, base: BaseRun, start: numbe
       if (!members.length) continue;
       feeds[`resid.${l}`] = { dtype: 'float32', shape: [N, members.length, S, D], data: entryFeed({ kind: 'resid', layer: l }, members) };
       if (!plan.reuse || l === L) continue;
-      for (const [m, src] of [['q', base.q[l]], ['k', base.k[l]], ['v', base.v[l]]] as const) {
-        const data = new Float32Array(N * H * S * dh);
-        for (let n = 0; n < N; n++) {
-          for (let h = 0; h < H; h++) {
-            const from = (((n0 + n) * H + h) * T + start) * dh;
-            data.set(src.subarray(from, from + S * dh), (n * H + h) * S * dh);
-          }
-        }
-        feeds[`${m}s.${l}`] = { dtype: 'float32', shape: [N, H, S, dh], data };
-      }
+      for (const [m, src] of [['q', base.q[l]], ['k', base.k[l]], ['v', base.v[l]]] as const) feeds[`${m}s.${l}`] = view(src);
     }
     for (let l = 0; l < L; l++) {
       const members = order.filter((i) => entries[i].kind === 'z' && entries[i].layer === l);

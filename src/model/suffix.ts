@@ -60,12 +60,14 @@ export function activeAt(plan: SuffixPlan, layer: number): number {
 /**
  * The graph inputs the suffix forward declares (all optional per plan; see `suffixForward`):
  *   positions       int64 [S]               absolute positions of the suffix rows
- *   k.ℓ, v.ℓ        [N, H, P, dh]           the base run's keys and values of block ℓ, prefix positions
+ *   k.ℓ, v.ℓ        [N, H, T, dh]           the base run's keys and values of block ℓ, every position (the
+ *                                           graph reads the prefix, positions before positions[0]: fed
+ *                                           whole, they are views of the base run, not copies)
  *   resid.ℓ         [N, resid[ℓ], S, D]     entry rows of the copies that start at layer ℓ
  *   z.ℓ             [N, z[ℓ], S, H, dh]     entry z of the copies that start at block ℓ's z
  *   zbase.ℓ         [N, 1, S, D]            the base residual entering block ℓ, for those copies
  *   keep.ℓ, add.ℓ   [N, C_ℓ, S, 1], [N, C_ℓ, S, D]   the in-graph rewrite at an inject layer
- *   qs.ℓ, ks.ℓ, vs.ℓ [N, H, S, dh]          with reuse: the base run's queries, keys, values of the suffix
+ *   qs.ℓ, ks.ℓ, vs.ℓ [N, H, T, dh]          with reuse: the base run's queries, keys, values (the graph reads the suffix's)
  * Returns the output at the last position of every copy: [N, C, vocab | dOut].
  */
 export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: SuffixPlan): Value {
@@ -80,6 +82,10 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
   let tables: RotaryTables | null = null;
   const rotary = (like: Value) => (tables ??= rotaryTables(positions, dh, like));
   const lastRow = (t: Value, axis: number) => op.slice(t, [-1], [Infinity], [axis]);
+  // The base run's per-position tensors come whole [N, H, T, dh]; the prefix is what lies before the suffix.
+  const start = op.slice(positions, [0], [1], [0]);
+  const baseInput = (name: string) => g.input(name, g.floatType, ['n', H, 't', dh]);
+  const prefixOf = (name: string) => op.sliceAt(baseInput(name), 0, start, 2, 'p');
 
   let x: Value | null = null; // [N, C, S, D], or [N, C, 1, D] after the last block
   let trimmed = false;
@@ -105,7 +111,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
     if (!x && zCopies === 0 && !fresh) continue;
     const b = `blocks.${l}`;
     const last = l === L - 1;
-    const prefix = plan.prefix ? { k: g.input(`k.${l}`, g.floatType, ['n', H, 'p', dh]), v: g.input(`v.${l}`, g.floatType, ['n', H, 'p', dh]) } : null;
+    const prefix = plan.prefix ? { k: prefixOf(`k.${l}`), v: prefixOf(`v.${l}`) } : null;
     const cur: Value | null = x;
     x = g.scope(`suffix/${b}`, () => {
       let mid: Value | null = null;
@@ -116,7 +122,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
         mid = op.add(last ? lastRow(cur, 2) : cur, outProject(p, b, z));
       }
       if (fresh) {
-        const own = Object.fromEntries((['q', 'k', 'v'] as const).map((m) => [m, g.input(`${m}s.${l}`, g.floatType, ['n', H, 's', dh])])) as Record<'q' | 'k' | 'v', Value>;
+        const own = Object.fromEntries((['q', 'k', 'v'] as const).map((m) => [m, op.sliceAt(baseInput(`${m}s.${l}`), start, Infinity, 2, 's')])) as Record<'q' | 'k' | 'v', Value>;
         const h1 = op.layerNorm(op.slice(fresh, [0], [1], [2]), p[`${b}.ln1.w`], p[`${b}.ln1.b`], cfg.lnEpsilon); // [N, C, 1, D]
         const tables = cfg.positional === 'rotary' ? rotary(h1) : null;
         const z = attendEntry(cfg, p, l, h1, own, prefix, tables, positions, last); // [N, C, S', H, dh]

@@ -103,12 +103,29 @@ export function slice(x: Value, starts: readonly number[], ends: readonly number
   const clip = (e: number) => (e >= END ? END : e);
   return apply1('Slice', [x, int64s(g, starts), int64s(g, ends.map(clip)), int64s(g, axes)]);
 }
+/**
+ * `x[start:end]` along one axis, where `start` or `end` is a run-time int64 [1] (e.g. a position
+ * fed to the graph): the sliced extent is then the symbolic dimension `dim`. No gradient.
+ */
+export function sliceAt(x: Value, start: Value | number, end: Value | number, axis: number, dim: string): Value {
+  const g = x.graph;
+  const bound = (b: Value | number) => (typeof b === 'number' ? int64s(g, [Math.min(b, END)]) : b);
+  const shape = x.shape.slice();
+  shape[normAxis(axis, x.rank, x.name)] = dim;
+  return apply1('Slice', [x, bound(start), bound(end), int64s(g, [axis])], {}, shape);
+}
 defineOp('Slice', {
   infer: (inputs, _attrs, node) => {
     const [x, s, e, a] = inputs;
     if (inputs.length > 4) throw new GraphError('Slice with steps is not supported', node);
-    const [starts, ends, axes] = [ints(s, node), ints(e, node), ints(a, node).map((ax) => normAxis(ax, x.rank, node))];
+    const axes = ints(a, node).map((ax) => normAxis(ax, x.rank, node));
     const shape = x.shape.slice();
+    // Bounds known only at run time (sliceAt): the extent is open here, and sliceAt names it.
+    if (!x.graph.constantValue(s) || !x.graph.constantValue(e)) {
+      axes.forEach((ax) => (shape[ax] = `${node}:${ax}`));
+      return [{ dtype: x.dtype, shape }];
+    }
+    const [starts, ends] = [ints(s, node), ints(e, node)];
     axes.forEach((ax, i) => (shape[ax] = slicedDim(x.shape[ax], starts[i], ends[i])));
     return [{ dtype: x.dtype, shape }];
   },
