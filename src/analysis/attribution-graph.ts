@@ -1,7 +1,7 @@
 /**
- * The graph attribution patching runs (activations at every hook, and with the gradient, their
- * gradients of the metric from tvlens's own autodiff), the metric's inputs, and the activations
- * it reads.
+ * The graphs attribution patching runs (the whole estimate in one graph, with the metric's gradient
+ * from tvlens's own autodiff; and the activations at every hook, for exact patching and mean
+ * ablation), the metric's inputs, and the activations it reads.
  */
 import type { GraphBackend } from '../backend/graph.js';
 import { range } from '../backend/backend.js';
@@ -31,37 +31,80 @@ function hookValue(hooks: ReadonlyMap<string, Value>, name: ActivationName, l: n
   return hooks.get(hook.name)!;
 }
 
+/** The forward pass with every residual, attn_out, mlp_out and z as outputs (`act.*`), and `out.last`. */
+export function activationGraph(cfg: GraphBackend['cfg']): Graph {
+  const g = new Graph('float32');
+  const { output, hooks } = new Transformer(cfg, declareParams(g, cfg, null)).forward(modelInputs(g, cfg));
+  for (const { key, name, l } of activationKeys(cfg)) g.output(hookValue(hooks, name, l), `act.${key}`);
+  g.output(lastOf(output), 'out.last');
+  return g;
+}
+
+/** The output at the last position [B, O]. */
+const lastOf = (output: Value) => op.reshape(op.slice(output, [-1], [Infinity], [1]), [0, -1]);
+
 /**
- * The forward pass with every residual, attn_out, mlp_out and z as outputs (`act.*`), and, with
- * `withGradient`, the gradient of metric = Σ_n Σ_j lin[n,j]·o[n,j] + quad[n,j]·o[n,j]² (o the output
- * at the last position) at each of them (`grad.*`). A logit difference is lin = ±1 at two tokens;
- * −(o − t)²/O is lin = 2t/O, quad = −1/O (plus a constant).
- *
- * Where a prompt's wrong token is the run's own favourite among the others (`metric.undecided` 1,
- * `metric.pick` −1e9 at the correct token), the graph picks it, so no extra pass is needed:
- * lin −= one-hot(argmax(o + pick)), as `metric.picked` [batch, O]. The weights are constants to the
- * gradient. Nodes whose values no output reads (the rules' weight gradients) are dropped.
+ * Where the patch values come from: the other run's own activations (denoising, noising), or inputs
+ * `source.<activation>` (mean ablation: the mean of the base run's, which a slice of prompts cannot
+ * compute alone).
  */
-export function gradientGraph(cfg: GraphBackend['cfg'], withGradient: boolean): Graph {
+export type SourceKind = 'other' | 'given';
+
+/**
+ * The whole attribution in one graph, with nothing large coming out. Two forward passes over the
+ * same weights, the other run (`other.tokens`, or `other.inputs` and `other.markers`) and the base
+ * run, and the gradient at every activation of the base run's metric
+ *
+ *   metric = Σ_n Σ_j lin[n,j]·o[n,j] + quad[n,j]·o[n,j]²     (o the output at the last position).
+ *
+ * A logit difference is lin = ±1 at two tokens; −(o − t)²/O is lin = 2t/O, quad = −1/O (plus a
+ * constant). Where a prompt's wrong token is the corrupted run's favourite among the others
+ * (`metric.undecided` 1, `metric.pick` −1e9 at the correct token), the graph picks it, so no extra
+ * pass is needed: lin −= one-hot(argmax(o_corrupted + pick)), as `metric.picked` [B, O]. The
+ * weights are constants to the gradient; nodes no output reads (their gradients) are dropped.
+ * Per activation, per prompt and cell (a position, and a head for z), the graph returns
+ *
+ *   dot.<activation>    Σ over the cell's width of (source − base) · ∂metric/∂base   [B, T(, H)]
+ *   size.<activation>   ‖source − base‖ / ‖base‖ (∞ where only the base is zero)      [B, T(, H)]
+ *
+ * and `out.last`, `other.out.last` [B, O] and `metric.picked`. The corrupted run is the base run or
+ * the other one (`corrupted`). Every output leads with the batch axis, so a run may go in slices
+ * of prompts.
+ */
+export function attributionGraph(cfg: GraphBackend['cfg'], source: SourceKind, corrupted: 'base' | 'other'): Graph {
   const g = new Graph('float32');
   const O = cfg.output === 'logits' ? cfg.vocab : cfg.dOut;
-  const { output, hooks } = new Transformer(cfg, declareParams(g, cfg, null)).forward(modelInputs(g, cfg));
-  const last = op.reshape(op.slice(output, [-1], [Infinity], [1]), [0, -1]); // [B, O]
-  const values = ACTIVATIONS.flatMap((name) => range(name === 'resid' ? cfg.layers + 1 : cfg.layers).map((l) => ({ key: `${name}.${l}`, value: hookValue(hooks, name, l) })));
-  values.forEach(({ key, value }) => g.output(value, `act.${key}`));
+  const params = declareParams(g, cfg, null);
+  const base = new Transformer(cfg, params).forward(modelInputs(g, cfg));
+  const other = new Transformer(cfg, params).forward(modelInputs(g, cfg, 'seq', 'other.'));
+  const [last, otherLast] = [lastOf(base.output), lastOf(other.output)];
   g.output(last, 'out.last');
-  if (withGradient) {
-    const input = (name: string, width: number | string) => g.input(`metric.${name}`, 'float32', ['batch', width]);
-    const [given, quad, pick, undecided] = [input('lin', O), input('quad', O), input('pick', O), input('undecided', 1)];
-    const masked = op.add(op.detach(last), pick);
-    const picked = op.mul(op.cast(op.equal(masked, op.reduceMax(masked, [1], true)), 'float32'), undecided); // [B, O]
-    g.output(picked, 'metric.picked');
-    const lin = op.detach(op.sub(given, picked));
-    const metric = op.reduceSum(op.add(op.mul(last, lin), op.mul(op.mul(last, last), quad)), [0, 1]); // scalar
-    const grads = gradients(metric, values.map((v) => v.value));
-    values.forEach(({ key }, i) => g.output(grads[i], `grad.${key}`));
-  }
+  g.output(otherLast, 'other.out.last');
+  const keys = activationKeys(cfg);
+  const input = (name: string, width: number | string) => g.input(`metric.${name}`, 'float32', ['batch', width]);
+  const [given, quad, pick, undecided] = [input('lin', O), input('quad', O), input('pick', O), input('undecided', 1)];
+  const masked = op.add(op.detach(corrupted === 'base' ? last : otherLast), pick);
+  const picked = op.mul(op.cast(op.equal(masked, op.reduceMax(masked, [1], true)), 'float32'), undecided); // [B, O]
+  g.output(picked, 'metric.picked');
+  const lin = op.detach(op.sub(given, picked));
+  const metric = op.reduceSum(op.add(op.mul(last, lin), op.mul(op.mul(last, last), quad)), [0, 1]); // scalar
+  const at = keys.map(({ name, l }) => hookValue(base.hooks, name, l));
+  const grads = gradients(metric, at);
+  keys.forEach(({ key, name, l }, i) => {
+    const a = at[i];
+    const src = source === 'other' ? op.detach(hookValue(other.hooks, name, l)) : g.input(`source.${key}`, 'float32', a.shape);
+    const delta = op.sub(src, op.detach(a));
+    g.output(op.reduceSum(op.mul(delta, grads[i]), [-1]), `dot.${key}`);
+    const [dd, aa] = [op.reduceSum(op.mul(delta, delta), [-1]), op.reduceSum(op.mul(a, a), [-1])];
+    const size = op.where(op.greater(aa, 0), op.sqrt(op.div(dd, aa)), op.where(op.greater(dd, 0), op.constLike(dd, Infinity), 0));
+    g.output(op.detach(size), `size.${key}`);
+  });
   return pruned(g);
+}
+
+/** Every activation the attribution reads, by its key `<name>.<layer>`. */
+function activationKeys(cfg: GraphBackend['cfg']): { key: string; name: ActivationName; l: number }[] {
+  return ACTIVATIONS.flatMap((name) => range(name === 'resid' ? cfg.layers + 1 : cfg.layers).map((l) => ({ key: `${name}.${l}`, name, l })));
 }
 
 /** Drops the nodes no graph output depends on. */

@@ -28,7 +28,7 @@ import { dHeadOf } from '../model/config.js';
 import { hookPoint } from '../model/hooks.js';
 import type { HostTensor, Session, SessionOptions } from '../runtime/session.js';
 import { type Task, type TaskConfig, promptLength } from '../tasks/index.js';
-import { type Activations, type ActivationName, gradientGraph, meanActivations, metricFor } from './attribution-graph.js';
+import { ACTIVATIONS, type Activations, type ActivationName, type SourceKind, activationGraph, attributionGraph, meanActivations, metricFor } from './attribution-graph.js';
 import { pearson, siteWarnings, topKOverlap } from './attribution-stats.js';
 import { checkRunsFit } from './guard.js';
 import { analysisTasks } from './batches.js';
@@ -123,29 +123,20 @@ export class AttributionRunner {
     private readonly options: SessionOptions = {},
   ) {}
 
-  private open(): { act: Promise<Session>; grad: Promise<Session> } {
-    const { cfg } = this.engine.model;
+  /** The session of the graph that computes the whole attribution (`attributionGraph`). */
+  private attribution(source: SourceKind, corrupted: 'base' | 'other'): Promise<Session> {
     // The backend keeps each session by its key: asking again costs nothing.
-    return {
-      act: this.engine.graphSession('attribution.act', () => gradientGraph(cfg, false), this.options),
-      grad: this.engine.graphSession('attribution.grad', () => gradientGraph(cfg, true), this.options),
-    };
+    return this.engine.graphSession(`attribution.${source}.${corrupted}`, () => attributionGraph(this.engine.cfg, source, corrupted), this.options);
   }
 
-  private async activations(feeds: Record<string, HostTensor>, extra: Record<string, HostTensor> | null): Promise<{ act: Activations; grad: Activations | null; picked: Float32Array | null }> {
-    const { act, grad } = this.open();
-    const s = await (extra ? grad : act);
-    // Every output leads with the batch axis, and the metric is a sum over prompts: slices are exact.
-    const r = await s.runSliced({ ...feeds, ...(extra ?? {}) }, s.outputNames);
+  /** Every activation of a forward pass: exact patching's sources, and mean ablation's. */
+  private async activations(feeds: Record<string, HostTensor>): Promise<Activations> {
+    const s = await this.engine.graphSession('attribution.act', () => activationGraph(this.engine.cfg), this.options);
+    // Every output leads with the batch axis: slices are exact.
+    const r = await s.runSliced(feeds, s.outputNames);
     const L = this.engine.layers;
-    const read = (prefix: string): Activations => ({
-      resid: range(L + 1).map((l) => r[`${prefix}.resid.${l}`].data as Float32Array),
-      attnOut: range(L).map((l) => r[`${prefix}.attnOut.${l}`].data as Float32Array),
-      mlpOut: range(L).map((l) => r[`${prefix}.mlpOut.${l}`].data as Float32Array),
-      z: range(L).map((l) => r[`${prefix}.z.${l}`].data as Float32Array),
-      out: r['out.last'].data as Float32Array,
-    });
-    return { act: read('act'), grad: extra ? read('grad') : null, picked: extra ? (r['metric.picked'].data as Float32Array) : null };
+    const read = (name: string, count: number) => range(count).map((l) => r[`act.${name}.${l}`].data as Float32Array);
+    return { resid: read('resid', L + 1), attnOut: read('attnOut', L), mlpOut: read('mlpOut', L), z: read('z', L), out: r['out.last'].data as Float32Array };
   }
 
   /**
@@ -207,11 +198,12 @@ export class AttributionRunner {
     }
     if (options.exact !== false) options.onProgress?.(0, plans.reduce((n, p) => n + p.cells.length, 0)); // a bar before the passes, which take a while on many prompts
 
-    // ---- the attribution: a forward pass on the other run, a forward-and-backward on the base.
-    // Building the two sessions is paid once per backend; it is timed apart from the passes.
+    // ---- the attribution: one graph runs the other run forward and the base run forward and
+    // backward, and sums (source − base)·gradient per prompt and cell. Building its session is paid
+    // once per backend; it is timed apart from the run.
     const ts = performance.now();
-    const sessions = this.open();
-    await Promise.all([sessions.act, sessions.grad]);
+    const sourceKind: SourceKind = runs.source === 'mean' ? 'given' : 'other';
+    const session = await this.attribution(sourceKind, runs.base === 'clean' ? 'other' : 'base');
     const msSessions = performance.now() - ts;
     const t0 = performance.now();
     const cleanFeeds = promptFeeds(pair.clean);
@@ -220,71 +212,48 @@ export class AttributionRunner {
     const otherFeeds = runs.base === 'clean' ? corruptFeeds : cleanFeeds;
     const metric = metricFor(pair, O);
     const feed = (a: Float32Array, w = O) => ({ dtype: 'float32' as const, shape: [B, w], data: a });
-    const gradientRun = () =>
-      this.activations(baseFeeds, {
-        'metric.lin': feed(metric.lin),
-        'metric.quad': feed(metric.quad),
-        'metric.pick': feed(metric.pick),
-        'metric.undecided': feed(metric.undecided, 1),
-      });
-    let other: Activations;
-    let based: Awaited<ReturnType<typeof gradientRun>>;
-    if (runs.base === 'clean') {
-      // The corrupted run (the other one) picks the wrong tokens, so it runs first.
-      other = (await this.activations(otherFeeds, null)).act;
-      metric.resolve(other.out, true);
-      based = await gradientRun();
-    } else {
-      // Independent passes: ONNX Runtime runs them side by side.
-      const [o, b] = await Promise.all([this.activations(otherFeeds, null), gradientRun()]);
-      [other, based] = [o.act, b];
+    const feeds: Record<string, HostTensor> = {
+      ...baseFeeds,
+      ...Object.fromEntries(Object.entries(otherFeeds).map(([k, t]) => [`other.${k}`, t])),
+      'metric.lin': feed(metric.lin),
+      'metric.quad': feed(metric.quad),
+      'metric.pick': feed(metric.pick),
+      'metric.undecided': feed(metric.undecided, 1),
+    };
+    // Mean ablation: the mean over prompts of the base (clean) run's activations.
+    const baseActs = runs.source === 'mean' ? await this.activations(baseFeeds) : null;
+    const meanSource = baseActs ? meanActivations(baseActs, B) : null;
+    if (meanSource) {
+      for (const name of ACTIVATIONS) meanSource[name].forEach((a, l) => (feeds[`source.${name}.${l}`] = { dtype: 'float32', shape: [B, T, ...(name === 'z' ? [H, dh] : [D])], data: a }));
     }
-    const { act: base, grad, picked } = based;
-    if (runs.base !== 'clean') metric.resolve(picked!, false);
-    const clean = runs.base === 'clean' ? base : other;
-    const corrupt = runs.base === 'clean' ? other : base;
-    const source: Activations = runs.source === 'mean' ? meanActivations(clean, B) : runs.source === 'clean' ? clean : corrupt;
+    const r = await session.runSliced(feeds, session.outputNames);
+    metric.resolve(r['metric.picked'].data as Float32Array, false);
+    const [baseOut, otherOut] = [r['out.last'].data as Float32Array, r['other.out.last'].data as Float32Array];
     const mean = (xs: Float64Array) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const ldClean = mean(metric.of(clean.out));
-    const ldCorrupt = mean(metric.of(corrupt.out));
+    const ldClean = mean(metric.of(runs.base === 'clean' ? baseOut : otherOut));
+    const ldCorrupt = mean(metric.of(runs.base === 'clean' ? otherOut : baseOut));
     const ldBase = runs.base === 'clean' ? ldClean : ldCorrupt;
     const normalise = (ld: number) => (ld - ldCorrupt) / (ldClean - ldCorrupt);
     const noEffect = !(Math.abs(ldClean - ldCorrupt) > 1e-9 * Math.max(1, Math.abs(ldClean)));
 
-    // Per activation (each read once, however many grids share it): Σ over the cell's width of
-    // (source − base)·grad, and the patch's relative size, per prompt and cell, summed over prompts.
+    // Per activation, summed over prompts: the estimate's dot product and the patch's relative size, per cell.
+    const overPrompts = (x: Float32Array) => {
+      const per = x.length / B;
+      const sum = new Float64Array(per);
+      for (let n = 0; n < B; n++) for (let k = 0; k < per; k++) sum[k] += x[n * per + k];
+      return sum;
+    };
     const sums = new Map<string, { dot: Float64Array; size: Float64Array }>();
-    const reduce = (name: ActivationName, layer: number, width: number, stride: number) => {
+    const reduce = (name: ActivationName, layer: number) => {
       const key = `${name}.${layer}`;
-      let r = sums.get(key);
-      if (r) return r;
-      const [src, at, g] = [source[name][layer], base[name][layer], grad![name][layer]];
-      const per = stride / width; // cells per position: heads for z, else 1
-      const dot = new Float64Array(T * per);
-      const size = new Float64Array(T * per);
-      for (let n = 0; n < B; n++) {
-        for (let k = 0; k < T * per; k++) {
-          const from = (n * T * per + k) * width;
-          let dg = 0;
-          let dd = 0;
-          let aa = 0;
-          for (let d = from; d < from + width; d++) {
-            const delta = src[d] - at[d];
-            dg += delta * g[d];
-            dd += delta * delta;
-            aa += at[d] * at[d];
-          }
-          dot[k] += dg;
-          size[k] += aa > 0 ? Math.sqrt(dd / aa) : dd > 0 ? Infinity : 0;
-        }
-      }
-      sums.set(key, (r = { dot, size }));
-      return r;
+      let got = sums.get(key);
+      if (!got) sums.set(key, (got = { dot: overPrompts(r[`dot.${key}`].data as Float32Array), size: overPrompts(r[`size.${key}`].data as Float32Array) }));
+      return got;
     };
     const estimateOf = (c: Cell): { value: number; size: number } => {
-      const r = reduce(c.name, c.layer, c.width, c.stride);
+      const got = reduce(c.name, c.layer);
       const k = c.pos * (c.stride / c.width) + c.offset / c.width;
-      return { value: normalise(ldBase + r.dot[k] / B), size: r.size[k] / B };
+      return { value: normalise(ldBase + got.dot[k] / B), size: got.size[k] / B };
     };
     const estimates = plans.map((p) => p.cells.map(estimateOf));
     const msAttribution = performance.now() - t0;
@@ -296,6 +265,9 @@ export class AttributionRunner {
       const t1 = performance.now();
       const needZ = sites.includes('z') || sites.includes('attn_out');
       const baseRun = await engine.base(baseFeeds, { z: needZ });
+      // The patches' values: the other run's activations, or their mean; an mlp_out cell also subtracts the base's own.
+      const source = meanSource ?? (await this.activations(otherFeeds));
+      const base = sites.includes('mlp_out') ? (baseActs ?? (await this.activations(baseFeeds))) : null;
       const variantOf = (c: Cell): Variant => {
         const src = source[c.name][c.layer];
         const at = (n: number) => (n * T + c.pos) * c.stride + c.offset;
@@ -308,7 +280,7 @@ export class AttributionRunner {
             return [{ site: { kind: 'z', layer: c.layer }, positions: [c.pos], mode: 'replace', value: (n) => z.subarray((n * T + c.pos) * w, (n * T + c.pos + 1) * w) }];
           }
           case 'mlpOut': {
-            const own = base.mlpOut[c.layer];
+            const own = base!.mlpOut[c.layer];
             return [{ site: { kind: 'resid', layer: c.layer + 1 }, positions: [c.pos], mode: 'add', value: (n) => Float32Array.from({ length: D }, (_, d) => src[at(n) + d] - own[at(n) + d]) }];
           }
           case 'z':
