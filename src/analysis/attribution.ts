@@ -9,9 +9,9 @@
  * clean target (regression), so the estimates land on the same normalised scale, (patched −
  * corrupted) / (clean − corrupted).
  *
- * Cost: one forward pass over the source prompts (their activations) and one forward-plus-backward
- * pass over the base prompts, whose gradient at every hook comes out of one graph that tvlens's own
- * autodiff builds (`gradientGraph`). Exact patching (`exactCells`) costs one suffix pass per cell.
+ * Cost: one run of one graph (`attributionGraph`): a forward pass over the source prompts and a
+ * forward-plus-backward pass over the base prompts, the gradient at every hook from tvlens's own
+ * autodiff, and the sums above per prompt and cell. Exact patching costs one suffix pass per cell.
  *
  * Grids (rows × columns):
  *   resid_pre, resid_post   blocks × positions     blocks.{l}.hook_resid_pre / hook_resid_post
@@ -98,8 +98,8 @@ export interface AttributionResult {
   /** Cells estimated, over every grid. */
   readonly cells: number;
   /**
-   * Milliseconds: the attribution (two passes and the sums), exact patching of the same cells when
-   * run, and building the attribution's two sessions (once per backend; 0 when already built).
+   * Milliseconds: the attribution (its graph's run and the sums over prompts), exact patching of the
+   * same cells when run, and building the attribution's session (once per backend; 0 when built).
    */
   readonly ms: { readonly attribution: number; readonly exact: number | null; readonly sessions: number };
   readonly warnings: readonly string[];
@@ -107,16 +107,12 @@ export interface AttributionResult {
 
 /**
  * Runs attribution on a GraphBackend (it needs the model's graph, which a foreign model does not
- * give), through the backend's sessions of its two graphs (activations; activations and
- * gradients): built once per backend, so repeated runs (the bench, a study) pay for them once.
+ * give), through the backend's sessions of its graphs (the attribution; the activations, for exact
+ * patching and mean ablation): built once per backend, so repeated runs pay for them once.
  */
 export class AttributionRunner {
   /**
-   * `options` default to every session's thread count ($TVLENS_THREADS, else one per core). One
-   * thread each, the two passes side by side, was faster while idle pool threads spun (2.5× on a
-   * loaded 2-core machine); now that they sleep, two threads each are a little faster on an idle
-   * 2-core machine (66–71 against 72 ms for the bench's 1,632 cells, medians of 9, three runs
-   * each), and a study's shards set one thread anyway.
+   * `options` default to every session's thread count ($TVLENS_THREADS, else one per core).
    */
   constructor(
     readonly engine: GraphBackend,

@@ -4,7 +4,8 @@
  * demos relabelled by another task): the full grid, every layer × position at resid_pre,
  * resid_post, attn_out and mlp_out, and every head × position at z (1,088 + 544 cells).
  * Exact patching runs batched through the suffix forward, skipping cells that write back the
- * value already there; attribution is one forward pass and one forward-plus-backward pass.
+ * value already there; attribution is one run of one graph (a forward pass and a forward-plus-
+ * backward pass, summed per cell in the graph).
  * Both run on warm sessions, timed within the same call, repeated and the medians taken; each is
  * also given in plain forward passes over the same prompts, timed between them.
  */
