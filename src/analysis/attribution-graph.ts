@@ -64,8 +64,9 @@ export type SourceKind = 'other' | 'given';
  * weights are constants to the gradient; nodes no output reads (their gradients) are dropped.
  * Per activation, per prompt and cell (a position, and a head for z), the graph returns
  *
- *   dot.<activation>    Σ over the cell's width of (source − base) · ∂metric/∂base   [B, T(, H)]
- *   size.<activation>   ‖source − base‖ / ‖base‖ (∞ where only the base is zero)      [B, T(, H)]
+ *   dot.<activation>     Σ over the cell's width of (source − base) · ∂metric/∂base   [B, T(, H)]
+ *   delta2.<activation>  ‖source − base‖² over the cell's width                      [B, T(, H)]
+ *   base2.<activation>   ‖base‖² over the cell's width (with delta2, the patch's size)
  *
  * and `out.last`, `other.out.last` [B, O] and `metric.picked`. The corrupted run is the base run or
  * the other one (`corrupted`). Every output leads with the batch axis, so a run may go in slices
@@ -95,9 +96,8 @@ export function attributionGraph(cfg: GraphBackend['cfg'], source: SourceKind, c
     const src = source === 'other' ? op.detach(hookValue(other.hooks, name, l)) : g.input(`source.${key}`, 'float32', a.shape);
     const delta = op.sub(src, op.detach(a));
     g.output(op.reduceSum(op.mul(delta, grads[i]), [-1]), `dot.${key}`);
-    const [dd, aa] = [op.reduceSum(op.mul(delta, delta), [-1]), op.reduceSum(op.mul(a, a), [-1])];
-    const size = op.where(op.greater(aa, 0), op.sqrt(op.div(dd, aa)), op.where(op.greater(dd, 0), op.constLike(dd, Infinity), 0));
-    g.output(op.detach(size), `size.${key}`);
+    g.output(op.reduceSumSquare(delta, [-1]), `delta2.${key}`);
+    g.output(op.reduceSumSquare(op.detach(a), [-1]), `base2.${key}`);
   });
   return pruned(g);
 }

@@ -233,17 +233,21 @@ export class AttributionRunner {
     const noEffect = !(Math.abs(ldClean - ldCorrupt) > 1e-9 * Math.max(1, Math.abs(ldClean)));
 
     // Per activation, summed over prompts: the estimate's dot product and the patch's relative size, per cell.
-    const overPrompts = (x: Float32Array) => {
-      const per = x.length / B;
-      const sum = new Float64Array(per);
-      for (let n = 0; n < B; n++) for (let k = 0; k < per; k++) sum[k] += x[n * per + k];
-      return sum;
-    };
     const sums = new Map<string, { dot: Float64Array; size: Float64Array }>();
     const reduce = (name: ActivationName, layer: number) => {
       const key = `${name}.${layer}`;
       let got = sums.get(key);
-      if (!got) sums.set(key, (got = { dot: overPrompts(r[`dot.${key}`].data as Float32Array), size: overPrompts(r[`size.${key}`].data as Float32Array) }));
+      if (got) return got;
+      const [dot, dd, aa] = ['dot', 'delta2', 'base2'].map((k) => r[`${k}.${key}`].data as Float32Array);
+      const per = dot.length / B;
+      sums.set(key, (got = { dot: new Float64Array(per), size: new Float64Array(per) }));
+      for (let n = 0; n < B; n++) {
+        for (let k = 0; k < per; k++) {
+          const i = n * per + k;
+          got.dot[k] += dot[i];
+          got.size[k] += aa[i] > 0 ? Math.sqrt(dd[i] / aa[i]) : dd[i] > 0 ? Infinity : 0;
+        }
+      }
       return got;
     };
     const estimateOf = (c: Cell): { value: number; size: number } => {

@@ -49,6 +49,13 @@ defineOp('ReduceMax', {
   infer: ([x], attrs) => [{ dtype: x.dtype, shape: reducedShape(x, attrs.axes as number[], attrs.keepdims === 1) }],
 });
 
+/** Σ x² over `axes`, in one pass (no gradient rule: for statistics beside a graph's gradient). */
+export const reduceSumSquare = (x: Value, axes: readonly number[], keepdims = false): Value =>
+  apply1('ReduceSumSquare', [x], { axes, keepdims: keepdims ? 1 : 0 });
+defineOp('ReduceSumSquare', {
+  infer: ([x], attrs) => [{ dtype: x.dtype, shape: reducedShape(x, attrs.axes as number[], attrs.keepdims === 1) }],
+});
+
 defineOp('Size', { infer: () => [{ dtype: 'int64', shape: [] }] });
 
 /** The axes of a reduction, which we always pass as an int64 constant. */
