@@ -8,7 +8,7 @@ import { range } from '../backend/backend.js';
 import { Graph, type Value, gradients, op } from '../graph/index.js';
 import { hookPoint, residualAtLayer } from '../model/hooks.js';
 import { modelInputs } from '../model/inputs.js';
-import { Transformer, declareParams } from '../model/transformer.js';
+import { Transformer, declareParams, mlp } from '../model/transformer.js';
 import type { PromptPair } from './patching.js';
 /** Every hook activation the attribution reads, per block, [B, T, width] (z: [B, T, H, dh]). */
 export interface Activations {
@@ -78,7 +78,17 @@ export function attributionGraph(cfg: GraphBackend['cfg'], source: SourceKind, c
   const params = declareParams(g, cfg, null);
   const base = new Transformer(cfg, params).forward(modelInputs(g, cfg));
   const other = new Transformer(cfg, params).forward(modelInputs(g, cfg, 'seq', 'other.'));
-  const [last, otherLast] = [lastOf(base.output), lastOf(other.output)];
+  // The metric reads the last position only, so the base run's last MLP and read-out run again on
+  // that one row for it: the backward pass then skips them at every other position, where the
+  // gradient is zero. The full-width values still give the activations.
+  const L = cfg.layers;
+  const lastRow = (x: Value) => op.slice(x, [-1], [Infinity], [1]); // [B, 1, ·]
+  const readout = (x: Value) => op.reshape(op.add(op.matmul(op.layerNorm(x, params['ln_final.w'], params['ln_final.b'], cfg.lnEpsilon), params['unembed.W_U']), params['unembed.b_U']), [0, -1]);
+  const midLast = lastRow(base.hooks.get(hookPoint('hook_resid_mid', L - 1).name)!);
+  const b = `blocks.${L - 1}`;
+  const mlpLast = cfg.attnOnly ? op.mul(midLast, 0) : mlp(params, b, op.layerNorm(midLast, params[`${b}.ln2.w`], params[`${b}.ln2.b`], cfg.lnEpsilon));
+  const postLast = op.add(midLast, mlpLast);
+  const [last, otherLast] = [readout(postLast), readout(lastRow(hookValue(other.hooks, 'resid', L)))];
   g.output(last, 'out.last');
   g.output(otherLast, 'other.out.last');
   const keys = activationKeys(cfg);
@@ -90,13 +100,20 @@ export function attributionGraph(cfg: GraphBackend['cfg'], source: SourceKind, c
   const lin = op.detach(op.sub(given, picked));
   const metric = op.reduceSum(op.add(op.mul(last, lin), op.mul(op.mul(last, last), quad)), [0, 1]); // scalar
   const at = keys.map(({ name, l }) => hookValue(base.hooks, name, l));
-  const grads = gradients(metric, at);
+  // The last block's mlp_out and the last residual reach the metric at the last row alone.
+  const rowOnly = (name: ActivationName, l: number) => (name === 'mlpOut' && l === L - 1 ? mlpLast : name === 'resid' && l === L ? postLast : null);
+  const grads = gradients(metric, keys.map(({ name, l }, i) => rowOnly(name, l) ?? at[i]));
   keys.forEach(({ key, name, l }, i) => {
     const a = at[i];
     const src = source === 'other' ? op.detach(hookValue(other.hooks, name, l)) : g.input(`source.${key}`, 'float32', a.shape);
     const delta = op.sub(src, op.detach(a));
-    g.output(op.reduceSum(op.mul(delta, grads[i]), [-1]), `dot.${key}`);
-    g.output(op.reduceSumSquare(delta, [-1]), `delta2.${key}`);
+    const delta2 = op.reduceSumSquare(delta, [-1]);
+    // A last-row gradient: zero at every earlier position (a [B, T−1] of zeros from delta2's shape).
+    const dot = rowOnly(name, l)
+      ? op.concat([op.mul(op.slice(delta2, [0], [-1], [1]), 0), op.reduceSum(op.mul(lastRow(delta), grads[i]), [-1])], 1)
+      : op.reduceSum(op.mul(delta, grads[i]), [-1]);
+    g.output(dot, `dot.${key}`);
+    g.output(delta2, `delta2.${key}`);
     g.output(op.reduceSumSquare(op.detach(a), [-1]), `base2.${key}`);
   });
   return pruned(g);
