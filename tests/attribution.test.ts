@@ -29,7 +29,11 @@ describe('attribution patching', { timeout: 60000 }, () => {
   it('matches exact patching cell for cell when every patch is small (regression prompts, corrupted by a little noise)', async () => {
     // With patches of size ε the linear estimate is exact up to O(ε²), on every site: this checks
     // the gradient at every hook (resid, attn_out, mlp_out, per-head z) and the bookkeeping of each grid.
-    const engine = engineFor({ layers: 2, dModel: 16, heads: 2, maxSeq: 24, input: 'vectors', dIn: 3, output: 'vector', dOut: 1, initStd: 0.3 }, 3);
+    for (const positional of ['learned', 'rotary'] as const) await smallPatchesAgree(positional);
+  });
+
+  async function smallPatchesAgree(positional: 'learned' | 'rotary'): Promise<void> {
+    const engine = engineFor({ layers: 2, dModel: 16, heads: 2, maxSeq: 24, input: 'vectors', dIn: 3, output: 'vector', dOut: 1, initStd: 0.3, positional }, 3);
     const tcfg = resolveTaskConfig({ kind: 'linreg', linreg: { dIn: 3 }, demos: { min: 3, max: 3 } });
     const rng = new Rng(4);
     const clean = concatBatches([0, 1, 2].map(() => taskPrompts(tcfg, { id: -1, family: 'linreg', name: 'w', params: { w: [rng.normal(), rng.normal(), rng.normal()] } } as never, rng.fork(), 4, 3)));
@@ -41,12 +45,12 @@ describe('attribution patching', { timeout: 60000 }, () => {
       expect(r.grids.map((g) => g.site)).toEqual(['resid_pre', 'resid_post', 'attn_out', 'mlp_out', 'z']);
       for (const g of r.grids) {
         expect(g.estimate.length).toBe(g.site === 'z' ? 4 : 2);
-        expect(g.pearson!, `${direction} ${g.site}`).toBeGreaterThan(0.999);
-        g.estimate.forEach((row, i) => row.forEach((e, j) => expect(Math.abs(e - g.exact![i][j]), `${direction} ${g.site} ${g.rows[i]} ${j}`).toBeLessThan(0.02)));
+        expect(g.pearson!, `${positional} ${direction} ${g.site}`).toBeGreaterThan(0.999);
+        g.estimate.forEach((row, i) => row.forEach((e, j) => expect(Math.abs(e - g.exact![i][j]), `${positional} ${direction} ${g.site} ${g.rows[i]} ${j}`).toBeLessThan(0.02)));
       }
     }
     await engine.close();
-  });
+  }
 
   it('matches exact patching under mean ablation when the prompts differ only a little, so the mean is a small patch', async () => {
     // Base: one prompt, twelve times, each with its own small noise; the source is their mean, fed
