@@ -41,7 +41,11 @@ export function checkSameDim(a: Dim, b: Dim, what: string, node: string): void {
 function factor(s: Shape): [number, string[]] {
   let n = 1;
   const sym: string[] = [];
-  for (const d of s) typeof d === 'number' ? (n *= d) : sym.push(d);
+  for (const d of s) {
+    if (typeof d === 'number') n *= d;
+    // A product name that reshape made ("2*s", "batch*seq") factors into its parts.
+    else for (const part of d.split('*')) /^\d+$/.test(part) ? (n *= Number(part)) : sym.push(part);
+  }
   return [n, sym];
 }
 
