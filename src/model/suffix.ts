@@ -122,7 +122,9 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
         mid = op.add(last ? lastRow(cur, 2) : cur, outProject(p, b, z));
       }
       if (fresh) {
-        const own = Object.fromEntries((['q', 'k', 'v'] as const).map((m) => [m, op.sliceAt(baseInput(`${m}s.${l}`), start, Infinity, 2, 's')])) as Record<'q' | 'k' | 'v', Value>;
+        // The base run's rows after the suffix's first (the last one alone for the last block's queries).
+        const rows = (m: string) => (m === 'q' && last ? op.slice(baseInput(`qs.${l}`), [-1], [Infinity], [2]) : op.sliceAt(baseInput(`${m}s.${l}`), op.add(start, 1), Infinity, 2, 'r'));
+        const own = { q: rows('q'), k: rows('k'), v: rows('v') };
         const h1 = op.layerNorm(op.slice(fresh, [0], [1], [2]), p[`${b}.ln1.w`], p[`${b}.ln1.b`], cfg.lnEpsilon); // [N, C, 1, D]
         const tables = cfg.positional === 'rotary' ? rotary(h1) : null;
         const z = attendEntry(cfg, p, l, h1, own, prefix, tables, positions, last); // [N, C, S', H, dh]
@@ -155,9 +157,10 @@ function outProject(p: Params, b: string, z: Value): Value {
 
 /**
  * `attend` at the block where copies enter with only their first row changed (plan.reuse). The
- * rows after it keep the base run's queries, keys and values (`own`, [N, H, S, dh]), so their
- * attention to everything but the first row is computed once, for all copies; each copy adds its
- * new first key as a rank-one change to that softmax. Returns z [N, C, S', H, dh].
+ * rows after it keep the base run's queries, keys and values (`own`, [N, H, S − 1, dh]; with
+ * `lastOnly` the queries of the last row alone), so their attention to everything but the first
+ * row is computed once, for all copies; each copy adds its new first key as a rank-one change to
+ * that softmax. Returns z [N, C, S', H, dh].
  */
 function attendEntry(
   cfg: ModelConfig,
@@ -178,22 +181,20 @@ function attendEntry(
   const v0 = head('V');
   if (tables) [q0, k0] = [q0, k0].map((t) => rotate(t, { cos: first(tables.cos), sin: first(tables.sin) }));
   const scale = 1 / Math.sqrt(dh);
-  const rest = (t: Value, axis: number) => op.slice(t, [1], [Infinity], [axis]);
 
   // Rows after the first, against the prefix and each other: the base run's attention minus the
   // first row's key, shared by every copy: max m, numerator a, denominator zs. [N, H, R', ·]
-  let qr = rest(own.q, 2);
-  if (lastOnly) qr = op.slice(qr, [-1], [Infinity], [2]);
-  let sr = op.mul(op.matmul(qr, op.transposeLast(rest(own.k, 2))), scale); // [N, H, R', R]
+  const qr = own.q;
+  let sr = op.mul(op.matmul(qr, op.transposeLast(own.k)), scale); // [N, H, R', R]
   if (!lastOnly) {
-    const pr = rest(positions, 0);
+    const pr = op.slice(positions, [1], [Infinity], [0]);
     sr = op.add(sr, op.mul(op.cast(op.greater(op.unsqueeze(pr, [0]), op.unsqueeze(pr, [1])), sr.dtype), -1e9));
   }
   let m = op.reduceMax(sr, [-1], true);
   const sp = prefix ? op.mul(op.matmul(qr, op.transposeLast(prefix.k)), scale) : null; // [N, H, R', P]
   if (sp) m = op.max(m, op.reduceMax(sp, [-1], true));
   const er = op.exp(op.sub(sr, m));
-  let a = op.matmul(er, rest(own.v, 2)); // [N, H, R', dh]
+  let a = op.matmul(er, own.v); // [N, H, R', dh]
   let zs = op.reduceSum(er, [-1], true);
   if (sp && prefix) {
     const ep = op.exp(op.sub(sp, m));
