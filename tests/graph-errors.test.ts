@@ -34,6 +34,16 @@ describe('graph errors', () => {
     expect(() => op.add(a, b)).toThrow(/Add_\d+: cannot broadcast \[2, 3\] with \[4\]/);
   });
 
+  it('a reshape infers through a product of symbolic sizes, and still refuses one that cannot fit', () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', ['n', 2, 's', 4, 8]);
+    const merged = op.reshape(x, [0, -1, 4, 8]); // [n, 2*s, 4, 8]
+    expect(merged.shape).toEqual(['n', '2*s', 4, 8]);
+    expect(op.reshape(merged, [0, 2, -1, 4, 8]).shape).toEqual(['n', 2, 's', 4, 8]);
+    expect(op.reshape(merged, [0, -1, 32]).shape).toEqual(['n', '2*s', 32]);
+    expect(() => op.reshape(merged, [0, 3, -1, 4, 8])).toThrow(/cannot reshape \[n, 2\*s, 4, 8\]/);
+  });
+
   it('the writer refuses a node whose input no earlier node produces, naming the node', () => {
     const g = new Graph();
     const x = g.input('x', 'float32', [2]);
