@@ -78,7 +78,7 @@ export async function runGroup(ctx: FastPathContext, base: BaseRun, start: numbe
     const N = Math.min(chunk, B - n0);
     const feeds: Record<string, HostTensor> = { positions };
     const rowsOf = (src: Float32Array, n: number, width: number) => src.subarray(((n0 + n) * T + start) * width, ((n0 + n) * T + T) * width);
-    // The base run's keys and values go whole, as views: the graph reads the positions it needs.
+    // The base run's keys, values and queries go whole, as views: the graph reads the positions it needs.
     const view = (src: Float32Array): HostTensor => ({ dtype: 'float32', shape: [N, H, T, dh], data: src.subarray(n0 * H * T * dh, (n0 + N) * H * T * dh) });
     for (let l = 0; l < L; l++) {
       if (!wanted.has(`k.${l}`)) continue;

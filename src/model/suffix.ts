@@ -67,7 +67,7 @@ export function activeAt(plan: SuffixPlan, layer: number): number {
  *   z.ℓ             [N, z[ℓ], S, H, dh]     entry z of the copies that start at block ℓ's z
  *   zbase.ℓ         [N, 1, S, D]            the base residual entering block ℓ, for those copies
  *   keep.ℓ, add.ℓ   [N, C_ℓ, S, 1], [N, C_ℓ, S, D]   the in-graph rewrite at an inject layer
- *   qs.ℓ, ks.ℓ, vs.ℓ [N, H, T, dh]          with reuse: the base run's queries, keys, values (the graph reads the suffix's)
+ *   qs.ℓ, ks.ℓ, vs.ℓ [N, H, T, dh]          with reuse: the base run's queries, keys, values (the graph reads the suffix's rows after its first)
  * Returns the output at the last position of every copy: [N, C, vocab | dOut].
  */
 export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: SuffixPlan): Value {
