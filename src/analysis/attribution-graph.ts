@@ -8,7 +8,7 @@ import { range } from '../backend/backend.js';
 import { Graph, type Value, gradients, op } from '../graph/index.js';
 import { hookPoint, residualAtLayer } from '../model/hooks.js';
 import { modelInputs } from '../model/inputs.js';
-import { Transformer, declareParams, mlp } from '../model/transformer.js';
+import { Transformer, blockMlp, declareParams, finalNorm, unembed } from '../model/transformer.js';
 import type { PromptPair } from './patching.js';
 /** Every hook activation the attribution reads, per block, [B, T, width] (z: [B, T, H, dh]). */
 export interface Activations {
@@ -83,10 +83,9 @@ export function attributionGraph(cfg: GraphBackend['cfg'], source: SourceKind, c
   // gradient is zero. The full-width values still give the activations.
   const L = cfg.layers;
   const lastRow = (x: Value) => op.slice(x, [-1], [Infinity], [1]); // [B, 1, ·]
-  const readout = (x: Value) => op.reshape(op.add(op.matmul(op.layerNorm(x, params['ln_final.w'], params['ln_final.b'], cfg.lnEpsilon), params['unembed.W_U']), params['unembed.b_U']), [0, -1]);
+  const readout = (x: Value) => op.reshape(unembed(params, finalNorm(cfg, params, x)), [0, -1]); // [B, O]
   const midLast = lastRow(base.hooks.get(hookPoint('hook_resid_mid', L - 1).name)!);
-  const b = `blocks.${L - 1}`;
-  const mlpLast = cfg.attnOnly ? op.mul(midLast, 0) : mlp(params, b, op.layerNorm(midLast, params[`${b}.ln2.w`], params[`${b}.ln2.b`], cfg.lnEpsilon));
+  const mlpLast = blockMlp(cfg, params, L - 1, midLast);
   const postLast = op.add(midLast, mlpLast);
   const [last, otherLast] = [readout(postLast), readout(lastRow(hookValue(other.hooks, 'resid', L)))];
   g.output(last, 'out.last');

@@ -19,7 +19,7 @@
 import { GraphError } from '../errors.js';
 import { type Graph, type Value, op } from '../graph/index.js';
 import { type ModelConfig, dHeadOf } from './config.js';
-import { type Params, type RotaryTables, mlp, rotaryTables, rotate } from './transformer.js';
+import { type Params, type RotaryTables, blockMlp, finalNorm, rotaryTables, rotate, unembed } from './transformer.js';
 
 /** Which copies enter where. Copies are ordered by entry: resid 0, z 0, resid 1, z 1, …, resid L. */
 export interface SuffixPlan {
@@ -137,7 +137,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
         mid = join(mid, op.add(base, outProject(p, b, z))); // [N, zCopies, S', D]
       }
       const m = mid!;
-      return cfg.attnOnly ? m : op.add(m, mlp(p, b, op.layerNorm(m, p[`${b}.ln2.w`], p[`${b}.ln2.b`], cfg.lnEpsilon)));
+      return cfg.attnOnly ? m : op.add(m, blockMlp(cfg, p, l, m));
     });
     trimmed ||= last;
   }
@@ -145,8 +145,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
   let final = x as Value | null;
   if (!final) throw new GraphError('the suffix plan leaves no copy at the read-out');
   if (!trimmed) final = lastRow(final, 2);
-  const normalized = op.layerNorm(final, p['ln_final.w'], p['ln_final.b'], cfg.lnEpsilon);
-  const out = op.add(op.matmul(normalized, p['unembed.W_U']), p['unembed.b_U']); // [N, C, 1, vocab | dOut]
+  const out = unembed(p, finalNorm(cfg, p, final)); // [N, C, 1, vocab | dOut]
   return op.reshape(out, [0, 0, -1]); // [N, C, vocab | dOut]
 }
 

@@ -195,14 +195,14 @@ export class Transformer {
         const h1 = op.layerNorm(x, p[`${b}.ln1.w`], p[`${b}.ln1.b`], this.cfg.lnEpsilon);
         const attnOut = hook('hook_attn_out', l, this.attention(l, h1, mask, rotary, hook, kv));
         x = hook('hook_resid_mid', l, op.add(x, attnOut));
-        const mlpOut = hook('hook_mlp_out', l, this.cfg.attnOnly ? op.mul(x, 0) : mlp(p, b, op.layerNorm(x, p[`${b}.ln2.w`], p[`${b}.ln2.b`], this.cfg.lnEpsilon)));
+        const mlpOut = hook('hook_mlp_out', l, blockMlp(this.cfg, p, l, x));
         x = hook('hook_resid_post', l, op.add(x, mlpOut));
       });
     }
 
     // ---- read-out
-    const normalized = hook('ln_final.hook_normalized', null, op.layerNorm(x, p['ln_final.w'], p['ln_final.b'], this.cfg.lnEpsilon));
-    const output = op.add(op.matmul(normalized, p['unembed.W_U']), p['unembed.b_U']); // [batch, pos, vocab | dOut]
+    const normalized = hook('ln_final.hook_normalized', null, finalNorm(this.cfg, p, x));
+    const output = unembed(p, normalized); // [batch, pos, vocab | dOut]
     return { output, hooks, kv };
   }
 
@@ -259,6 +259,22 @@ export function rotate(x: Value, { cos, sin }: RotaryTables): Value {
   const x1 = op.slice(x, [0], [half], [last]);
   const x2 = op.slice(x, [half], [Infinity], [last]);
   return op.concat([op.sub(op.mul(x1, cos), op.mul(x2, sin)), op.add(op.mul(x2, cos), op.mul(x1, sin))], last);
+}
+
+/** Block `l`'s MLP output on its residual stream x: mlp(ln2(x)), zero in an attention-only model. */
+export function blockMlp(cfg: ModelConfig, p: Params, l: number, x: Value): Value {
+  const b = `blocks.${l}`;
+  return cfg.attnOnly ? op.mul(x, 0) : mlp(p, b, op.layerNorm(x, p[`${b}.ln2.w`], p[`${b}.ln2.b`], cfg.lnEpsilon));
+}
+
+/** The final LayerNorm of the residual stream x. */
+export function finalNorm(cfg: ModelConfig, p: Params, x: Value): Value {
+  return op.layerNorm(x, p['ln_final.w'], p['ln_final.b'], cfg.lnEpsilon);
+}
+
+/** The read-out of the normalised stream: logits (or the output vector). */
+export function unembed(p: Params, normalized: Value): Value {
+  return op.add(op.matmul(normalized, p['unembed.W_U']), p['unembed.b_U']);
 }
 
 /** A block's MLP on its normalised input h2: W_out · gelu(W_in · h2 + b_in) + b_out. */
