@@ -349,6 +349,7 @@ describe('gradients beyond the numbers', () => {
     expect([out.head.shape, Array.from(out.head.data as Float64Array)]).toEqual([[2, 2], [0, 1, 5, 6]]);
     expect([out.tail.shape, Array.from(out.tail.data as Float64Array)]).toEqual([[2, 3], [2, 3, 4, 7, 8, 9]]);
     expect(() => gradients(op.reduceSum(head, [0, 1]), [x])).toThrow(/must be a build-time constant/);
+    expect(() => op.sliceAt(x, 0, g.input('f', 'float64', [1]), 1, 'q')).toThrow(/a slice bound must be an int64 \[1\], got f: float64\[1\]/);
   });
 
   it('asking a gradient for an int64 tensor throws a GradientError naming the tensor', () => {

@@ -109,7 +109,11 @@ export function slice(x: Value, starts: readonly number[], ends: readonly number
  */
 export function sliceAt(x: Value, start: Value | number, end: Value | number, axis: number, dim: string): Value {
   const g = x.graph;
-  const bound = (b: Value | number) => (typeof b === 'number' ? int64s(g, [Math.min(b, END)]) : b);
+  const bound = (b: Value | number) => {
+    if (typeof b === 'number') return int64s(g, [Math.min(b, END)]);
+    if (b.dtype !== 'int64' || b.rank !== 1) throw new ShapeError(`a slice bound must be an int64 [1], got ${b.name}: ${b.dtype}${fmt(b.shape)}`, x.name);
+    return b;
+  };
   const shape = x.shape.slice();
   shape[normAxis(axis, x.rank, x.name)] = dim;
   return apply1('Slice', [x, bound(start), bound(end), int64s(g, [axis])], {}, shape);
