@@ -81,6 +81,21 @@ const cases: Row[] = [
   { name: 'MatMul broadcasts a [3,4] matrix over a [2,4,5] batch', inputs: [{ shape: [3, 4] }, { shape: [2, 4, 5] }], build: (_g, [a, b]) => op.matmul(a, b) },
   { name: 'MatMul broadcasts batch axes, [2,1,3,4] by [2,4,5]', inputs: [{ shape: [2, 1, 3, 4] }, { shape: [2, 4, 5] }], build: (_g, [a, b]) => op.matmul(a, b) },
   {
+    name: 'MatMul by the transpose of its second operand, xᵀ (attention\'s keys)',
+    inputs: [{ shape: [2, 3, 4] }, { shape: [2, 5, 4] }],
+    build: (_g, [a, x]) => op.matmul(a, op.transposeLast(x)),
+  },
+  {
+    name: 'matmulTransB by head-split keys, a Transpose kept apart from the product\'s',
+    inputs: [{ shape: [2, 2, 3, 4] }, { shape: [2, 5, 2, 4] }],
+    build: (_g, [q, k]) => op.matmulTransB(q, op.transpose(k, [0, 2, 1, 3])),
+  },
+  {
+    name: 'MatMul by head-split values, whose gradient multiplies by their transpose',
+    inputs: [{ shape: [2, 2, 3, 5] }, { shape: [2, 5, 2, 4] }],
+    build: (_g, [p, v]) => op.matmul(p, op.transpose(v, [0, 2, 1, 3])),
+  },
+  {
     name: 'MatMul shares a weight across a symbolic batch',
     inputs: [{ shape: ['batch', 3, 4] }, { shape: [4, 2] }],
     dims: { batch: 2 },

@@ -184,13 +184,13 @@ function attendEntry(
   // Rows after the first, against the prefix and each other: the base run's attention minus the
   // first row's key, shared by every copy: max m, numerator a, denominator zs. [N, H, R', ·]
   const qr = own.q;
-  let sr = op.mul(op.matmul(qr, op.transposeLast(own.k)), scale); // [N, H, R', R]
+  let sr = op.mul(op.matmulTransB(qr, own.k), scale); // [N, H, R', R]
   if (!lastOnly) {
     const pr = op.slice(positions, [1], [Infinity], [0]);
     sr = op.add(sr, op.mul(op.cast(op.greater(op.unsqueeze(pr, [0]), op.unsqueeze(pr, [1])), sr.dtype), -1e9));
   }
   let m = op.reduceMax(sr, [-1], true);
-  const sp = prefix ? op.mul(op.matmul(qr, op.transposeLast(prefix.k)), scale) : null; // [N, H, R', P]
+  const sp = prefix ? op.mul(op.matmulTransB(qr, prefix.k), scale) : null; // [N, H, R', P]
   if (sp) m = op.max(m, op.reduceMax(sp, [-1], true));
   const er = op.exp(op.sub(sr, m));
   let a = op.matmul(er, own.v); // [N, H, R', dh]
@@ -211,7 +211,7 @@ function attendEntry(
   // The first row itself: the prefix and its own new key.
   const self = op.mul(op.reduceSum(op.mul(q0, k0), [-1], true), scale); // [N, H, C, 1, 1]
   let m0 = self;
-  const sp0 = prefix ? op.mul(op.matmul(q0, op.transposeLast(op.unsqueeze(prefix.k, [2]))), scale) : null; // [N, H, C, 1, P]
+  const sp0 = prefix ? op.mul(op.matmulTransB(q0, op.unsqueeze(prefix.k, [2])), scale) : null; // [N, H, C, 1, P]
   if (sp0) m0 = op.max(m0, op.reduceMax(sp0, [-1], true));
   const e0 = op.exp(op.sub(self, m0));
   let num0 = op.mul(e0, v0);
@@ -283,7 +283,7 @@ function attend(
     q = rotate(q, lastOnly ? { cos: lastRow(tables.cos, 0), sin: lastRow(tables.sin, 0) } : tables);
   }
   const scale = 1 / Math.sqrt(dh);
-  let own = op.mul(op.matmul(q, op.transposeLast(k)), scale); // [N, H, C, S', S]
+  let own = op.mul(op.matmulTransB(q, k), scale); // [N, H, C, S', S]
   if (!lastOnly) {
     const future = op.greater(op.unsqueeze(positions, [0]), op.unsqueeze(positions, [1])); // [S, S]
     own = op.add(own, op.mul(op.cast(future, own.dtype), -1e9));
@@ -292,7 +292,7 @@ function attend(
   let pre: Value | null = null;
   if (prefix) {
     // The prefix's keys broadcast over the copies: [N, H, 1, dh, P].
-    pre = op.mul(op.matmul(q, op.transposeLast(op.unsqueeze(prefix.k, [2]))), scale); // [N, H, C, S', P]
+    pre = op.mul(op.matmulTransB(q, op.unsqueeze(prefix.k, [2])), scale); // [N, H, C, S', P]
     max = op.max(max, op.reduceMax(pre, [-1], true));
   }
   const e = op.exp(op.sub(own, max));

@@ -225,7 +225,7 @@ export class Transformer {
     const v = op.transpose(split(project('V')), [0, 2, 1, 3]); // [batch, head, pos, d_head]
     if (rotary) [q, k] = [rotate(q, rotary), rotate(k, rotary)];
     kv.push({ q, k, v });
-    const scores = op.add(op.mul(op.matmul(q, op.transposeLast(k)), 1 / Math.sqrt(dh)), maskBias); // [batch, head, q, k]
+    const scores = op.add(op.mul(op.matmulTransB(q, k), 1 / Math.sqrt(dh)), maskBias); // [batch, head, q, k]
     const pattern = hook('attn.hook_pattern', l, op.softmax(scores));
     const z = hook('attn.hook_z', l, op.transpose(op.matmul(pattern, v), [0, 2, 1, 3])); // [batch, pos, head, d_head]
     return op.add(op.matmul(op.reshape(z, [0, 0, -1]), p[`${b}.W_O`]), p[`${b}.b_O`]); // [batch, pos, d_model]
