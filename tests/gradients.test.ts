@@ -81,6 +81,15 @@ const cases: Row[] = [
   { name: 'MatMul broadcasts a [3,4] matrix over a [2,4,5] batch', inputs: [{ shape: [3, 4] }, { shape: [2, 4, 5] }], build: (_g, [a, b]) => op.matmul(a, b) },
   { name: 'MatMul broadcasts batch axes, [2,1,3,4] by [2,4,5]', inputs: [{ shape: [2, 1, 3, 4] }, { shape: [2, 4, 5] }], build: (_g, [a, b]) => op.matmul(a, b) },
   {
+    name: 'biases summed over the same rows, and over others, share a row of ones only where the rows agree',
+    inputs: [{ shape: ['batch', 3, 4] }, { shape: [4] }, { shape: [4] }, { shape: [5, 4] }, { shape: [4] }],
+    dims: { batch: 2 },
+    build: (_g, [x, b1, b2, y, b3]) => {
+      const h = op.mul(op.add(x, b1), op.tanh(op.add(x, b2))); // two biases over the batch × 3 rows
+      return op.add(op.reduceSum(h, [0, 1], false), op.reduceSum(op.mul(op.add(y, b3), 0.5), [0], false)); // one over 5 rows
+    },
+  },
+  {
     name: 'MatMul by the transpose of its second operand, xᵀ (attention\'s keys)',
     inputs: [{ shape: [2, 3, 4] }, { shape: [2, 5, 4] }],
     build: (_g, [a, x]) => op.matmul(a, op.transposeLast(x)),

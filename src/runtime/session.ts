@@ -28,6 +28,11 @@ export interface SessionOptions {
   readonly threads?: number;
   /** Graph optimisation level. Default 'all'. */
   readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Idle threads spin between the ops of a run and stop at its end, where by default they sleep. For
+   * a session run back to back on its own, as a training step is: each of its ~900 ops wakes them.
+   */
+  readonly spinWithinRun?: boolean;
 }
 
 /**
@@ -150,9 +155,13 @@ export function ortSessionOptions(options: SessionOptions): { provider: Provider
     // Idle pool threads sleep instead of spinning (unless TVLENS_SPIN=1): tvlens alternates between
     // several sessions (a base run and its suffixes, a forward and a training step), and each
     // session's spinning threads took the cores from the next one's run. Measured on 2 cores:
-    // a task-vector search 231 → 179 ms, a patch sweep 633 → 422 ms, a foreign search 45 → 20 ms,
-    // a training step unchanged (docs/bench.md).
-    ...(process.env.TVLENS_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
+    // a task-vector search 231 → 179 ms, a patch sweep 633 → 422 ms, a foreign search 45 → 20 ms
+    // (docs/bench.md). A training step (`spinWithinRun`) runs alone: its threads spin between its ops
+    // and stop at its end.
+    extra: { session: process.env.TVLENS_SPIN === '1' ? {} : options.spinWithinRun ? { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } : { intra_op: { allow_spinning: '0' } } },
+    // $TVLENS_ORT_PROFILE=<prefix>: ONNX Runtime's profiler, one JSON per session (its kernels' times
+    // and shapes), written when the session closes. For finding where a run's time goes.
+    ...(process.env.TVLENS_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.TVLENS_ORT_PROFILE } : {}),
   };
   return { provider, sessionOptions };
 }

@@ -1,6 +1,6 @@
 /** Reductions, and `unbroadcast`: the one place where broadcasting is undone. */
 import { GraphError } from '../../errors.js';
-import type { Dim, Value } from '../ir.js';
+import type { Dim, Graph, Value } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { broadcast, normAxis } from '../shapes.js';
 import { apply1 } from './apply.js';
@@ -89,8 +89,21 @@ export function unbroadcast(g: Value, x: Value): Value {
 function sumRows(g: Value, C: number): Value {
   const graph = g.graph;
   const rows = apply1('Reshape', [g, int64s(graph, [-1, C])], {}, [g.shape.slice(0, -1).reduce<Dim>((a, d) => (typeof a === 'number' && typeof d === 'number' ? a * d : 'rows'), 1), C]);
-  const n = apply1('Slice', [apply1('Shape', [rows]), int64s(graph, [0]), int64s(graph, [1]), int64s(graph, [0])]);
-  const onesShape = apply1('Concat', [int64s(graph, [1]), n], { axis: 0 });
-  const ones = apply1('Expand', [constLike(g, 1), onesShape], {}, [1, rows.shape[0]]);
+  // One row of ones per graph, dtype and leading shape: a training graph sums about forty biases
+  // over the same rows, and each row of ones took four small ops to build. Shared only where the
+  // leading shape is known to be the same: numbers, or dimensions named by the graph's inputs
+  // (inference names other unknown dimensions by position, which two shapes may share by chance).
+  const lead = g.shape.slice(0, -1);
+  const inputDims = new Set(graph.inputs.flatMap((x) => x.shape));
+  const key = lead.every((d) => typeof d === 'number' || inputDims.has(d)) ? `${g.dtype} ${JSON.stringify(lead)}` : null;
+  const cache = onesRows.get(graph) ?? onesRows.set(graph, new Map()).get(graph)!;
+  let ones = key === null ? undefined : cache.get(key);
+  if (!ones) {
+    const n = apply1('Slice', [apply1('Shape', [rows]), int64s(graph, [0]), int64s(graph, [1]), int64s(graph, [0])]);
+    const onesShape = apply1('Concat', [int64s(graph, [1]), n], { axis: 0 });
+    ones = apply1('Expand', [constLike(g, 1), onesShape], {}, [1, rows.shape[0]]);
+    if (key !== null) cache.set(key, ones);
+  }
   return apply1('Reshape', [apply1('MatMul', [ones, rows]), int64s(graph, [C])]);
 }
+const onesRows = new WeakMap<Graph, Map<string, Value>>();
