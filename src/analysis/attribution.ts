@@ -121,8 +121,10 @@ export class AttributionRunner {
 
   /** The session of the graph that computes the whole attribution (`attributionGraph`). */
   private attribution(source: SourceKind, corrupted: 'base' | 'other'): Promise<Session> {
-    // The backend keeps each session by its key: asking again costs nothing.
-    return this.engine.graphSession(`attribution.${source}.${corrupted}`, () => attributionGraph(this.engine.cfg, source, corrupted), this.options);
+    // The backend keeps each session by its key: asking again costs nothing. One run of ~700 ops that
+    // runs alone: its threads spin between them (0.8× its time alone, docs/bench.md).
+    const options = { spinWithinRun: true, ...this.options };
+    return this.engine.graphSession(`attribution.${source}.${corrupted}`, () => attributionGraph(this.engine.cfg, source, corrupted), options);
   }
 
   /** Every activation of a forward pass: exact patching's sources, and mean ablation's. */
