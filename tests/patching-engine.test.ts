@@ -64,9 +64,9 @@ function variants(cfg: ModelConfig, T: number, B: number): Variant[] {
   ];
 }
 
-async function compare(over: Partial<ModelConfig>, B = 3, T = 9) {
+async function compare(over: Partial<ModelConfig>, B = 3, T = 9, reuseRows = true) {
   const model = randomModel(over);
-  const engine = GraphBackend.open(model, { rowsPerRun: 40 });
+  const engine = GraphBackend.open(model, { rowsPerRun: 40, reuseRows });
   const feeds = prompts(model.cfg, B, T);
   const base = await engine.base(feeds, { z: true });
   const vs = variants(model.cfg, T, B);
@@ -84,12 +84,14 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe("the patching engine", { timeout: 60000 }, () => {
-  it('gives the same outputs through the suffix forward as one full forward pass per variant (learned positions)', async () => {
-    const { fast, naive, plain, base } = await compare({});
-    expect(maxDiff(base.out, plain)).toBe(0);
-    fast.forEach((f, i) => expect(maxDiff(f, naive[i]), `variant ${i}`).toBeLessThan(2e-4));
-    // The patches matter: a variant that changed nothing would make the comparison empty.
-    expect(maxDiff(naive[0], plain)).toBeGreaterThan(1e-2);
+  it('gives the same outputs through the suffix forward as one full forward pass per variant (learned positions), reusing the base rows or not', async () => {
+    for (const reuse of [true, false]) {
+      const { fast, naive, plain, base } = await compare({}, 3, 9, reuse);
+      expect(maxDiff(base.out, plain)).toBe(0);
+      fast.forEach((f, i) => expect(maxDiff(f, naive[i]), `reuse ${reuse}, variant ${i}`).toBeLessThan(2e-4));
+      // The patches matter: a variant that changed nothing would make the comparison empty.
+      expect(maxDiff(naive[0], plain)).toBeGreaterThan(1e-2);
+    }
   });
 
   it('gives the same outputs with rotary positions and with vector inputs', async () => {
