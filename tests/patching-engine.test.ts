@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RangeInputError, type Variant } from '../src/backend/backend.js';
-import { GraphBackend } from '../src/backend/graph.js';
+import { GraphBackend, mergeNearbyStarts } from '../src/backend/graph.js';
 import { Graph } from '../src/graph/index.js';
 import { type ModelConfig, resolveModelConfig } from '../src/model/config.js';
 import { declareParams } from '../src/model/transformer.js';
@@ -64,9 +64,9 @@ function variants(cfg: ModelConfig, T: number, B: number): Variant[] {
   ];
 }
 
-async function compare(over: Partial<ModelConfig>, B = 3, T = 9, reuseRows = true) {
+async function compare(over: Partial<ModelConfig>, B = 3, T = 9, reuseRows = true, rowsPerRun = 40) {
   const model = randomModel(over);
-  const engine = GraphBackend.open(model, { rowsPerRun: 40, reuseRows });
+  const engine = GraphBackend.open(model, { rowsPerRun, reuseRows });
   const feeds = prompts(model.cfg, B, T);
   const base = await engine.base(feeds, { z: true });
   const vs = variants(model.cfg, T, B);
@@ -92,6 +92,16 @@ describe("the patching engine", { timeout: 60000 }, () => {
       // The patches matter: a variant that changed nothing would make the comparison empty.
       expect(maxDiff(naive[0], plain)).toBeGreaterThan(1e-2);
     }
+  });
+
+  it('gives the same outputs where groups that start close together run as one (a later start recomputes its unchanged rows)', async () => {
+    // A start joins a run while it is at most (T − start)/4 after the run's start and the run fits in rowsPerRun.
+    const T = 24;
+    const groups = new Map([[5, [4]], [0, [0]], [2, [1]], [3, [2]], [4, [3]], [22, [5]], [23, [6]]]);
+    expect(mergeNearbyStarts(groups, T, 3, 1000)).toEqual([[0, [0, 1, 2, 3]], [5, [4]], [22, [5]], [23, [6]]]);
+    expect(mergeNearbyStarts(groups, T, 3, 3 * 24 * 2)).toEqual([[0, [0, 1]], [3, [2, 3]], [5, [4]], [22, [5]], [23, [6]]]);
+    const { fast, naive } = await compare({}, 3, T, true, 1000);
+    fast.forEach((f, i) => expect(maxDiff(f, naive[i]), `variant ${i}`).toBeLessThan(2e-4));
   });
 
   it('gives the same outputs with rotary positions and with vector inputs', async () => {

@@ -203,7 +203,7 @@ export class GraphBackend implements Backend<BaseRun> {
     });
     let done = variants.length - [...groups.values()].reduce((n, m) => n + m.length, 0);
     onProgress?.(done, variants.length);
-    for (const [start, members] of [...groups].sort((a, b) => a[0] - b[0])) {
+    for (const [start, members] of mergeNearbyStarts(groups, base.seq, base.batch, this.fastPath.rowsPerRun)) {
       const out = await runGroup(this.fastPath, base, start, members.map((i) => variants[i]));
       members.forEach((vi, j) => (results[vi] = out[j]));
       done += members.length;
@@ -310,3 +310,24 @@ function rebuilt(model: ModelWeights, facts: ModelFacts): OnnxModel {
 }
 
 const atFeed = (position: number): HostTensor => ({ dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(position)) });
+
+/**
+ * Runs groups whose first positions lie close together as one, from the earliest: a variant that
+ * starts later recomputes its few unchanged rows, which costs less than a run of its own (each run
+ * has its fixed costs: feeds, fetches, ONNX Runtime's per-op work). A group joins the run before it
+ * while its start is at most a quarter of its own suffix length after the run's start, and while
+ * the run still fits in one batch of `rowsPerRun` rows (past that it is split anyway, and larger
+ * runs only add rows). On a resid_pre sweep of the bench's model: 34 runs → 14, 0.88–0.91× the
+ * time (an eighth: 18 runs, 0.91–0.92×; a half: 12 runs, 0.94×). Without the second condition,
+ * exact patching of the bench's attribution grid (32 variants a position) took 1.0–1.45× the time.
+ */
+export function mergeNearbyStarts(groups: ReadonlyMap<number, readonly number[]>, seq: number, batch: number, rowsPerRun: number): [number, number[]][] {
+  const runs: [number, number[]][] = [];
+  for (const [start, members] of [...groups].sort((a, b) => a[0] - b[0])) {
+    const last = runs[runs.length - 1];
+    const fits = last && (last[1].length + members.length) * (seq - last[0]) * batch <= rowsPerRun;
+    if (fits && (start - last[0]) * 4 <= seq - start) last[1].push(...members);
+    else runs.push([start, [...members]]);
+  }
+  return runs;
+}
