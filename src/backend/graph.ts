@@ -185,7 +185,8 @@ export class GraphBackend implements Backend<BaseRun> {
 
   /**
    * The output at the last position of each variant [B, O], computed through the suffix forward:
-   * variants are grouped by their first patched position, each group runs as one batch.
+   * variants are grouped by their first patched position, and groups that start close together run
+   * as one batch (`mergeNearbyStarts`).
    */
   async patched(base: BaseRun, variants: readonly Variant[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]> {
     const results: Float32Array[] = new Array(variants.length);
