@@ -12,7 +12,7 @@ import { type AnalysisRun, type Site, type SitePatch, type Variant, forEachWrite
 
 /** The fast engine's base run: also the keys and values its patched variants reuse. */
 export interface BaseRun extends AnalysisRun {
-  /** q[ℓ], k[ℓ], v[ℓ] [B, H, T, dh] for each block (after rotary). */
+  /** q[ℓ], k[ℓ], v[ℓ] [B, H, T, dh] for each block (after rotary); q is empty where row reuse is off. */
   readonly q: readonly Float32Array[];
   readonly k: readonly Float32Array[];
   readonly v: readonly Float32Array[];

@@ -167,7 +167,9 @@ export class GraphBackend implements Backend<BaseRun> {
   async base(feeds: Record<string, HostTensor>, options: { z?: boolean } = {}): Promise<BaseRun> {
     const L = this.cfg.layers;
     const s = await this.graphSession('base', () => baseGraph(this.cfg));
-    const names = ['out.last', ...range(L + 1).map((l) => `resid.${l}`), ...range(L).flatMap((l) => [`q.${l}`, `k.${l}`, `v.${l}`, ...(options.z ? [`z.${l}`] : [])])];
+    // The queries serve row reuse alone (plan.reuse): fetched only where it is on.
+    const reuse = this.fastPath.reuseRows;
+    const names = ['out.last', ...range(L + 1).map((l) => `resid.${l}`), ...range(L).flatMap((l) => [...(reuse ? [`q.${l}`] : []), `k.${l}`, `v.${l}`, ...(options.z ? [`z.${l}`] : [])])];
     const r = await s.runSliced({ ...feeds, at: atFeed(0) }, names, { whole: ['at'] });
     const first = Object.values(feeds)[0];
     const get = (n: string) => r[n].data as Float32Array;
@@ -175,7 +177,7 @@ export class GraphBackend implements Backend<BaseRun> {
       batch: first.shape[0],
       seq: first.shape[1],
       resid: range(L + 1).map((l) => get(`resid.${l}`)),
-      q: range(L).map((l) => get(`q.${l}`)),
+      q: reuse ? range(L).map((l) => get(`q.${l}`)) : [],
       k: range(L).map((l) => get(`k.${l}`)),
       v: range(L).map((l) => get(`v.${l}`)),
       z: options.z ? range(L).map((l) => get(`z.${l}`)) : null,
