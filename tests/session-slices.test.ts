@@ -1,4 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RuntimeSetupError } from '../src/errors.js';
 import { Graph, op, toOnnxBytes } from '../src/graph/index.js';
 import { Session } from '../src/runtime/session.js';
 
@@ -40,5 +44,30 @@ describe('Session.runSliced', () => {
     const [sliced, whole] = [await s.runSliced(small, ['y']), await s.run(small, ['y'])];
     await s.release();
     expect(sliced.y.data).toEqual(whole.y.data);
+  });
+});
+
+describe('TVLENS_ORT_PROFILE', () => {
+  it("writes ONNX Runtime's profile of a session when it closes, and refuses a missing folder in one line", async () => {
+    const saved = process.env.TVLENS_ORT_PROFILE;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvlens-profile-'));
+    try {
+      process.env.TVLENS_ORT_PROFILE = path.join(dir, 'missing', 'p');
+      await expect(rowModel()).rejects.toThrow(RuntimeSetupError);
+      await expect(rowModel()).rejects.toThrow(/^TVLENS_ORT_PROFILE=.*: the folder .*missing does not exist$/);
+      process.env.TVLENS_ORT_PROFILE = path.join(dir, 'p');
+      const s = await rowModel();
+      const one = { dtype: 'float32' as const, shape: [1, 3], data: Float32Array.of(1, 2, 3) };
+      await s.run({ x: one, scale: { dtype: 'float32', shape: [1], data: Float32Array.of(2) }, count: { dtype: 'int64', shape: [1], data: BigInt64Array.of(1n) } });
+      await s.release();
+      const files = fs.readdirSync(dir).filter((f) => f.startsWith('p_') && f.endsWith('.json'));
+      expect(files).toHaveLength(1);
+      const events = JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8')) as { cat?: string; name: string }[];
+      expect(events.some((e) => e.cat === 'Session' && e.name === 'model_run')).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.TVLENS_ORT_PROFILE;
+      else process.env.TVLENS_ORT_PROFILE = saved;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,9 @@
  * The one module that talks to onnxruntime-node. Everything else asks it for a Session and hands
  * it plain typed arrays. The browser report has its own runtime module; neither imports the other.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InputError, RuntimeSetupError } from '../errors.js';
 import type { DType, TypedData } from '../graph/ir.js';
@@ -141,6 +143,11 @@ export function ortSessionOptions(options: SessionOptions): { provider: Provider
   if (!PROVIDERS.includes(provider)) {
     throw new RuntimeSetupError(`unknown execution provider '${provider}'. Should be one of: ${PROVIDERS.join(', ')}`);
   }
+  const profile = process.env.TVLENS_ORT_PROFILE;
+  // ONNX Runtime writes no profile, and says nothing, where the folder is missing.
+  if (profile && !fs.statSync(path.dirname(path.resolve(profile)), { throwIfNoEntry: false })?.isDirectory()) {
+    throw new RuntimeSetupError(`TVLENS_ORT_PROFILE=${profile}: the folder ${path.dirname(path.resolve(profile))} does not exist`);
+  }
   const threads = options.threads ?? sessionThreads();
   // Past a few thousand, ONNX Runtime's thread pool fails to allocate (std::bad_alloc): refuse in words.
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new InputError(`threads must be an integer in 1..1024, got ${threads}`);
@@ -161,7 +168,7 @@ export function ortSessionOptions(options: SessionOptions): { provider: Provider
     extra: { session: process.env.TVLENS_SPIN === '1' ? {} : options.spinWithinRun ? { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } : { intra_op: { allow_spinning: '0' } } },
     // $TVLENS_ORT_PROFILE=<prefix>: ONNX Runtime's profiler, one JSON per session (its kernels' times
     // and shapes), written when the session closes. For finding where a run's time goes.
-    ...(process.env.TVLENS_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.TVLENS_ORT_PROFILE } : {}),
+    ...(profile ? { enableProfiling: true, profileFilePrefix: profile } : {}),
   };
   return { provider, sessionOptions };
 }
