@@ -31,11 +31,30 @@ const median = (xs: number[]) => {
 const value = (f: Figure) => (typeof f === 'number' ? f : f.median);
 const meets = (x: number, target: string) => (target.startsWith('≤') ? x <= Number(target.slice(2)) : x >= Number(target.slice(2)));
 
-const rounds: Round[] = process.argv.slice(2).flatMap((file) => {
+/** A file's rounds; one line naming the file for what is not compare.js's output. */
+function roundsOf(file: string): Round[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: ${e instanceof SyntaxError ? 'not JSON (truncated?)' : (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const results = (parsed as { results?: unknown } | null)?.results;
+  const ok = Array.isArray(results) && results.every((r) => r && typeof r === 'object' && 'old' in r && 'new' in r);
+  if (!ok) throw new Error(`${file}: not the output of compare.js (no results with old and new sides)`);
   const figures = (side: unknown) => ((side as { figures?: Record<string, Figure> }).figures ?? side) as Record<string, Figure>;
-  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { results: { old: unknown; new: unknown }[] }).results.map((r) => ({ old: figures(r.old), new: figures(r.new) }));
-});
-if (!rounds.length) throw new Error('give one or more files written by compare.js');
+  return (results as { old: unknown; new: unknown }[]).map((r) => ({ old: figures(r.old), new: figures(r.new) }));
+}
+
+const files = process.argv.slice(2);
+let rounds: Round[] = [];
+try {
+  if (!files.length) throw new Error('give one or more files written by compare.js');
+  rounds = files.flatMap(roundsOf);
+} catch (e) {
+  console.error(`bench-rounds: ${(e as Error).message}`);
+  process.exit(1);
+}
 /** Every round's value of `key`, on both sides, where the round measured it. */
 const both = (key: string) => rounds.filter((r) => r.new[key] !== undefined && r.old[key] !== undefined);
 

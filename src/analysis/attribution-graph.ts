@@ -8,7 +8,7 @@ import { range } from '../backend/backend.js';
 import { Graph, type Value, gradients, op } from '../graph/index.js';
 import { hookPoint, residualAtLayer } from '../model/hooks.js';
 import { modelInputs } from '../model/inputs.js';
-import { Transformer, blockMlp, declareParams, finalNorm, unembed } from '../model/transformer.js';
+import { Transformer, blockMlp, declareParams, finalNorm, lastPosition, unembed } from '../model/transformer.js';
 import type { PromptPair } from './patching.js';
 /** Every hook activation the attribution reads, per block, [B, T, width] (z: [B, T, H, dh]). */
 export interface Activations {
@@ -36,12 +36,10 @@ export function activationGraph(cfg: GraphBackend['cfg']): Graph {
   const g = new Graph('float32');
   const { output, hooks } = new Transformer(cfg, declareParams(g, cfg, null)).forward(modelInputs(g, cfg));
   for (const { key, name, l } of activationKeys(cfg)) g.output(hookValue(hooks, name, l), `act.${key}`);
-  g.output(lastOf(output), 'out.last');
+  g.output(lastPosition(output), 'out.last');
   return g;
 }
 
-/** The output at the last position [B, O]. */
-const lastOf = (output: Value) => op.reshape(op.slice(output, [-1], [Infinity], [1]), [0, -1]);
 
 /**
  * Where the patch values come from: the other run's own activations (denoising, noising), or inputs
@@ -82,12 +80,11 @@ export function attributionGraph(cfg: GraphBackend['cfg'], source: SourceKind, c
   // that one row for it: the backward pass then skips them at every other position, where the
   // gradient is zero. The full-width values still give the activations.
   const L = cfg.layers;
-  const lastRow = (x: Value) => op.slice(x, [-1], [Infinity], [1]); // [B, 1, ·]
   const readout = (x: Value) => op.reshape(unembed(params, finalNorm(cfg, params, x)), [0, -1]); // [B, O]
-  const midLast = lastRow(base.hooks.get(hookPoint('hook_resid_mid', L - 1).name)!);
+  const midLast = op.lastAlong(base.hooks.get(hookPoint('hook_resid_mid', L - 1).name)!, 1);
   const mlpLast = blockMlp(cfg, params, L - 1, midLast);
   const postLast = op.add(midLast, mlpLast);
-  const [last, otherLast] = [readout(postLast), readout(lastRow(hookValue(other.hooks, 'resid', L)))];
+  const [last, otherLast] = [readout(postLast), readout(op.lastAlong(hookValue(other.hooks, 'resid', L), 1))];
   g.output(last, 'out.last');
   g.output(otherLast, 'other.out.last');
   const keys = activationKeys(cfg);
@@ -109,7 +106,7 @@ export function attributionGraph(cfg: GraphBackend['cfg'], source: SourceKind, c
     const delta2 = op.reduceSumSquare(delta, [-1]);
     // A last-row gradient: zero at every earlier position (a [B, T−1] of zeros from delta2's shape).
     const dot = rowOnly(name, l)
-      ? op.concat([op.mul(op.slice(delta2, [0], [-1], [1]), 0), op.reduceSum(op.mul(lastRow(delta), grads[i]), [-1])], 1)
+      ? op.concat([op.mul(op.slice(delta2, [0], [-1], [1]), 0), op.reduceSum(op.mul(op.lastAlong(delta, 1), grads[i]), [-1])], 1)
       : op.reduceSum(op.mul(delta, grads[i]), [-1]);
     g.output(dot, `dot.${key}`);
     g.output(delta2, `delta2.${key}`);

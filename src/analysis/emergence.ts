@@ -26,7 +26,7 @@ import { Graph, type Value, op } from '../graph/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { residualAtLayer } from '../model/hooks.js';
 import { modelInputs } from '../model/inputs.js';
-import { Transformer, declareParams } from '../model/transformer.js';
+import { Transformer, declareParams, lastPosition } from '../model/transformer.js';
 import type { HostTensor, Session } from '../runtime/session.js';
 import { type Batch, type Example, type Task, type TaskConfig, examplesBatch, sampleBatch, taskList } from '../tasks/index.js';
 import { batchFeeds } from '../tasks/feeds.js';
@@ -238,8 +238,6 @@ export function bestLayer(c: Curve, metric: 'accuracy' | 'nmse', below = c.dev.l
 
 // ---- the graphs ------------------------------------------------------------------------------
 
-/** The output at the last position and every layer's residual there, [B, width]. */
-const lastRow = (x: Value) => op.reshape(op.slice(x, [-1], [Infinity], [1]), [0, -1]);
 
 /**
  * The diagnostics' graphs, each opened once through the backend (which releases them when it
@@ -257,8 +255,8 @@ class Runner {
   async last(batch: Batch): Promise<Record<string, HostTensor>> {
     const s = await this.session('last', (g, inputs) => {
       const { output, hooks } = new Transformer(this.cfg, declareParams(g, this.cfg, null)).forward(inputs);
-      for (let l = 0; l <= this.cfg.layers; l++) g.output(lastRow(hooks.get(residualAtLayer(l).name)!), `resid.${l}`);
-      g.output(lastRow(output), 'out.last');
+      for (let l = 0; l <= this.cfg.layers; l++) g.output(lastPosition(hooks.get(residualAtLayer(l).name)!), `resid.${l}`);
+      g.output(lastPosition(output), 'out.last');
     });
     const outputs = [...Array.from({ length: this.cfg.layers + 1 }, (_, l) => `resid.${l}`), 'out.last'];
     return s.runSliced(batchFeeds(batch, false), outputs);
@@ -272,7 +270,7 @@ class Runner {
       const { output } = new Transformer(this.cfg, declareParams(g, this.cfg, null)).forward(inputs, {
         intervene: (h, x) => (h.name === hook ? op.concat([op.slice(x, [0], [-1], [1]), op.unsqueeze(th, [1])], 1) : x),
       });
-      g.output(lastRow(output), 'out.last');
+      g.output(lastPosition(output), 'out.last');
     });
     const out = await s.runSliced({ ...batchFeeds(batch, false), theta: { dtype: 'float32', shape: [batch.batch, this.cfg.dModel], data: theta } }, ['out.last']);
     return out['out.last'].data as Float32Array;
@@ -289,7 +287,7 @@ class Runner {
           return op.div(kept, op.add(op.reduceSum(kept, [3], true), 1e-9));
         },
       });
-      g.output(lastRow(output), 'out.last');
+      g.output(lastPosition(output), 'out.last');
     });
     // allow[b, 0, q, k] = 1, except on the last row, where the demos (before the query's x) are 0.
     const [B, T] = [batch.batch, batch.seq];

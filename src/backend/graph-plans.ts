@@ -12,7 +12,7 @@ import { type ModelConfig, dHeadOf } from '../model/config.js';
 import { hookPoint, residualAtLayer } from '../model/hooks.js';
 import { modelInputs } from '../model/inputs.js';
 import { type SuffixPlan, suffixForward } from '../model/suffix.js';
-import { Transformer, declareParams } from '../model/transformer.js';
+import { Transformer, declareParams, lastPosition } from '../model/transformer.js';
 import { type Site, range, siteKey } from './backend.js';
 
 /** The forward pass with residuals, keys, values and z as outputs, and the output at `at`. */
@@ -29,7 +29,7 @@ export function baseGraph(cfg: ModelConfig): Graph {
     g.output(hooks.get(hookPoint('attn.hook_z', l).name)!, `z.${l}`); // [B, T, H, dh]
   });
   g.output(op.concat(resid.map((r) => op.gather(r, at, 1)), 1), 'at.resid'); // [B, L+1, D]
-  g.output(op.reshape(op.slice(output, [-1], [Infinity], [1]), [0, -1]), 'out.last'); // [B, O]
+  g.output(lastPosition(output), 'out.last'); // [B, O]
   return g;
 }
 
@@ -54,7 +54,7 @@ export function naiveGraph(cfg: ModelConfig, sites: readonly Site[]): Graph {
       return op.add(op.mul(x, keep), add);
     },
   });
-  g.output(op.reshape(op.slice(output, [-1], [Infinity], [1]), [0, -1]), 'out.last');
+  g.output(lastPosition(output), 'out.last');
   return g;
 }
 

@@ -40,10 +40,10 @@ export interface EngineOptions extends SessionOptions {
   /** Most suffix rows (prompts × variants × positions) per fast run; bounds memory. Default 16384. */
   readonly rowsPerRun?: number;
   /**
-   * Reuse the base run's rows after a one-row patch at its entry block (plan.reuse). Default: from
-   * d_model 512 up, where it pays (a resid_pre sweep 0.93× the time at d_model 512, 4 layers); below,
-   * the slices and extra ops it adds cost more than the rows it saves (1.03× at 256 and 6 layers,
-   * 1.01–1.09× at 128 and 4: docs/bench.md).
+   * Reuse the base run's rows after a one-row patch at its entry block (plan.reuse). Default off: the
+   * slices and extra ops it adds cost at least what the rows it saves do (resid_pre sweeps with it,
+   * interleaved: 1.01–1.09× the time at d_model 128, 1.03× at 256, 0.93–1.04× at 512, median 1.02;
+   * docs/bench.md).
    */
   readonly reuseRows?: boolean;
   /** Answer a variant that writes back the base run's own values with the base output. Default true; off for comparisons. */
@@ -89,7 +89,7 @@ export class GraphBackend implements Backend<BaseRun> {
       cfg: this.cfg,
       outWidth: this.outWidth,
       rowsPerRun: options.rowsPerRun ?? 16384,
-      reuseRows: options.reuseRows ?? this.cfg.dModel >= 512,
+      reuseRows: options.reuseRows ?? false,
       session: (plan) => this.graphSession(`suffix:${JSON.stringify(plan)}`, () => suffixGraph(this.cfg, plan)),
     };
   }

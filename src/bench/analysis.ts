@@ -85,7 +85,7 @@ export async function patchFigures(repeats: Repeats): Promise<Figures> {
   const tasks = taskList(cfg, 'train').slice(0, 4);
   const options = { tasks, prompts: 8, seed: 0, site: 'resid_pre' as const };
   const engine = GraphBackend.open(model);
-  const reusing = GraphBackend.open(model, { reuseRows: true }); // not the default at d_model 128
+  const reusing = GraphBackend.open(model, { reuseRows: true }); // not the default
   const bare = GraphBackend.open(model, { reuseRows: false, skipUnchanged: false });
   const forward = await plainForward(model);
   const pair = promptPairs(cfg, tasks, { count: 8, corruption: 'other-task', seed: 0 });

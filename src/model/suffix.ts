@@ -81,7 +81,6 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
   const positions = g.input('positions', 'int64', ['s']);
   let tables: RotaryTables | null = null;
   const rotary = (like: Value) => (tables ??= rotaryTables(positions, dh, like));
-  const lastRow = (t: Value, axis: number) => op.slice(t, [-1], [Infinity], [axis]);
   // The base run's per-position tensors come whole [N, H, T, dh]; the prefix is what lies before the suffix.
   const start = op.slice(positions, [0], [1], [0]);
   const baseInput = (name: string) => g.input(name, g.floatType, ['n', H, 't', dh]);
@@ -93,13 +92,13 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
   const enter = (layer: number) => {
     if (plan.resid[layer] > 0 && !(plan.reuse && layer < L)) {
       const rows = g.input(`resid.${layer}`, g.floatType, ['n', plan.resid[layer], 's', D]);
-      x = join(x, trimmed ? lastRow(rows, 2) : rows);
+      x = join(x, trimmed ? op.lastAlong(rows, 2) : rows);
     }
     if (x && plan.inject.includes(layer)) {
       const C = activeAt(plan, layer);
       let keep = g.input(`keep.${layer}`, g.floatType, ['n', C, 's', 1]);
       let add = g.input(`add.${layer}`, g.floatType, ['n', C, 's', D]);
-      if (trimmed) [keep, add] = [lastRow(keep, 2), lastRow(add, 2)];
+      if (trimmed) [keep, add] = [op.lastAlong(keep, 2), op.lastAlong(add, 2)];
       x = op.add(op.mul(x, keep), add);
     }
   };
@@ -119,7 +118,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
         const h1 = op.layerNorm(cur, p[`${b}.ln1.w`], p[`${b}.ln1.b`], cfg.lnEpsilon);
         const tables = cfg.positional === 'rotary' ? rotary(h1) : null;
         const z = plan.single ? attendOne(cfg, p, l, h1, prefix, tables) : attend(cfg, p, l, h1, prefix, tables, positions, last); // [N, C, S', H, dh]
-        mid = op.add(last ? lastRow(cur, 2) : cur, outProject(p, b, z));
+        mid = op.add(last ? op.lastAlong(cur, 2) : cur, outProject(p, b, z));
       }
       if (fresh) {
         // The base run's rows after the suffix's first (the last one alone for the last block's queries).
@@ -128,12 +127,12 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
         const h1 = op.layerNorm(op.slice(fresh, [0], [1], [2]), p[`${b}.ln1.w`], p[`${b}.ln1.b`], cfg.lnEpsilon); // [N, C, 1, D]
         const tables = cfg.positional === 'rotary' ? rotary(h1) : null;
         const z = attendEntry(cfg, p, l, h1, own, prefix, tables, positions, last); // [N, C, S', H, dh]
-        mid = join(mid, op.add(last ? lastRow(fresh, 2) : fresh, outProject(p, b, z)));
+        mid = join(mid, op.add(last ? op.lastAlong(fresh, 2) : fresh, outProject(p, b, z)));
       }
       if (zCopies > 0) {
         let z = g.input(`z.${l}`, g.floatType, ['n', zCopies, 's', H, dh]);
         let base = g.input(`zbase.${l}`, g.floatType, ['n', 1, 's', D]);
-        if (last) [z, base] = [lastRow(z, 2), lastRow(base, 2)];
+        if (last) [z, base] = [op.lastAlong(z, 2), op.lastAlong(base, 2)];
         mid = join(mid, op.add(base, outProject(p, b, z))); // [N, zCopies, S', D]
       }
       const m = mid!;
@@ -144,7 +143,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
   enter(L);
   let final = x as Value | null;
   if (!final) throw new GraphError('the suffix plan leaves no copy at the read-out');
-  if (!trimmed) final = lastRow(final, 2);
+  if (!trimmed) final = op.lastAlong(final, 2);
   const out = unembed(p, finalNorm(cfg, p, final)); // [N, C, 1, vocab | dOut]
   return op.reshape(out, [0, 0, -1]); // [N, C, vocab | dOut]
 }
@@ -274,13 +273,12 @@ function attend(
   const b = `blocks.${l}.attn`;
   const project = (m: string, t: Value) => op.add(op.matmul(t, p[`${b}.W_${m}`]), p[`${b}.b_${m}`]);
   const heads = (t: Value) => headsFirst(op.reshape(t, [0, 0, 0, H, dh])); // [N, H, C, S, dh]
-  const lastRow = (t: Value, axis: number) => op.slice(t, [-1], [Infinity], [axis]);
   let k = heads(project('K', h1));
   const v = heads(project('V', h1));
-  let q = heads(project('Q', lastOnly ? lastRow(h1, 2) : h1)); // [N, H, C, S', dh]
+  let q = heads(project('Q', lastOnly ? op.lastAlong(h1, 2) : h1)); // [N, H, C, S', dh]
   if (tables) {
     k = rotate(k, tables);
-    q = rotate(q, lastOnly ? { cos: lastRow(tables.cos, 0), sin: lastRow(tables.sin, 0) } : tables);
+    q = rotate(q, lastOnly ? { cos: op.lastAlong(tables.cos, 0), sin: op.lastAlong(tables.sin, 0) } : tables);
   }
   const scale = 1 / Math.sqrt(dh);
   let own = op.mul(op.matmulTransB(q, k), scale); // [N, H, C, S', S]

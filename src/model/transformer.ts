@@ -272,6 +272,9 @@ export function finalNorm(cfg: ModelConfig, p: Params, x: Value): Value {
   return op.layerNorm(x, p['ln_final.w'], p['ln_final.b'], cfg.lnEpsilon);
 }
 
+/** The last position of a [B, T, W] stream (the output, a residual) as [B, W]. */
+export const lastPosition = (output: Value): Value => op.reshape(op.lastAlong(output, 1), [0, -1]);
+
 /** The read-out of the normalised stream: logits (or the output vector). */
 export function unembed(p: Params, normalized: Value): Value {
   return op.add(op.matmul(normalized, p['unembed.W_U']), p['unembed.b_U']);

@@ -165,12 +165,19 @@ export function ortSessionOptions(options: SessionOptions): { provider: Provider
     // a task-vector search 231 → 179 ms, a patch sweep 633 → 422 ms, a foreign search 45 → 20 ms
     // (docs/bench.md). A training step (`spinWithinRun`) runs alone: its threads spin between its ops
     // and stop at its end.
-    extra: { session: process.env.TVLENS_SPIN === '1' ? {} : options.spinWithinRun ? { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } : { intra_op: { allow_spinning: '0' } } },
+    extra: { session: spinning(options) },
     // $TVLENS_ORT_PROFILE=<prefix>: ONNX Runtime's profiler, one JSON per session (its kernels' times
     // and shapes), written when the session closes. For finding where a run's time goes.
     ...(profile ? { enableProfiling: true, profileFilePrefix: profile } : {}),
   };
   return { provider, sessionOptions };
+}
+
+/** ONNX Runtime's session entries for idle threads: its own default under TVLENS_SPIN=1. */
+function spinning(options: SessionOptions): Record<string, unknown> {
+  if (process.env.TVLENS_SPIN === '1') return {};
+  if (options.spinWithinRun) return { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' };
+  return { intra_op: { allow_spinning: '0' } };
 }
 
 /** The one-line error for a run ONNX Runtime could not finish. */

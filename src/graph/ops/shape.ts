@@ -103,6 +103,9 @@ export function slice(x: Value, starts: readonly number[], ends: readonly number
   const clip = (e: number) => (e >= END ? END : e);
   return apply1('Slice', [x, int64s(g, starts), int64s(g, ends.map(clip)), int64s(g, axes)]);
 }
+/** The last entry along `axis`, kept as an axis of length 1. */
+export const lastAlong = (x: Value, axis: number): Value => slice(x, [-1], [Infinity], [axis]);
+
 /**
  * `x[start:end]` along one axis, where `start` or `end` is a run-time int64 [1] (e.g. a position
  * fed to the graph): the sliced extent is then the symbolic dimension `dim`. No gradient.
