@@ -55,7 +55,7 @@ function variants(cfg: ModelConfig, T: number, B: number): Variant[] {
     [z(1, [2], 0)],
     [z(2, [0, 1, 2, 3, 4, 5, 6, 7].filter((p) => p < T))],
     [z(1, [3], 1), resid(2, [4])],
-    // One-row entries at one position: the rows after it reuse the base's queries, keys and values.
+    // One-row entries at one position.
     [resid(0, [5])],
     [resid(1, [5], 'add')],
     [resid(L - 1, [5])],
@@ -64,9 +64,9 @@ function variants(cfg: ModelConfig, T: number, B: number): Variant[] {
   ];
 }
 
-async function compare(over: Partial<ModelConfig>, B = 3, T = 9, reuseRows = true, rowsPerRun = 40) {
+async function compare(over: Partial<ModelConfig>, B = 3, T = 9, rowsPerRun = 40) {
   const model = randomModel(over);
-  const engine = GraphBackend.open(model, { rowsPerRun, reuseRows });
+  const engine = GraphBackend.open(model, { rowsPerRun });
   const feeds = prompts(model.cfg, B, T);
   const base = await engine.base(feeds, { z: true });
   const vs = variants(model.cfg, T, B);
@@ -84,14 +84,12 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe("the patching engine", { timeout: 60000 }, () => {
-  it('gives the same outputs through the suffix forward as one full forward pass per variant (learned positions), reusing the base rows or not', async () => {
-    for (const reuse of [true, false]) {
-      const { fast, naive, plain, base } = await compare({}, 3, 9, reuse);
-      expect(maxDiff(base.out, plain)).toBe(0);
-      fast.forEach((f, i) => expect(maxDiff(f, naive[i]), `reuse ${reuse}, variant ${i}`).toBeLessThan(2e-4));
-      // The patches matter: a variant that changed nothing would make the comparison empty.
-      expect(maxDiff(naive[0], plain)).toBeGreaterThan(1e-2);
-    }
+  it('gives the same outputs through the suffix forward as one full forward pass per variant (learned positions)', async () => {
+    const { fast, naive, plain, base } = await compare({});
+    expect(maxDiff(base.out, plain)).toBe(0);
+    fast.forEach((f, i) => expect(maxDiff(f, naive[i]), `variant ${i}`).toBeLessThan(2e-4));
+    // The patches matter: a variant that changed nothing would make the comparison empty.
+    expect(maxDiff(naive[0], plain)).toBeGreaterThan(1e-2);
   });
 
   it('gives the same outputs where groups that start close together run as one (a later start recomputes its unchanged rows)', async () => {
@@ -100,7 +98,7 @@ describe("the patching engine", { timeout: 60000 }, () => {
     const groups = new Map([[5, [4]], [0, [0]], [2, [1]], [3, [2]], [4, [3]], [22, [5]], [23, [6]]]);
     expect(mergeNearbyStarts(groups, T, 3, 1000)).toEqual([[0, [0, 1, 2, 3]], [5, [4]], [22, [5]], [23, [6]]]);
     expect(mergeNearbyStarts(groups, T, 3, 3 * 24 * 2)).toEqual([[0, [0, 1]], [3, [2, 3]], [5, [4]], [22, [5]], [23, [6]]]);
-    const { fast, naive } = await compare({}, 3, T, true, 1000);
+    const { fast, naive } = await compare({}, 3, T, 1000);
     fast.forEach((f, i) => expect(maxDiff(f, naive[i]), `variant ${i}`).toBeLessThan(2e-4));
   });
 

@@ -12,8 +12,7 @@ import { type AnalysisRun, type Site, type SitePatch, type Variant, forEachWrite
 
 /** The fast engine's base run: also the keys and values its patched variants reuse. */
 export interface BaseRun extends AnalysisRun {
-  /** q[ℓ], k[ℓ], v[ℓ] [B, H, T, dh] for each block (after rotary); q is empty where row reuse is off. */
-  readonly q: readonly Float32Array[];
+  /** k[ℓ], v[ℓ] [B, H, T, dh] for each block (after rotary). */
   readonly k: readonly Float32Array[];
   readonly v: readonly Float32Array[];
 }
@@ -25,8 +24,6 @@ export interface FastPathContext {
   readonly outWidth: number;
   /** Most suffix rows (prompts × variants × positions) per run. */
   readonly rowsPerRun: number;
-  /** Reuse the base run's rows after a one-row patch at its entry block (plan.reuse). */
-  readonly reuseRows: boolean;
   /** The session of a plan's suffix graph (opened once per plan). */
   readonly session: (plan: SuffixPlan) => Promise<Session>;
 }
@@ -57,13 +54,6 @@ export async function runGroup(ctx: FastPathContext, base: BaseRun, start: numbe
     inject: [...new Set(variants.flatMap((v, i) => v.filter((p) => siteKey(p.site) !== siteKey(entries[i])).map((p) => p.site.layer)))].sort((a, b) => a - b),
     prefix: start > 0,
     single: S === 1,
-    // Entries that change only the first suffix row keep the base's other rows at their entry block.
-    reuse:
-      ctx.reuseRows &&
-      S > 1 &&
-      variants.every((v, i) => v.every((p) => p.site.kind !== 'resid' || p.site.layer !== entries[i].layer || (p.positions.length === 1 && p.positions[0] === start))) &&
-      entries.some((e) => e.kind === 'resid' && e.layer < L) &&
-      !variants.some((v, i) => v.some((p) => siteKey(p.site) !== siteKey(entries[i]))),
   };
   const session = await ctx.session(plan);
   const wanted = new Set(session.inputNames);
@@ -104,8 +94,6 @@ export async function runGroup(ctx: FastPathContext, base: BaseRun, start: numbe
       const members = order.filter((i) => entries[i].kind === 'resid' && entries[i].layer === l);
       if (!members.length) continue;
       feeds[`resid.${l}`] = { dtype: 'float32', shape: [N, members.length, S, D], data: entryFeed({ kind: 'resid', layer: l }, members) };
-      if (!plan.reuse || l === L) continue;
-      for (const [m, src] of [['q', base.q[l]], ['k', base.k[l]], ['v', base.v[l]]] as const) feeds[`${m}s.${l}`] = view(src);
     }
     for (let l = 0; l < L; l++) {
       const members = order.filter((i) => entries[i].kind === 'z' && entries[i].layer === l);
@@ -183,7 +171,6 @@ export function subsetBase(base: BaseRun, indices: readonly number[]): BaseRun {
     batch: indices.length,
     seq: base.seq,
     resid: base.resid.map(pick),
-    q: base.q.map(pick),
     k: base.k.map(pick),
     v: base.v.map(pick),
     z: base.z ? base.z.map(pick) : null,

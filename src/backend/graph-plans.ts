@@ -22,9 +22,8 @@ export function baseGraph(cfg: ModelConfig): Graph {
   const at = g.input('at', 'int64', [1]);
   const resid = range(cfg.layers + 1).map((l) => hooks.get(residualAtLayer(l).name)!);
   resid.forEach((r, l) => g.output(r, `resid.${l}`)); // [B, T, D]
-  kv.forEach(({ q, k, v }, l) => {
-    g.output(q, `q.${l}`); // [B, H, T, dh]
-    g.output(k, `k.${l}`);
+  kv.forEach(({ k, v }, l) => {
+    g.output(k, `k.${l}`); // [B, H, T, dh]
     g.output(v, `v.${l}`);
     g.output(hooks.get(hookPoint('attn.hook_z', l).name)!, `z.${l}`); // [B, T, H, dh]
   });

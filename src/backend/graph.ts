@@ -39,13 +39,6 @@ export interface ModelWeights {
 export interface EngineOptions extends SessionOptions {
   /** Most suffix rows (prompts × variants × positions) per fast run; bounds memory. Default 16384. */
   readonly rowsPerRun?: number;
-  /**
-   * Reuse the base run's rows after a one-row patch at its entry block (plan.reuse). Default off: the
-   * slices and extra ops it adds cost at least what the rows it saves do (resid_pre sweeps with it,
-   * interleaved: 1.01–1.09× the time at d_model 128, 1.03× at 256, 0.93–1.04× at 512, median 1.02;
-   * docs/bench.md).
-   */
-  readonly reuseRows?: boolean;
   /** Answer a variant that writes back the base run's own values with the base output. Default true; off for comparisons. */
   readonly skipUnchanged?: boolean;
 }
@@ -89,7 +82,6 @@ export class GraphBackend implements Backend<BaseRun> {
       cfg: this.cfg,
       outWidth: this.outWidth,
       rowsPerRun: options.rowsPerRun ?? 16384,
-      reuseRows: options.reuseRows ?? false,
       session: (plan) => this.graphSession(`suffix:${JSON.stringify(plan)}`, () => suffixGraph(this.cfg, plan)),
     };
   }
@@ -167,9 +159,7 @@ export class GraphBackend implements Backend<BaseRun> {
   async base(feeds: Record<string, HostTensor>, options: { z?: boolean } = {}): Promise<BaseRun> {
     const L = this.cfg.layers;
     const s = await this.graphSession('base', () => baseGraph(this.cfg));
-    // The queries serve row reuse alone (plan.reuse): fetched only where it is on.
-    const reuse = this.fastPath.reuseRows;
-    const names = ['out.last', ...range(L + 1).map((l) => `resid.${l}`), ...range(L).flatMap((l) => [...(reuse ? [`q.${l}`] : []), `k.${l}`, `v.${l}`, ...(options.z ? [`z.${l}`] : [])])];
+    const names = ['out.last', ...range(L + 1).map((l) => `resid.${l}`), ...range(L).flatMap((l) => [`k.${l}`, `v.${l}`, ...(options.z ? [`z.${l}`] : [])])];
     const r = await s.runSliced({ ...feeds, at: atFeed(0) }, names, { whole: ['at'] });
     const first = Object.values(feeds)[0];
     const get = (n: string) => r[n].data as Float32Array;
@@ -177,7 +167,6 @@ export class GraphBackend implements Backend<BaseRun> {
       batch: first.shape[0],
       seq: first.shape[1],
       resid: range(L + 1).map((l) => get(`resid.${l}`)),
-      q: reuse ? range(L).map((l) => get(`q.${l}`)) : [],
       k: range(L).map((l) => get(`k.${l}`)),
       v: range(L).map((l) => get(`v.${l}`)),
       z: options.z ? range(L).map((l) => get(`z.${l}`)) : null,

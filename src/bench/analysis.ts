@@ -85,8 +85,7 @@ export async function patchFigures(repeats: Repeats): Promise<Figures> {
   const tasks = taskList(cfg, 'train').slice(0, 4);
   const options = { tasks, prompts: 8, seed: 0, site: 'resid_pre' as const };
   const engine = GraphBackend.open(model);
-  const reusing = GraphBackend.open(model, { reuseRows: true }); // not the default
-  const bare = GraphBackend.open(model, { reuseRows: false, skipUnchanged: false });
+  const bare = GraphBackend.open(model, { skipUnchanged: false });
   const forward = await plainForward(model);
   const pair = promptPairs(cfg, tasks, { count: 8, corruption: 'other-task', seed: 0 });
   const feeds = promptFeeds(pair.corrupted);
@@ -99,13 +98,11 @@ export async function patchFigures(repeats: Repeats): Promise<Figures> {
       forward: () => forward.run(feeds),
       naiveCell: () => engine.patchedNaive(feeds, [cell]),
       sweep: () => patch(engine, cfg, options),
-      sweepReuse: () => patch(reusing, cfg, options),
       sweepBare: () => patch(bare, cfg, options),
     },
     repeats,
   );
   await engine.close();
-  await reusing.close();
   await bare.close();
   await forward.release();
   const naive = (x: Readonly<Record<string, number>>) => (cells + 2) * x.naiveCell;
@@ -116,8 +113,7 @@ export async function patchFigures(repeats: Repeats): Promise<Figures> {
     patch_sweep_ms: t.time('sweep'),
     patch_sweep_naive_ms: t.derive(naive),
     patch_naive_over_sweep: t.derive((x) => naive(x) / x.sweep),
-    patch_naive_over_sweep_with_row_reuse: t.derive((x) => naive(x) / x.sweepReuse),
-    patch_naive_over_sweep_without_reuse_or_skipping: t.derive((x) => naive(x) / x.sweepBare),
+    patch_naive_over_sweep_without_skipping: t.derive((x) => naive(x) / x.sweepBare),
     patch_forward_per_cell_over_sweep: t.derive((x) => (cells * x.forward) / x.sweep),
     patch_sweep_target: 5,
   };

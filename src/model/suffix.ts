@@ -36,13 +36,6 @@ export interface SuffixPlan {
    * elementwise products in z's own layout, with no transposes and no tiny per-head matmuls.
    */
   readonly single?: boolean;
-  /**
-   * Whether every copy that enters at a residual layer below L differs from the base run only in
-   * the suffix's first row. Its other rows then keep the base run's queries, keys and values at
-   * the entry block (inputs qs/ks/vs), and see the new row as a rank-one change to the base
-   * attention, shared by all copies. Needs S ≥ 2 and no inject layers.
-   */
-  readonly reuse?: boolean;
 }
 
 /** An entry point of a copy, in forward order: resid ℓ comes before z ℓ, which comes before resid ℓ+1. */
@@ -67,7 +60,6 @@ export function activeAt(plan: SuffixPlan, layer: number): number {
  *   z.ℓ             [N, z[ℓ], S, H, dh]     entry z of the copies that start at block ℓ's z
  *   zbase.ℓ         [N, 1, S, D]            the base residual entering block ℓ, for those copies
  *   keep.ℓ, add.ℓ   [N, C_ℓ, S, 1], [N, C_ℓ, S, D]   the in-graph rewrite at an inject layer
- *   qs.ℓ, ks.ℓ, vs.ℓ [N, H, T, dh]          with reuse: the base run's queries, keys, values (the graph reads the suffix's rows after its first)
  * Returns the output at the last position of every copy: [N, C, vocab | dOut].
  */
 export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: SuffixPlan): Value {
@@ -77,7 +69,6 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
     throw new GraphError(`a suffix plan for ${L} layers needs ${L + 1} resid counts and ${L} z counts, got ${plan.resid.length} and ${plan.z.length}`);
   }
   if (plan.resid.every((c) => c === 0) && plan.z.every((c) => c === 0)) throw new GraphError('a suffix plan with no copies');
-  if (plan.reuse && (plan.single || plan.inject.length > 0)) throw new GraphError('a suffix plan that reuses the base rows needs S ≥ 2 and no inject layers');
   const positions = g.input('positions', 'int64', ['s']);
   let tables: RotaryTables | null = null;
   const rotary = (like: Value) => (tables ??= rotaryTables(positions, dh, like));
@@ -90,7 +81,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
   let trimmed = false;
   const join = (a: Value | null, b: Value) => (a ? op.concat([a, b], 1) : b);
   const enter = (layer: number) => {
-    if (plan.resid[layer] > 0 && !(plan.reuse && layer < L)) {
+    if (plan.resid[layer] > 0) {
       const rows = g.input(`resid.${layer}`, g.floatType, ['n', plan.resid[layer], 's', D]);
       x = join(x, trimmed ? op.lastAlong(rows, 2) : rows);
     }
@@ -106,8 +97,7 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
   for (let l = 0; l < L; l++) {
     enter(l);
     const zCopies = plan.z[l];
-    const fresh = plan.reuse && plan.resid[l] > 0 ? g.input(`resid.${l}`, g.floatType, ['n', plan.resid[l], 's', D]) : null;
-    if (!x && zCopies === 0 && !fresh) continue;
+    if (!x && zCopies === 0) continue;
     const b = `blocks.${l}`;
     const last = l === L - 1;
     const prefix = plan.prefix ? { k: prefixOf(`k.${l}`), v: prefixOf(`v.${l}`) } : null;
@@ -119,15 +109,6 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
         const tables = cfg.positional === 'rotary' ? rotary(h1) : null;
         const z = plan.single ? attendOne(cfg, p, l, h1, prefix, tables) : attend(cfg, p, l, h1, prefix, tables, positions, last); // [N, C, S', H, dh]
         mid = op.add(last ? op.lastAlong(cur, 2) : cur, outProject(p, b, z));
-      }
-      if (fresh) {
-        // The base run's rows after the suffix's first (the last one alone for the last block's queries).
-        const rows = (m: string) => (m === 'q' && last ? op.slice(baseInput(`qs.${l}`), [-1], [Infinity], [2]) : op.sliceAt(baseInput(`${m}s.${l}`), op.add(start, 1), Infinity, 2, 'r'));
-        const own = { q: rows('q'), k: rows('k'), v: rows('v') };
-        const h1 = op.layerNorm(op.slice(fresh, [0], [1], [2]), p[`${b}.ln1.w`], p[`${b}.ln1.b`], cfg.lnEpsilon); // [N, C, 1, D]
-        const tables = cfg.positional === 'rotary' ? rotary(h1) : null;
-        const z = attendEntry(cfg, p, l, h1, own, prefix, tables, positions, last); // [N, C, S', H, dh]
-        mid = join(mid, op.add(last ? op.lastAlong(fresh, 2) : fresh, outProject(p, b, z)));
       }
       if (zCopies > 0) {
         let z = g.input(`z.${l}`, g.floatType, ['n', zCopies, 's', H, dh]);
@@ -151,76 +132,6 @@ export function suffixForward(g: Graph, cfg: ModelConfig, p: Params, plan: Suffi
 /** z [N, C, S, H, dh] → attention output [N, C, S, D]. */
 function outProject(p: Params, b: string, z: Value): Value {
   return op.add(op.matmul(op.reshape(z, [0, 0, 0, -1]), p[`${b}.attn.W_O`]), p[`${b}.attn.b_O`]);
-}
-
-/**
- * `attend` at the block where copies enter with only their first row changed (plan.reuse). The
- * rows after it keep the base run's queries, keys and values (`own`, [N, H, S − 1, dh]; with
- * `lastOnly` the queries of the last row alone), so their attention to everything but the first
- * row is computed once, for all copies; each copy adds its new first key as a rank-one change to
- * that softmax. Returns z [N, C, S', H, dh].
- */
-function attendEntry(
-  cfg: ModelConfig,
-  p: Params,
-  l: number,
-  h1First: Value,
-  own: Record<'q' | 'k' | 'v', Value>,
-  prefix: { k: Value; v: Value } | null,
-  tables: RotaryTables | null,
-  positions: Value,
-  lastOnly: boolean,
-): Value {
-  const [H, dh] = [cfg.heads, dHeadOf(cfg)];
-  const b = `blocks.${l}.attn`;
-  const head = (m: string) => headsFirst(op.reshape(op.add(op.matmul(h1First, p[`${b}.W_${m}`]), p[`${b}.b_${m}`]), [0, 0, 0, H, dh])); // [N, H, C, 1, dh]
-  const first = (t: Value) => op.slice(t, [0], [1], [0]);
-  let [q0, k0] = [head('Q'), head('K')];
-  const v0 = head('V');
-  if (tables) [q0, k0] = [q0, k0].map((t) => rotate(t, { cos: first(tables.cos), sin: first(tables.sin) }));
-  const scale = 1 / Math.sqrt(dh);
-
-  // Rows after the first, against the prefix and each other: the base run's attention minus the
-  // first row's key, shared by every copy: max m, numerator a, denominator zs. [N, H, R', ·]
-  const qr = own.q;
-  let sr = op.mul(op.matmulTransB(qr, own.k), scale); // [N, H, R', R]
-  if (!lastOnly) {
-    const pr = op.slice(positions, [1], [Infinity], [0]);
-    sr = op.add(sr, op.mul(op.cast(op.greater(op.unsqueeze(pr, [0]), op.unsqueeze(pr, [1])), sr.dtype), -1e9));
-  }
-  let m = op.reduceMax(sr, [-1], true);
-  const sp = prefix ? op.mul(op.matmulTransB(qr, prefix.k), scale) : null; // [N, H, R', P]
-  if (sp) m = op.max(m, op.reduceMax(sp, [-1], true));
-  const er = op.exp(op.sub(sr, m));
-  let a = op.matmul(er, own.v); // [N, H, R', dh]
-  let zs = op.reduceSum(er, [-1], true);
-  if (sp && prefix) {
-    const ep = op.exp(op.sub(sp, m));
-    a = op.add(a, op.matmul(ep, prefix.v));
-    zs = op.add(zs, op.reduceSum(ep, [-1], true));
-  }
-  // Each copy's first key joins that softmax.
-  const s1 = op.mul(op.reduceSum(op.mul(op.unsqueeze(qr, [2]), k0), [-1], true), scale); // [N, H, C, R', 1]
-  const mu = op.unsqueeze(m, [2]);
-  const mc = op.max(mu, s1);
-  const [old, e1] = [op.exp(op.sub(mu, mc)), op.exp(op.sub(s1, mc))];
-  const zr = op.div(op.add(op.mul(op.unsqueeze(a, [2]), old), op.mul(e1, v0)), op.add(op.mul(op.unsqueeze(zs, [2]), old), e1)); // [N, H, C, R', dh]
-  if (lastOnly) return headsLast(zr);
-
-  // The first row itself: the prefix and its own new key.
-  const self = op.mul(op.reduceSum(op.mul(q0, k0), [-1], true), scale); // [N, H, C, 1, 1]
-  let m0 = self;
-  const sp0 = prefix ? op.mul(op.matmulTransB(q0, op.unsqueeze(prefix.k, [2])), scale) : null; // [N, H, C, 1, P]
-  if (sp0) m0 = op.max(m0, op.reduceMax(sp0, [-1], true));
-  const e0 = op.exp(op.sub(self, m0));
-  let num0 = op.mul(e0, v0);
-  let den0 = e0;
-  if (sp0 && prefix) {
-    const ep0 = op.exp(op.sub(sp0, m0));
-    num0 = op.add(num0, op.matmul(ep0, op.unsqueeze(prefix.v, [2])));
-    den0 = op.add(den0, op.reduceSum(ep0, [-1], true));
-  }
-  return headsLast(op.concat([op.div(num0, den0), zr], 3)); // [N, C, S, H, dh]
 }
 
 /**
