@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RangeInputError, type Variant } from '../src/backend/backend.js';
 import { GraphBackend, mergeNearbyStarts } from '../src/backend/graph.js';
+import { FeedArena } from '../src/backend/fast-path.js';
 import { Graph } from '../src/graph/index.js';
 import { type ModelConfig, resolveModelConfig } from '../src/model/config.js';
 import { declareParams } from '../src/model/transformer.js';
@@ -100,6 +101,18 @@ describe("the patching engine", { timeout: 60000 }, () => {
     expect(mergeNearbyStarts(groups, T, 3, 3 * 24 * 2)).toEqual([[0, [0, 1]], [3, [2, 3]], [5, [4]], [22, [5]], [23, [6]]]);
     const { fast, naive } = await compare({}, 3, T, 1000);
     fast.forEach((f, i) => expect(maxDiff(f, naive[i]), `variant ${i}`).toBeLessThan(2e-4));
+  });
+
+  it("writes each run's feeds over the last run's buffer, and keeps a view handed out before the buffer grew", () => {
+    const arena = new FeedArena();
+    const a = arena.floats(4).fill(1);
+    const b = arena.floats(8).fill(2); // outgrows the first buffer: a keeps its own
+    expect([...a]).toEqual([1, 1, 1, 1]);
+    expect(a.buffer).not.toBe(b.buffer);
+    arena.reset();
+    const c = arena.floats(8);
+    expect(c.buffer).toBe(b.buffer);
+    expect([...c]).toEqual(new Array(8).fill(2)); // not zeroed: every caller writes all of it
   });
 
   it('gives the same outputs with rotary positions and with vector inputs', async () => {

@@ -23,7 +23,7 @@ import { inferenceGraph, outputName } from '../model/inference.js';
 import { siteOrder } from '../model/suffix.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { type Backend, type ModelFacts, RangeInputError, type RunOptions, type RunResult, type Site, type Variant, checkLayer, checkPosition, forEachWrite, range, siteKey, writeValue } from './backend.js';
-import { type BaseRun, type FastPathContext, runGroup, writesNothing } from './fast-path.js';
+import { type BaseRun, type FastPathContext, FeedArena, runGroup, writesNothing } from './fast-path.js';
 import { FileBackend } from './file.js';
 import { type OnnxModel, checkpointModel } from './file-open.js';
 import { baseGraph, naiveGraph, suffixGraph } from './graph-plans.js';
@@ -83,6 +83,7 @@ export class GraphBackend implements Backend<BaseRun> {
       outWidth: this.outWidth,
       rowsPerRun: options.rowsPerRun ?? 16384,
       session: (plan) => this.graphSession(`suffix:${JSON.stringify(plan)}`, () => suffixGraph(this.cfg, plan)),
+      feeds: new FeedArena(),
     };
   }
 
