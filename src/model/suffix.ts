@@ -17,7 +17,7 @@
  *   attention    [N, H, C, S, dh]; the prefix's keys and values [N, H, P, dh] broadcast over C
  */
 import { GraphError } from '../errors.js';
-import { type Graph, type Value, op } from '../graph/index.js';
+import { type Dim, type Graph, type Value, op } from '../graph/index.js';
 import { type ModelConfig, dHeadOf } from './config.js';
 import { type Params, type RotaryTables, blockMlp, finalNorm, rotaryTables, rotate, unembed } from './transformer.js';
 
@@ -199,17 +199,27 @@ function attend(
   }
   let max = op.reduceMax(own, [-1], true); // [N, H, C, S', 1]
   let pre: Value | null = null;
-  if (prefix) {
-    // The prefix's keys broadcast over the copies: [N, H, 1, dh, P].
-    pre = op.mul(op.matmulTransB(q, op.unsqueeze(prefix.k, [2])), scale); // [N, H, C, S', P]
+  // The prefix's keys and values are every copy's: the copies' rows go into one product per prompt
+  // and head, [N, H, C·S', dh] by [N, H, dh, P], where broadcasting over C made one small product
+  // per copy (for the last block's one row, a 1 × P by P × dh).
+  const g = q.graph;
+  const P = prefix ? op.gather(op.shapeOf(prefix.k), op.int64s(g, [2])) : null;
+  const reshapeTo = (t: Value, dims: (number | Value)[], hint: Dim[]) =>
+    g.apply('Reshape', [t, op.concat(dims.map((d) => (typeof d === 'number' ? op.int64s(g, [d]) : d)), 0)], {}, { shapeHint: hint })[0];
+  const [N, , C, S1] = q.shape;
+  const copies = typeof C === 'number' ? C : op.gather(op.shapeOf(q), op.int64s(g, [2]));
+  if (prefix && P) {
+    const scores = op.matmulTransB(op.reshape(q, [0, 0, -1, dh]), prefix.k); // [N, H, C·S', P]
+    pre = op.mul(reshapeTo(scores, [0, 0, copies, -1, P], [N, H, C, S1, 'p']), scale); // [N, H, C, S', P]
     max = op.max(max, op.reduceMax(pre, [-1], true));
   }
   const e = op.exp(op.sub(own, max));
   let num = op.matmul(e, v); // [N, H, C, S', dh]
   let den = op.reduceSum(e, [-1], true);
-  if (pre && prefix) {
+  if (pre && prefix && P) {
     const ep = op.exp(op.sub(pre, max));
-    num = op.add(num, op.matmul(ep, op.unsqueeze(prefix.v, [2])));
+    const rows = reshapeTo(ep, [0, 0, -1, P], [N, H, 'cs', 'p']); // [N, H, C·S', P]
+    num = op.add(num, reshapeTo(op.matmul(rows, prefix.v), [0, 0, copies, -1, dh], [N, H, C, S1, dh]));
     den = op.add(den, op.reduceSum(ep, [-1], true));
   }
   return headsLast(op.div(num, den)); // [N, C, S', H, dh]
