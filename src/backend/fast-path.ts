@@ -44,6 +44,12 @@ export class FeedArena {
     this.used = 0;
   }
 
+  /** Lets the buffer go (the backend is closing). */
+  release(): void {
+    this.buffer = new Float32Array(0);
+    this.used = 0;
+  }
+
   /** `length` floats holding whatever an earlier run left there: the caller writes every one. */
   floats(length: number): Float32Array {
     if (this.used + length > this.buffer.length) {

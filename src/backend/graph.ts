@@ -226,6 +226,7 @@ export class GraphBackend implements Backend<BaseRun> {
   async close(): Promise<void> {
     for (const s of this.sessions.values()) await (await s).release();
     this.sessions.clear();
+    this.fastPath.feeds.release();
     const file = this.file;
     this.file = null;
     if (file) await (await file.catch(() => null))?.close();
