@@ -103,7 +103,7 @@ export async function runGroup(ctx: FastPathContext, base: BaseRun, start: numbe
     ctx.feeds.reset();
     const feeds: Record<string, HostTensor> = { positions };
     const rowsOf = (src: Float32Array, n: number, width: number) => src.subarray(((n0 + n) * T + start) * width, ((n0 + n) * T + T) * width);
-    // The base run's keys, values and queries go whole, as views: the graph reads the positions it needs.
+    // The base run's keys and values go whole, as views: the graph reads the positions it needs.
     const view = (src: Float32Array): HostTensor => ({ dtype: 'float32', shape: [N, H, T, dh], data: src.subarray(n0 * H * T * dh, (n0 + N) * H * T * dh) });
     for (let l = 0; l < L; l++) {
       if (!wanted.has(`k.${l}`)) continue;
@@ -115,12 +115,15 @@ export async function runGroup(ctx: FastPathContext, base: BaseRun, start: numbe
       const width = site.kind === 'resid' ? D : H * dh;
       const src = site.kind === 'resid' ? base.resid[site.layer] : base.z![site.layer];
       const data = ctx.feeds.floats(N * members.length * S * width);
+      // Each member's patches at this site, found once rather than for every prompt.
+      const key = siteKey(site);
+      const patches = members.map((vi) => variants[vi].filter((p) => siteKey(p.site) === key));
       for (let n = 0; n < N; n++) {
         const rows = rowsOf(src, n, width);
-        members.forEach((vi, c) => {
+        patches.forEach((own, c) => {
           const at = (n * members.length + c) * S * width;
           data.set(rows, at);
-          for (const p of variants[vi]) if (siteKey(p.site) === siteKey(site)) writePatch(data, at, p, n0 + n, start, site.kind === 'resid' ? D : dh, H);
+          for (const p of own) writePatch(data, at, p, n0 + n, start, site.kind === 'resid' ? D : dh, H);
         });
       }
       return data;

@@ -226,12 +226,14 @@ function prefixProducts(q: Value, prefix: { k: Value; v: Value }): { scores: Val
   const dim = (t: Value, axis: number) => op.gather(op.shapeOf(t), n(axis));
   const [copies, P] = [typeof C === 'number' ? n(C) : dim(q, 2), dim(prefix.k, 2)];
   const reshape = (t: Value, dims: Value[], hint: Dim[]) => g.apply('Reshape', [t, op.concat(dims, 0)], {}, { shapeHint: hint })[0];
-  const width = { dh: n(dh as number), p: P };
-  const rows = (t: Value, last: 'dh' | 'p') => reshape(t, [n(0), n(0), n(-1), width[last]], [N, H, 'cs', last === 'p' ? 'p' : dh]);
-  const copiesOf = (t: Value, last: 'dh' | 'p') => reshape(t, [n(0), n(0), copies, n(-1), width[last]], [N, H, C, S, last === 'p' ? 'p' : dh]);
+  // The last axis: its size as a tensor, and as the shape says it.
+  type Last = readonly [Value, Dim];
+  const [byHead, byPrefix]: Last[] = [[n(dh as number), dh], [P, 'p']];
+  const rows = (t: Value, [w, hint]: Last) => reshape(t, [n(0), n(0), n(-1), w], [N, H, 'cs', hint]);
+  const copiesOf = (t: Value, [w, hint]: Last) => reshape(t, [n(0), n(0), copies, n(-1), w], [N, H, C, S, hint]);
   return {
-    scores: copiesOf(op.matmulTransB(rows(q, 'dh'), prefix.k), 'p'),
-    values: (weights) => copiesOf(op.matmul(rows(weights, 'p'), prefix.v), 'dh'),
+    scores: copiesOf(op.matmulTransB(rows(q, byHead), prefix.k), byPrefix),
+    values: (weights) => copiesOf(op.matmul(rows(weights, byPrefix), prefix.v), byHead),
   };
 }
 
